@@ -1,0 +1,37 @@
+//! `cargo xtask`: the project's automation, one module per job.
+//!
+//! ```text
+//! cargo xtask ci        every check CI runs, in order, stopping at the first failure
+//! ```
+
+mod ci;
+mod cmd;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (job, rest) = match args.split_first() {
+        Some((job, rest)) => (job.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match job {
+        "ci" => ci::main(rest),
+        "help" | "--help" | "-h" => {
+            println!(
+                "usage: cargo xtask <ci> [options]\n  ci [--list] [--from STEP] [--only STEP]"
+            );
+            Ok(())
+        }
+        other => Err(format!(
+            "unknown xtask job `{other}` (try `cargo xtask help`)"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
