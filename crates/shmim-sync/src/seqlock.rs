@@ -1,0 +1,197 @@
+//! The consistent read: a seqlock over `cnt0` (sequence) and `write` (writer busy).
+//!
+//! ```text
+//! c  = cnt0            (Acquire: pairs with publish's Release increment; the frame counted c is visible)
+//! if write != 0        → writer busy, back off and retry
+//! copy pixels          (may race with a new writer; the copy is thrown away if so)
+//! fence(Acquire)       (pairs with begin's release fence if the copy saw any new pixel)
+//! w  = write           (Acquire: pairs with publish's Release of write = 0)
+//! c' = cnt0
+//! accept iff w == 0 && c' == c
+//! ```
+//!
+//! If the copy observed any pixel stored by a writer that began after `c`, the fence pair makes
+//! `w` read that writer's 1, or its later 0 — and that 0 was stored after its `cnt0` increment,
+//! which the acquire on `w` then makes visible to `c'`. Either way the copy is rejected. The
+//! initial `write` check is only an early exit: a stale 0 there is caught by validation.
+//!
+//! Retries are bounded by a deadline ([`crate::spin::Spin`]), not a count: on two cores a reader
+//! spinning too eagerly can starve the writer it waits for.
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
+use crate::field::AtomicCell;
+use crate::spin::Spin;
+
+/// Starts a consistent read: `Some(c)` with the frame counter to validate against, or `None` while
+/// a writer holds the flag.
+#[inline]
+pub fn read_begin<C: AtomicCell<u64>, W: AtomicCell<u8>>(cnt0: &C, write: &W) -> Option<u64> {
+    let c = cnt0.load(Acquire);
+    // Relaxed: an early exit only; validation re-reads the flag with the ordering that matters.
+    if write.load(Relaxed) != 0 {
+        None
+    } else {
+        Some(c)
+    }
+}
+
+/// Ends a consistent read begun with `c`: true iff no writer touched the frame meanwhile.
+#[inline]
+pub fn read_validate<C: AtomicCell<u64>, W: AtomicCell<u8>>(cnt0: &C, write: &W, c: u64) -> bool {
+    let w = acquire_fence_then_load(write);
+    // Relaxed: the acquire on `w` already ordered this load after the publish that stored w.
+    let c2 = cnt0.load(Relaxed);
+    w == 0 && c2 == c
+}
+
+/// The acquire fence and acquire load of the flag in [`read_validate`].
+#[inline]
+fn acquire_fence_then_load<W: AtomicCell<u8>>(write: &W) -> u8 {
+    #[cfg(not(shmim_tsan))]
+    {
+        crate::primitive::fence(Acquire);
+        write.load(Acquire)
+    }
+    // TSan ignores fences; an AcqRel RMW reads the latest flag value and synchronises with the
+    // writer's RMW in `write_flag::release_fence_after` (see there).
+    #[cfg(shmim_tsan)]
+    write.fetch_add(0, std::sync::atomic::Ordering::AcqRel)
+}
+
+/// Why a consistent read gave up at its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contention {
+    /// Every attempt found the write flag set.
+    WriterBusy,
+    /// The frame kept changing under the copy.
+    Changing,
+}
+
+/// Copies with [`read_begin`] / `copy` / [`read_validate`] until a copy validates or `spin`
+/// runs out. Returns the frame counter of the copied frame.
+#[inline]
+pub fn read<C: AtomicCell<u64>, W: AtomicCell<u8>>(
+    cnt0: &C,
+    write: &W,
+    spin: &mut Spin,
+    mut copy: impl FnMut(),
+) -> Result<u64, Contention> {
+    loop {
+        let last = match read_begin(cnt0, write) {
+            Some(c) => {
+                copy();
+                if read_validate(cnt0, write, c) {
+                    return Ok(c);
+                }
+                Contention::Changing
+            }
+            None => Contention::WriterBusy,
+        };
+        if !spin.pause() {
+            return Err(last);
+        }
+    }
+}
+
+/// Copies `dst.len()` bytes of live shared memory at `src` into `dst`.
+///
+/// This is the one deliberate data race of shmim (the one every seqlock makes): a writer may be
+/// storing into `src` meanwhile, and the result is then discarded by [`read_validate`]. It is done
+/// through raw pointers, never through a reference to the mapping. With the `strict` feature the
+/// copy is made of relaxed atomic loads instead (aligned 8-byte words, bytes at the edges), which
+/// is race-free in the Rust memory model; loom, Miri and ThreadSanitizer runs use it.
+///
+/// # Safety
+/// `src` must be valid for reads of `dst.len()` bytes (the mapping outlives the call) and must not
+/// overlap `dst`.
+#[inline]
+pub unsafe fn copy_out(dst: &mut [u8], src: *const u8) {
+    #[cfg(not(feature = "strict"))]
+    // SAFETY: the caller guarantees `src` is readable for `dst.len()` bytes and disjoint from
+    // `dst`; concurrent writers are the seqlock's business (the copy is validated after).
+    unsafe {
+        core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len())
+    };
+    #[cfg(feature = "strict")]
+    // SAFETY: as above; the strict copy only performs atomic loads on `src`.
+    unsafe {
+        strict::copy_out(dst, src)
+    };
+}
+
+/// Copies `src` into live shared memory at `dst` (the writer side of [`copy_out`]; under `strict`,
+/// relaxed atomic stores). The caller holds the write flag.
+///
+/// # Safety
+/// `dst` must be valid for writes of `src.len()` bytes and must not overlap `src`.
+#[inline]
+pub unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
+    #[cfg(not(feature = "strict"))]
+    // SAFETY: the caller guarantees `dst` is writable for `src.len()` bytes and disjoint.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len())
+    };
+    #[cfg(feature = "strict")]
+    // SAFETY: as above; the strict copy only performs atomic stores on `dst`.
+    unsafe {
+        strict::copy_in(dst, src)
+    };
+}
+
+#[cfg(feature = "strict")]
+mod strict {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::atomic::{AtomicU8, AtomicU64};
+
+    /// Splits `[p, p + len)` into an unaligned head, 8-byte words, and a tail.
+    fn split(p: usize, len: usize) -> (usize, usize) {
+        let head = (p.next_multiple_of(8) - p).min(len);
+        let words = (len - head) / 8;
+        (head, words)
+    }
+
+    /// # Safety
+    /// As for `super::copy_out`.
+    pub(super) unsafe fn copy_out(dst: &mut [u8], src: *const u8) {
+        let len = dst.len();
+        let (head, words) = split(src.addr(), len);
+        let mut i = 0;
+        while i < len {
+            if i >= head && i < head + words * 8 {
+                // SAFETY: `src + i` is 8-aligned (past the head) and readable for 8 bytes (inside
+                // the words); shared memory is only accessed atomically under `strict`.
+                let w = unsafe { AtomicU64::from_ptr(src.add(i).cast_mut().cast::<u64>()) }
+                    .load(Relaxed);
+                dst[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+                i += 8;
+            } else {
+                // SAFETY: `src + i` is readable (i < len); bytes have alignment 1.
+                dst[i] = unsafe { AtomicU8::from_ptr(src.add(i).cast_mut()) }.load(Relaxed);
+                i += 1;
+            }
+        }
+    }
+
+    /// # Safety
+    /// As for `super::copy_in`.
+    pub(super) unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
+        let len = src.len();
+        let (head, words) = split(dst.addr(), len);
+        let mut i = 0;
+        while i < len {
+            if i >= head && i < head + words * 8 {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&src[i..i + 8]);
+                // SAFETY: `dst + i` is 8-aligned and writable for 8 bytes (inside the words).
+                unsafe { AtomicU64::from_ptr(dst.add(i).cast::<u64>()) }
+                    .store(u64::from_ne_bytes(w), Relaxed);
+                i += 8;
+            } else {
+                // SAFETY: `dst + i` is writable (i < len).
+                unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(src[i], Relaxed);
+                i += 1;
+            }
+        }
+    }
+}
