@@ -1,2 +1,91 @@
-//! The safe Rust API for ImageStreamIO streams. Filled by issue 6.
+//! The safe Rust API for ImageStreamIO shared-memory image streams.
+//!
+//! A stream is a file `DIR/NAME.im.shm` holding a frozen C header, keywords, semaphores and the
+//! pixels of the current frame; shmim's files are byte-for-byte those of the legacy C library, so
+//! C and Rust processes share streams freely. This crate makes the synchronisation protocol
+//! (`shared/spec/protocol.md`) impossible to misuse:
+//!
+//! * a frame is written through a [`WriteGuard`] and published by [`WriteGuard::commit`]; a guard
+//!   dropped without commit leaves the frame visibly abandoned, never half-published;
+//! * a [`Reader`] registers in a semaphore slot (released on drop) and copies frames out with
+//!   [`Reader::read_into`], which never returns a torn frame: it returns the frame or a
+//!   [`Error::Torn`] / [`Error::WriterStuck`] / [`Error::WriterDied`] error;
+//! * no `&[T]` into live shared pixels is ever handed out: reads are copies.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shmim_core::{Datatype, Stream, StreamSpec};
+//!
+//! # fn main() -> shmim_core::Result<()> {
+//! # let tmp = std::env::temp_dir().join(format!("shmim-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&tmp).unwrap();
+//! // A writer creates a 4×4 f32 stream and publishes a frame.
+//! let spec = StreamSpec::new(&[4, 4], Datatype::Float).dir(&tmp);
+//! let mut stream = Stream::create("doc_example", &spec)?;
+//! let frame: Vec<f32> = (0..16).map(|i| i as f32).collect();
+//!
+//! // A reader (usually another process) registers, waits for the next frame and copies it.
+//! let reader_stream = Stream::open_in(&tmp, "doc_example")?;
+//! let mut reader = reader_stream.reader()?;
+//! let published = stream.write_frame(&frame)?;
+//! let woke_at = reader.wait_timeout(Duration::from_secs(1))?;
+//! let mut copy = vec![0f32; 16];
+//! let got = reader.read_into(&mut copy)?;
+//! assert_eq!((published, woke_at, got), (1, 1, 1));
+//! assert_eq!(copy, frame);
+//!
+//! // Writing in place: the guard gives &mut pixels until commit.
+//! let mut guard = stream.write()?;
+//! guard.pixels_mut::<f32>()?.fill(2.5);
+//! assert_eq!(guard.commit()?, 2);
+//! # drop(reader);
+//! # stream.destroy()?;
+//! # std::fs::remove_dir_all(&tmp).unwrap();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Decisions where the spec is silent
+//! * Commit also fills the circular-buffer frame metadata (`CBFRAMEMD`: cnt0, cnt1, atime,
+//!   writetime) of the slot it copies into; the legacy library leaves those entries zero.
+//! * `ownerPID` is set by each shmim writer when it takes the flag and left set after commit:
+//!   it names the last shmim writer.
+//! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
+//!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
+//! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
+//!   or `-`.
 #![deny(missing_docs)]
+
+mod consistent;
+mod create;
+mod cube;
+mod dir;
+mod error;
+mod init;
+mod keywords;
+mod list;
+mod mapping;
+mod metadata;
+mod name;
+mod open;
+mod pixel;
+mod reader;
+mod spec;
+mod stream;
+pub mod validate;
+mod writer;
+
+pub use cube::CbFrame;
+pub use dir::default_dir;
+pub use error::{Error, Result};
+pub use keywords::{Keyword, Value};
+pub use list::{Listed, list};
+pub use metadata::Metadata;
+pub use name::{validate_name, validate_name_bytes};
+pub use open::OpenOptions;
+pub use pixel::{Half, Pixel};
+pub use reader::Reader;
+pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
+pub use spec::StreamSpec;
+pub use stream::Stream;
+pub use writer::WriteGuard;

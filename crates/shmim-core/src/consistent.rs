@@ -1,0 +1,78 @@
+//! Consistent copies out of a live stream: the seqlock of `shmim-sync`, bounded by a deadline,
+//! with stuck and dead writers told apart.
+
+use std::time::{Duration, Instant};
+
+use shmim_sync::seqlock::{read_begin, read_validate};
+use shmim_sync::spin::Spin;
+
+use crate::error::{Error, Result};
+use crate::mapping::{Mapping, md};
+
+/// How often a reader facing a set write flag asks whether its owner still lives.
+const OWNER_CHECK_EVERY: Duration = Duration::from_millis(1);
+
+/// Runs `copy` until it copied a frame no writer touched meanwhile, and returns that frame's
+/// `cnt0`. Gives up after `timeout` with [`Error::Torn`] (the frame kept changing) or
+/// [`Error::WriterStuck`]; returns [`Error::WriterDied`] as soon as the flag's owner is known dead.
+pub(crate) fn consistent_copy(
+    map: &Mapping,
+    timeout: Duration,
+    mut copy: impl FnMut(),
+) -> Result<u64> {
+    let (cnt0, write) = (md!(map, cnt0), md!(map, write));
+    let start = Instant::now();
+    let mut spin = Spin::for_duration(timeout);
+    let mut owner_checked = start;
+    loop {
+        let busy = match read_begin(cnt0.cell(), write.cell()) {
+            Some(c) => {
+                copy();
+                if read_validate(cnt0.cell(), write.cell(), c) {
+                    return Ok(c);
+                }
+                false
+            }
+            None => true,
+        };
+        if busy && owner_checked.elapsed() >= OWNER_CHECK_EVERY {
+            owner_checked = Instant::now();
+            if let Some(e) = dead_owner(map) {
+                return Err(e);
+            }
+        }
+        if !spin.pause() {
+            let waited = start.elapsed();
+            return Err(if busy {
+                stuck_or_dead(map, waited)
+            } else {
+                Error::Torn { waited }
+            });
+        }
+    }
+}
+
+/// `WriterDied` if the flag's recorded owner no longer exists.
+pub(crate) fn dead_owner(map: &Mapping) -> Option<Error> {
+    let owner = md!(map, owner_pid).peek();
+    // ownerPID ≤ 1: none recorded (0 unset, 1 "no process" in legacy files): nothing to ask.
+    (owner > 1 && shmim_sync::liveness::is_dead(owner)).then_some(Error::WriterDied { owner })
+}
+
+/// The error for a write flag that stayed set for `waited`.
+pub(crate) fn stuck_or_dead(map: &Mapping, waited: Duration) -> Error {
+    dead_owner(map).unwrap_or(Error::WriterStuck {
+        owner: md!(map, owner_pid).peek(),
+        waited,
+    })
+}
+
+/// Waits until no writer holds the flag (or its owner is dead, or `timeout` passes).
+pub(crate) fn wait_for_no_write(map: &Mapping, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut spin = Spin::for_duration(timeout);
+    let write = md!(map, write);
+    let outcome =
+        shmim_sync::spin::wait_for_value(write.cell(), 0, &mut spin, || dead_owner(map).is_none());
+    outcome.map_err(|_| stuck_or_dead(map, start.elapsed()))
+}

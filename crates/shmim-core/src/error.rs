@@ -1,0 +1,196 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shmim_layout::{Datatype, LayoutError};
+
+use crate::validate::Invalid;
+
+/// Everything that can go wrong with a stream, with the fields a user needs to act.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The stream name cannot be used.
+    #[error("invalid stream name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given (lossy).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The requested geometry cannot describe a stream.
+    #[error("invalid stream geometry: {0}")]
+    Geometry(#[from] LayoutError),
+    /// A system call on a stream file failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What we were doing (`open`, `fallocate`, `mmap`, …).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No stream by that name.
+    #[error("no stream at {}", path.display())]
+    NotFound {
+        /// Where we looked.
+        path: PathBuf,
+    },
+    /// The stream exists but we may not open it.
+    #[error("permission denied opening {} (ask its owner for read-write access)", path.display())]
+    PermissionDenied {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The path is not a regular file (a directory, FIFO, device…).
+    #[error("{} is a {kind}, not a stream file", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A symbolic link leads out of the stream directory and following it was not allowed.
+    #[error("{} is a symlink to {}, outside the stream directory (refused)", path.display(), target.display())]
+    SymlinkOutsideDir {
+        /// The link.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// A file exists where a stream is to be created and is not one shmim may replace.
+    #[error("{} exists and is a {kind}; refusing to replace it", path.display())]
+    Occupied {
+        /// The path.
+        path: PathBuf,
+        /// What is there.
+        kind: &'static str,
+    },
+    /// The file is not a valid ImageStreamIO 2.00 stream.
+    #[error("{} is not a valid stream: {check}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The check that failed.
+        check: Invalid,
+    },
+    /// The pixel type asked for is not the stream's datatype.
+    #[error("stream holds {stream} pixels, not {requested}")]
+    TypeMismatch {
+        /// The stream's datatype.
+        stream: Datatype,
+        /// The type asked for.
+        requested: Datatype,
+    },
+    /// A buffer does not hold exactly one frame (or slice).
+    #[error("buffer holds {found} elements, the frame has {expected}")]
+    LengthMismatch {
+        /// Elements of the frame or slice.
+        expected: u64,
+        /// Elements of the buffer.
+        found: usize,
+    },
+    /// An index (slice, circular-buffer slot, keyword, semaphore) is out of range.
+    #[error("{what} index {index} out of range (0..{count})")]
+    IndexOutOfRange {
+        /// What is indexed.
+        what: &'static str,
+        /// The index given.
+        index: u64,
+        /// How many there are.
+        count: u64,
+    },
+    /// Another writer holds the write flag.
+    #[error("another writer is writing (ownerPID {owner})")]
+    WriterBusy {
+        /// `ownerPID` (≤ 1: none recorded, e.g. a legacy writer).
+        owner: i32,
+    },
+    /// The write flag stayed set for the whole timeout and its owner is alive or unknown.
+    #[error("writer stuck: write flag set for {waited:?} (ownerPID {owner})")]
+    WriterStuck {
+        /// `ownerPID` (≤ 1: none recorded, e.g. a legacy writer).
+        owner: i32,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The write flag is set and its owner process no longer exists.
+    #[error("writer died mid-frame (ownerPID {owner} no longer exists)")]
+    WriterDied {
+        /// The dead writer's PID.
+        owner: i32,
+    },
+    /// The frame kept changing under every copy until the timeout.
+    #[error("no consistent copy within {waited:?}: the frame kept changing")]
+    Torn {
+        /// How long we tried.
+        waited: Duration,
+    },
+    /// Nothing arrived within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// Every reader slot (semaphore) of the stream is taken by a live process.
+    #[error("all {slots} reader slots of {name} are taken by live processes")]
+    NoFreeSlot {
+        /// The stream.
+        name: String,
+        /// How many slots it has.
+        slots: u16,
+    },
+    /// The stream was re-created under the same name; reopen it to follow.
+    #[error("stream {name} was replaced by a new file; reopen it")]
+    Replaced {
+        /// The stream.
+        name: String,
+    },
+    /// A semaphore operation failed.
+    #[error(transparent)]
+    Semaphore(#[from] shmim_sync::semaphore::SemError),
+    /// The pixels of a GPU stream are not in the file.
+    #[error("stream {name} keeps its pixels on GPU {location}; they are not in the file")]
+    GpuStream {
+        /// The stream.
+        name: String,
+        /// The device.
+        location: i8,
+    },
+    /// A keyword name, comment or value does not fit its field.
+    #[error("keyword {what} {value:?} too long: at most {max} bytes")]
+    KeywordTooLong {
+        /// `name`, `comment` or `string value`.
+        what: &'static str,
+        /// The text given.
+        value: String,
+        /// The limit.
+        max: usize,
+    },
+    /// Every keyword entry is in use.
+    #[error("all {count} keyword entries are in use")]
+    KeywordsFull {
+        /// Keyword entries of the stream.
+        count: u16,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An I/O error on `path`, with the common cases given their own variant.
+    pub(crate) fn io(op: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        match source.kind() {
+            std::io::ErrorKind::NotFound if op == "open" => Self::NotFound { path: path.into() },
+            std::io::ErrorKind::PermissionDenied if op == "open" => {
+                Self::PermissionDenied { path: path.into() }
+            }
+            _ => Self::Io {
+                op,
+                path: path.into(),
+                source,
+            },
+        }
+    }
+}

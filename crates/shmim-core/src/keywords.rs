@@ -1,0 +1,168 @@
+//! Typed keyword access (`IMAGE_KEYWORD` entries).
+//!
+//! Writing an entry stores name, type, value and comment, then increments its `cnt` (Release), as
+//! the legacy convention "cnt counts the writes of this keyword" asks. Reading copies the entry
+//! and accepts it when `cnt` did not move during the copy; the legacy protocol has no write flag
+//! for keywords, so a C writer caught mid-entry before its `cnt` increment can still be seen
+//! half-written: that is as consistent as the file format allows.
+
+use shmim_layout::{
+    ImageKeyword, KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING, KeywordType, KeywordValue, read_cstr,
+    write_cstr,
+};
+
+use crate::error::{Error, Result};
+use crate::mapping::Mapping;
+use crate::stream::Stream;
+
+/// A keyword's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `'N'`: unused entry.
+    Empty,
+    /// `'L'`: a 64-bit integer.
+    Long(i64),
+    /// `'D'`: a double.
+    Double(f64),
+    /// `'S'`: a string of at most 15 bytes.
+    Str(String),
+}
+
+/// One keyword entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyword {
+    /// Entry index.
+    pub index: u16,
+    /// Name (at most 15 bytes).
+    pub name: String,
+    /// Value.
+    pub value: Value,
+    /// Comment (at most 79 bytes).
+    pub comment: String,
+    /// Number of writes of this entry.
+    pub cnt: u64,
+}
+
+/// How many times a read retries while the entry keeps changing.
+const READ_ATTEMPTS: usize = 100;
+
+impl Stream {
+    /// Keyword entry `index` as it is now.
+    pub fn keyword_at(&self, index: u16) -> Result<Keyword> {
+        read_entry(&self.map, index)
+    }
+
+    /// Every used keyword entry (type other than `'N'`), in index order.
+    pub fn keywords(&self) -> Result<Vec<Keyword>> {
+        let mut out = Vec::new();
+        for i in 0..self.geometry().nb_kw {
+            let k = read_entry(&self.map, i)?;
+            if k.value != Value::Empty {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The used entry called `name`, if any.
+    pub fn keyword(&self, name: &str) -> Result<Option<Keyword>> {
+        Ok(self.keywords()?.into_iter().find(|k| k.name == name))
+    }
+
+    /// Sets keyword `name` (its existing entry, or the first unused one); returns the index.
+    pub fn set_keyword(&self, name: &str, value: Value, comment: &str) -> Result<u16> {
+        let mut free = None;
+        for i in 0..self.geometry().nb_kw {
+            let k = read_entry(&self.map, i)?;
+            if k.value != Value::Empty && k.name == name {
+                return self.set_keyword_at(i, name, value, comment).map(|()| i);
+            }
+            if k.value == Value::Empty && free.is_none() {
+                free = Some(i);
+            }
+        }
+        let i = free.ok_or(Error::KeywordsFull {
+            count: self.geometry().nb_kw,
+        })?;
+        self.set_keyword_at(i, name, value, comment).map(|()| i)
+    }
+
+    /// Writes entry `index`.
+    pub fn set_keyword_at(
+        &self,
+        index: u16,
+        name: &str,
+        value: Value,
+        comment: &str,
+    ) -> Result<()> {
+        let p = self.map.keyword_ptr(index)?;
+        let mut kw: ImageKeyword = bytemuck::Zeroable::zeroed();
+        fit("name", name, &mut kw.name, KEYWORD_MAX_STRING)?;
+        fit("comment", comment, &mut kw.comment, KEYWORD_MAX_COMMENT)?;
+        let (kind, v) = match &value {
+            Value::Empty => (KeywordType::Empty, KeywordValue::from_i64(0)),
+            Value::Long(l) => (KeywordType::Long, KeywordValue::from_i64(*l)),
+            Value::Double(d) => (KeywordType::Double, KeywordValue::from_f64(*d)),
+            Value::Str(s) => {
+                let mut b = [0u8; KEYWORD_MAX_STRING];
+                fit("string value", s, &mut b, KEYWORD_MAX_STRING)?;
+                (KeywordType::String, bytemuck::cast(b))
+            }
+        };
+        kw.kw_type = kind as u8;
+        kw.value = v;
+        let bytes = bytemuck::bytes_of(&kw);
+        let base = self.map.offset_of(p.cast());
+        let cnt_at = core::mem::offset_of!(ImageKeyword, cnt);
+        // Everything but the counter, then the counter (Release: readers that see the new count
+        // see the entry).
+        self.map.copy_in(base, &bytes[..cnt_at]);
+        self.map.copy_in(base + cnt_at + 8, &bytes[cnt_at + 8..]);
+        counter(p).fetch_add(1);
+        Ok(())
+    }
+}
+
+fn counter<'a>(p: *mut ImageKeyword) -> shmim_sync::Field<'a, u64> {
+    // SAFETY: `p` is an in-bounds, 8-aligned keyword entry of a live mapping (from
+    // `Mapping::keyword_ptr`); its counter is accessed only atomically by shmim.
+    unsafe { shmim_sync::Field::new(&raw mut (*p).cnt) }
+}
+
+fn fit(what: &'static str, s: &str, field: &mut [u8], max: usize) -> Result<()> {
+    write_cstr(field, s.as_bytes()).map_err(|_| Error::KeywordTooLong {
+        what,
+        value: s.into(),
+        max: max - 1,
+    })
+}
+
+fn read_entry(map: &Mapping, index: u16) -> Result<Keyword> {
+    let p = map.keyword_ptr(index)?;
+    let cnt = counter(p);
+    let mut bytes = [0u8; core::mem::size_of::<ImageKeyword>()];
+    for _ in 0..READ_ATTEMPTS {
+        let before = cnt.observe();
+        map.copy_out(map.offset_of(p.cast()), &mut bytes);
+        if cnt.observe() == before {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    let kw: ImageKeyword = bytemuck::pod_read_unaligned(&bytes);
+    let text = |b: &[u8]| String::from_utf8_lossy(read_cstr(b)).into_owned();
+    let value = match KeywordType::try_from(kw.kw_type) {
+        Ok(KeywordType::Long) => Value::Long(kw.value.as_i64()),
+        Ok(KeywordType::Double) => Value::Double(kw.value.as_f64()),
+        Ok(KeywordType::String) => Value::Str(text(&kw.value.bytes())),
+        // Unknown type bytes read as unused, as legacy readers skip them.
+        Ok(KeywordType::Empty) | Err(_) => Value::Empty,
+    };
+    Ok(Keyword {
+        index,
+        name: text(&kw.name),
+        value,
+        comment: text(&kw.comment),
+        cnt: kw.cnt,
+    })
+}

@@ -1,0 +1,225 @@
+//! Writing frames: the [`WriteGuard`].
+//!
+//! `stream.write()` takes the write flag and returns the guard, the only way to get `&mut` access
+//! to the pixels. `guard.commit()` publishes in protocol.md's order: circular-buffer copy, times,
+//! `cnt0 += 1`, `write = 0`, then semaphores. A guard dropped without `commit` (an early return, a
+//! `?`, a panic) is an **abandon**: the flag stays set, so no consistent reader can accept the
+//! half-written frame, no semaphore is posted, and the stream handle remembers that it owns the
+//! flag; its next commit clears it. Readers meanwhile see a stuck writer.
+
+use shmim_layout::{CbFrameMd, Timespec};
+use shmim_sync::{pid, write_flag};
+
+use crate::consistent::dead_owner;
+use crate::error::{Error, Result};
+use crate::mapping::{Mapping, md, now};
+use crate::pixel::Pixel;
+use crate::stream::Stream;
+
+/// Exclusive write access to a stream's current frame; commit it or it is abandoned.
+#[must_use = "a WriteGuard dropped without commit() abandons the frame: readers see a stuck writer"]
+pub struct WriteGuard<'s> {
+    stream: &'s mut Stream,
+    atime: Option<Timespec>,
+    committed: bool,
+}
+
+impl Stream {
+    /// Takes the write flag. `WriterBusy` if another writer holds it.
+    pub fn write(&mut self) -> Result<WriteGuard<'_>> {
+        self.check_cpu()?;
+        let me = pid::current();
+        let (write, owner) = (md!(self.map, write), md!(self.map, owner_pid));
+        let taken = if self.owns_flag {
+            write_flag::resume(write.cell(), owner.cell(), me)
+        } else {
+            write_flag::begin(write.cell(), owner.cell(), me)
+        };
+        taken.map_err(|busy| Error::WriterBusy { owner: busy.owner })?;
+        self.owns_flag = false;
+        Ok(WriteGuard {
+            stream: self,
+            atime: None,
+            committed: false,
+        })
+    }
+
+    /// Takes over a write flag left set by a dead writer (or by a stuck one, with `force`): the
+    /// returned guard's commit publishes a complete new frame and clears the flag. The flag is
+    /// never cleared without a new frame, so readers never accept the dead writer's half frame.
+    pub fn recover_writer(&mut self, force: bool) -> Result<WriteGuard<'_>> {
+        self.check_cpu()?;
+        if md!(self.map, write).peek() == 0 {
+            return self.write();
+        }
+        if !force {
+            match dead_owner(&self.map) {
+                Some(Error::WriterDied { .. }) => {}
+                _ => {
+                    return Err(Error::WriterBusy {
+                        owner: md!(self.map, owner_pid).peek(),
+                    });
+                }
+            }
+        }
+        let (write, owner) = (md!(self.map, write), md!(self.map, owner_pid));
+        write_flag::take_over(write.cell(), owner.cell(), pid::current());
+        self.owns_flag = false;
+        Ok(WriteGuard {
+            stream: self,
+            atime: None,
+            committed: false,
+        })
+    }
+
+    /// Writes a whole frame from `src` and commits it; returns the new frame number.
+    pub fn write_frame<T: Pixel>(&mut self, src: &[T]) -> Result<u64> {
+        self.check_type::<T>()?;
+        if src.len() as u64 != self.nelement() {
+            return Err(Error::LengthMismatch {
+                expected: self.nelement(),
+                found: src.len(),
+            });
+        }
+        let mut guard = self.write()?;
+        guard.copy_from_bytes(bytemuck::cast_slice(src))?;
+        guard.commit()
+    }
+}
+
+impl WriteGuard<'_> {
+    fn map(&self) -> &Mapping {
+        &self.stream.map
+    }
+
+    pub(crate) fn mapping(&self) -> &Mapping {
+        &self.stream.map
+    }
+
+    /// The frame's pixels, typed (checked against the stream's datatype).
+    pub fn pixels_mut<T: Pixel>(&mut self) -> Result<&mut [T]> {
+        self.stream.check_type::<T>()?;
+        let n = self.stream.nelement() as usize;
+        let p = self.map().data_ptr().cast::<T>();
+        // SAFETY: the pixel region holds `nelement` elements of T (validated geometry; T's size is
+        // the datatype's), starts 8-aligned in a page-aligned (or u64-aligned heap) block, and
+        // lives as long as the stream borrowed by this guard. We hold the write flag, so no other
+        // shmim writer writes here; readers only make raw, validated copies (the seqlock's
+        // deliberate race). The borrow of `self` keeps the slice from outliving the guard.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
+    }
+
+    /// The frame's pixels as bytes.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let n = self.stream.geometry().frame_bytes();
+        // SAFETY: as in `pixels_mut`, for `imdatamemsize` bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.map().data_ptr(), n) }
+    }
+
+    /// Copies a whole frame in.
+    pub fn copy_from<T: Pixel>(&mut self, src: &[T]) -> Result<()> {
+        self.stream.check_type::<T>()?;
+        self.copy_from_bytes(bytemuck::cast_slice(src))
+    }
+
+    /// Copies a whole frame of bytes in.
+    pub fn copy_from_bytes(&mut self, src: &[u8]) -> Result<()> {
+        let g = self.stream.geometry();
+        if src.len() != g.frame_bytes() {
+            return Err(Error::LengthMismatch {
+                expected: g.regions.imdatamemsize,
+                found: src.len(),
+            });
+        }
+        let offset = g.regions.data.offset as usize;
+        self.map().copy_in(offset, src);
+        Ok(())
+    }
+
+    /// Sets `cnt1`, the slice of a cube this frame wrote (legacy convention: the writer's).
+    pub fn set_cnt1(&mut self, slice: u64) {
+        md!(self.map(), cnt1).set(slice);
+    }
+
+    /// Sets the acquisition time published with the frame (default: the commit time).
+    pub fn set_atime(&mut self, atime: Timespec) {
+        self.atime = Some(atime);
+    }
+
+    /// Publishes the frame; returns its frame number (the new `cnt0`).
+    pub fn commit(mut self) -> Result<u64> {
+        let frame = commit(self.map(), self.atime, pid::current());
+        self.committed = true;
+        Ok(frame)
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Abandon: leave the flag set (see the module docs) and remember we own it.
+            self.stream.owns_flag = true;
+        }
+    }
+}
+
+/// The publish sequence, for a writer holding the flag (also the C API's `UpdateIm`).
+pub(crate) fn commit(map: &Mapping, atime: Option<Timespec>, me: i32) -> u64 {
+    let g = map.geometry();
+    let t = now();
+    if g.cb_size > 0 {
+        copy_to_circular_buffer(map, t, atime.unwrap_or(t));
+    }
+    let md = map.md_ptr();
+    // SAFETY: pointer projections inside the header, which is valid while `map` lives.
+    let (writetime, atime_field) = unsafe { (&raw mut (*md).writetime, &raw mut (*md).atime) };
+    Mapping::set_time(writetime, t);
+    Mapping::set_time(atime_field, atime.unwrap_or(t));
+    let frame = write_flag::publish(md!(map, cnt0).cell(), md!(map, write).cell());
+    post_all(map, me);
+    frame
+}
+
+/// Advances `CBindex` (wrapping, counting `CBcycle`), copies the frame into that slot and records
+/// its metadata there. Runs under the write flag, before `cnt0` is published.
+fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) {
+    let g = map.geometry();
+    let (index, cycle) = (md!(map, cb_index), md!(map, cb_cycle));
+    // Our own values (we hold the flag); a hostile out-of-range index restarts at slot 0.
+    let mut next = index.peek().wrapping_add(1);
+    let mut wraps = cycle.peek();
+    if next >= g.cb_size {
+        next = 0;
+        wraps = wraps.wrapping_add(1);
+    }
+    let (Ok(slot), Ok(slot_md)) = (map.cb_frame_ptr(next), map.cb_md_ptr(next)) else {
+        return;
+    };
+    let len = g.frame_bytes();
+    // SAFETY: both ranges are inside the mapping (validated geometry) and disjoint (the pixel
+    // region precedes the circular buffer); this is the writer side of the seqlock race.
+    unsafe { std::ptr::copy_nonoverlapping(map.data_ptr(), slot, len) };
+    let entry = CbFrameMd {
+        cnt0: md!(map, cnt0).peek().wrapping_add(1),
+        cnt1: md!(map, cnt1).peek(),
+        atime,
+        writetime,
+    };
+    map.copy_in(map.offset_of(slot_md.cast()), bytemuck::bytes_of(&entry));
+    index.set(next);
+    cycle.set(wraps);
+}
+
+/// Posts every semaphore below `SEMAPHORE_MAXVAL` and the log semaphore, recording the writer in
+/// `semWritePID` (stored only when it changes, to keep the cache line clean).
+pub(crate) fn post_all(map: &Mapping, me: i32) {
+    for i in 0..map.geometry().nb_sem {
+        if let (Ok(pid), Ok(sem)) = (map.sem_write_pid(i), map.sem(i)) {
+            if pid.peek() != me {
+                pid.set(me);
+            }
+            sem.post();
+        }
+    }
+    map.semlog().post();
+}
