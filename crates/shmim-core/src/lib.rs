@@ -63,6 +63,8 @@ mod dir;
 mod error;
 mod init;
 mod keywords;
+#[doc(hidden)]
+pub mod legacy;
 mod list;
 mod mapping;
 mod metadata;
@@ -80,6 +82,8 @@ pub use dir::default_dir;
 pub use error::{Error, Result};
 pub use keywords::{Keyword, Value};
 pub use list::{Listed, list};
+#[doc(hidden)]
+pub use mapping::{RawStream, free_heap};
 pub use metadata::Metadata;
 pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;

@@ -38,6 +38,9 @@ pub(crate) enum Backing {
     /// Process-local memory with the stream layout (`shared = 0`): a leaked `Box<[u64]>`, freed
     /// in `Drop` (kept raw so the box is never moved or retagged while `base` points into it).
     Heap(*mut [u64]),
+    /// Memory owned by someone else (the C API's `IMAGE`), valid while this value lives by the
+    /// contract of [`crate::Stream::borrow_raw`]; nothing is released on drop.
+    Borrowed,
 }
 
 /// A stream's memory and validated geometry.
@@ -55,6 +58,57 @@ pub(crate) struct Mapping {
 unsafe impl Send for Mapping {}
 // SAFETY: as above.
 unsafe impl Sync for Mapping {}
+
+/// A stream's memory handed over to a caller that manages it by hand (the C API, whose `IMAGE`
+/// struct carries the pointers and is closed with `munmap`/`close`).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RawStream {
+    /// Start of the mapping (the metadata header).
+    pub base: *mut u8,
+    /// Bytes mapped (the file size).
+    pub len: usize,
+    /// The open file descriptor, or -1 for a process-local image. The caller closes it.
+    pub fd: i32,
+    /// Inode of the file (0 for a process-local image).
+    pub inode: u64,
+    /// The validated geometry.
+    pub geometry: Geometry,
+}
+
+impl Mapping {
+    /// Gives up ownership: the mapping stays mapped (or the heap block allocated) and the file
+    /// open until the caller releases them (`munmap(base, len)` + `close(fd)`, or
+    /// [`free_heap`] for a process-local image).
+    pub(crate) fn into_raw(self) -> RawStream {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so each field is moved out exactly once.
+        let (backing, geometry) = unsafe { (std::ptr::read(&this.backing), std::ptr::read(&this.geo)) };
+        let (fd, inode) = match backing {
+            Backing::File { _map, file, ino, path } => {
+                std::mem::forget(_map);
+                drop(path);
+                (std::os::fd::IntoRawFd::into_raw_fd(file), ino)
+            }
+            Backing::Heap(_) | Backing::Borrowed => (-1, 0),
+        };
+        RawStream { base: this.base, len: this.len, fd, inode, geometry }
+    }
+}
+
+/// Frees the memory of a process-local image given away by `into_raw`.
+///
+/// # Safety
+/// `base` and `len` must come from one `RawStream` of a process-local image (`fd == -1`), and
+/// the memory must not be used afterwards.
+#[doc(hidden)]
+pub unsafe fn free_heap(base: *mut u8, len: usize) {
+    let words = len.div_ceil(8);
+    let block = std::ptr::slice_from_raw_parts_mut(base.cast::<u64>(), words);
+    // SAFETY: by the caller's contract this is the block `Mapping::heap` leaked with
+    // `Box::into_raw` (same element type and length).
+    drop(unsafe { Box::from_raw(block) });
+}
 
 impl Drop for Mapping {
     fn drop(&mut self) {
@@ -101,6 +155,15 @@ impl Mapping {
         }
     }
 
+    /// Wraps memory owned elsewhere.
+    ///
+    /// # Safety
+    /// `base` must be 8-aligned and valid for reads and writes of `geo.regions.file_size` bytes
+    /// for the life of the returned value.
+    pub(crate) unsafe fn borrowed(base: *mut u8, geo: Geometry) -> Self {
+        Self { base, len: geo.regions.file_size as usize, geo, backing: Backing::Borrowed }
+    }
+
     /// Wraps a zeroed heap block for a process-local image.
     pub(crate) fn heap(geo: Geometry) -> Self {
         let words = geo.regions.file_size.div_ceil(8) as usize;
@@ -124,7 +187,7 @@ impl Mapping {
             Backing::File {
                 file, path, ino, ..
             } => Some((file, path, *ino)),
-            Backing::Heap(_) => None,
+            Backing::Heap(_) | Backing::Borrowed => None,
         }
     }
 

@@ -251,6 +251,36 @@ impl Stream {
         Ok(())
     }
 
+    /// A stream over memory someone else mapped (the C API's `IMAGE`): the header is copied and
+    /// validated against `len` first.
+    ///
+    /// # Safety
+    /// `base` must be 8-aligned and valid for reads and writes of `len` bytes for as long as the
+    /// returned `Stream` (and any reader made from it) lives.
+    #[doc(hidden)]
+    pub unsafe fn borrow_raw(base: *mut u8, len: usize, name: &str) -> Result<Self> {
+        let mut header = [0u8; IMAGE_METADATA_SIZE];
+        if len >= IMAGE_METADATA_SIZE {
+            // SAFETY: `base` is readable for `len` ≥ header bytes (caller contract).
+            unsafe { shmim_sync::seqlock::copy_out(&mut header, base) };
+        }
+        let geo = crate::validate::validate(&header, len as u64)
+            .map_err(|check| Error::Invalid { path: PathBuf::from(name), check })?;
+        // SAFETY: forwarded to the caller; `len` equals the validated file size.
+        let map = unsafe { Mapping::borrowed(base, geo) };
+        Ok(Self::from_mapping(map, name, None))
+    }
+
+    /// Hands the stream's memory and file descriptor to a caller that manages them by hand (the C
+    /// API). Fails if readers made from this handle are still alive.
+    #[doc(hidden)]
+    pub fn into_raw(self) -> std::result::Result<crate::mapping::RawStream, Self> {
+        match Arc::try_unwrap(self.map) {
+            Ok(map) => Ok(map.into_raw()),
+            Err(map) => Err(Self { map, ..self }),
+        }
+    }
+
     pub(crate) fn check_cpu(&self) -> Result<()> {
         let g = self.geometry();
         if g.location >= 0 {
