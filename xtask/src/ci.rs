@@ -1,8 +1,10 @@
 //! `cargo xtask ci`: every check, in order, failing on the first failure, with a summary.
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cmd::{cargo, run};
+use crate::cmd::{cargo, root, run};
 
 /// One named check.
 struct Step {
@@ -47,6 +49,21 @@ fn steps() -> Vec<Step> {
             what: "cargo doc without warnings",
             run: doc,
         },
+        Step {
+            name: "loom-envcache",
+            what: "loom model of the envcache publication flag",
+            run: loom_envcache,
+        },
+        Step {
+            name: "miri",
+            what: "Miri, strict provenance, on the heap-only crates",
+            run: miri,
+        },
+        Step {
+            name: "tsan",
+            what: "ThreadSanitizer on the multithreaded tests",
+            run: tsan,
+        },
     ]
 }
 
@@ -61,6 +78,67 @@ fn doc() -> Result<(), String> {
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))
+}
+
+/// Packages whose tests run under Miri: code over heap memory only (Miri cannot run mmap,
+/// semaphores or futexes).
+const MIRI_PACKAGES: &[&str] = &["shmim-envcache"];
+
+/// Multithreaded test targets run under ThreadSanitizer, as (package, test target).
+const TSAN_TESTS: &[(&str, &str)] = &[("shmim-envcache", "stress")];
+
+/// The one platform shmim supports; `-Zbuild-std` needs it spelled out.
+const HOST: &str = "x86_64-unknown-linux-gnu";
+
+/// `cargo +nightly …` through rustup, rooted at the workspace.
+fn nightly_cargo() -> Command {
+    let mut c = Command::new("cargo");
+    c.arg("+nightly").current_dir(root());
+    c
+}
+
+/// A target directory of its own for a build with unusual flags, so it does not evict the
+/// normal build.
+fn side_target_dir(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join(name)
+}
+
+fn loom_envcache() -> Result<(), String> {
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "shmim-envcache",
+            "--release",
+            "--test",
+            "loom",
+        ])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("LOOM_MAX_PREEMPTIONS", "2")
+        .env("CARGO_TARGET_DIR", side_target_dir("loom")))
+}
+
+fn miri() -> Result<(), String> {
+    let mut c = nightly_cargo();
+    c.args(["miri", "test"]);
+    for package in MIRI_PACKAGES {
+        c.args(["-p", package]);
+    }
+    run(c.env("MIRIFLAGS", "-Zmiri-strict-provenance"))
+}
+
+fn tsan() -> Result<(), String> {
+    for (package, test) in TSAN_TESTS {
+        run(nightly_cargo()
+            .args(["test", "-Zbuild-std", "--target", HOST])
+            .args(["-p", package, "--test", test])
+            .env("RUSTFLAGS", "-Zsanitizer=thread --cfg shmim_tsan")
+            .env("CARGO_TARGET_DIR", side_target_dir("tsan")))?;
+    }
+    Ok(())
 }
 
 pub fn run_steps(only: Option<&str>, from: Option<&str>) -> Result<(), String> {

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! cargo xtask ci        every check CI runs, in order, stopping at the first failure
+//! cargo xtask bench     benchmarks (release builds), one group or all: `bench --list`
 //! ```
 
+mod bench;
 mod ci;
 mod cmd;
 
@@ -17,9 +19,10 @@ fn main() -> ExitCode {
     };
     let result = match job {
         "ci" => ci::main(rest),
+        "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci> [options]\n  ci [--list] [--from STEP] [--only STEP]"
+                "usage: cargo xtask <ci|bench> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]"
             );
             Ok(())
         }

@@ -1,0 +1,50 @@
+//! `cargo xtask bench [GROUP…]`: benchmarks (not tests), each group built in release and run in
+//! turn. A group is one entry in [`groups`].
+
+use crate::cmd::{cargo, run};
+
+/// One benchmark group: what `cargo xtask bench <name>` runs.
+struct Group {
+    name: &'static str,
+    what: &'static str,
+    run: fn() -> Result<(), String>,
+}
+
+fn groups() -> Vec<Group> {
+    vec![Group {
+        name: "envcache",
+        what: "env snapshot hit vs std::env::var_os, 1/2/4/8/16 threads",
+        run: || example("shmim-envcache", "bench"),
+    }]
+}
+
+/// Runs `example` of `package`, built in release.
+fn example(package: &str, example: &str) -> Result<(), String> {
+    run(cargo().args(["run", "--release", "-p", package, "--example", example]))
+}
+
+pub fn main(args: &[String]) -> Result<(), String> {
+    let all = groups();
+    if args.iter().any(|a| a == "--list") {
+        for g in &all {
+            println!("{:<12} {}", g.name, g.what);
+        }
+        return Ok(());
+    }
+    let selected: Vec<&Group> = if args.is_empty() {
+        all.iter().collect()
+    } else {
+        args.iter()
+            .map(|a| {
+                all.iter().find(|g| g.name == a.as_str()).ok_or(format!(
+                    "no benchmark group `{a}` (try `cargo xtask bench --list`)"
+                ))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    for g in selected {
+        eprintln!("\n=== xtask bench: {} ({})", g.name, g.what);
+        (g.run)()?;
+    }
+    Ok(())
+}
