@@ -71,6 +71,7 @@ impl Stream {
 
     /// Sets keyword `name` (its existing entry, or the first unused one); returns the index.
     pub fn set_keyword(&self, name: &str, value: Value, comment: &str) -> Result<u16> {
+        encode(name, &value, comment)?;
         let mut free = None;
         for i in 0..self.geometry().nb_kw {
             let k = read_entry(&self.map, i)?;
@@ -96,21 +97,7 @@ impl Stream {
         comment: &str,
     ) -> Result<()> {
         let p = self.map.keyword_ptr(index)?;
-        let mut kw: ImageKeyword = bytemuck::Zeroable::zeroed();
-        fit("name", name, &mut kw.name, KEYWORD_MAX_STRING)?;
-        fit("comment", comment, &mut kw.comment, KEYWORD_MAX_COMMENT)?;
-        let (kind, v) = match &value {
-            Value::Empty => (KeywordType::Empty, KeywordValue::from_i64(0)),
-            Value::Long(l) => (KeywordType::Long, KeywordValue::from_i64(*l)),
-            Value::Double(d) => (KeywordType::Double, KeywordValue::from_f64(*d)),
-            Value::Str(s) => {
-                let mut b = [0u8; KEYWORD_MAX_STRING];
-                fit("string value", s, &mut b, KEYWORD_MAX_STRING)?;
-                (KeywordType::String, bytemuck::cast(b))
-            }
-        };
-        kw.kw_type = kind as u8;
-        kw.value = v;
+        let kw = encode(name, &value, comment)?;
         let bytes = bytemuck::bytes_of(&kw);
         let base = self.map.offset_of(p.cast());
         let cnt_at = core::mem::offset_of!(ImageKeyword, cnt);
@@ -121,6 +108,26 @@ impl Stream {
         counter(p).fetch_add(1);
         Ok(())
     }
+}
+
+/// The entry for `name`, `value`, `comment` (counter 0), or which part does not fit.
+fn encode(name: &str, value: &Value, comment: &str) -> Result<ImageKeyword> {
+    let mut kw: ImageKeyword = bytemuck::Zeroable::zeroed();
+    fit("name", name, &mut kw.name, KEYWORD_MAX_STRING)?;
+    fit("comment", comment, &mut kw.comment, KEYWORD_MAX_COMMENT)?;
+    let (kind, v) = match value {
+        Value::Empty => (KeywordType::Empty, KeywordValue::from_i64(0)),
+        Value::Long(l) => (KeywordType::Long, KeywordValue::from_i64(*l)),
+        Value::Double(d) => (KeywordType::Double, KeywordValue::from_f64(*d)),
+        Value::Str(s) => {
+            let mut b = [0u8; KEYWORD_MAX_STRING];
+            fit("string value", s, &mut b, KEYWORD_MAX_STRING)?;
+            (KeywordType::String, bytemuck::cast(b))
+        }
+    };
+    kw.kw_type = kind as u8;
+    kw.value = v;
+    Ok(kw)
 }
 
 fn counter<'a>(p: *mut ImageKeyword) -> shmim_sync::Field<'a, u64> {

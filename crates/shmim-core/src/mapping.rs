@@ -83,16 +83,28 @@ impl Mapping {
     pub(crate) fn into_raw(self) -> RawStream {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so each field is moved out exactly once.
-        let (backing, geometry) = unsafe { (std::ptr::read(&this.backing), std::ptr::read(&this.geo)) };
+        let (backing, geometry) =
+            unsafe { (std::ptr::read(&this.backing), std::ptr::read(&this.geo)) };
         let (fd, inode) = match backing {
-            Backing::File { _map, file, ino, path } => {
+            Backing::File {
+                _map,
+                file,
+                ino,
+                path,
+            } => {
                 std::mem::forget(_map);
                 drop(path);
                 (std::os::fd::IntoRawFd::into_raw_fd(file), ino)
             }
             Backing::Heap(_) | Backing::Borrowed => (-1, 0),
         };
-        RawStream { base: this.base, len: this.len, fd, inode, geometry }
+        RawStream {
+            base: this.base,
+            len: this.len,
+            fd,
+            inode,
+            geometry,
+        }
     }
 }
 
@@ -161,7 +173,12 @@ impl Mapping {
     /// `base` must be 8-aligned and valid for reads and writes of `geo.regions.file_size` bytes
     /// for the life of the returned value.
     pub(crate) unsafe fn borrowed(base: *mut u8, geo: Geometry) -> Self {
-        Self { base, len: geo.regions.file_size as usize, geo, backing: Backing::Borrowed }
+        Self {
+            base,
+            len: geo.regions.file_size as usize,
+            geo,
+            backing: Backing::Borrowed,
+        }
     }
 
     /// Wraps a zeroed heap block for a process-local image.

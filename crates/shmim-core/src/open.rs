@@ -46,6 +46,17 @@ impl Default for OpenOptions {
 /// (`None`: the path's own directory).
 pub(crate) fn open_path(path: &Path, dir: Option<&Path>, opts: &OpenOptions) -> Result<Mapping> {
     check_link(path, dir, opts)?;
+    // Kind first (following links): opening a directory read-write fails with a less useful error.
+    // The fstat below re-checks the file we actually opened.
+    let kind = std::fs::metadata(path)
+        .map_err(|e| Error::io("open", path, e))?
+        .file_type();
+    if !kind.is_file() {
+        return Err(Error::NotRegularFile {
+            path: path.into(),
+            kind: kind_of(&kind),
+        });
+    }
     let fd = rustix::fs::open(
         path,
         OFlags::RDWR | OFlags::CLOEXEC | OFlags::NONBLOCK,

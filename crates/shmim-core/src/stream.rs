@@ -264,8 +264,11 @@ impl Stream {
             // SAFETY: `base` is readable for `len` ≥ header bytes (caller contract).
             unsafe { shmim_sync::seqlock::copy_out(&mut header, base) };
         }
-        let geo = crate::validate::validate(&header, len as u64)
-            .map_err(|check| Error::Invalid { path: PathBuf::from(name), check })?;
+        let geo =
+            crate::validate::validate(&header, len as u64).map_err(|check| Error::Invalid {
+                path: PathBuf::from(name),
+                check,
+            })?;
         // SAFETY: forwarded to the caller; `len` equals the validated file size.
         let map = unsafe { Mapping::borrowed(base, geo) };
         Ok(Self::from_mapping(map, name, None))

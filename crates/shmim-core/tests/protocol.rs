@@ -1,0 +1,289 @@
+//! The write guard and registered readers behave as protocol.md says (one process; cross-process
+//! behaviour is in `cross_process.rs`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::StreamDir;
+use shmim_core::{Datatype, Error, ImageType, Stream, StreamSpec, Value};
+
+fn stream(dir: &StreamDir, name: &str, spec: StreamSpec) -> Stream {
+    Stream::create(name, &spec.dir(dir.path())).unwrap()
+}
+
+#[test]
+fn commit_publishes_and_wakes_every_registered_reader() {
+    let dir = StreamDir::new("commit");
+    let mut w = stream(
+        &dir,
+        "s",
+        StreamSpec::new(&[4], Datatype::U32).semaphores(3),
+    );
+    let readers: Vec<_> = (0..3).map(|_| w.reader().unwrap()).collect();
+    assert_eq!(
+        readers.iter().map(|r| r.slot()).collect::<Vec<_>>(),
+        [Some(0), Some(1), Some(2)]
+    );
+    assert_eq!(w.write_frame(&[1u32, 2, 3, 4]).unwrap(), 1);
+    for mut r in readers {
+        assert_eq!(r.wait_timeout(Duration::from_secs(5)).unwrap(), 1);
+        let mut buf = [0u32; 4];
+        assert_eq!(r.read_into(&mut buf).unwrap(), 1);
+        assert_eq!(buf, [1, 2, 3, 4]);
+    }
+    let md = w.metadata().unwrap();
+    assert_eq!(
+        (md.cnt0, md.write, md.owner_pid),
+        (1, false, std::process::id() as i32)
+    );
+    assert!(md.write_time.tv_sec > 0 && md.atime == md.write_time);
+}
+
+#[test]
+fn reader_slots_are_released_on_drop_and_exhaustion_is_an_error() {
+    let dir = StreamDir::new("slots");
+    let w = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8).semaphores(2));
+    let a = w.reader().unwrap();
+    let b = w.reader_at(1).unwrap();
+    assert_eq!((a.slot(), b.slot()), (Some(0), Some(1)));
+    assert!(matches!(
+        w.reader(),
+        Err(Error::NoFreeSlot { slots: 2, .. })
+    ));
+    drop(a);
+    assert_eq!(w.reader().unwrap().slot(), Some(0));
+    assert!(matches!(w.reader_at(2), Err(Error::IndexOutOfRange { .. })));
+    let none = stream(
+        &dir,
+        "nosem",
+        StreamSpec::new(&[1], Datatype::U8).semaphores(0),
+    );
+    assert!(matches!(
+        none.reader(),
+        Err(Error::NoFreeSlot { slots: 0, .. })
+    ));
+}
+
+#[test]
+fn abandoned_write_is_never_accepted_and_the_next_commit_recovers() {
+    let dir = StreamDir::new("abandon");
+    let mut w = stream(&dir, "s", StreamSpec::new(&[8], Datatype::U8));
+    w.write_frame(&[1u8; 8]).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut g = w.write().unwrap();
+        g.pixels_mut::<u8>().unwrap()[..4].fill(9);
+        panic!("writer fails mid-frame");
+    }));
+    assert!(result.is_err());
+
+    let mut r = Stream::open_in(dir.path(), "s").unwrap();
+    r.set_read_timeout(Duration::from_millis(20));
+    let mut buf = [0u8; 8];
+    match r.read_into(&mut buf) {
+        Err(Error::WriterStuck { owner, .. }) => assert_eq!(owner, std::process::id() as i32),
+        other => panic!("expected WriterStuck, got {other:?}"),
+    }
+    assert!(r.is_writing());
+    assert!(matches!(
+        r.busy_wait_for_no_write(Duration::from_millis(10)),
+        Err(Error::WriterStuck { .. })
+    ));
+
+    // The owning handle resumes its own flag; the next commit publishes a complete frame.
+    assert_eq!(w.write_frame(&[2u8; 8]).unwrap(), 2);
+    assert_eq!(r.read_into(&mut buf).unwrap(), 2);
+    assert_eq!(buf, [2; 8]);
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_flag_is_held() {
+    let dir = StreamDir::new("twowriters");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    let g = a.write().unwrap();
+    assert!(matches!(b.write(), Err(Error::WriterBusy { .. })));
+    assert!(
+        matches!(b.recover_writer(false), Err(Error::WriterBusy { .. })),
+        "owner alive: no take-over"
+    );
+    g.commit().unwrap();
+    assert_eq!(b.write_frame(&[1u8, 1]).unwrap(), 2);
+}
+
+#[test]
+fn forced_take_over_publishes_a_new_frame() {
+    let dir = StreamDir::new("takeover");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    let mut g = b.recover_writer(true).unwrap();
+    g.copy_from(&[5u8, 5]).unwrap();
+    assert_eq!(g.commit().unwrap(), 1);
+    assert!(!b.is_writing());
+}
+
+#[test]
+fn keywords_round_trip_field_for_field() {
+    let dir = StreamDir::new("keywords");
+    let s = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8).keywords(3));
+    assert_eq!(
+        s.set_keyword("GAIN", Value::Long(-7), "detector gain")
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.set_keyword("EXPTIME", Value::Double(1.5e-3), "").unwrap(),
+        1
+    );
+    assert_eq!(
+        s.set_keyword("MODE", Value::Str("fast".into()), "readout")
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.set_keyword("GAIN", Value::Long(8), "detector gain")
+            .unwrap(),
+        0,
+        "same name, same entry"
+    );
+    assert!(matches!(
+        s.set_keyword("MORE", Value::Long(1), ""),
+        Err(Error::KeywordsFull { count: 3 })
+    ));
+    let r = Stream::open_in(dir.path(), "s").unwrap();
+    let gain = r.keyword("GAIN").unwrap().unwrap();
+    assert_eq!(
+        (gain.value, gain.comment.as_str(), gain.cnt),
+        (Value::Long(8), "detector gain", 2)
+    );
+    assert_eq!(r.keyword_at(1).unwrap().value, Value::Double(1.5e-3));
+    assert_eq!(
+        r.keyword("MODE").unwrap().unwrap().value,
+        Value::Str("fast".into())
+    );
+    assert!(matches!(
+        s.set_keyword("WAY_TOO_LONG_NAME", Value::Long(1), ""),
+        Err(Error::KeywordTooLong { what: "name", .. })
+    ));
+    assert!(matches!(
+        s.set_keyword_at(0, "S", Value::Str("sixteen chars!!!".into()), ""),
+        Err(Error::KeywordTooLong { .. })
+    ));
+    assert!(matches!(
+        s.set_keyword_at(0, "C", Value::Long(0), &"c".repeat(80)),
+        Err(Error::KeywordTooLong {
+            what: "comment",
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.keyword_at(3),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn circular_buffer_wraps_and_counts_its_cycles() {
+    let dir = StreamDir::new("cb");
+    let mut s = stream(
+        &dir,
+        "s",
+        StreamSpec::new(&[2, 2], Datatype::I16).circular_buffer(3),
+    );
+    for f in 1..=7i16 {
+        s.write_frame(&[f; 4]).unwrap();
+    }
+    // Slot after frame f is f mod 3; seven frames wrap twice.
+    assert_eq!(s.cb_position(), (1, 2));
+    let mut buf = [0i16; 4];
+    for (slot, frame) in [(1u32, 7i16), (0, 6), (2, 5)] {
+        let md = s.read_cb_frame_into(slot, &mut buf).unwrap();
+        assert_eq!((buf, md.cnt0), ([frame; 4], frame as u64));
+    }
+    assert!(matches!(
+        s.read_cb_frame_into(3, &mut buf),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn cube_slices_follow_the_legacy_index_rules() {
+    let dir = StreamDir::new("cube");
+    let spec = StreamSpec::new(&[2, 2, 3], Datatype::U8)
+        .imagetype(ImageType::CIRCULAR_BUFFER | ImageType::ZAXIS_TEMPORAL);
+    let mut s = stream(&dir, "s", spec);
+    assert!(s.has_slices());
+    assert_eq!(
+        (s.slice_count(), s.write_index(), s.last_written_index()),
+        (3, 1, 0)
+    );
+    let mut g = s.write().unwrap();
+    g.copy_slice_from(1, &[7u8; 4]).unwrap();
+    g.set_cnt1(1);
+    assert!(matches!(
+        g.copy_slice_from(3, &[0u8; 4]),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+    g.commit().unwrap();
+    assert_eq!((s.write_index(), s.last_written_index()), (2, 1));
+    let mut r = s.poller();
+    let mut slice = [0u8; 4];
+    r.read_slice_into(1, &mut slice).unwrap();
+    assert_eq!(slice, [7; 4]);
+}
+
+#[test]
+fn replacing_a_stream_wakes_its_blocked_readers_and_they_can_follow() {
+    let dir = StreamDir::new("replace");
+    let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
+    let old = Stream::create("s", &spec).unwrap();
+    let mut follower = Stream::open_in(dir.path(), "s").unwrap();
+    let mut reader = old.reader().unwrap();
+    let waiter = std::thread::spawn(move || reader.wait_timeout(Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(20));
+    let mut new =
+        Stream::create("s", &StreamSpec::new(&[8], Datatype::U8).dir(dir.path())).unwrap();
+    assert!(matches!(
+        waiter.join().unwrap(),
+        Err(Error::Replaced { .. })
+    ));
+
+    assert!(follower.inode_changed().unwrap());
+    assert!(follower.reopen_if_replaced().unwrap());
+    assert_eq!(follower.shape(), &[8]);
+    assert!(!follower.reopen_if_replaced().unwrap());
+    new.write_frame(&[3u8; 8]).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(follower.read_into(&mut buf).unwrap(), 1);
+}
+
+#[test]
+fn semaphores_saturate_and_readers_count_missed_frames() {
+    let dir = StreamDir::new("saturate");
+    let mut w = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8).semaphores(1));
+    let mut r = w.reader().unwrap();
+    for i in 0..15u8 {
+        w.write_frame(&[i]).unwrap();
+    }
+    // Ten tokens at most (SEMAPHORE_MAXVAL); the first wake already sees frame 15.
+    assert_eq!(r.wait_timeout(Duration::from_secs(1)).unwrap(), 15);
+    assert_eq!(r.missed(), 14);
+    assert_eq!(r.flush().unwrap(), 9);
+    assert_eq!(r.try_wait().unwrap(), None);
+    w.write_frame(&[0u8]).unwrap();
+    assert_eq!(r.wait_latest(Duration::from_secs(1)).unwrap(), 16);
+}
+
+#[test]
+fn pollers_need_no_slot() {
+    let dir = StreamDir::new("poll");
+    let mut w = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8).semaphores(0));
+    let mut p = w.poller();
+    assert!(p.wait_timeout(Duration::from_millis(1)).is_err());
+    let deadline = std::time::Instant::now() + Duration::from_millis(5);
+    assert!(matches!(p.poll_spin(deadline), Err(Error::Timeout(_))));
+    w.write_frame(&[1u8]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    assert_eq!(p.poll_spin(deadline).unwrap(), 1);
+}
