@@ -60,6 +60,11 @@ fn steps() -> Vec<Step> {
             run: miri,
         },
         Step {
+            name: "stress-core",
+            what: "cross-process stress in release: 100 000 checksummed frames, 3 reader processes",
+            run: stress_core,
+        },
+        Step {
             name: "tsan",
             what: "ThreadSanitizer on the multithreaded tests",
             run: tsan,
@@ -72,6 +77,12 @@ fn layout_variants() -> Result<(), String> {
         run(cargo().args(["test", "-p", "shmim-layout", "--features", features]))?;
     }
     Ok(())
+}
+
+fn stress_core() -> Result<(), String> {
+    run(cargo()
+        .args(["test", "--release", "-p", "shmim-core", "--test", "cross_process", "--", "--test-threads=1"])
+        .env("SHMIM_STRESS_FRAMES", "100000"))
 }
 
 fn doc() -> Result<(), String> {

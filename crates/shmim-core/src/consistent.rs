@@ -13,24 +13,26 @@ use crate::mapping::{Mapping, md};
 const OWNER_CHECK_EVERY: Duration = Duration::from_millis(1);
 
 /// Runs `copy` until it copied a frame no writer touched meanwhile, and returns that frame's
-/// `cnt0`. Gives up after `timeout` with [`Error::Torn`] (the frame kept changing) or
+/// `cnt0` and how many copies were thrown away first. Gives up after `timeout` with [`Error::Torn`] (the frame kept changing) or
 /// [`Error::WriterStuck`]; returns [`Error::WriterDied`] as soon as the flag's owner is known dead.
-pub(crate) fn consistent_copy(
+pub(crate) fn consistent_copy_counted(
     map: &Mapping,
     timeout: Duration,
     mut copy: impl FnMut(),
-) -> Result<u64> {
+) -> Result<(u64, u64)> {
     let (cnt0, write) = (md!(map, cnt0), md!(map, write));
     let start = Instant::now();
     let mut spin = Spin::for_duration(timeout);
     let mut owner_checked = start;
+    let mut retries = 0u64;
     loop {
         let busy = match read_begin(cnt0.cell(), write.cell()) {
             Some(c) => {
                 copy();
                 if read_validate(cnt0.cell(), write.cell(), c) {
-                    return Ok(c);
+                    return Ok((c, retries));
                 }
+                retries += 1;
                 false
             }
             None => true,
@@ -50,6 +52,11 @@ pub(crate) fn consistent_copy(
             });
         }
     }
+}
+
+/// [`consistent_copy_counted`] without the count.
+pub(crate) fn consistent_copy(map: &Mapping, timeout: Duration, copy: impl FnMut()) -> Result<u64> {
+    consistent_copy_counted(map, timeout, copy).map(|(c, _)| c)
 }
 
 /// `WriterDied` if the flag's recorded owner no longer exists.

@@ -17,7 +17,7 @@ use shmim_layout::{SEMCTRL_READY, SEMSTATUS_CONNECTED};
 use shmim_sync::spin::{Gave, Spin, wait_for_change};
 use shmim_sync::{liveness, pid, slot};
 
-use crate::consistent::{consistent_copy, wait_for_no_write};
+use crate::consistent::{consistent_copy_counted, wait_for_no_write};
 use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md};
 use crate::pixel::Pixel;
@@ -31,6 +31,7 @@ pub struct Reader {
     me: i32,
     last: u64,
     missed: u64,
+    retries: u64,
     read_timeout: Duration,
 }
 
@@ -72,6 +73,7 @@ impl Stream {
             me: pid::current(),
             last: self.cnt0(),
             missed: 0,
+            retries: 0,
             read_timeout: self.read_timeout,
         }
     }
@@ -135,6 +137,11 @@ impl Reader {
     /// Frames published that this reader never saw (gaps in `cnt0` between its waits).
     pub fn missed(&self) -> u64 {
         self.missed
+    }
+
+    /// Copies [`Self::read_into`] threw away because a writer touched the frame during the copy.
+    pub fn retries(&self) -> u64 {
+        self.retries
     }
 
     /// Bound of consistent reads facing a busy writer.
@@ -265,7 +272,9 @@ impl Reader {
         }
         let offset = g.regions.data.offset as usize;
         let map = &self.map;
-        let frame = consistent_copy(map, self.read_timeout, || map.copy_out(offset, buf))?;
+        let (frame, retries) =
+            consistent_copy_counted(map, self.read_timeout, || map.copy_out(offset, buf))?;
+        self.retries += retries;
         Ok(self.saw(frame))
     }
 

@@ -166,6 +166,14 @@ impl Stream {
         md!(self.map, write).peek() != 0
     }
 
+    /// The registered readers now: `(slot, PID)` for every `semReadPID` entry holding a PID.
+    pub fn registered_readers(&self) -> Vec<(u16, i32)> {
+        (0..self.geometry().nb_sem)
+            .filter_map(|i| self.map.sem_read_pid(i).ok().map(|pid| (i, pid.peek())))
+            .filter(|&(_, pid)| pid > 0)
+            .collect()
+    }
+
     /// Bound of consistent reads facing a busy writer (default 100 ms).
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.read_timeout = timeout;

@@ -47,7 +47,8 @@ pub fn spawn_child(test_name: &str, role: &str, dir: &Path, args: &[(&str, Strin
     cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
         .env("MILK_SHM_DIR", dir)
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     for (k, v) in args {
         cmd.env(k, v);
     }

@@ -1,0 +1,222 @@
+//! Real processes: frames cross process boundaries, dead participants are detected, and no torn
+//! frame is ever accepted. Children are this test binary re-executed with a role
+//! (`common::spawn_child`), with `MILK_SHM_DIR` pointing at a private directory.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{StreamDir, arg, eventually, expect_success, role, spawn_child};
+use shmim_core::{Datatype, Error, Stream, StreamSpec};
+
+const SIDE: u32 = 64;
+
+/// Frame `f`: element 0 is `f`, element `i` a hash of `(f, i)`; a mix of two frames fails [`check`].
+fn frame(f: u32) -> Vec<u32> {
+    (0..SIDE * SIDE)
+        .map(|i| {
+            if i == 0 {
+                f
+            } else {
+                f.wrapping_mul(2_654_435_761) ^ i.wrapping_mul(40_503)
+            }
+        })
+        .collect()
+}
+
+fn check(px: &[u32]) -> bool {
+    let f = px[0];
+    px.iter()
+        .enumerate()
+        .skip(1)
+        .all(|(i, &v)| v == f.wrapping_mul(2_654_435_761) ^ (i as u32).wrapping_mul(40_503))
+}
+
+/// Child entry point: does nothing unless started by a parent test with a role.
+#[test]
+fn child() {
+    let Some(role) = role() else { return };
+    let name = arg("STREAM");
+    match role.as_str() {
+        "writer" => {
+            let frames: u32 = arg("FRAMES").parse().unwrap();
+            let mut s = Stream::open(&name).unwrap();
+            for f in 1..=frames {
+                assert_eq!(s.write_frame(&frame(f)).unwrap(), u64::from(f));
+            }
+        }
+        "reader" => {
+            let frames: u64 = arg("FRAMES").parse().unwrap();
+            let s = Stream::open(&name).unwrap();
+            let mut r = s.reader().unwrap();
+            let mut px = vec![0u32; (SIDE * SIDE) as usize];
+            let (mut last, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while last < frames {
+                assert!(
+                    Instant::now() < deadline,
+                    "reader deadline passed at frame {last}"
+                );
+                match r.wait_timeout(Duration::from_millis(200)) {
+                    Ok(_) | Err(Error::Timeout(_)) => {}
+                    Err(e) => panic!("wait: {e}"),
+                }
+                match r.read_into(&mut px) {
+                    Ok(c) => {
+                        assert!(check(&px), "torn frame accepted at cnt0 {c}");
+                        assert_eq!(u64::from(px[0]), c, "pixels belong to the frame counted");
+                        assert!(c >= last, "cnt0 went backwards: {last} → {c}");
+                        if c > last {
+                            accepted += 1;
+                        }
+                        last = c;
+                    }
+                    Err(Error::Torn { .. }) => rejected += 1,
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            eprintln!(
+                "reader {}: accepted {accepted} distinct frames; {} torn copies discarded and retried, {rejected} reads timed out torn",
+                std::process::id(),
+                r.retries()
+            );
+        }
+        "hold_slot" => {
+            let s = Stream::open(&name).unwrap();
+            let _r = s.reader().unwrap();
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        "die_mid_write" => {
+            let mut s = Stream::open(&name).unwrap();
+            let mut g = s.write().unwrap();
+            g.pixels_mut::<u32>().unwrap()[..10].fill(0xdead);
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn kill(child: &mut std::process::Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_frame_written_in_one_process_is_read_in_another_after_a_wake() {
+    let dir = StreamDir::new("xp-wake");
+    let mut w = Stream::create(
+        "xp",
+        &StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path()),
+    )
+    .unwrap();
+    let reader = spawn_child(
+        "child",
+        "reader",
+        dir.path(),
+        &[("STREAM", "xp".into()), ("FRAMES", "3".into())],
+    );
+    eventually("the reader to register", 60, || {
+        w.registered_readers().len() == 1
+    });
+    for f in 1..=3 {
+        w.write_frame(&frame(f)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    expect_success(reader);
+}
+
+#[test]
+fn a_killed_readers_slot_is_reclaimed() {
+    let dir = StreamDir::new("xp-slot");
+    let w = Stream::create(
+        "slot",
+        &StreamSpec::new(&[1], Datatype::U8)
+            .semaphores(1)
+            .dir(dir.path()),
+    )
+    .unwrap();
+    let mut holder = spawn_child(
+        "child",
+        "hold_slot",
+        dir.path(),
+        &[("STREAM", "slot".into())],
+    );
+    eventually("the holder to register", 60, || {
+        w.registered_readers().len() == 1
+    });
+    assert!(
+        matches!(w.reader(), Err(Error::NoFreeSlot { .. })),
+        "a live holder keeps its slot"
+    );
+    kill(&mut holder);
+    let r = w.reader().unwrap();
+    assert_eq!(r.slot(), Some(0));
+    assert_eq!(w.registered_readers(), vec![(0, std::process::id() as i32)]);
+}
+
+#[test]
+fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
+    let dir = StreamDir::new("xp-died");
+    let mut w = Stream::create(
+        "died",
+        &StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path()),
+    )
+    .unwrap();
+    w.write_frame(&frame(1)).unwrap();
+    let mut writer = spawn_child(
+        "child",
+        "die_mid_write",
+        dir.path(),
+        &[("STREAM", "died".into())],
+    );
+    let pid = writer.id() as i32;
+    eventually("the child to take the write flag", 60, || {
+        w.metadata_snapshot().owner_pid == pid
+    });
+    kill(&mut writer);
+
+    let mut r = Stream::open_in(dir.path(), "died").unwrap();
+    r.set_read_timeout(Duration::from_secs(30));
+    let mut px = vec![0u32; (SIDE * SIDE) as usize];
+    match r.read_into(&mut px) {
+        Err(Error::WriterDied { owner }) => assert_eq!(owner, pid),
+        other => panic!("expected WriterDied, got {other:?}"),
+    }
+    assert!(matches!(
+        r.busy_wait_for_no_write(Duration::from_secs(30)),
+        Err(Error::WriterDied { .. })
+    ));
+    let mut g = r.recover_writer(false).unwrap();
+    g.copy_from(&frame(2)).unwrap();
+    assert_eq!(g.commit().unwrap(), 2);
+    assert_eq!(r.read_into(&mut px).unwrap(), 2);
+    assert!(check(&px));
+}
+
+/// One writer, three reader processes, checksummed frames: no torn frame accepted, `cnt0` never
+/// goes backwards. `cargo test` runs a short version; `cargo xtask ci` runs 100 000 frames in
+/// release (`SHMIM_STRESS_FRAMES`).
+#[test]
+fn readers_in_other_processes_never_accept_a_torn_frame() {
+    let frames = std::env::var("SHMIM_STRESS_FRAMES").unwrap_or_else(|_| "2000".into());
+    let dir = StreamDir::new("xp-stress");
+    let w = Stream::create(
+        "stress",
+        &StreamSpec::new(&[SIDE, SIDE], Datatype::U32)
+            .semaphores(4)
+            .dir(dir.path()),
+    )
+    .unwrap();
+    let env = [("STREAM", "stress".to_string()), ("FRAMES", frames)];
+    let readers: Vec<_> = (0..3)
+        .map(|_| spawn_child("child", "reader", dir.path(), &env))
+        .collect();
+    eventually("three readers to register", 60, || {
+        w.registered_readers().len() == 3
+    });
+    let writer = spawn_child("child", "writer", dir.path(), &env);
+    expect_success(writer);
+    for r in readers {
+        expect_success(r);
+    }
+}
