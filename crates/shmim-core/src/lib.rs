@@ -71,6 +71,7 @@ mod metadata;
 mod name;
 mod open;
 mod pixel;
+mod proctrace;
 mod reader;
 mod spec;
 mod stream;

@@ -30,6 +30,8 @@ pub struct OpenOptions {
     pub retry: Duration,
     /// Prefault the mapping (`MAP_POPULATE`).
     pub prefault: bool,
+    /// Lock the mapping in RAM (`mlock`), so frames never page-fault (needs `RLIMIT_MEMLOCK`).
+    pub lock_memory: bool,
 }
 
 impl Default for OpenOptions {
@@ -38,6 +40,7 @@ impl Default for OpenOptions {
             follow_outside: false,
             retry: Duration::from_millis(200),
             prefault: false,
+            lock_memory: false,
         }
     }
 }
@@ -80,6 +83,9 @@ pub(crate) fn open_path(path: &Path, dir: Option<&Path>, opts: &OpenOptions) -> 
         match validate(&header, len) {
             Ok(geo) => {
                 let map = map_file(&file, path, len, opts.prefault)?;
+                if opts.lock_memory {
+                    map.lock().map_err(|e| Error::io("mlock", path, e))?;
+                }
                 let ino = std::os::unix::fs::MetadataExt::ino(&meta);
                 return Ok(Mapping::from_file(map, file, path.to_path_buf(), ino, geo));
             }

@@ -287,3 +287,29 @@ fn pollers_need_no_slot() {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     assert_eq!(p.poll_spin(deadline).unwrap(), 1);
 }
+
+#[test]
+fn proc_trace_entries_start_fresh_and_round_trip() {
+    let dir = StreamDir::new("proctrace");
+    let s = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8));
+    let fresh = s.proc_trace(9).unwrap();
+    assert_eq!(
+        (fresh.trigsemindex, fresh.procwrite_pid, fresh.cnt0),
+        (-1, 0, 0)
+    );
+    let mut e = fresh;
+    e.procwrite_pid = 1234;
+    e.cnt0 = 99;
+    s.set_proc_trace(3, &e).unwrap();
+    assert_eq!(
+        Stream::open_in(dir.path(), "s")
+            .unwrap()
+            .proc_trace(3)
+            .unwrap(),
+        e
+    );
+    assert!(matches!(
+        s.proc_trace(10),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+}
