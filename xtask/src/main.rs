@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo xtask ci        every check CI runs, in order, stopping at the first failure
+//! cargo xtask stress    the full reliability scenarios, as a table (RELIABILITY.md)
 //! cargo xtask bench     benchmarks (release builds), one group or all: `bench --list`
 //! ```
 
 mod bench;
 mod ci;
 mod cmd;
+mod stress;
 
 use std::process::ExitCode;
 
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     let result = match job {
         "ci" => ci::main(rest),
         "bench" => bench::main(rest),
+        "stress" => stress::main(rest),
         "help" | "--help" | "-h" => {
             println!(
                 "usage: cargo xtask <ci|bench> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]"

@@ -75,11 +75,13 @@ fn child() {
                     Err(e) => panic!("read: {e}"),
                 }
             }
-            eprintln!(
-                "reader {}: accepted {accepted} distinct frames; {} torn copies discarded and retried, {rejected} reads timed out torn",
+            // One write, so lines of concurrent readers do not interleave.
+            let line = format!(
+                "reader {}: accepted {accepted} distinct frames; {} torn copies discarded and retried, {rejected} reads timed out torn\n",
                 std::process::id(),
                 r.retries()
             );
+            std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).unwrap();
         }
         "hold_slot" => {
             let s = Stream::open(&name).unwrap();
