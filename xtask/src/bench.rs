@@ -11,11 +11,18 @@ struct Group {
 }
 
 fn groups() -> Vec<Group> {
-    vec![Group {
-        name: "envcache",
-        what: "env snapshot hit vs std::env::var_os, 1/2/4/8/16 threads",
-        run: || example("shmim-envcache", "bench"),
-    }]
+    vec![
+        Group {
+            name: "envcache",
+            what: "env snapshot hit vs std::env::var_os, 1/2/4/8/16 threads",
+            run: || example("shmim-envcache", "bench"),
+        },
+        Group {
+            name: "sync",
+            what: "write flag, seqlock, busy-poll and semaphore wake vs a 2-process ping-pong",
+            run: || example("shmim-sync", "bench_sync"),
+        },
+    ]
 }
 
 /// Runs `example` of `package`, built in release.

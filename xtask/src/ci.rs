@@ -55,6 +55,11 @@ fn steps() -> Vec<Step> {
             run: loom_envcache,
         },
         Step {
+            name: "loom-sync",
+            what: "loom models of the write flag, seqlock, abandon and reader slots",
+            run: loom_sync,
+        },
+        Step {
             name: "miri",
             what: "Miri, strict provenance, on the heap-only crates",
             run: miri,
@@ -81,7 +86,16 @@ fn layout_variants() -> Result<(), String> {
 
 fn stress_core() -> Result<(), String> {
     run(cargo()
-        .args(["test", "--release", "-p", "shmim-core", "--test", "cross_process", "--", "--test-threads=1"])
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "shmim-core",
+            "--test",
+            "cross_process",
+            "--",
+            "--test-threads=1",
+        ])
         .env("SHMIM_STRESS_FRAMES", "100000"))
 }
 
@@ -91,12 +105,20 @@ fn doc() -> Result<(), String> {
         .env("RUSTDOCFLAGS", "-D warnings"))
 }
 
-/// Packages whose tests run under Miri: code over heap memory only (Miri cannot run mmap,
-/// semaphores or futexes).
-const MIRI_PACKAGES: &[&str] = &["shmim-envcache"];
+/// Packages whose tests run under Miri, with extra cargo arguments: code over heap memory only
+/// (Miri cannot run mmap, semaphores or futexes; shmim-sync marks such tests
+/// `cfg_attr(miri, ignore)` and runs its unit tests with the `strict` pixel copy).
+const MIRI_PACKAGES: &[(&str, &[&str])] = &[
+    ("shmim-envcache", &[]),
+    ("shmim-sync", &["--features", "strict", "--lib"]),
+];
 
-/// Multithreaded test targets run under ThreadSanitizer, as (package, test target).
-const TSAN_TESTS: &[(&str, &str)] = &[("shmim-envcache", "stress")];
+/// Multithreaded test targets run under ThreadSanitizer, as (package, test target, extra cargo
+/// arguments).
+const TSAN_TESTS: &[(&str, &str, &[&str])] = &[
+    ("shmim-envcache", "stress", &[]),
+    ("shmim-sync", "tsan_seqlock", &["--features", "strict"]),
+];
 
 /// The one platform shmim supports; `-Zbuild-std` needs it spelled out.
 const HOST: &str = "x86_64-unknown-linux-gnu";
@@ -132,20 +154,30 @@ fn loom_envcache() -> Result<(), String> {
         .env("CARGO_TARGET_DIR", side_target_dir("loom")))
 }
 
+fn loom_sync() -> Result<(), String> {
+    run(cargo()
+        .args(["test", "-p", "shmim-sync", "--release", "--test", "loom_*"])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("LOOM_MAX_PREEMPTIONS", "2")
+        .env("CARGO_TARGET_DIR", side_target_dir("loom")))
+}
+
 fn miri() -> Result<(), String> {
-    let mut c = nightly_cargo();
-    c.args(["miri", "test"]);
-    for package in MIRI_PACKAGES {
-        c.args(["-p", package]);
+    for (package, args) in MIRI_PACKAGES {
+        run(nightly_cargo()
+            .args(["miri", "test", "-p", package])
+            .args(*args)
+            .env("MIRIFLAGS", "-Zmiri-strict-provenance"))?;
     }
-    run(c.env("MIRIFLAGS", "-Zmiri-strict-provenance"))
+    Ok(())
 }
 
 fn tsan() -> Result<(), String> {
-    for (package, test) in TSAN_TESTS {
+    for (package, test, args) in TSAN_TESTS {
         run(nightly_cargo()
             .args(["test", "-Zbuild-std", "--target", HOST])
             .args(["-p", package, "--test", test])
+            .args(*args)
             .env("RUSTFLAGS", "-Zsanitizer=thread --cfg shmim_tsan")
             .env("CARGO_TARGET_DIR", side_target_dir("tsan")))?;
     }

@@ -127,8 +127,18 @@ word!(i64, AtomicI64);
 word!(u64, AtomicU64);
 
 /// A shared field with operations named for their meaning; the orderings are decided here.
-#[derive(Clone, Copy)]
 pub struct Field<'a, T: Word>(&'a T::Atomic);
+
+// Written by hand: `derive` would require `T::Atomic: Copy` (it bounds the projection in the
+// field), which no atomic is, and the view would silently not be `Copy`.
+impl<T: Word> Clone for Field<'_, T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Word> Copy for Field<'_, T> {}
 
 impl<'a, T: Word> Field<'a, T> {
     /// Views the field at `p`.
@@ -231,6 +241,17 @@ mod tests {
         pid.set(1234);
         assert_eq!(pid.peek(), 1234);
         assert_eq!((md.write, md.cnt0, md.pid), (1, 42, 1234));
+    }
+
+    #[test]
+    fn a_field_view_is_copy() {
+        fn is_copy<C: Copy>(_: C) {}
+        let mut v = 0u64;
+        // SAFETY: `v` is a live local, accessed only through the view here.
+        let f = unsafe { Field::new(&raw mut v) };
+        is_copy(f);
+        f.set(1);
+        assert_eq!(f.peek(), 1);
     }
 
     #[test]

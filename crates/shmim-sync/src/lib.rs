@@ -14,6 +14,7 @@
 //! | [`seqlock`] | consistent read: begin, validate, and the one racy pixel copy |
 //! | [`spin`] | bounded spinning: backoff, deadline, liveness |
 //! | [`slot`] | reader-slot claim and release (compare-and-swap on `semReadPID[i]`) |
+//! | [`lock`] | the robust exclusive lock for segments many parties edit (process-shared robust pthread mutex) |
 //! | [`semaphore`] | glibc process-shared `sem_t` in the file, with a race-free `SEMAPHORE_MAXVAL` clamp |
 //! | [`liveness`] | is this PID a live process? |
 //! | [`pid`] | this process's PID, cached safely across `fork` |
@@ -21,15 +22,39 @@
 //! Everything here is internal plumbing for `shmim-core` and `shmim-capi`; end users see
 //! operations (`guard.commit()`, `reader.wait()`), never orderings.
 //!
-//! # Loom
-//! Under `--cfg loom` the protocols run on loom's atomics through [`field::AtomicCell`] (loom has
-//! no `from_ptr`), spin loops yield to the model scheduler, and the OS-backed modules (semaphores,
-//! liveness) are left out.
+//! # Only here
+//! `clippy.toml` bans the raw atomic types and `std::sync::atomic::Ordering` (`disallowed-types`)
+//! everywhere but this crate and `shmim-envcache`, which opt out with
+//! `#![allow(clippy::disallowed_types)]`; `cargo xtask ci` runs clippy with warnings denied, so an
+//! `AtomicU64` in `shmim-core` fails CI (checked). Our own tests and examples are separate crates
+//! and name no atomic type (they go through [`Field`]), except the loom models.
+//!
+//! # How it is proven (`cargo xtask ci`)
+//! * **loom** (`loom-sync`; `tests/loom_*.rs`): under `--cfg loom` the protocols run on loom's
+//!   atomics through [`field::AtomicCell`] (loom has no `from_ptr`), pixels are loom words written
+//!   and read Relaxed, spin loops yield to the model scheduler, and the OS-backed modules
+//!   (semaphores, lock, liveness, PID) are left out. Models: publish vs consistent reader (no torn
+//!   or stale frame accepted), two writers racing `begin`, abandon vs reader, reader-slot claim
+//!   and release.
+//! * **Miri** (`miri`): the unit tests over heap buffers (accessors, seqlock, copy, slots, spin),
+//!   with `--features strict` and strict provenance; tests that make system calls are
+//!   `cfg_attr(miri, ignore)`.
+//! * **ThreadSanitizer** (`tsan`; `tests/tsan_seqlock.rs`): one writer and three readers with
+//!   checksummed frames, and two writers handing non-atomic state over through the flag, built
+//!   with `strict` and `--cfg shmim_tsan` (fences as read-modify-writes, see [`write_flag`]); no
+//!   suppressions.
+//! * **Real processes** (`tests/cross_process.rs`): a post in one process wakes another blocked
+//!   in `sem_wait` / `sem_clockwait`; the robust lock excludes across processes; a holder killed
+//!   with SIGKILL hands the next locker an owner-died lock, which it can repair.
+//!
+//! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
 #![allow(clippy::disallowed_types)]
 
 pub mod field;
 #[cfg(not(loom))]
 pub mod liveness;
+#[cfg(not(loom))]
+pub mod lock;
 #[cfg(not(loom))]
 pub mod pid;
 mod primitive;

@@ -157,6 +157,14 @@ impl<'a> Semaphore<'a> {
         self.word().load(Relaxed) as u32
     }
 
+    /// How many threads (of any process) are blocked on the semaphore, as glibc counts them
+    /// (the high half of the word; a waiter registers just before it sleeps). A diagnostic, e.g.
+    /// for tests that need a waiter to be asleep before posting.
+    #[inline]
+    pub fn waiters(&self) -> u32 {
+        (self.word().load(Relaxed) >> 32) as u32
+    }
+
     /// Sets the value to 0 without touching the waiter count; returns how many posts it drained.
     pub fn flush(&self) -> u32 {
         let word = self.word();
@@ -220,8 +228,8 @@ impl<'a> Semaphore<'a> {
     }
 }
 
-/// `CLOCK_MONOTONIC` now + `timeout`, saturating.
-fn deadline_after(timeout: Duration) -> libc::timespec {
+/// `CLOCK_MONOTONIC` now + `timeout`, saturating (also the robust lock's timed wait).
+pub(crate) fn deadline_after(timeout: Duration) -> libc::timespec {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let secs = now
         .tv_sec
@@ -259,6 +267,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // system calls (sem_*, futex, kill, getpid) are outside Miri
     fn init_matches_the_documented_glibc_bytes() {
         let mut s = slot();
         // SAFETY: a fresh heap slot nobody else uses.
@@ -267,6 +276,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // system calls (sem_*, futex, kill, getpid) are outside Miri
     fn post_saturates_at_maxval_and_glibc_sees_our_posts() {
         let mut s = slot();
         let p: *mut SemSlot = &mut *s;
@@ -287,10 +297,14 @@ mod tests {
         assert_eq!(sem.value(), SEMAPHORE_MAXVAL - 1);
         assert_eq!(sem.flush(), SEMAPHORE_MAXVAL - 1);
         assert!(!sem.try_wait());
-        assert!(!sem.wait_timeout(Duration::from_millis(5)).unwrap(), "timed out");
+        assert!(
+            !sem.wait_timeout(Duration::from_millis(5)).unwrap(),
+            "timed out"
+        );
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // system calls (sem_*, futex, kill, getpid) are outside Miri
     fn a_blocked_thread_is_woken_by_our_post() {
         let mut s = slot();
         let p: *mut SemSlot = &mut *s;

@@ -195,3 +195,191 @@ mod strict {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! Heap-buffer tests, also run under Miri (`--features strict`, strict provenance).
+
+    use super::*;
+    use crate::field::Field;
+    use crate::write_flag;
+    use std::time::Duration;
+
+    /// The three protocol fields, laid out as in a stream (plain integers reached through views).
+    #[repr(C)]
+    #[derive(Default)]
+    struct Md {
+        cnt0: u64,
+        write: u8,
+        owner: i32,
+    }
+
+    struct Views<'a> {
+        cnt0: Field<'a, u64>,
+        write: Field<'a, u8>,
+        owner: Field<'a, i32>,
+    }
+
+    fn views(md: &mut Box<Md>) -> Views<'_> {
+        let p: *mut Md = &mut **md;
+        // SAFETY: `p` is a live, aligned heap allocation borrowed for the views' lifetime, and
+        // every access below goes through the views.
+        unsafe {
+            Views {
+                cnt0: Field::new(&raw mut (*p).cnt0),
+                write: Field::new(&raw mut (*p).write),
+                owner: Field::new(&raw mut (*p).owner),
+            }
+        }
+    }
+
+    /// A raw pixel buffer shared between threads; accessed only through `copy_in` / `copy_out`.
+    #[derive(Clone, Copy)]
+    struct Pixels(*mut u8, usize);
+    // SAFETY: the buffer outlives the scoped threads, and concurrent access is the seqlock's
+    // (through copy_in / copy_out, atomic under `strict`).
+    unsafe impl Send for Pixels {}
+    // SAFETY: as above.
+    unsafe impl Sync for Pixels {}
+
+    impl Pixels {
+        fn of(buf: &mut [u64]) -> Self {
+            Self(buf.as_mut_ptr().cast(), size_of_val(buf))
+        }
+        fn write_frame(self, frame: u64) {
+            let words: Vec<u8> = (0..self.1 / 8)
+                .flat_map(|i| (frame ^ (i as u64) << 32).to_ne_bytes())
+                .collect();
+            // SAFETY: the buffer holds `self.1` bytes and is disjoint from `words`.
+            unsafe { copy_in(self.0, &words) };
+        }
+        fn read(self) -> Vec<u8> {
+            let mut out = vec![0; self.1];
+            // SAFETY: the buffer holds `self.1` bytes and is disjoint from `out`.
+            unsafe { copy_out(&mut out, self.0) };
+            out
+        }
+    }
+
+    /// True iff `bytes` is frame `frame` as written by `Pixels::write_frame`.
+    fn is_frame(bytes: &[u8], frame: u64) -> bool {
+        bytes
+            .chunks_exact(8)
+            .enumerate()
+            .all(|(i, w)| u64::from_ne_bytes(w.try_into().unwrap()) == frame ^ (i as u64) << 32)
+    }
+
+    #[test]
+    fn copy_in_and_copy_out_round_trip_at_every_alignment_and_length() {
+        for offset in 0..8 {
+            for len in [0, 1, 7, 8, 9, 16, 23, 40] {
+                // A fresh buffer per case: one region of a stream is always split the same way,
+                // so bytes never see atomics of two sizes (which Miri rejects).
+                let mut buf = vec![0u64; 8];
+                let base: *mut u8 = buf.as_mut_ptr().cast();
+                let src: Vec<u8> = (0..len).map(|i| (i * 7 + offset + 1) as u8).collect();
+                let mut back = vec![0; len];
+                // SAFETY: offset + len ≤ 48 < 64 bytes of `buf`; `src`/`back` are disjoint
+                // heap vectors.
+                unsafe {
+                    copy_in(base.add(offset), &src);
+                    copy_out(&mut back, base.add(offset));
+                }
+                assert_eq!(back, src, "offset {offset}, len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_quiet_frame_validates_and_a_write_in_between_does_not() {
+        let mut md = Box::<Md>::default();
+        let v = views(&mut md);
+        let mut buf = vec![0u64; 4];
+        let px = Pixels::of(&mut buf);
+        px.write_frame(0);
+
+        let c = read_begin(v.cnt0.cell(), v.write.cell()).expect("no writer");
+        assert!(is_frame(&px.read(), 0));
+        assert!(read_validate(v.cnt0.cell(), v.write.cell(), c));
+
+        // A read that overlaps a whole write + publish.
+        let c = read_begin(v.cnt0.cell(), v.write.cell()).unwrap();
+        write_flag::begin(v.write.cell(), v.owner.cell(), 42).unwrap();
+        assert_eq!(v.owner.peek(), 42, "begin records the owner");
+        assert_eq!(
+            read_begin(v.cnt0.cell(), v.write.cell()),
+            None,
+            "writer busy"
+        );
+        assert!(!read_validate(v.cnt0.cell(), v.write.cell(), c), "flag set");
+        px.write_frame(1);
+        assert_eq!(write_flag::publish(v.cnt0.cell(), v.write.cell()), 1);
+        assert!(
+            !read_validate(v.cnt0.cell(), v.write.cell(), c),
+            "cnt0 moved"
+        );
+
+        let mut spin = Spin::for_duration(Duration::from_secs(60));
+        let mut copy = Vec::new();
+        let got = read(v.cnt0.cell(), v.write.cell(), &mut spin, || {
+            copy = px.read()
+        });
+        assert_eq!(got, Ok(1));
+        assert!(is_frame(&copy, 1));
+    }
+
+    #[test]
+    fn an_abandoned_frame_is_never_accepted() {
+        let mut md = Box::<Md>::default();
+        let v = views(&mut md);
+        let mut buf = vec![0u64; 2];
+        let px = Pixels::of(&mut buf);
+        write_flag::begin(v.write.cell(), v.owner.cell(), 42).unwrap();
+        px.write_frame(1);
+        // Abandon: no publish. A bounded read gives up, naming the busy writer.
+        let mut spin = Spin::for_duration(Duration::ZERO);
+        let got = read(v.cnt0.cell(), v.write.cell(), &mut spin, || {
+            panic!("must not copy while the flag is set")
+        });
+        assert_eq!(got, Err(Contention::WriterBusy));
+        // The owner resumes and publishes: the frame becomes valid.
+        write_flag::resume(v.write.cell(), v.owner.cell(), 42).unwrap();
+        assert_eq!(write_flag::publish(v.cnt0.cell(), v.write.cell()), 1);
+        assert_eq!(read_begin(v.cnt0.cell(), v.write.cell()), Some(1));
+    }
+
+    #[test]
+    fn a_reader_thread_never_accepts_a_torn_frame_from_a_writer_thread() {
+        let frames: u64 = if cfg!(miri) { 12 } else { 5_000 };
+        let mut md = Box::<Md>::default();
+        let v = views(&mut md);
+        let mut buf = vec![0u64; 16];
+        let px = Pixels::of(&mut buf);
+        px.write_frame(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..frames {
+                    write_flag::begin(v.write.cell(), v.owner.cell(), 1).unwrap();
+                    px.write_frame(v.cnt0.peek() + 1);
+                    write_flag::publish(v.cnt0.cell(), v.write.cell());
+                }
+            });
+            let mut accepted = 0u64;
+            loop {
+                // Watchdog, not a performance bound.
+                let mut spin = Spin::for_duration(Duration::from_secs(60));
+                let mut copy = Vec::new();
+                let c = read(v.cnt0.cell(), v.write.cell(), &mut spin, || {
+                    copy = px.read()
+                })
+                .expect("a frame within the watchdog deadline");
+                assert!(is_frame(&copy, c), "accepted a torn frame {c}");
+                accepted += 1;
+                if c == frames {
+                    break;
+                }
+            }
+            assert!(accepted >= 1);
+        });
+    }
+}

@@ -22,7 +22,7 @@
 //!
 //! Under `cfg(shmim_tsan)` the two standalone fences of the protocol (this release fence, and the
 //! reader's acquire fence) become read-modify-writes of the flag with the same orderings, because
-//! ThreadSanitizer does not model standalone fences; see [`release_fence_after`].
+//! ThreadSanitizer does not model standalone fences; see `release_fence_after`.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 

@@ -1,0 +1,78 @@
+//! Loom model: two writers racing for the write flag.
+#![cfg(loom)]
+#![allow(clippy::disallowed_types)]
+
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::sync::atomic::Ordering::Relaxed;
+use loom::sync::atomic::{AtomicI32, AtomicU8, AtomicU64};
+use shmim_sync::write_flag;
+
+struct Stream {
+    cnt0: AtomicU64,
+    write: AtomicU8,
+    owner: AtomicI32,
+    /// Non-atomic frame data: loom reports any access not ordered by the flag.
+    data: UnsafeCell<u64>,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Self {
+            cnt0: AtomicU64::new(0),
+            write: AtomicU8::new(0),
+            owner: AtomicI32::new(0),
+            data: UnsafeCell::new(0),
+        }
+    }
+}
+
+#[test]
+fn exactly_one_of_two_racing_writers_wins_begin() {
+    loom::model(|| {
+        let s = Arc::new(Stream::new());
+        let racers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|me| {
+                let s = s.clone();
+                loom::thread::spawn(move || write_flag::begin(&s.write, &s.owner, me).map(|()| me))
+            })
+            .collect();
+        let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let winners: Vec<i32> = results.iter().filter_map(|r| r.ok()).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        assert_eq!(s.write.load(Relaxed), 1);
+        assert_eq!(s.owner.load(Relaxed), winners[0]);
+    });
+}
+
+#[test]
+fn writers_that_retry_begin_are_serialised() {
+    loom::model(|| {
+        let s = Arc::new(Stream::new());
+        let writers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|me| {
+                let s = s.clone();
+                loom::thread::spawn(move || {
+                    while write_flag::begin(&s.write, &s.owner, me).is_err() {
+                        loom::thread::yield_now();
+                    }
+                    // Exclusive by the flag, and ordered after the previous writer's frame by
+                    // begin's Acquire (pairs with publish's Release of write = 0).
+                    s.data.with_mut(|d| unsafe { *d += 1 });
+                    write_flag::publish(&s.cnt0, &s.write)
+                })
+            })
+            .collect();
+        let mut frames: Vec<u64> = writers.into_iter().map(|t| t.join().unwrap()).collect();
+        frames.sort_unstable();
+        assert_eq!(
+            frames,
+            [1, 2],
+            "each publish returns its own new frame number"
+        );
+        assert_eq!(s.data.with(|d| unsafe { *d }), 2);
+        assert_eq!(s.write.load(Relaxed), 0);
+    });
+}
