@@ -156,7 +156,7 @@ fn existing_stream(path: &Path, location: i8) -> Result<Option<Mapping>> {
 
 /// `fallocate`, or `ftruncate` where the file system cannot reserve (then a full disk shows up
 /// later, as it would with the legacy library).
-fn reserve(file: &File, len: u64) -> rustix::io::Result<()> {
+pub(crate) fn reserve(file: &File, len: u64) -> rustix::io::Result<()> {
     match rustix::fs::fallocate(file, FallocateFlags::empty(), 0, len) {
         Err(Errno::OPNOTSUPP) => rustix::fs::ftruncate(file, len),
         other => other,
@@ -164,14 +164,14 @@ fn reserve(file: &File, len: u64) -> rustix::io::Result<()> {
 }
 
 /// A temporary stream file, removed on drop unless disarmed.
-struct TempFile {
-    file: File,
-    path: PathBuf,
+pub(crate) struct TempFile {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
     armed: bool,
 }
 
 impl TempFile {
-    fn create(dir: &Path, name: &str, mode: Option<u32>) -> Result<Self> {
+    pub(crate) fn create(dir: &Path, name: &str, mode: Option<u32>) -> Result<Self> {
         static SEQ: Mutex<u32> = Mutex::new(0);
         let flags =
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -202,7 +202,7 @@ impl TempFile {
         Ok(tmp)
     }
 
-    fn disarm(mut self) {
+    pub(crate) fn disarm(mut self) {
         self.armed = false;
     }
 }

@@ -167,11 +167,46 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A shared segment's file does not hold this segment type.
+    #[error("{} is not the segment expected: {check}", path.display())]
+    Segment {
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        check: SegmentMismatch,
+    },
+    /// The segment lock failed.
+    #[error(transparent)]
+    Lock(#[from] shmim_sync::lock::LockError),
     /// Every keyword entry is in use.
     #[error("all {count} keyword entries are in use")]
     KeywordsFull {
         /// Keyword entries of the stream.
         count: u16,
+    },
+}
+
+/// The segment file is not a shmim segment of this type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentMismatch {
+    /// The file does not start with the segment magic.
+    #[error("not a shmim segment (bad magic)")]
+    Magic,
+    /// The file is a segment of another size (another struct, or another version of it).
+    #[error("holds {found} bytes of data, the type has {expected}")]
+    Size {
+        /// `size_of::<T>()`.
+        expected: u64,
+        /// What the file says.
+        found: u64,
+    },
+    /// The file length disagrees with its header.
+    #[error("file is {found} bytes, expected {expected}")]
+    FileSize {
+        /// Header plus data.
+        expected: u64,
+        /// Actual.
+        found: u64,
     },
 }
 

@@ -73,6 +73,7 @@ mod open;
 mod pixel;
 mod proctrace;
 mod reader;
+mod segment;
 mod spec;
 mod stream;
 pub mod validate;
@@ -80,7 +81,7 @@ mod writer;
 
 pub use cube::CbFrame;
 pub use dir::default_dir;
-pub use error::{Error, Result};
+pub use error::{Error, Result, SegmentMismatch};
 pub use keywords::{Keyword, Value};
 pub use list::{Listed, list};
 #[doc(hidden)]
@@ -90,6 +91,7 @@ pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
 pub use reader::Reader;
+pub use segment::{SEGMENT_SUFFIX, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;
 pub use stream::Stream;

@@ -33,7 +33,10 @@ fn uniform(px: &[u32]) -> bool {
 
 #[test]
 fn a_writer_killed_at_random_points_never_hangs_or_fools_a_reader() {
-    let rounds: u32 = std::env::var("SHMIM_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let rounds: u32 = std::env::var("SHMIM_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let dir = StreamDir::new("crash");
     let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path());
     let mut s = Stream::create("crash", &spec).unwrap();
@@ -42,9 +45,16 @@ fn a_writer_killed_at_random_points_never_hangs_or_fools_a_reader() {
     let mut seed = 0x1234_5678u64;
     for round in 0..rounds {
         let start_cnt = s.cnt0();
-        let mut writer = spawn_child("child", "endless_writer", dir.path(), &[("STREAM", "crash".into())]);
+        let mut writer = spawn_child(
+            "child",
+            "endless_writer",
+            dir.path(),
+            &[("STREAM", "crash".into())],
+        );
         eventually("the writer to publish", 60, || s.cnt0() > start_cnt + 2);
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         std::thread::sleep(Duration::from_micros(seed >> 54)); // 0..1 ms
         writer.kill().unwrap();
         writer.wait().unwrap();
@@ -59,9 +69,15 @@ fn a_writer_killed_at_random_points_never_hangs_or_fools_a_reader() {
             }
             Err(Error::WriterDied { .. }) => {
                 mid_frame += 1;
-                assert!(matches!(reader.busy_wait_for_no_write(Duration::from_secs(10)), Err(Error::WriterDied { .. })));
+                assert!(matches!(
+                    reader.busy_wait_for_no_write(Duration::from_secs(10)),
+                    Err(Error::WriterDied { .. })
+                ));
                 // A blocked reader is not woken by a dead writer: it times out instead of hanging.
-                assert!(matches!(waiter.wait_timeout(Duration::from_millis(10)), Err(Error::Timeout(_))));
+                assert!(matches!(
+                    waiter.wait_timeout(Duration::from_millis(10)),
+                    Err(Error::Timeout(_))
+                ));
                 let mut g = s.recover_writer(false).unwrap();
                 g.copy_from(&vec![u32::MAX; px.len()]).unwrap();
                 g.commit().unwrap();

@@ -31,7 +31,9 @@ impl Rng {
 /// Valid stream files of several shapes, to mutate.
 fn seeds(dir: &StreamDir) -> Vec<Vec<u8>> {
     let specs = [
-        StreamSpec::new(&[8, 8], Datatype::Float).keywords(2).semaphores(3),
+        StreamSpec::new(&[8, 8], Datatype::Float)
+            .keywords(2)
+            .semaphores(3),
         StreamSpec::new(&[4, 4, 3], Datatype::U16)
             .imagetype(ImageType::CIRCULAR_BUFFER | ImageType::ZAXIS_TEMPORAL)
             .circular_buffer(2)
@@ -80,7 +82,15 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
         }
         6 => {
             // Counts that move regions past or over each other.
-            let (at, len) = [(258, 2), (260, 2), (290, 2), (292, 4), (296, 4), (128, 8), (312, 8)][rng.below(7) as usize];
+            let (at, len) = [
+                (258, 2),
+                (260, 2),
+                (290, 2),
+                (292, 4),
+                (296, 4),
+                (128, 8),
+                (312, 8),
+            ][rng.below(7) as usize];
             for byte in &mut b[at..at + len] {
                 *byte = rng.next() as u8;
             }
@@ -96,8 +106,13 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 
 /// Opens `name` and, if it opens, exercises it; panics only on a bug.
 fn exercise(dir: &StreamDir, name: &str) {
-    let opts = OpenOptions { retry: Duration::ZERO, ..OpenOptions::default() };
-    let Ok(mut s) = Stream::open_with(dir.path(), name, &opts) else { return };
+    let opts = OpenOptions {
+        retry: Duration::ZERO,
+        ..OpenOptions::default()
+    };
+    let Ok(mut s) = Stream::open_with(dir.path(), name, &opts) else {
+        return;
+    };
     s.set_read_timeout(Duration::from_millis(1));
     let _ = s.metadata();
     let _ = s.metadata_snapshot();
@@ -114,7 +129,10 @@ fn exercise(dir: &StreamDir, name: &str) {
 
 #[test]
 fn no_generated_hostile_file_crashes_open() {
-    let cases: u64 = std::env::var("SHMIM_HOSTILE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let cases: u64 = std::env::var("SHMIM_HOSTILE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let dir = StreamDir::new("hostile");
     let seeds = seeds(&dir);
     let mut rng = Rng(0xbad_f11e);
@@ -124,7 +142,10 @@ fn no_generated_hostile_file_crashes_open() {
         let bytes = mutate(&mut rng, seed);
         let name = format!("case{}", case % 64);
         std::fs::write(dir.file(&name), &bytes).unwrap();
-        let opts = OpenOptions { retry: Duration::ZERO, ..OpenOptions::default() };
+        let opts = OpenOptions {
+            retry: Duration::ZERO,
+            ..OpenOptions::default()
+        };
         match Stream::open_with(dir.path(), &name, &opts) {
             Ok(_) => opened += 1,
             Err(e) => {
@@ -134,7 +155,9 @@ fn no_generated_hostile_file_crashes_open() {
         }
         exercise(&dir, &name);
     }
-    eprintln!("hostile files: {cases} cases, {refused} refused with a typed error, {opened} opened and exercised");
+    eprintln!(
+        "hostile files: {cases} cases, {refused} refused with a typed error, {opened} opened and exercised"
+    );
     assert_eq!(opened + refused, cases);
 }
 
@@ -145,7 +168,14 @@ fn special_files_are_refused() {
     let huge = std::fs::File::create(dir.file("huge")).unwrap();
     huge.set_len(1 << 40).unwrap(); // sparse: a terabyte of zeros
     std::fs::create_dir(dir.file("adir")).unwrap();
-    rustix::fs::mknodat(rustix::fs::CWD, &dir.file("fifo"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.file("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
     symlink("/etc/passwd", dir.file("outside")).unwrap();
     symlink(dir.file("nowhere"), dir.file("dangling")).unwrap();
     for name in ["zero", "huge", "adir", "fifo", "outside", "dangling"] {
