@@ -48,7 +48,7 @@
 //!   with SIGKILL hands the next locker an owner-died lock, which it can repair.
 //!
 //! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
-#![allow(clippy::disallowed_types)]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 pub mod field;
 #[cfg(not(loom))]
