@@ -105,27 +105,9 @@ pub fn wait_for_change<T: Copy + Eq, C: AtomicCell<T>>(
     cell: &C,
     last: T,
     spin: &mut Spin,
-    mut alive: impl FnMut() -> bool,
+    alive: impl FnMut() -> bool,
 ) -> Result<T, Gave> {
-    let mut checked = Instant::now();
-    loop {
-        // Relaxed while watching; the Acquire below is what the caller relies on.
-        if cell.load(Relaxed) != last {
-            return Ok(cell.load(Acquire));
-        }
-        if !spin.pause() {
-            return Err(Gave::Timeout);
-        }
-        #[cfg(not(loom))]
-        if checked.elapsed() >= LIVENESS_EVERY {
-            checked = Instant::now();
-            if !alive() {
-                return Err(Gave::PeerGone);
-            }
-        }
-        #[cfg(loom)]
-        let _ = (&mut checked, &mut alive);
-    }
+    wait_until(cell, |v| v != last, spin, alive)
 }
 
 /// Waits until `cell` holds `want` (e.g. the write flag back at 0); Acquire on success.
@@ -133,25 +115,42 @@ pub fn wait_for_value<T: Copy + Eq, C: AtomicCell<T>>(
     cell: &C,
     want: T,
     spin: &mut Spin,
-    mut alive: impl FnMut() -> bool,
+    alive: impl FnMut() -> bool,
 ) -> Result<(), Gave> {
+    wait_until(cell, |v| v == want, spin, alive).map(drop)
+}
+
+/// Spins until `accept(value)`; the value is returned from an Acquire load.
+fn wait_until<T: Copy, C: AtomicCell<T>>(
+    cell: &C,
+    accept: impl Fn(T) -> bool,
+    spin: &mut Spin,
+    mut alive: impl FnMut() -> bool,
+) -> Result<T, Gave> {
+    #[cfg(not(loom))]
     let mut checked = Instant::now();
     loop {
-        if cell.load(Relaxed) == want && cell.load(Acquire) == want {
-            return Ok(());
+        // Relaxed while watching (cheap, no fence on the hot loop); the Acquire load is what the
+        // caller relies on, and it re-checks the value it returns.
+        if accept(cell.load(Relaxed)) {
+            let v = cell.load(Acquire);
+            if accept(v) {
+                return Ok(v);
+            }
         }
         if !spin.pause() {
             return Err(Gave::Timeout);
         }
+        // The clock is read only when the spin policy read it (every CLOCK_EVERY pauses).
         #[cfg(not(loom))]
-        if checked.elapsed() >= LIVENESS_EVERY {
+        if spin.pauses % CLOCK_EVERY == 0 && checked.elapsed() >= LIVENESS_EVERY {
             checked = Instant::now();
             if !alive() {
                 return Err(Gave::PeerGone);
             }
         }
         #[cfg(loom)]
-        let _ = (&mut checked, &mut alive);
+        let _ = &mut alive;
     }
 }
 

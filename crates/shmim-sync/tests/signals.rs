@@ -1,6 +1,7 @@
 //! Signals: a semaphore wait interrupted by a signal (a handler installed without `SA_RESTART`,
 //! so the kernel returns `EINTR`) is retried against the same deadline, not surfaced as an error
 //! and not cut short. shmim itself installs no handler; this test installs one to provoke EINTR.
+#![cfg(not(loom))]
 #![allow(clippy::disallowed_types)]
 
 use std::os::unix::thread::JoinHandleExt;
