@@ -5,6 +5,7 @@
 //! Children are this test binary re-executed on the `child_process_entry` test with a role in the
 //! environment (see `support`). Every wait is bounded by a watchdog deadline; none asserts a
 //! duration.
+#![cfg(not(loom))]
 
 mod support;
 
