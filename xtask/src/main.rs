@@ -4,11 +4,15 @@
 //! cargo xtask ci        every check CI runs, in order, stopping at the first failure
 //! cargo xtask stress    the full reliability scenarios, as a table (RELIABILITY.md)
 //! cargo xtask bench     benchmarks (release builds), one group or all: `bench --list`
+//! cargo xtask header    regenerate the C headers of libImageStreamIO (`--check`: fail on drift)
+//! cargo xtask install   install libImageStreamIO: `install --prefix DIR [--debug]`
 //! ```
 
 mod bench;
 mod ci;
 mod cmd;
+mod header;
+mod install;
 mod stress;
 
 use std::process::ExitCode;
@@ -22,10 +26,12 @@ fn main() -> ExitCode {
     let result = match job {
         "ci" => ci::main(rest),
         "bench" => bench::main(rest),
+        "header" => header::main(rest),
+        "install" => install::main(rest),
         "stress" => stress::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci|bench> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]"
+                "usage: cargo xtask <ci|bench|header|install> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]\n  header [--check]\n  install --prefix DIR [--debug]"
             );
             Ok(())
         }

@@ -1,2 +1,53 @@
+//! `libImageStreamIO`: the legacy ImageStreamIO C API, on shmim.
+//!
+//! A C program written against ImageStreamIO 2.00 compiles against this crate's headers
+//! (`include/`, installed by `cargo xtask install`) and links with `-lImageStreamIO` unchanged:
+//! the same functions, the same `IMAGE` struct with the same pointers into the same files. Behind
+//! them, streams are created, opened, validated and published by `shmim-core` and `shmim-sync`,
+//! so C writers get shmim's ordering (protocol.md) and bounded semaphore posts.
+//!
+//! | module | C API group |
+//! |---|---|
+//! | [`image_struct`] | `ImageStruct.h`: structs and constants (the cbindgen source) |
+//! | [`error_codes`] | `ImageStreamIOError.h`: the `IMAGESTREAMIO_*` codes |
+//! | `init` | `init_ImageStreamIO`, the printError hook |
+//! | `types` | datatype sizes, names and FITS codes |
+//! | `lifecycle` | create, open, close, destroy, file names |
+//! | `semaphores` | post, register, wait, flush |
+//! | `update` | `UpdateIm`: publishing a frame |
+//! | `buffers` | slices and circular-buffer pointers |
+//! | `inode` | replacement checks and relink |
+//!
+//! Deliberate differences from the legacy library, all invisible in the file format:
+//! * `UpdateIm` publishes with release ordering and posts with a race-free bound; it also
+//!   records the frame's metadata in the circular-buffer entry it copies into (shmim-core's rule).
+//! * Files are created 0666 with `fchmod` (the process umask is never touched) and built under a
+//!   temporary name, then renamed into place.
+//! * A process-local image (`shared` = 0) keeps its block size in `memsize` and `shmfd` = -1
+//!   (legacy: 0 and 0), so that close and destroy can free it.
+//! * Bad arguments are errors (`INVALIDARG`, or -1/`EINVAL` for the wait functions) reported
+//!   through the printError hook; the legacy library printed and carried on, or crashed.
+//! * A stream symlink is followed only to a target inside the stream directory.
 #![allow(non_snake_case)]
-//! `libImageStreamIO`: the legacy C API on top of shmim. Filled by issue 7.
+#![deny(missing_docs)]
+
+mod abi_check;
+mod buffers;
+pub mod error_codes;
+mod handle;
+pub mod image_struct;
+mod init;
+mod inode;
+mod lifecycle;
+mod report;
+mod semaphores;
+mod types;
+mod update;
+
+pub use buffers::*;
+pub use init::*;
+pub use inode::*;
+pub use lifecycle::*;
+pub use semaphores::*;
+pub use types::*;
+pub use update::*;

@@ -1,2 +1,164 @@
-//! Operations the legacy C API (`shmim-capi`) needs beyond the safe API, on streams obtained with
-//! [`crate::Stream::borrow_raw`]. Hidden from the docs: Rust users have the typed API.
+//! Operations the legacy C API (`shmim-capi`) needs beyond the safe API. Hidden from the docs:
+//! Rust users have the typed API.
+//!
+//! A C program holds its stream as an `IMAGE` struct it may copy by value, so the C library
+//! cannot keep a Rust handle per stream: every call re-derives one from the `IMAGE`'s `md` pointer
+//! and `memsize`. [`View::new`] does that — it copies the header, validates it against the mapped
+//! length and bounds every later access by the validated geometry, exactly as an open does — and
+//! the operations below are the legacy calls expressed on it, built on the same protocol code as
+//! the Rust API (`writer::commit`, `writer::post_all`, `slot::claim`).
+
+use shmim_layout::{IMAGE_METADATA_SIZE, Timespec};
+use shmim_sync::semaphore::{Post, Semaphore};
+use shmim_sync::{liveness, pid, slot};
+
+use crate::error::{Error, Result};
+use crate::mapping::{Mapping, md};
+use crate::validate::{Geometry, validate};
+
+/// A validated view of stream memory owned by a C `IMAGE`.
+pub struct View {
+    map: Mapping,
+}
+
+impl View {
+    /// Validates the header at `base` against `len` and views the memory.
+    ///
+    /// # Safety
+    /// `base` must be 8-aligned and valid for reads and writes of `len` bytes for as long as the
+    /// returned view lives (the C caller's `IMAGE` keeps the mapping, or heap block, alive).
+    pub unsafe fn new(base: *mut u8, len: usize) -> Result<Self> {
+        let mut header = [0u8; IMAGE_METADATA_SIZE];
+        if len >= IMAGE_METADATA_SIZE {
+            // SAFETY: `base` is readable for `len` ≥ header bytes (caller contract); the copy is
+            // the seqlock's raw copy, never a reference into shared memory.
+            unsafe { shmim_sync::seqlock::copy_out(&mut header, base) };
+        }
+        let geo = validate(&header, len as u64).map_err(|check| Error::Invalid {
+            path: "<IMAGE memory>".into(),
+            check,
+        })?;
+        // SAFETY: forwarded to the caller; `len` equals the validated size.
+        let map = unsafe { Mapping::borrowed(base, geo) };
+        Ok(Self { map })
+    }
+
+    /// The geometry validated when the view was made.
+    pub fn geometry(&self) -> &Geometry {
+        self.map.geometry()
+    }
+
+    /// `md->shared == 1` now.
+    pub fn is_shared(&self) -> bool {
+        md!(self.map, shared).peek() == 1
+    }
+
+    /// `md->inode` now.
+    pub fn inode(&self) -> u64 {
+        md!(self.map, inode).peek()
+    }
+
+    /// `md->cnt0` now (acquire: the frame it counts is visible).
+    pub fn cnt0(&self) -> u64 {
+        md!(self.map, cnt0).observe()
+    }
+
+    /// `md->cnt1` now.
+    pub fn cnt1(&self) -> u64 {
+        md!(self.map, cnt1).peek()
+    }
+
+    /// Legacy `UpdateIm`: publishes the frame the caller wrote (with or without taking the write
+    /// flag first) in protocol.md's order — circular-buffer copy, times, `cnt0 += 1`, `write = 0`,
+    /// then every semaphore below `SEMAPHORE_MAXVAL` and the log semaphore. Does nothing and
+    /// returns `None` unless `md->shared == 1`, as the legacy library.
+    pub fn update(&self, atime: Option<Timespec>) -> Result<Option<u64>> {
+        if !self.is_shared() {
+            return Ok(None);
+        }
+        let g = self.geometry();
+        if g.location >= 0 && g.cb_size > 0 {
+            // The frame is on a GPU: there is nothing in the file to copy into the buffer.
+            return Err(Error::GpuStream {
+                name: g.name.clone(),
+                location: g.location,
+            });
+        }
+        Ok(Some(crate::writer::commit(
+            &self.map,
+            atime,
+            pid::current(),
+        )))
+    }
+
+    /// Semaphore `i`.
+    pub fn semaphore(&self, i: u16) -> Result<Semaphore<'_>> {
+        self.map.sem(i)
+    }
+
+    /// The log semaphore.
+    pub fn semlog(&self) -> Semaphore<'_> {
+        self.map.semlog()
+    }
+
+    /// Legacy `sempost(index ≥ 0)`: posts semaphore `i` if it is below `SEMAPHORE_MAXVAL`,
+    /// records this process in `semWritePID[i]`, and posts the log semaphore.
+    pub fn post(&self, i: u16) -> Result<Post> {
+        let sem = self.map.sem(i)?;
+        let writer = self.map.sem_write_pid(i)?;
+        let me = pid::current();
+        if writer.peek() != me {
+            writer.set(me);
+        }
+        let posted = sem.post();
+        self.map.semlog().post();
+        Ok(posted)
+    }
+
+    /// Legacy `sempost(index < 0)`: every semaphore and the log semaphore, as a publish does.
+    pub fn post_all(&self) {
+        crate::writer::post_all(&self.map, pid::current());
+    }
+
+    /// Legacy `sempost_excl`: every semaphore but `skip`, then the log semaphore.
+    pub fn post_all_except(&self, skip: Option<u16>) {
+        let me = pid::current();
+        for i in (0..self.geometry().nb_sem).filter(|i| Some(*i) != skip) {
+            if let (Ok(sem), Ok(writer)) = (self.map.sem(i), self.map.sem_write_pid(i)) {
+                if writer.peek() != me {
+                    writer.set(me);
+                }
+                sem.post();
+            }
+        }
+        self.map.semlog().post();
+    }
+
+    /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
+    /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
+    /// process that no longer exists). `None` when every slot belongs to a live process.
+    ///
+    /// Claims use compare-and-swap, so two shmim readers never get the same slot; unlike the
+    /// Rust `Reader`, nothing is flushed or flagged (legacy C readers expect neither), and the
+    /// slot is kept until the process ends.
+    pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
+        let me = pid::current();
+        let n = self.geometry().nb_sem;
+        let mine = (0..n).find(|&i| self.map.sem_read_pid(i).is_ok_and(|p| p.peek() == me));
+        if mine.is_some() {
+            return mine;
+        }
+        let order = preferred
+            .filter(|&p| p < n)
+            .into_iter()
+            .chain((0..n).filter(|&i| Some(i) != preferred));
+        for i in order {
+            if let Ok(slot_pid) = self.map.sem_read_pid(i) {
+                if slot::claim(slot_pid.cell(), me, liveness::is_dead) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,167 @@
+/* ImageStreamIO_atomic.h: shmim's frame protocol for C programs (libImageStreamIO, shmim).
+ *
+ * Written by hand (not generated). Every function is static inline on the GCC/Clang __atomic
+ * builtins, applied to the plain fields of IMAGE_METADATA as the builtins allow: nothing is cast
+ * to _Atomic, and no accessor exists per field.
+ *
+ * Writer:                                        Reader (consistent copy, a seqlock):
+ *   if (ImageStreamIO_atomic_begin_write(md, 0))   uint64_t seq;
+ *       ... another writer holds the flag ...      do {
+ *   memcpy(im.array.F, frame, bytes);                  while (!ImageStreamIO_atomic_read_begin(md, &seq))
+ *   ImageStreamIO_UpdateIm(&im);                           ;  back off: a writer is busy
+ *                                                      memcpy(copy, im.array.F, bytes);
+ *                                                  } while (!ImageStreamIO_atomic_read_validate(md, seq));
+ *
+ * ImageStreamIO_UpdateIm publishes with the orderings below and posts the semaphores; a program
+ * that posts by itself can use ImageStreamIO_atomic_publish instead. Bound the reader's retries
+ * by a deadline in real code: a writer that died mid-frame leaves the flag set.
+ *
+ * The copies of a seqlock race with the writer by design (a torn copy is thrown away by
+ * validation). Programs checked with ThreadSanitizer copy with ImageStreamIO_atomic_copy_in /
+ * _copy_out, which are made of relaxed atomic accesses and therefore race-free. TSan does not
+ * model standalone fences, so under -fsanitize=thread the two fences of the protocol become
+ * read-modify-writes of the write flag with the same orderings. */
+#ifndef IMAGESTREAMIO_ATOMIC_H
+#define IMAGESTREAMIO_ATOMIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ImageStruct.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define IMAGESTREAMIO_ATOMIC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define IMAGESTREAMIO_ATOMIC_TSAN 1
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Field-generic access to any shared field, by pointer, at its own width:
+ *   ImageStreamIO_load_acquire(&im.md->cnt0), ImageStreamIO_store_release(&im.md->write, 0),
+ *   ImageStreamIO_fetch_add(&im.kw[3].cnt, 1) (returns the previous value). */
+#define ImageStreamIO_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ImageStreamIO_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ImageStreamIO_store_relaxed(p, v) \
+    __atomic_store_n((p), (__typeof__(*(p)))(v), __ATOMIC_RELAXED)
+#define ImageStreamIO_store_release(p, v) \
+    __atomic_store_n((p), (__typeof__(*(p)))(v), __ATOMIC_RELEASE)
+#define ImageStreamIO_fetch_add(p, v) \
+    __atomic_fetch_add((p), (__typeof__(*(p)))(v), __ATOMIC_RELEASE)
+
+/* Release fence after taking the flag: no pixel store may become visible before the flag. */
+static inline void ImageStreamIO_atomic_release_fence_after(uint8_t *write)
+{
+#ifdef IMAGESTREAMIO_ATOMIC_TSAN
+    __atomic_fetch_add(write, (uint8_t)0, __ATOMIC_ACQ_REL);
+#else
+    (void)write;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
+}
+
+/* Acquire fence, then the flag: pairs with the writer's fence if the copy saw a new pixel. */
+static inline uint8_t ImageStreamIO_atomic_acquire_fence_then_load(uint8_t *write)
+{
+#ifdef IMAGESTREAMIO_ATOMIC_TSAN
+    return __atomic_fetch_add(write, (uint8_t)0, __ATOMIC_ACQ_REL);
+#else
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(write, __ATOMIC_ACQUIRE);
+#endif
+}
+
+/* Takes the write flag (0 -> 1, acquire: ordered after the previous writer's release of it),
+ * then a release fence; records `owner` in ownerPID unless it is 0. Returns 0, or -1 when
+ * another writer holds the flag. */
+static inline int ImageStreamIO_atomic_begin_write(IMAGE_METADATA *md, pid_t owner)
+{
+    uint8_t expected = 0;
+    if (!__atomic_compare_exchange_n(&md->write, &expected, (uint8_t)1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return -1;
+    ImageStreamIO_atomic_release_fence_after(&md->write);
+    if (owner != 0)
+        __atomic_store_n(&md->ownerPID, owner, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Publishes the frame written since begin_write: cnt0 += 1 (release: the pixels are visible
+ * with the new count), then write = 0 (release: a reader that sees 0 sees the new count).
+ * Returns the new frame number. Post the semaphores after this, never before. */
+static inline uint64_t ImageStreamIO_atomic_publish(IMAGE_METADATA *md)
+{
+    uint64_t frame = __atomic_add_fetch(&md->cnt0, (uint64_t)1, __ATOMIC_RELEASE);
+    __atomic_store_n(&md->write, (uint8_t)0, __ATOMIC_RELEASE);
+    return frame;
+}
+
+/* Starts a consistent read: 1 with the frame counter in *seq, or 0 while a writer holds the
+ * flag (back off and try again). */
+static inline int ImageStreamIO_atomic_read_begin(IMAGE_METADATA *md, uint64_t *seq)
+{
+    uint64_t c = __atomic_load_n(&md->cnt0, __ATOMIC_ACQUIRE);
+    /* Relaxed: an early exit only; validation re-reads the flag with the ordering that counts. */
+    if (__atomic_load_n(&md->write, __ATOMIC_RELAXED) != 0)
+        return 0;
+    *seq = c;
+    return 1;
+}
+
+/* Ends a consistent read begun with `seq`: 1 if no writer touched the frame meanwhile (the copy
+ * is good), 0 if it must be retried. */
+static inline int ImageStreamIO_atomic_read_validate(IMAGE_METADATA *md, uint64_t seq)
+{
+    uint8_t w = ImageStreamIO_atomic_acquire_fence_then_load(&md->write);
+    /* Relaxed: the acquire on `w` already ordered this after the publish that stored w. */
+    uint64_t c = __atomic_load_n(&md->cnt0, __ATOMIC_RELAXED);
+    return w == 0 && c == seq;
+}
+
+/* Race-free copy out of live shared memory: relaxed atomic loads (8-byte words where aligned). */
+static inline void ImageStreamIO_atomic_copy_out(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i = 0;
+    while (i < n && ((uintptr_t)(s + i) & 7u) != 0) {
+        d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+        i++;
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w = __atomic_load_n((const uint64_t *)(const void *)(s + i), __ATOMIC_RELAXED);
+        __builtin_memcpy(d + i, &w, 8);
+    }
+    for (; i < n; i++)
+        d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+}
+
+/* Race-free copy into live shared memory: relaxed atomic stores (the writer holds the flag). */
+static inline void ImageStreamIO_atomic_copy_in(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    size_t i = 0;
+    while (i < n && ((uintptr_t)(d + i) & 7u) != 0) {
+        __atomic_store_n(d + i, s[i], __ATOMIC_RELAXED);
+        i++;
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, s + i, 8);
+        __atomic_store_n((uint64_t *)(void *)(d + i), w, __ATOMIC_RELAXED);
+    }
+    for (; i < n; i++)
+        __atomic_store_n(d + i, s[i], __ATOMIC_RELAXED);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IMAGESTREAMIO_ATOMIC_H */

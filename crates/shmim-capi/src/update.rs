@@ -1,0 +1,62 @@
+//! Publishing a frame: `UpdateIm`.
+
+use std::ffi::c_long;
+
+use shmim_layout::Timespec;
+
+use crate::error_codes::*;
+use crate::handle::open_view;
+use crate::image_struct::IMAGE;
+use crate::report::boundary;
+
+/// Publishes the frame the caller wrote into `array`: nothing unless `md->shared` is 1; else,
+/// in this order, the circular-buffer copy (if `CBsize` > 0), `writetime` and `atime` = now,
+/// `cnt0 += 1`, `write = 0`, then every semaphore below `SEMAPHORE_MAXVAL` and the log semaphore.
+/// The legacy idiom `im.md->write = 1; memcpy(im.array.F, …); ImageStreamIO_UpdateIm(&im);`
+/// works unchanged.
+///
+/// # Safety
+/// `image` must be NULL or an open `IMAGE` filled by this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ImageStreamIO_UpdateIm(image: *mut IMAGE) -> c_long {
+    // SAFETY: forwarded to the caller.
+    unsafe { update(c"ImageStreamIO_UpdateIm", image, None) }
+}
+
+/// [`ImageStreamIO_UpdateIm`] with the acquisition time `atime` (NULL: now).
+///
+/// # Safety
+/// `image` must be NULL or an open `IMAGE` filled by this library; `atime` NULL or readable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ImageStreamIO_UpdateIm_atime(
+    image: *mut IMAGE,
+    atime: *mut libc::timespec,
+) -> c_long {
+    let atime = if atime.is_null() {
+        None
+    } else {
+        // SAFETY: readable by the caller's contract.
+        let t = unsafe { atime.read() };
+        Some(Timespec {
+            tv_sec: t.tv_sec,
+            tv_nsec: t.tv_nsec,
+        })
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { update(c"ImageStreamIO_UpdateIm_atime", image, atime) }
+}
+
+/// # Safety
+/// As for [`ImageStreamIO_UpdateIm`].
+unsafe fn update(
+    func: &'static std::ffi::CStr,
+    image: *mut IMAGE,
+    atime: Option<Timespec>,
+) -> c_long {
+    boundary(func, c_long::from, || {
+        // SAFETY: forwarded to the caller.
+        let v = unsafe { open_view(image) }?;
+        v.update(atime)?;
+        Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
+    })
+}
