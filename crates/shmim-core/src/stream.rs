@@ -174,6 +174,13 @@ impl Stream {
             .collect()
     }
 
+    /// The value of every semaphore now (posts its reader has not taken yet), for tools.
+    pub fn semaphore_values(&self) -> Vec<u32> {
+        (0..self.geometry().nb_sem)
+            .map(|i| self.map.sem(i).map_or(0, |s| s.value()))
+            .collect()
+    }
+
     /// Bound of consistent reads facing a busy writer (default 100 ms).
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.read_timeout = timeout;
