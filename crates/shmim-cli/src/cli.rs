@@ -1,0 +1,255 @@
+//! The command line: every subcommand and its options (clap derive). Behaviour lives in `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use shmim_core::Datatype;
+
+use crate::parse::{Shape, parse_datatype, parse_mode, parse_shape};
+
+/// shmim: ImageStreamIO shared-memory image streams from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "shmim", version, about, long_about = None)]
+pub struct Cli {
+    /// Stream directory (default: $MILK_SHM_DIR, else /milk/shm, else /tmp).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream frames from a writer process to two reader processes and report what was measured.
+    Demo(DemoArgs),
+    /// List the streams of the directory.
+    Ls(LsArgs),
+    /// Show every metadata field, keyword and semaphore of a stream.
+    Info(InfoArgs),
+    /// Live view of a stream (q or Ctrl-C quits; one line per refresh when not on a terminal).
+    Watch(WatchArgs),
+    /// Create a stream.
+    Create(CreateArgs),
+    /// Remove streams (refuses streams with live registered readers unless --force).
+    Rm(RmArgs),
+    /// Remove every stream whose creator, writer and readers are all gone.
+    Purge(PurgeArgs),
+    /// Write synthetic frames into a stream.
+    Write(WriteArgs),
+    /// Read frames as a registered reader, validating checksum frames.
+    Read(ReadArgs),
+    /// Measure writer, reader and wake-up costs against hardware baselines.
+    Bench(BenchArgs),
+    /// The demo's writer process.
+    #[command(name = "__demo-writer", hide = true)]
+    DemoWriter(ChildWriterArgs),
+    /// The demo's reader processes.
+    #[command(name = "__demo-reader", hide = true)]
+    DemoReader(ChildReaderArgs),
+    /// The bench's second process.
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer(BenchPeerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Frames to stream.
+    #[arg(long, default_value_t = 3000)]
+    pub frames: u64,
+    /// Frames per second the writer publishes (0: as fast as it can).
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Frame side: frames are SIZE×SIZE f32.
+    #[arg(long, default_value_t = 512)]
+    pub size: u32,
+    /// Reader processes.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub readers: u16,
+    /// Keep the stream directory afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 45)]
+    pub timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Stream name.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Stream name.
+    pub name: String,
+    /// Refresh period in milliseconds.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..))]
+    pub interval: u64,
+    /// Stop after this many refreshes.
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Stream name.
+    pub name: String,
+    /// Axis lengths, 1 to 3 of them: 512x512, 1024, 64x64x100.
+    #[arg(long, value_parser = parse_shape)]
+    pub shape: Shape,
+    /// Pixel type: u8 i8 u16 i16 u32 i32 u64 i64 f16 f32 f64 cf32 cf64.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_datatype, default_value = "f32")]
+    pub datatype: Datatype,
+    /// Keyword entries.
+    #[arg(long, default_value_t = 0)]
+    pub keywords: u16,
+    /// Semaphores (the number of readers that can register).
+    #[arg(long, default_value_t = 10)]
+    pub sems: u16,
+    /// Circular-buffer frames.
+    #[arg(long, default_value_t = 0)]
+    pub cb: u32,
+    /// File mode in octal, e.g. 0660 (default: 0666 less the umask).
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<u32>,
+    /// Replace an existing stream of that name.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Stream names.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Remove even with live registered readers, or when the file is not a valid stream.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Only say what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// What `shmim write` puts in each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pattern {
+    /// Pixel i of frame k holds (i + k) modulo the type's range.
+    Ramp,
+    /// Uniform random values.
+    Noise,
+    /// Frame number, publish time and a checksum over the frame (`shmim read` validates it).
+    Checksum,
+}
+
+impl Pattern {
+    /// The pattern's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ramp => "ramp",
+            Self::Noise => "noise",
+            Self::Checksum => "checksum",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Stream name.
+    pub name: String,
+    /// Frames per second (0: as fast as possible).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// What each frame holds.
+    #[arg(long, value_enum, default_value_t = Pattern::Ramp)]
+    pub pattern: Pattern,
+    /// Stop after this many frames (default: run until interrupted).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Stream name.
+    pub name: String,
+    /// Frames to read.
+    #[arg(long, default_value_t = 10)]
+    pub count: u64,
+    /// Give up when no frame arrives for this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fewer iterations and round trips (for tests; figures are noisier).
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the raw figures as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Round trips per wake-up strategy.
+    #[arg(long)]
+    pub round_trips: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChildWriterArgs {
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub frames: u64,
+    #[arg(long)]
+    pub rate: f64,
+    #[arg(long)]
+    pub deadline_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ChildReaderArgs {
+    #[arg(long)]
+    pub name: String,
+    /// Stop after reading this frame number.
+    #[arg(long)]
+    pub until_frame: u64,
+    #[arg(long)]
+    pub deadline_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPeerArgs {
+    /// Which handoff to answer.
+    #[arg(long)]
+    pub mode: String,
+    /// The shared file (ping-pong baselines) or the stream directory (stream modes).
+    #[arg(long)]
+    pub path: PathBuf,
+    #[arg(long)]
+    pub rounds: u64,
+    #[arg(long)]
+    pub deadline_ms: u64,
+}

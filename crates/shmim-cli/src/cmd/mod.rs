@@ -1,0 +1,62 @@
+//! One module per subcommand; [`run`] dispatches.
+
+mod create;
+mod demo;
+mod demo_child;
+mod info;
+mod ls;
+mod read;
+mod rm;
+mod watch;
+mod write;
+
+use std::process::ExitCode;
+
+use shmim_sync::liveness::{Liveness, check};
+
+use crate::cli::{Cli, Command};
+use crate::dir;
+use crate::failure::Result;
+
+/// Runs the command; `Ok` carries the exit status of a command that reports its own verdict.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let explicit = cli.dir.as_deref();
+    match cli.command {
+        Command::Demo(a) => demo::run(&a),
+        Command::Bench(a) => crate::bench::run(explicit, &a),
+        Command::BenchPeer(a) => crate::bench::peer(&a),
+        command => {
+            let dir = dir::resolve(explicit)?;
+            match command {
+                Command::Ls(a) => ls::run(&dir, &a),
+                Command::Info(a) => info::run(&dir, &a),
+                Command::Watch(a) => watch::run(&dir, &a),
+                Command::Create(a) => create::run(&dir, &a),
+                Command::Rm(a) => rm::rm(&dir, &a),
+                Command::Purge(a) => rm::purge(&dir, &a),
+                Command::Write(a) => write::run(&dir, &a),
+                Command::Read(a) => read::run(&dir, &a),
+                Command::DemoWriter(a) => demo_child::writer(&dir, &a),
+                Command::DemoReader(a) => demo_child::reader(&dir, &a),
+                Command::Demo(_) | Command::Bench(_) | Command::BenchPeer(_) => {
+                    unreachable!("dispatched above")
+                }
+            }
+        }
+    }
+}
+
+/// What `shmim ls`/`info` print for a PID: `alive`, `dead`, `-` (none), `?` (unknown).
+pub fn pid_state(pid: i32) -> &'static str {
+    match check(pid) {
+        Liveness::NoProcess => "-",
+        Liveness::Alive => "alive",
+        Liveness::Dead => "dead",
+        Liveness::Unknown => "?",
+    }
+}
+
+/// Whether `pid` may be a live process (alive, or we cannot tell).
+pub fn may_be_alive(pid: i32) -> bool {
+    matches!(check(pid), Liveness::Alive | Liveness::Unknown)
+}

@@ -1,0 +1,458 @@
+//! The `shmim` binary, run for real against private stream directories.
+//!
+//! Every test gets its own directory (passed with `--dir`, or as `MILK_SHM_DIR` on the child),
+//! never touches the test process's environment, and bounds every child it starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A private directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("shmim-cli-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child we started, killed if the test ends early.
+struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bin() -> &'static Path {
+    assert_cmd::cargo::cargo_bin!("shmim")
+}
+
+/// `shmim --dir DIR ARGS…`, bounded by a timeout.
+fn shmim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a failure reported as exactly one `shmim: …` line containing `needle`.
+fn one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected a failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got:\n{err}");
+    assert!(lines[0].starts_with("shmim: "), "{err}");
+    assert!(lines[0].contains(needle), "{needle:?} not in {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn json(out: &Output) -> Value {
+    let text = ok(out);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn create_ls_info_write_read_rm_round_trip() {
+    let d = TempDir::new("roundtrip");
+    let out = ok(&shmim(
+        d.path(),
+        &[
+            "create",
+            "cam",
+            "--shape",
+            "64x32",
+            "--type",
+            "u16",
+            "--keywords",
+            "4",
+            "--cb",
+            "2",
+        ],
+    ));
+    assert!(out.contains("created cam: 64x32 u16"), "{out}");
+
+    let ls = ok(&shmim(d.path(), &["ls"]));
+    assert!(
+        ls.lines()
+            .any(|l| l.starts_with("cam ") && l.contains("64x32") && l.contains("u16")),
+        "{ls}"
+    );
+
+    let info = ok(&shmim(d.path(), &["info", "cam"]));
+    for field in [
+        "shape",
+        "64x32",
+        "cnt0 (frames)",
+        "write flag",
+        "circular buffer",
+        "semaphore  9",
+    ] {
+        assert!(info.contains(field), "{field:?} missing:\n{info}");
+    }
+
+    let mut reader = Bg(StdCommand::new(bin())
+        .arg("--dir")
+        .arg(d.path())
+        .args(["read", "cam", "--count", "5", "--timeout", "20", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap());
+    // The reader registers before the writer starts, so it sees the frames.
+    assert!(eventually(Duration::from_secs(10), || {
+        let v = json(&shmim(d.path(), &["ls", "--json"]));
+        v[0]["readers"].as_array().is_some_and(|r| !r.is_empty())
+    }));
+    let wrote = ok(&shmim(
+        d.path(),
+        &[
+            "write",
+            "cam",
+            "--rate",
+            "200",
+            "--count",
+            "40",
+            "--pattern",
+            "checksum",
+        ],
+    ));
+    assert!(wrote.contains("wrote 40 frames"), "{wrote}");
+
+    let child = std::mem::replace(&mut reader.0, StdCommand::new("true").spawn().unwrap());
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_str(ok(&out).trim()).unwrap();
+    assert_eq!(report["frames"], 5);
+    assert_eq!(report["verified"], 5);
+    assert_eq!(report["torn_accepted"], 0);
+
+    let info: Value = json(&shmim(d.path(), &["info", "cam", "--json"]));
+    assert_eq!(info["metadata"]["cnt0"], 40);
+    assert_eq!(info["metadata"]["datatype"], "u16");
+    assert_eq!(info["circular_buffer"]["size"], 2);
+
+    ok(&shmim(d.path(), &["rm", "cam"]));
+    assert!(ok(&shmim(d.path(), &["ls"])).contains("no streams"));
+}
+
+#[test]
+fn read_validates_checksum_frames_written_by_another_process() {
+    let d = TempDir::new("read");
+    ok(&shmim(d.path(), &["create", "s", "--shape", "256x256"]));
+    let mut writer = Bg(StdCommand::new(bin())
+        .arg("--dir")
+        .arg(d.path())
+        .args([
+            "write",
+            "s",
+            "--rate",
+            "500",
+            "--count",
+            "5000",
+            "--pattern",
+            "checksum",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let out = ok(&shmim(d.path(), &["read", "s", "--count", "50"]));
+    assert!(
+        out.contains("read 50 frames of s (50 checksum frames verified), 0 torn accepted"),
+        "{out}"
+    );
+    let _ = writer.0.kill();
+}
+
+#[test]
+fn json_outputs_parse() {
+    let d = TempDir::new("json");
+    ok(&shmim(
+        d.path(),
+        &["create", "a", "--shape", "8", "--type", "f64"],
+    ));
+    ok(&shmim(
+        d.path(),
+        &[
+            "create", "b", "--shape", "4x4x4", "--type", "cf32", "--sems", "3",
+        ],
+    ));
+    let ls = json(&shmim(d.path(), &["ls", "--json"]));
+    let names: Vec<&str> = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(ls[1]["shape"], serde_json::json!([4, 4, 4]));
+    let info = json(&shmim(d.path(), &["info", "b", "--json"]));
+    assert_eq!(info["semaphores"].as_array().unwrap().len(), 3);
+    assert_eq!(info["metadata"]["datatype"], "cf32");
+    let w = json(&shmim(
+        d.path(),
+        &["write", "a", "--rate", "0", "--count", "3", "--json"],
+    ));
+    assert_eq!(w["frames"], 3);
+}
+
+#[test]
+fn milk_shm_dir_is_honoured_without_dir() {
+    let d = TempDir::new("env");
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .env("MILK_SHM_DIR", d.path())
+            .args(args)
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap()
+    };
+    ok(&run(&["create", "envstream", "--shape", "4x4"]));
+    assert!(d.path().join("envstream.im.shm").is_file());
+    assert!(ok(&run(&["ls"])).contains("envstream"));
+    ok(&run(&["rm", "envstream"]));
+}
+
+#[test]
+fn unknown_type_is_a_one_line_error() {
+    let d = TempDir::new("badtype");
+    one_line_error(
+        &shmim(d.path(), &["create", "x", "--shape", "4", "--type", "f33"]),
+        "unknown pixel type",
+    );
+}
+
+#[test]
+fn bad_shape_is_a_one_line_error() {
+    let d = TempDir::new("badshape");
+    for shape in ["512x", "0x4", "1x2x3x4"] {
+        one_line_error(
+            &shmim(d.path(), &["create", "x", "--shape", shape]),
+            "bad shape",
+        );
+    }
+}
+
+#[test]
+fn missing_stream_is_a_one_line_error() {
+    let d = TempDir::new("missing");
+    for cmd in [
+        &["info", "nope"][..],
+        &["watch", "nope", "--count", "1"],
+        &["read", "nope"],
+        &["rm", "nope"],
+    ] {
+        let out = shmim(d.path(), cmd);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.lines().all(|l| l.starts_with("shmim: ")), "{err}");
+        assert!(err.contains("no stream at"), "{err}");
+    }
+    one_line_error(&shmim(d.path(), &["info", "nope"]), "shmim ls");
+}
+
+#[test]
+fn bad_name_is_a_one_line_error() {
+    let d = TempDir::new("badname");
+    one_line_error(
+        &shmim(d.path(), &["create", "a/b", "--shape", "4"]),
+        "invalid stream name",
+    );
+    one_line_error(
+        &shmim(d.path(), &["info", ".hidden"]),
+        "invalid stream name",
+    );
+}
+
+#[test]
+fn missing_directory_is_a_one_line_error() {
+    let d = TempDir::new("nodir");
+    one_line_error(&shmim(&d.path().join("absent"), &["ls"]), "does not exist");
+}
+
+#[test]
+fn create_refuses_to_replace_unless_asked() {
+    let d = TempDir::new("replace");
+    ok(&shmim(d.path(), &["create", "s", "--shape", "4"]));
+    one_line_error(
+        &shmim(d.path(), &["create", "s", "--shape", "8"]),
+        "--replace",
+    );
+    ok(&shmim(
+        d.path(),
+        &["create", "s", "--shape", "8", "--replace", "--mode", "0600"],
+    ));
+    let info = json(&shmim(d.path(), &["info", "s", "--json"]));
+    assert_eq!(info["metadata"]["shape"], serde_json::json!([8]));
+}
+
+#[test]
+fn rm_refuses_a_stream_with_a_live_reader_unless_forced() {
+    let d = TempDir::new("rmlive");
+    ok(&shmim(d.path(), &["create", "busy", "--shape", "4"]));
+    let _reader = Bg(StdCommand::new(bin())
+        .arg("--dir")
+        .arg(d.path())
+        .args(["read", "busy", "--count", "1", "--timeout", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    assert!(eventually(Duration::from_secs(10), || {
+        json(&shmim(d.path(), &["ls", "--json"]))[0]["readers_alive"] == 1
+    }));
+    let refused = shmim(d.path(), &["rm", "busy"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("live registered readers"));
+    assert!(d.path().join("busy.im.shm").exists());
+    ok(&shmim(d.path(), &["rm", "--force", "busy"]));
+    assert!(!d.path().join("busy.im.shm").exists());
+}
+
+#[test]
+fn purge_removes_only_streams_nobody_uses() {
+    let d = TempDir::new("purge");
+    ok(&shmim(d.path(), &["create", "old", "--shape", "4"]));
+    ok(&shmim(d.path(), &["create", "used", "--shape", "4"]));
+    let _reader = Bg(StdCommand::new(bin())
+        .arg("--dir")
+        .arg(d.path())
+        .args(["read", "used", "--count", "1", "--timeout", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    assert!(eventually(Duration::from_secs(10), || {
+        json(&shmim(d.path(), &["ls", "--json"]))[1]["readers_alive"] == 1
+    }));
+    let dry = ok(&shmim(d.path(), &["purge", "--dry-run"]));
+    assert!(
+        dry.contains("would remove") && dry.contains("old.im.shm"),
+        "{dry}"
+    );
+    assert!(d.path().join("old.im.shm").exists());
+    let out = ok(&shmim(d.path(), &["purge"]));
+    assert!(out.contains("kept used (reader"), "{out}");
+    assert!(!d.path().join("old.im.shm").exists());
+    assert!(d.path().join("used.im.shm").exists());
+}
+
+#[test]
+fn watch_prints_one_line_per_refresh_over_a_pipe() {
+    let d = TempDir::new("watch");
+    ok(&shmim(d.path(), &["create", "w", "--shape", "4"]));
+    let out = ok(&shmim(
+        d.path(),
+        &["watch", "w", "--count", "3", "--interval", "20"],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("cnt0 0") && l.contains("write flag clear")),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_completes_with_zero_torn_frames() {
+    let d = TempDir::new("demo");
+    let out = Command::new(bin())
+        .env("TMPDIR", d.path())
+        .args(["demo", "--frames", "300", "--size", "128"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("torn frames accepted: 0"), "{text}");
+    assert!(text.contains("300 frames of 128x128 f32"), "{text}");
+    // The private directory is gone afterwards.
+    let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn demo_json_reports_every_reader() {
+    let d = TempDir::new("demojson");
+    let out = Command::new(bin())
+        .env("TMPDIR", d.path())
+        .args([
+            "demo",
+            "--frames",
+            "100",
+            "--size",
+            "64",
+            "--readers",
+            "3",
+            "--json",
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["torn_accepted"], 0);
+    assert_eq!(v["frames"], 100);
+    assert_eq!(v["readers"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bench_quick_runs_and_its_json_parses() {
+    let d = TempDir::new("bench");
+    let v = json(&shmim(d.path(), &["bench", "--quick", "--json"]));
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows.len() >= 10, "{v}");
+    assert!(
+        rows.iter()
+            .all(|r| r["ratio"].as_f64().is_some_and(|x| x > 0.0)),
+        "{v}"
+    );
+    let table = ok(&shmim(
+        d.path(),
+        &["bench", "--quick", "--round-trips", "100"],
+    ));
+    assert!(table.starts_with("machine: "), "{table}");
+}
