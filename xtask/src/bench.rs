@@ -1,5 +1,5 @@
-//! `cargo xtask bench [GROUP…]`: benchmarks (not tests), each group built in release and run in
-//! turn. A group is one entry in [`groups`].
+//! `cargo xtask bench [GROUP…|all]`: benchmarks (not tests), each group built in release and run
+//! in turn. A group is one entry in [`groups`]; no group, or `all`, runs every group.
 
 use crate::cmd::{cargo, run};
 
@@ -22,6 +22,22 @@ fn groups() -> Vec<Group> {
             what: "write flag, seqlock, busy-poll and semaphore wake vs a 2-process ping-pong",
             run: || example("shmim-sync", "bench_sync"),
         },
+        Group {
+            name: "core",
+            what: "`shmim bench`: writer cycle and read vs memcpy, wake latency per wait strategy",
+            run: || {
+                run(cargo().args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "shmim-cli",
+                    "--bin",
+                    "shmim",
+                    "--",
+                    "bench",
+                ]))
+            },
+        },
     ]
 }
 
@@ -38,7 +54,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         }
         return Ok(());
     }
-    let selected: Vec<&Group> = if args.is_empty() {
+    let selected: Vec<&Group> = if args.is_empty() || args == ["all"] {
         all.iter().collect()
     } else {
         args.iter()
