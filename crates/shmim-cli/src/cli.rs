@@ -252,4 +252,7 @@ pub struct BenchPeerArgs {
     pub rounds: u64,
     #[arg(long)]
     pub deadline_ms: u64,
+    /// CPU to pin the peer to.
+    #[arg(long)]
+    pub cpu: Option<usize>,
 }

@@ -3,6 +3,8 @@
 //! Every row is a ratio of a shmim figure to a baseline measured in the same run on the same
 //! machine (lower is better; 1.00× is "as fast as the hardware allows"):
 //!
+//! * [`publish`]: guard + commit of a frame with no pixels, against `clock_gettime` and 10 bare
+//!   `sem_post`s;
 //! * [`copy`]: writer cycle (guard + copy + commit) and consistent read (`read_into`) against a
 //!   plain memcpy of the same bytes, for 64², 512² and 2048² f32 frames;
 //! * [`wake`]: one-way wake-up latency between two processes (half a round trip) for blocking
@@ -16,6 +18,7 @@ mod copy;
 mod envcache;
 mod machine;
 mod pingpong;
+mod publish;
 mod wake;
 
 use std::path::{Path, PathBuf};
@@ -89,13 +92,16 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
         println!("machine: {machine}");
     }
     let mut rows = Vec::new();
+    rows.extend(publish::rows(&dir.path, &effort)?);
     rows.extend(copy::rows(&dir.path, &effort)?);
     rows.extend(wake::rows(&dir.path, &effort)?);
     rows.extend(envcache::rows(&effort));
 
     if a.json {
+        let pinned = wake::pinning().map(|(a, b)| [a, b]);
         let doc = serde_json::json!({
-            "machine": machine, "round_trips": effort.round_trips, "rows": rows,
+            "machine": machine, "round_trips": effort.round_trips, "pinned_cpus": pinned,
+            "rows": rows,
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
@@ -115,8 +121,11 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
         ]);
     }
     print!("{}", t.render());
+    let placement = wake::pinning().map_or("not pinned (one CPU)".to_owned(), |(a, b)| {
+        format!("bench on CPU {a}, peer on CPU {b}")
+    });
     println!(
-        "ratio = shmim / baseline, both measured in this run (lower is better); latencies are one-way, half a round trip, over {} round trips",
+        "ratio = shmim / baseline, both measured in this run (lower is better); latencies are one-way (half a round trip), {} round trips per row, {placement}",
         effort.round_trips
     );
     Ok(ExitCode::SUCCESS)

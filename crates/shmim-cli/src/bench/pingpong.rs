@@ -23,6 +23,9 @@ pub const PONG: usize = 128;
 pub const READY: usize = 256;
 pub const SEM_PING: usize = 512;
 pub const SEM_PONG: usize = 640;
+/// Ten more semaphores, one per cache line, for the publish baseline.
+pub const SEM_ROW: usize = 1024;
+pub const SEM_ROW_LEN: usize = 10;
 const LEN: usize = 4096;
 
 /// One page of a file, mapped shared by both processes.
@@ -33,10 +36,11 @@ pub struct SharedPage {
 }
 
 impl SharedPage {
-    /// Creates the file (zeroed) and initialises its two semaphores; before any peer maps it.
+    /// Creates the file (zeroed) and initialises its semaphores; before any peer maps it.
     pub fn create(path: &Path) -> Result<Self> {
         let page = Self::map(path, true)?;
-        for at in [SEM_PING, SEM_PONG] {
+        let row = (0..SEM_ROW_LEN).map(|i| SEM_ROW + 64 * i);
+        for at in [SEM_PING, SEM_PONG].into_iter().chain(row) {
             // SAFETY: `at` is an 8-aligned offset inside the page-aligned mapping with 32 bytes to
             // spare; no process uses the slot yet (the peer starts after this returns).
             unsafe { Semaphore::init(page.base.add(at).cast::<SemSlot>(), 0) }

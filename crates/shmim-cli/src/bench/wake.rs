@@ -3,12 +3,14 @@
 //! The parent and a peer process (`shmim __bench-peer`) hand a token back and forth: the parent
 //! publishes on `ping`, the peer wakes and publishes on `pong`, the parent wakes. One-way latency
 //! is half of each round trip timed by the parent (one clock, no cross-process clock reading).
-//! Both sides use the same strategy. A warm-up of 5% of the round trips is not recorded.
+//! Both sides use the same strategy. The modes take turns in segments of the round trips, each
+//! with a warm-up of 5% that is not recorded.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 use shmim_core::{Datatype, Reader, Stream, StreamSpec};
 
 use super::pingpong::{PING, PONG, READY, SEM_PING, SEM_PONG, SharedPage, sem_wait, spin_until};
@@ -66,14 +68,58 @@ impl Mode {
     }
 }
 
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    sched_getaffinity(None).map_or_else(
+        |_| Vec::new(),
+        |set| (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+    )
+}
+
+/// Pins the calling process to `cpu` (best effort: an unpinned figure is still a figure).
+fn pin(cpu: usize) {
+    let mut set = CpuSet::new();
+    set.set(cpu);
+    let _ = sched_setaffinity(None, &set);
+}
+
+/// The two sides run on two different CPUs when there are two: a busy-polling pair that the
+/// scheduler happens to put on one CPU only progresses when one side yields (microseconds, not
+/// nanoseconds), and which placement a run gets would otherwise be luck.
+pub fn pinning() -> Option<(usize, usize)> {
+    let cpus = allowed_cpus();
+    (cpus.len() >= 2).then(|| (cpus[0], cpus[1]))
+}
+
 pub fn rows(dir: &Path, effort: &Effort) -> Result<Vec<Row>> {
-    let warmup = (effort.round_trips / 20).max(20);
-    let total = effort.round_trips + warmup;
+    let before = sched_getaffinity(None).ok();
+    let pinned = pinning();
+    if let Some((mine, _)) = pinned {
+        pin(mine);
+    }
+    let rows = measure_all(dir, effort, pinned.map(|(_, peer)| peer));
+    if let Some(set) = before {
+        let _ = sched_setaffinity(None, &set);
+    }
+    rows
+}
+
+fn measure_all(dir: &Path, effort: &Effort, peer_cpu: Option<usize>) -> Result<Vec<Row>> {
+    // The modes take turns in segments, so a change of machine state during the run (a guest's
+    // idle-poll window, a noisy neighbour) reaches every mode alike instead of one of them.
+    let segments = if effort.round_trips >= 2_000 { 10 } else { 1 };
+    let per_segment = effort.round_trips.div_ceil(segments);
+    let warmup = (per_segment / 20).max(20);
+    let mut one_way = vec![Vec::new(); Mode::ALL.len()];
+    for _ in 0..segments {
+        for (mode, samples) in Mode::ALL.into_iter().zip(one_way.iter_mut()) {
+            let rtt = measure(dir, mode, per_segment + warmup, peer_cpu)?;
+            samples.extend(rtt[warmup as usize..].iter().map(|r| r / 2));
+        }
+    }
     let mut fig = Vec::new();
-    for mode in Mode::ALL {
-        let mut rtt = measure(dir, mode, total)?;
-        let mut one_way: Vec<u64> = rtt.drain(warmup as usize..).map(|r| r / 2).collect();
-        let [p50, p99, _] = percentiles(&mut one_way);
+    for samples in &mut one_way {
+        let [p50, p99, _] = percentiles(samples);
         fig.push(Figure {
             ns: p50 as f64,
             p99: Some(p99 as f64),
@@ -112,9 +158,9 @@ pub fn rows(dir: &Path, effort: &Effort) -> Result<Vec<Row>> {
 }
 
 /// `total` round trips in `mode`; returns each round trip's time in ns.
-fn measure(dir: &Path, mode: Mode, total: u64) -> Result<Vec<u64>> {
+fn measure(dir: &Path, mode: Mode, total: u64, cpu: Option<usize>) -> Result<Vec<u64>> {
     let args = |path: &Path| {
-        vec![
+        let mut args = vec![
             "__bench-peer".to_owned(),
             "--mode".into(),
             mode.name().into(),
@@ -124,7 +170,11 @@ fn measure(dir: &Path, mode: Mode, total: u64) -> Result<Vec<u64>> {
             total.to_string(),
             "--deadline-ms".into(),
             (WAIT.as_millis() as u64 * 4 + total / 5).to_string(),
-        ]
+        ];
+        if let Some(cpu) = cpu {
+            args.extend(["--cpu".to_owned(), cpu.to_string()]);
+        }
+        args
     };
     let role = format!("bench peer ({})", mode.name());
     let lost = || Failure::new(format!("{role} stopped answering"));
@@ -215,6 +265,9 @@ fn wait(reader: &mut Reader, mode: Mode) -> shmim_core::Result<u64> {
 /// `shmim __bench-peer`: the other side of every handoff.
 pub fn peer(a: &BenchPeerArgs) -> Result<ExitCode> {
     let mode = Mode::parse(&a.mode)?;
+    if let Some(cpu) = a.cpu {
+        pin(cpu);
+    }
     let deadline = Instant::now() + Duration::from_millis(a.deadline_ms);
     let lost = || Failure::new("bench peer: the bench stopped answering");
     if mode.is_baseline() {
