@@ -29,11 +29,9 @@ pub struct ReadReport {
     pub torn_discarded: u64,
     /// Reads that returned an error (writer stuck, dead, or the frame kept changing).
     pub failed_reads: u64,
-    /// Frames published between the first and the last one read that this reader did not copy
-    /// (it was busy when they came; with a slow reader the semaphore keeps only the latest).
+    /// Frames published after the reader registered, up to the last one it read, that it did
+    /// not copy (it was busy when they came, and the next copy got a newer frame).
     pub missed: u64,
-    /// The first frame number read.
-    pub first_frame: u64,
     /// The last frame number read.
     pub last_frame: u64,
     /// Seconds spent.
@@ -109,6 +107,8 @@ pub fn consume(
     let len = stream.geometry().frame_bytes();
     let mut r = ReadReport::default();
     let start = Instant::now();
+    // The frame current when the reader registered: later ones are the ones it should see.
+    let registered_at = reader.last_frame();
     loop {
         let done = match until {
             Until::Frames(n) => r.frames >= *n,
@@ -138,9 +138,6 @@ pub fn consume(
         match reader.read_bytes_into(bytes) {
             Ok(frame) if r.frames > 0 && frame == r.last_frame => r.repeats += 1,
             Ok(frame) => {
-                if r.frames == 0 {
-                    r.first_frame = frame;
-                }
                 r.frames += 1;
                 r.last_frame = frame;
                 match checksum::verify(bytes) {
@@ -163,7 +160,7 @@ pub fn consume(
     }
     r.torn_discarded = reader.retries();
     if r.frames > 0 {
-        r.missed = (r.last_frame - r.first_frame + 1).saturating_sub(r.frames);
+        r.missed = (r.last_frame.saturating_sub(registered_at)).saturating_sub(r.frames);
     }
     r.seconds = start.elapsed().as_secs_f64();
     Ok(r)
