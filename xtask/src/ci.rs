@@ -50,6 +50,16 @@ fn steps() -> Vec<Step> {
             run: doc,
         },
         Step {
+            name: "capi-header",
+            what: "libImageStreamIO headers match their cbindgen sources",
+            run: || crate::header::run(true),
+        },
+        Step {
+            name: "capi-c",
+            what: "libImageStreamIO: install, pkg-config, C programs (cc, TSan), exported symbols",
+            run: crate::install::c_tests,
+        },
+        Step {
             name: "loom-envcache",
             what: "loom model of the envcache publication flag",
             run: loom_envcache,

@@ -4,6 +4,7 @@
 //! `PKG_CONFIG_PATH=DIR/lib/pkgconfig pkg-config --cflags --libs ImageStreamIO` works.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::cmd::{cargo, root, run};
 use crate::header::{capi_dir, public_headers};
@@ -41,6 +42,44 @@ pub fn install_from(built: &Path, prefix: &Path) -> Result<(), String> {
     }
     .run()
     .map_err(|e| format!("install into {}: {e}", prefix.display()))
+}
+
+/// The `capi-c` CI step: installs a debug build into `TARGET/capi-install`, checks that
+/// pkg-config resolves it and that a legacy-style program builds against it with those flags
+/// alone, then runs the C test programs (which install this build into their own prefix).
+pub fn c_tests() -> Result<(), String> {
+    let built = build(false)?;
+    let prefix = target_dir().join("capi-install");
+    let _ = std::fs::remove_dir_all(&prefix);
+    install_from(&built, &prefix)?;
+    let pc_path = prefix.join("lib/pkgconfig");
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "ImageStreamIO"])
+        .env("PKG_CONFIG_PATH", &pc_path)
+        .output()
+        .map_err(|e| format!("cannot run pkg-config (needed for the C API): {e}"))?;
+    if !flags.status.success() {
+        return Err(format!(
+            "pkg-config cannot resolve ImageStreamIO in {}: {}",
+            pc_path.display(),
+            String::from_utf8_lossy(&flags.stderr)
+        ));
+    }
+    let flags = String::from_utf8_lossy(&flags.stdout).into_owned();
+    run(Command::new("cc")
+        .arg(capi_dir().join("tests/c/legacy_style.c"))
+        .args(flags.split_whitespace())
+        .arg("-o")
+        .arg(prefix.join("legacy_style")))?;
+    run(cargo().args([
+        "test",
+        "-p",
+        "shmim-capi",
+        "--test",
+        "c_programs",
+        "--test",
+        "install",
+    ]))
 }
 
 pub fn main(args: &[String]) -> Result<(), String> {

@@ -47,7 +47,12 @@ pub(crate) unsafe fn view(image: &IMAGE) -> Outcome<View> {
     let len = usize::try_from(image.memsize)
         .map_err(|_| Failure::invalid(format!("IMAGE memsize {} too large", image.memsize)))?;
     // SAFETY: aligned and valid for `len` bytes for this call by the caller's contract.
-    Ok(unsafe { View::new(image.md.cast(), len) }?)
+    unsafe { View::new(image.md.cast(), len) }.map_err(|e| {
+        Failure::new(
+            IMAGESTREAMIO_FAILURE,
+            format!("the IMAGE's memory no longer holds a valid stream: {e}"),
+        )
+    })
 }
 
 /// Both steps: read the caller's `IMAGE` and view its stream.

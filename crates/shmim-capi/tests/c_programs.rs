@@ -1,0 +1,203 @@
+//! The C API exercised by C programs (`tests/c/`), built with `cc` against an installation of
+//! this build, alone and facing each other or Rust across processes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Peer, StreamDir, frame, run, toolchain};
+use shmim_core::{Datatype, Stream, StreamSpec, Value};
+
+#[test]
+fn c_create_open_close_destroy_fill_every_field_as_the_format_says() {
+    let dir = StreamDir::new("lifecycle");
+    run(&toolchain().build("lifecycle.c"), &[], &dir);
+}
+
+#[test]
+fn c_type_helpers_match_the_datatype_table_for_every_code() {
+    let dir = StreamDir::new("types");
+    run(&toolchain().build("types.c"), &[], &dir);
+}
+
+#[test]
+fn c_bad_input_returns_error_codes_through_the_print_hook() {
+    let dir = StreamDir::new("errors");
+    let out = run(&toolchain().build("errors.c"), &[], &dir);
+    // The default printer, restored at the end, wrote one line with code, function and place.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ImageStreamIO error 10 (INVALIDARG) in ImageStreamIO_sempost [")
+            && stderr.contains("semaphore index 3 out of range"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn c_semaphores_post_saturate_flush_wait_and_register_readers() {
+    let dir = StreamDir::new("semaphores");
+    run(&toolchain().build("semaphores.c"), &[], &dir);
+}
+
+#[test]
+fn c_circular_buffer_and_slice_helpers() {
+    let dir = StreamDir::new("circbuf");
+    run(&toolchain().build("circbuf.c"), &[], &dir);
+}
+
+#[test]
+fn c_inode_checks_and_relink_follow_replaced_and_aliased_streams() {
+    let dir = StreamDir::new("inode");
+    run(&toolchain().build("inode.c"), &[], &dir);
+}
+
+#[test]
+fn keywords_written_through_im_kw_are_read_by_rust() {
+    let dir = StreamDir::new("keywords");
+    run(&toolchain().build("keywords.c"), &[], &dir);
+    let stream = Stream::open_in(dir.path(), "kw").unwrap();
+    let kw = stream.keywords().unwrap();
+    let got: Vec<(&str, &Value, &str)> = kw
+        .iter()
+        .map(|k| (k.name.as_str(), &k.value, k.comment.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("EXPTIME", &Value::Double(0.001), "exposure time [s]"),
+            ("GAIN", &Value::Long(-42), ""),
+            ("CAMERA", &Value::Str("ocam2k".into()), "detector"),
+        ]
+    );
+    assert!(kw.iter().all(|k| k.cnt == 1));
+}
+
+/// Relays "got k" from the reader into "next" for the writer, for `n` frames.
+fn lockstep(writer: &mut Peer, reader: &mut Peer, n: u64) {
+    writer.send("go");
+    for k in 1..=n {
+        reader.expect(&format!("got {k}"));
+        if k < n {
+            writer.send("next");
+        }
+    }
+    writer.expect("done");
+}
+
+#[test]
+fn c_writer_frames_reach_a_c_reader_in_another_process() {
+    let t = toolchain();
+    let dir = StreamDir::new("c_to_c");
+    let mut writer = Peer::spawn(&t.build("writer.c"), &["pair", "50", "lockstep"], &dir);
+    writer.expect("created");
+    let mut reader = Peer::spawn(&t.build("reader.c"), &["pair", "50"], &dir);
+    reader.expect("ready");
+    lockstep(&mut writer, &mut reader, 50);
+    writer.finish();
+    reader.finish();
+}
+
+#[test]
+fn rust_writer_frames_reach_a_c_reader() {
+    let dir = StreamDir::new("rust_to_c");
+    let spec = StreamSpec::new(&[64, 64], Datatype::U32).dir(dir.path());
+    let mut stream = Stream::create("fromrust", &spec).unwrap();
+    let mut reader = Peer::spawn(&toolchain().build("reader.c"), &["fromrust", "50"], &dir);
+    reader.expect("ready");
+    for k in 1..=50 {
+        assert_eq!(stream.write_frame(&frame(k)).unwrap(), k);
+        reader.expect(&format!("got {k}"));
+    }
+    reader.finish();
+    stream.destroy().unwrap();
+}
+
+#[test]
+fn c_writer_frames_are_read_consistently_by_a_rust_reader() {
+    let dir = StreamDir::new("c_to_rust");
+    let n = 2000;
+    let mut writer = Peer::spawn(
+        &toolchain().build("writer.c"),
+        &["torust", &n.to_string(), "free"],
+        &dir,
+    );
+    writer.expect("created");
+    let stream = Stream::open_in(dir.path(), "torust").unwrap();
+    let mut reader = stream.reader().unwrap();
+    reader.set_read_timeout(Duration::from_secs(10));
+    writer.send("go");
+    let mut buf = vec![0u32; 4096];
+    let (mut last, mut accepted) = (0, 0);
+    while last < n {
+        reader.wait_timeout(Duration::from_secs(60)).unwrap();
+        let k = reader.read_into(&mut buf).unwrap();
+        assert!(k >= last, "frame numbers go forward");
+        assert!(buf == frame(k), "frame {k} copied whole");
+        last = k;
+        accepted += 1;
+    }
+    assert!(accepted > 0);
+    writer.expect("done");
+    writer.finish();
+}
+
+#[test]
+fn c_reader_never_accepts_a_torn_frame_from_a_free_running_c_writer() {
+    let t = toolchain();
+    let dir = StreamDir::new("c_stress");
+    let mut writer = Peer::spawn(&t.build("writer.c"), &["stress", "3000", "free"], &dir);
+    writer.expect("created");
+    let mut reader = Peer::spawn(&t.build("stress_reader.c"), &["stress", "3000"], &dir);
+    reader.expect("ready");
+    writer.send("go");
+    writer.expect("done");
+    writer.finish();
+    reader.finish();
+}
+
+#[test]
+fn atomic_header_protocol_is_clean_under_thread_sanitizer() {
+    let t = toolchain();
+    let dir = StreamDir::new("tsan");
+    let include = format!("-I{}", t.prefix.join("include").display());
+    let helpers = format!("-I{}", common::c_dir().display());
+    let config = format!("-I{}", common::config_dir());
+    let flags = [
+        "-fsanitize=thread",
+        "-O1",
+        "-g",
+        "-pthread",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        &include,
+        &helpers,
+        &config,
+    ];
+    let exe = t.build_with("cc", "atomic_tsan.c", &flags, &[], false);
+    let out = std::process::Command::new(&exe)
+        .env("MILK_SHM_DIR", dir.path())
+        .env("TSAN_OPTIONS", "halt_on_error=1 exitcode=66")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("ThreadSanitizer"),
+        "{}\n{stderr}",
+        out.status
+    );
+
+    // The same program with a plain memcpy in the readers: TSan must see the race.
+    let broken: Vec<&str> = flags.iter().copied().chain(["-DBROKEN_READER"]).collect();
+    let exe = t.build_with("cc", "atomic_tsan.c", &broken, &[], false);
+    let out = std::process::Command::new(&exe)
+        .env("TSAN_OPTIONS", "halt_on_error=1 exitcode=66")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("WARNING: ThreadSanitizer: data race"),
+        "the racy variant was not caught: {}\n{stderr}",
+        out.status
+    );
+}

@@ -1,0 +1,195 @@
+//! The installed library: what it exports, what it installs, and that legacy programs build
+//! against it unchanged with nothing but pkg-config.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::{StreamDir, checked, pkg_config, run, toolchain};
+
+/// c-api.md's functions: the exact dynamic symbol table of the library (no additions).
+const C_API: &[&str] = &[
+    "init_ImageStreamIO",
+    "ImageStreamIO_set_default_printError",
+    "ImageStreamIO_set_printError",
+    "ImageStreamIO_filename",
+    "ImageStreamIO_typesize",
+    "ImageStreamIO_typename",
+    "ImageStreamIO_typename_short",
+    "ImageStreamIO_typename_7",
+    "ImageStreamIO_checktype",
+    "ImageStreamIO_floattype",
+    "ImageStreamIO_FITSIObitpix",
+    "ImageStreamIO_FITSIOdatatype",
+    "ImageStreamIO_createIm",
+    "ImageStreamIO_createIm_gpu",
+    "ImageStreamIO_openIm",
+    "ImageStreamIO_read_sharedmem_image_toIMAGE",
+    "ImageStreamIO_closeIm",
+    "ImageStreamIO_destroyIm",
+    "ImageStreamIO_get_image_d_ptr",
+    "ImageStreamIO_check_image_inode",
+    "ImageStreamIO_check_image_endpoint_inode",
+    "ImageStreamIO_autorelink_if_need_if_can",
+    "ImageStreamIO_new_image_compatible",
+    "ImageStreamIO_readBufferAt",
+    "ImageStreamIO_nbSlices",
+    "ImageStreamIO_writeIndex",
+    "ImageStreamIO_readLastWroteIndex",
+    "ImageStreamIO_writeBuffer",
+    "ImageStreamIO_readLastWroteBuffer",
+    "ImageStreamIO_sempost",
+    "ImageStreamIO_sempost_excl",
+    "ImageStreamIO_sempost_loop",
+    "ImageStreamIO_getsemwaitindex",
+    "ImageStreamIO_semwait",
+    "ImageStreamIO_semtrywait",
+    "ImageStreamIO_semtimedwait",
+    "ImageStreamIO_semflush",
+    "ImageStreamIO_semvalue",
+    "ImageStreamIO_UpdateIm",
+    "ImageStreamIO_UpdateIm_atime",
+];
+
+const PUBLIC_HEADERS: &[&str] = &[
+    "ImageStreamIO.h",
+    "ImageStreamIOError.h",
+    "ImageStreamIO_atomic.h",
+    "ImageStruct.h",
+];
+
+#[test]
+fn exported_dynamic_symbols_are_exactly_the_c_api() {
+    let lib = toolchain().prefix.join("lib/libImageStreamIO.so");
+    let out = checked(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib));
+    let exported: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect();
+    let expected: BTreeSet<String> = C_API.iter().map(|s| s.to_string()).collect();
+    let extra: Vec<_> = exported.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&exported).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra {extra:?}, missing {missing:?}"
+    );
+}
+
+#[test]
+fn install_has_the_soname_links_public_headers_and_pkg_config() {
+    let t = toolchain();
+    let lib = t.prefix.join("lib");
+    let version = env!("CARGO_PKG_VERSION");
+    let soname = format!("libImageStreamIO.so.{}", env!("CARGO_PKG_VERSION_MAJOR"));
+    assert_eq!(
+        std::fs::read_link(lib.join("libImageStreamIO.so")).unwrap(),
+        std::path::Path::new(&soname)
+    );
+    assert_eq!(
+        std::fs::read_link(lib.join(&soname)).unwrap(),
+        std::path::Path::new(&format!("libImageStreamIO.so.{version}"))
+    );
+    assert!(lib.join("libImageStreamIO.a").is_file());
+    let dynamic = checked(Command::new("readelf").arg("-d").arg(lib.join(&soname)));
+    assert!(
+        String::from_utf8_lossy(&dynamic.stdout).contains(&format!("Library soname: [{soname}]"))
+    );
+
+    let mut headers: Vec<String> = std::fs::read_dir(t.prefix.join("include"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    headers.sort();
+    assert_eq!(headers, PUBLIC_HEADERS);
+    for h in PUBLIC_HEADERS {
+        let text = std::fs::read_to_string(t.prefix.join("include").join(h)).unwrap();
+        assert!(
+            !text.contains("ImageStreamIO_config"),
+            "{h} includes the private header"
+        );
+        assert!(!text.contains("#undef"), "{h} undefines a macro");
+    }
+    let private =
+        std::fs::read_to_string(format!("{}/ImageStreamIO_config.h", common::config_dir()))
+            .unwrap();
+    assert!(private.contains(&format!("\"{soname}\"")) && !private.contains("#undef"));
+
+    let modversion = pkg_config(&t.prefix, &["--modversion"]);
+    assert_eq!(String::from_utf8_lossy(&modversion.stdout).trim(), version);
+    assert!(t.libs.iter().any(|l| l == "-lImageStreamIO"));
+    assert!(
+        t.cflags
+            .iter()
+            .any(|f| f == &format!("-I{}", t.prefix.join("include").display()))
+    );
+}
+
+#[test]
+fn legacy_program_builds_unchanged_with_pkg_config_flags_only() {
+    let t = toolchain();
+    let dir = StreamDir::new("legacy");
+    // Default language level, then C99 at -O0 (inline helpers need no symbol), with every
+    // warning an error: the headers must be clean.
+    for flags in [
+        &["-Wall", "-Wextra", "-Werror"][..],
+        &["-std=gnu99", "-O0", "-Wall", "-Werror"],
+    ] {
+        let exe = t.build_with("cc", "legacy_style.c", flags, &[], true);
+        let out = run(&exe, &[], &dir);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "legacy FLT32 4 2.00\n"
+        );
+    }
+}
+
+#[test]
+fn headers_work_from_cpp() {
+    let t = toolchain();
+    let dir = StreamDir::new("cxx");
+    let exe = t.build_with(
+        "c++",
+        "header_cxx.cpp",
+        &["-std=c++17", "-Wall", "-Wextra", "-Werror"],
+        &[],
+        true,
+    );
+    run(&exe, &[], &dir);
+    let exe = t.build_with(
+        "c++",
+        "legacy_style.c",
+        &["-x", "c++", "-Wall", "-Werror"],
+        &[],
+        true,
+    );
+    run(&exe, &[], &dir);
+}
+
+#[test]
+fn static_library_links_a_legacy_program() {
+    let t = toolchain();
+    let dir = StreamDir::new("static");
+    // The archive itself, then what `pkg-config --static` says it needs; no -L/-l for the
+    // shared library and no rpath: the program runs only if it is linked statically.
+    let private = pkg_config(&t.prefix, &["--static", "--libs-only-l"]);
+    let archive = t
+        .prefix
+        .join("lib/libImageStreamIO.a")
+        .display()
+        .to_string();
+    let mut after = vec![archive.as_str()];
+    let private = String::from_utf8_lossy(&private.stdout).into_owned();
+    after.extend(
+        private
+            .split_whitespace()
+            .filter(|l| *l != "-lImageStreamIO"),
+    );
+    let include = format!("-I{}", t.prefix.join("include").display());
+    let exe = t.build_with("cc", "legacy_style.c", &["-O0", &include], &after, false);
+    assert!(
+        !String::from_utf8_lossy(&checked(Command::new("readelf").arg("-d").arg(&exe)).stdout)
+            .contains("libImageStreamIO")
+    );
+    run(&exe, &[], &dir);
+}
