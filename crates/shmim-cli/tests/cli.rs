@@ -292,6 +292,30 @@ fn missing_stream_is_a_one_line_error() {
         assert!(err.contains("no stream at"), "{err}");
     }
     one_line_error(&shmim(d.path(), &["info", "nope"]), "shmim ls");
+    one_line_error(&shmim(d.path(), &["rm", "nope"]), "no stream at");
+}
+
+#[test]
+fn an_invalid_file_is_listed_with_its_error_and_removed_only_with_force() {
+    let d = TempDir::new("invalid");
+    std::fs::write(d.path().join("junk.im.shm"), b"not a stream").unwrap();
+    ok(&shmim(d.path(), &["create", "good", "--shape", "4"]));
+    let ls = ok(&shmim(d.path(), &["ls"]));
+    assert!(
+        ls.contains("junk: unreadable:") && ls.contains("good "),
+        "{ls}"
+    );
+    let v = json(&shmim(d.path(), &["ls", "--json"]));
+    assert!(
+        v[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid stream"),
+        "{v}"
+    );
+    one_line_error(&shmim(d.path(), &["rm", "junk"]), "rm --force");
+    ok(&shmim(d.path(), &["rm", "--force", "junk"]));
+    assert!(!d.path().join("junk.im.shm").exists());
 }
 
 #[test]

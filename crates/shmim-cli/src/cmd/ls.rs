@@ -115,9 +115,10 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
         "NAME", "SHAPE", "TYPE", ">SIZE", ">CNT0", ">RATE", "WRITE", "CREATOR", "WRITER",
         ">READERS",
     ]);
+    let mut unreadable = Vec::new();
     for r in &rows {
         if let Some(e) = &r.error {
-            t.row(vec![r.name.clone(), format!("(unreadable: {e})")]);
+            unreadable.push(format!("{}: unreadable: {e}", r.name));
             continue;
         }
         let pid = |p: i32, state: &str| {
@@ -141,6 +142,9 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
         ]);
     }
     print!("{}", t.render());
+    for line in &unreadable {
+        println!("{line}");
+    }
     println!("{} streams in {}", rows.len(), dir.display());
     Ok(ExitCode::SUCCESS)
 }

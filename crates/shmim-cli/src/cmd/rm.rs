@@ -11,6 +11,11 @@ use crate::cmd::may_be_alive;
 use crate::failure::{Failure, Result};
 
 pub fn rm(dir: &Path, a: &RmArgs) -> Result<ExitCode> {
+    if let [name] = a.names.as_slice() {
+        let path = rm_one(dir, name, a.force)?;
+        println!("removed {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut failed = 0usize;
     for name in &a.names {
         match rm_one(dir, name, a.force) {

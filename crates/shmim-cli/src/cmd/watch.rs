@@ -79,7 +79,7 @@ pub fn run(dir: &Path, a: &WatchArgs) -> Result<ExitCode> {
 fn view(s: &Stream, rate: f64) -> Vec<String> {
     let md = s.metadata_snapshot();
     let since = age_of(md.write_time.tv_sec, md.write_time.tv_nsec)
-        .map_or("never".to_owned(), |a| ns_text(a * 1e9));
+        .map_or("never".to_owned(), |a| format!("{} ago", ns_text(a * 1e9)));
     let readers: Vec<String> = s
         .registered_readers()
         .iter()
@@ -94,7 +94,7 @@ fn view(s: &Stream, rate: f64) -> Vec<String> {
             md.datatype.map_or("?", type_name)
         ),
         format!(
-            "cnt0 {}  rate {}  last write {} ago  write flag {}",
+            "cnt0 {}  rate {}  last write {}  write flag {}",
             md.cnt0,
             hz_text(rate),
             since,
