@@ -25,8 +25,7 @@ impl Progress {
     pub fn new(label: &str, total: u64, unit: &str) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
-            let template =
-                format!("{{msg}} [{{bar:32}}] {{pos}}/{{len}} {unit} ({{per_sec}}, {{elapsed}})");
+            let template = format!("{{msg}} [{{bar:32}}] {{pos}}/{{len}} {unit} ({{elapsed}})");
             if let Ok(style) = ProgressStyle::with_template(&template) {
                 bar.set_style(style.progress_chars("=> "));
             }

@@ -21,28 +21,22 @@ use crate::failure::Result;
 /// Runs the command; `Ok` carries the exit status of a command that reports its own verdict.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let explicit = cli.dir.as_deref();
+    // Commands on a stream directory need an existing one; demo and bench make their own.
+    let dir = || dir::resolve(explicit);
     match cli.command {
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => crate::bench::run(explicit, &a),
         Command::BenchPeer(a) => crate::bench::peer(&a),
-        command => {
-            let dir = dir::resolve(explicit)?;
-            match command {
-                Command::Ls(a) => ls::run(&dir, &a),
-                Command::Info(a) => info::run(&dir, &a),
-                Command::Watch(a) => watch::run(&dir, &a),
-                Command::Create(a) => create::run(&dir, &a),
-                Command::Rm(a) => rm::rm(&dir, &a),
-                Command::Purge(a) => rm::purge(&dir, &a),
-                Command::Write(a) => write::run(&dir, &a),
-                Command::Read(a) => read::run(&dir, &a),
-                Command::DemoWriter(a) => demo_child::writer(&dir, &a),
-                Command::DemoReader(a) => demo_child::reader(&dir, &a),
-                Command::Demo(_) | Command::Bench(_) | Command::BenchPeer(_) => {
-                    unreachable!("dispatched above")
-                }
-            }
-        }
+        Command::Ls(a) => ls::run(&dir()?, &a),
+        Command::Info(a) => info::run(&dir()?, &a),
+        Command::Watch(a) => watch::run(&dir()?, &a),
+        Command::Create(a) => create::run(&dir()?, &a),
+        Command::Rm(a) => rm::rm(&dir()?, &a),
+        Command::Purge(a) => rm::purge(&dir()?, &a),
+        Command::Write(a) => write::run(&dir()?, &a),
+        Command::Read(a) => read::run(&dir()?, &a),
+        Command::DemoWriter(a) => demo_child::writer(&dir()?, &a),
+        Command::DemoReader(a) => demo_child::reader(&dir()?, &a),
     }
 }
 
