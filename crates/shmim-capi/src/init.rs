@@ -1,21 +1,19 @@
 //! Library initialisation and the error-printer hook.
 
 use crate::error_codes::*;
-use crate::report::{PrintFn, Printer, set_printer};
+use crate::report::{PrintFn, Printer, boundary, set_printer};
 
 /// Initialises the library: installs the default error printer. Also run when the library is
 /// loaded.
 #[unsafe(no_mangle)]
 pub extern "C" fn init_ImageStreamIO() -> errno_t {
-    set_printer(Printer::Default);
-    IMAGESTREAMIO_SUCCESS
+    install(c"init_ImageStreamIO", Printer::Default)
 }
 
 /// Restores the default error printer (one line on stderr: code, function, file, line, message).
 #[unsafe(no_mangle)]
 pub extern "C" fn ImageStreamIO_set_default_printError() -> errno_t {
-    set_printer(Printer::Default);
-    IMAGESTREAMIO_SUCCESS
+    install(c"ImageStreamIO_set_default_printError", Printer::Default)
 }
 
 /// Installs `new_printError` as the error printer, called with (file, function, line, code,
@@ -33,8 +31,21 @@ pub extern "C" fn ImageStreamIO_set_printError(
     >,
 ) -> errno_t {
     let print: Option<PrintFn> = new_printError;
-    set_printer(print.map_or(Printer::Off, Printer::Custom));
-    IMAGESTREAMIO_SUCCESS
+    install(
+        c"ImageStreamIO_set_printError",
+        print.map_or(Printer::Off, Printer::Custom),
+    )
+}
+
+fn install(func: &'static std::ffi::CStr, printer: Printer) -> errno_t {
+    boundary(
+        func,
+        |c| c,
+        || {
+            set_printer(printer);
+            Ok(IMAGESTREAMIO_SUCCESS)
+        },
+    )
 }
 
 /// Runs `init_ImageStreamIO` when the library is loaded, like the legacy constructor.

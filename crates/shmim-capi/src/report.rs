@@ -198,3 +198,42 @@ pub(crate) fn code_name(code: errno_t) -> &'static str {
 pub(crate) fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_error_value_and_a_failure_its_code() {
+        let panicked = boundary(
+            c"f",
+            |c| c + 1000,
+            || -> Outcome<errno_t> { panic!("boom") },
+        );
+        assert_eq!(panicked, IMAGESTREAMIO_FAILURE + 1000);
+        let failed = boundary(
+            c"f",
+            |c| c,
+            || -> Outcome<errno_t> { Err(Failure::invalid("bad")) },
+        );
+        assert_eq!(failed, IMAGESTREAMIO_INVALIDARG);
+        assert_eq!(boundary(c"f", |_| -1, || Ok(7)), 7);
+    }
+
+    #[test]
+    fn core_errors_map_to_the_legacy_codes() {
+        let name = shmim_core::validate_name("").unwrap_err();
+        assert_eq!(Failure::from(name).code, IMAGESTREAMIO_INVALIDARG);
+        let geometry = shmim_core::Error::Geometry(LayoutError::Naxis(4));
+        assert_eq!(Failure::from(geometry).code, IMAGESTREAMIO_INVALIDARG);
+        let version = shmim_core::Error::Invalid {
+            path: "x".into(),
+            check: Invalid::Version {
+                found: "1.0".into(),
+            },
+        };
+        assert_eq!(Failure::from(version).code, IMAGESTREAMIO_VERSION);
+        assert_eq!(code_name(IMAGESTREAMIO_MMAP), "MMAP");
+        assert_eq!(c_string("a\0b").to_bytes(), b"a\\0b");
+    }
+}

@@ -10,7 +10,9 @@ use crate::report::{Outcome, boundary};
 /// Bytes per element of datatype `datatype`, -1 for an unknown code.
 #[unsafe(no_mangle)]
 pub extern "C" fn ImageStreamIO_typesize(datatype: u8) -> c_int {
-    Datatype::size_of_code(datatype)
+    table(c"ImageStreamIO_typesize", || {
+        Datatype::size_of_code(datatype)
+    })
 }
 
 /// The long name of `datatype` (`"FLT32"`, …), `"unknown"` for a bad code.
@@ -35,25 +37,38 @@ pub extern "C" fn ImageStreamIO_typename_7(datatype: u8) -> *const c_char {
 /// -1 otherwise.
 #[unsafe(no_mangle)]
 pub extern "C" fn ImageStreamIO_checktype(datatype: u8, complex_allowed: c_int) -> c_int {
-    Datatype::checktype(datatype, complex_allowed != 0)
+    table(c"ImageStreamIO_checktype", || {
+        Datatype::checktype(datatype, complex_allowed != 0)
+    })
 }
 
 /// The datatype a floating-point computation on `datatype` should use, -1 for a bad code.
 #[unsafe(no_mangle)]
 pub extern "C" fn ImageStreamIO_floattype(datatype: u8) -> c_int {
-    Datatype::try_from(datatype).map_or(-1, Datatype::floattype)
+    table(c"ImageStreamIO_floattype", || {
+        Datatype::try_from(datatype).map_or(-1, Datatype::floattype)
+    })
 }
 
 /// The CFITSIO `BITPIX` of `datatype`, -1 where FITS has none.
 #[unsafe(no_mangle)]
 pub extern "C" fn ImageStreamIO_FITSIObitpix(datatype: u8) -> c_int {
-    Datatype::try_from(datatype).map_or(-1, Datatype::fits_bitpix)
+    table(c"ImageStreamIO_FITSIObitpix", || {
+        Datatype::try_from(datatype).map_or(-1, Datatype::fits_bitpix)
+    })
 }
 
 /// The CFITSIO datatype code of `datatype`, -1 where FITS has none.
 #[unsafe(no_mangle)]
 pub extern "C" fn ImageStreamIO_FITSIOdatatype(datatype: u8) -> c_int {
-    Datatype::try_from(datatype).map_or(-1, Datatype::fits_datatype)
+    table(c"ImageStreamIO_FITSIOdatatype", || {
+        Datatype::try_from(datatype).map_or(-1, Datatype::fits_datatype)
+    })
+}
+
+/// A table lookup behind the panic boundary (-1 if it ever panicked).
+fn table(func: &'static CStr, lookup: impl FnOnce() -> c_int) -> c_int {
+    boundary(func, |_| -1, || Ok(lookup()))
 }
 
 /// `[long, short, 7-char]` names of every datatype as C strings, built once from the table.
