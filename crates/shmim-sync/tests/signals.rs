@@ -49,16 +49,26 @@ fn interrupted_waits_are_retried_until_a_post_or_the_deadline() {
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     while DELIVERED.load(Relaxed) < 30 && Instant::now() < deadline {
-        for t in [blocking.as_pthread_t(), timed.as_pthread_t(), short.as_pthread_t()] {
+        for t in [
+            blocking.as_pthread_t(),
+            timed.as_pthread_t(),
+            short.as_pthread_t(),
+        ] {
             // SAFETY: the threads are alive (joined only below); SIGUSR1 has our handler.
             unsafe { libc::pthread_kill(t, libc::SIGUSR1) };
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(DELIVERED.load(Relaxed) >= 30, "signals were delivered while the threads waited");
+    assert!(
+        DELIVERED.load(Relaxed) >= 30,
+        "signals were delivered while the threads waited"
+    );
     let (r, waited) = short.join().unwrap();
     assert!(!r.unwrap(), "timed out, not failed with EINTR");
-    assert!(waited >= Duration::from_millis(300), "the deadline was kept, not cut short by signals");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "the deadline was kept, not cut short by signals"
+    );
     sem.post();
     sem.post();
     blocking.join().unwrap().unwrap();
