@@ -145,6 +145,28 @@ fn legacy_program_builds_unchanged_with_pkg_config_flags_only() {
 }
 
 #[test]
+fn legacy_program_runs_clean_under_valgrind() {
+    // C developers run their programs under valgrind: the library must neither crash there
+    // (rustix's own vDSO parser cannot read valgrind's, hence its glibc backend here) nor
+    // produce memory errors or definite leaks.
+    common::require("valgrind");
+    let t = toolchain();
+    let dir = StreamDir::new("valgrind");
+    let exe = t.build_with("cc", "legacy_style.c", &["-O0", "-g"], &[], true);
+    let out = checked(
+        Command::new("valgrind")
+            .args(["-q", "--error-exitcode=99", "--leak-check=full"])
+            .args(["--errors-for-leak-kinds=definite"])
+            .arg(&exe)
+            .env("MILK_SHM_DIR", dir.path()),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "legacy FLT32 4 2.00\n"
+    );
+}
+
+#[test]
 fn headers_work_from_cpp() {
     let t = toolchain();
     let dir = StreamDir::new("cxx");

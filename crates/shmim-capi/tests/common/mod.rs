@@ -40,7 +40,7 @@ pub fn config_dir() -> &'static str {
     env!("SHMIM_CAPI_CONFIG_DIR")
 }
 
-fn require(tool: &str) {
+pub fn require(tool: &str) {
     let ok = Command::new(tool)
         .arg("--version")
         .stdout(Stdio::null())
