@@ -93,7 +93,10 @@ fn sweep(parent: &Path) {
     for e in entries.flatten() {
         let pid = e.file_name().to_string_lossy().parse::<i32>().unwrap_or(0);
         // SAFETY: kill with signal 0 only checks whether the process exists; pid > 0.
-        if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 {
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
