@@ -11,9 +11,10 @@ use shmim_core::{Datatype, Error, Stream, StreamSpec};
 
 const SIDE: u32 = 64;
 
-/// Frame `f`: element 0 is `f`, element `i` a hash of `(f, i)`; a mix of two frames fails [`check`].
-fn frame(f: u32) -> Vec<u32> {
-    (0..SIDE * SIDE)
+/// Frame `f` of `side`²: element 0 is `f`, element `i` a hash of `(f, i)`; a mix of two frames
+/// fails [`check`].
+fn frame_of(side: u32, f: u32) -> Vec<u32> {
+    (0..side * side)
         .map(|i| {
             if i == 0 {
                 f
@@ -22,6 +23,18 @@ fn frame(f: u32) -> Vec<u32> {
             }
         })
         .collect()
+}
+
+fn frame(f: u32) -> Vec<u32> {
+    frame_of(SIDE, f)
+}
+
+/// The frame side a child works with (`SIDE` unless the parent says otherwise).
+fn side() -> u32 {
+    std::env::var("SIDE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SIDE)
 }
 
 fn check(px: &[u32]) -> bool {
@@ -41,15 +54,16 @@ fn child() {
         "writer" => {
             let frames: u32 = arg("FRAMES").parse().unwrap();
             let mut s = Stream::open(&name).unwrap();
+            let side = side();
             for f in 1..=frames {
-                assert_eq!(s.write_frame(&frame(f)).unwrap(), u64::from(f));
+                assert_eq!(s.write_frame(&frame_of(side, f)).unwrap(), u64::from(f));
             }
         }
         "reader" => {
             let frames: u64 = arg("FRAMES").parse().unwrap();
             let s = Stream::open(&name).unwrap();
             let mut r = s.reader().unwrap();
-            let mut px = vec![0u32; (SIDE * SIDE) as usize];
+            let mut px = vec![0u32; (side() * side()) as usize];
             let (mut last, mut accepted, mut rejected) = (0u64, 0u64, 0u64);
             let deadline = Instant::now() + Duration::from_secs(600);
             while last < frames {
@@ -77,8 +91,9 @@ fn child() {
             }
             // One write, so lines of concurrent readers do not interleave.
             let line = format!(
-                "reader {}: accepted {accepted} distinct frames; {} torn copies discarded and retried, {rejected} reads timed out torn\n",
+                "reader {} ({}²): accepted {accepted} distinct frames; {} torn copies discarded and retried, {rejected} reads timed out torn\n",
                 std::process::id(),
+                side(),
                 r.retries()
             );
             std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).unwrap();
@@ -195,30 +210,37 @@ fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
     assert!(check(&px));
 }
 
-/// One writer, three reader processes, checksummed frames: no torn frame accepted, `cnt0` never
-/// goes backwards. `cargo test` runs a short version; `cargo xtask ci` runs 100 000 frames in
-/// release (`SHMIM_STRESS_FRAMES`).
+/// One writer, three reader processes, checksummed frames of three sizes (8², 64², 256² u32):
+/// no torn frame accepted, `cnt0` never goes backwards. `cargo test` runs a short version;
+/// `cargo xtask ci` runs 100 000 frames per size in release (`SHMIM_STRESS_FRAMES`; the 256²
+/// stream gets a tenth of them).
 #[test]
 fn readers_in_other_processes_never_accept_a_torn_frame() {
-    let frames = std::env::var("SHMIM_STRESS_FRAMES").unwrap_or_else(|_| "2000".into());
-    let dir = StreamDir::new("xp-stress");
-    let w = Stream::create(
-        "stress",
-        &StreamSpec::new(&[SIDE, SIDE], Datatype::U32)
+    let frames: u64 = std::env::var("SHMIM_STRESS_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    for (side, frames) in [(8u32, frames), (SIDE, frames), (256, frames / 10)] {
+        let dir = StreamDir::new("xp-stress");
+        let spec = StreamSpec::new(&[side, side], Datatype::U32)
             .semaphores(4)
-            .dir(dir.path()),
-    )
-    .unwrap();
-    let env = [("STREAM", "stress".to_string()), ("FRAMES", frames)];
-    let readers: Vec<_> = (0..3)
-        .map(|_| spawn_child("child", "reader", dir.path(), &env))
-        .collect();
-    eventually("three readers to register", 60, || {
-        w.registered_readers().len() == 3
-    });
-    let writer = spawn_child("child", "writer", dir.path(), &env);
-    expect_success(writer);
-    for r in readers {
-        expect_success(r);
+            .dir(dir.path());
+        let w = Stream::create("stress", &spec).unwrap();
+        let env = [
+            ("STREAM", "stress".to_string()),
+            ("FRAMES", frames.to_string()),
+            ("SIDE", side.to_string()),
+        ];
+        let readers: Vec<_> = (0..3)
+            .map(|_| spawn_child("child", "reader", dir.path(), &env))
+            .collect();
+        eventually("three readers to register", 60, || {
+            w.registered_readers().len() == 3
+        });
+        let writer = spawn_child("child", "writer", dir.path(), &env);
+        expect_success(writer);
+        for r in readers {
+            expect_success(r);
+        }
     }
 }
