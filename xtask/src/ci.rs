@@ -55,6 +55,11 @@ fn steps() -> Vec<Step> {
             run: || crate::header::run(true),
         },
         Step {
+            name: "abi",
+            what: "C headers, Rust structs and exports against abi/*.toml (default, writehistory, dao-compat)",
+            run: crate::abi::ci,
+        },
+        Step {
             name: "capi-c",
             what: "libImageStreamIO: install, pkg-config, C programs (cc, TSan), exported symbols",
             run: crate::install::c_tests,

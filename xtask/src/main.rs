@@ -6,8 +6,10 @@
 //! cargo xtask bench     benchmarks (release builds), one group or all: `bench --list`
 //! cargo xtask header    regenerate the C headers of libImageStreamIO (`--check`: fail on drift)
 //! cargo xtask install   install libImageStreamIO: `install --prefix DIR [--debug]`
+//! cargo xtask abi       check the C headers, Rust structs and library against the ABI manifests
 //! ```
 
+mod abi;
 mod bench;
 mod ci;
 mod cmd;
@@ -25,13 +27,14 @@ fn main() -> ExitCode {
     };
     let result = match job {
         "ci" => ci::main(rest),
+        "abi" => abi::main(rest),
         "bench" => bench::main(rest),
         "header" => header::main(rest),
         "install" => install::main(rest),
         "stress" => stress::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci|bench|header|install> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]\n  header [--check]\n  install --prefix DIR [--debug]"
+                "usage: cargo xtask <ci|bench|header|install|abi> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]\n  header [--check]\n  install --prefix DIR [--debug]\n  abi [--features writehistory|dao-compat] [--legacy-header DIR] [--lib PATH] [--json] [--verbose] [--table]"
             );
             Ok(())
         }
