@@ -26,7 +26,13 @@ fn child() {
 fn a_stream_of_another_user_that_we_cannot_open_is_a_permission_error() {
     let dir = StreamDir::new("perm");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    Stream::create("private", &StreamSpec::new(&[4], Datatype::U8).mode(0o600).dir(dir.path())).unwrap();
+    Stream::create(
+        "private",
+        &StreamSpec::new(&[4], Datatype::U8)
+            .mode(0o600)
+            .dir(dir.path()),
+    )
+    .unwrap();
     if rustix::process::geteuid().is_root() {
         // Root may open anything: ask a child running as `nobody` instead.
         let status = Command::new("setpriv")
@@ -37,9 +43,16 @@ fn a_stream_of_another_user_that_we_cannot_open_is_a_permission_error() {
             .env("STREAM_DIR", dir.path())
             .status()
             .expect("setpriv (util-linux) runs the child as nobody");
-        assert!(status.success(), "the child as nobody got the permission error");
+        assert!(
+            status.success(),
+            "the child as nobody got the permission error"
+        );
     } else {
-        std::fs::set_permissions(dir.file("private"), std::fs::Permissions::from_mode(0o000)).unwrap();
-        assert!(matches!(Stream::open_in(dir.path(), "private"), Err(Error::PermissionDenied { .. })));
+        std::fs::set_permissions(dir.file("private"), std::fs::Permissions::from_mode(0o000))
+            .unwrap();
+        assert!(matches!(
+            Stream::open_in(dir.path(), "private"),
+            Err(Error::PermissionDenied { .. })
+        ));
     }
 }
