@@ -33,7 +33,13 @@ pub struct Reader {
     missed: u64,
     retries: u64,
     read_timeout: Duration,
+    pure_spin: Duration,
 }
+
+/// Default pure-spin phase of [`Reader::poll_spin`]: long enough to cover any handoff between two
+/// running processes (hundreds of nanoseconds) many times over, short enough that a poller
+/// sharing a CPU with its writer delays it by little before it starts yielding.
+pub const DEFAULT_PURE_SPIN: Duration = Duration::from_micros(50);
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +81,7 @@ impl Stream {
             missed: 0,
             retries: 0,
             read_timeout: self.read_timeout,
+            pure_spin: DEFAULT_PURE_SPIN,
         }
     }
 
@@ -216,10 +223,27 @@ impl Reader {
         Ok(self.semaphore()?.flush())
     }
 
-    /// Busy-polls `cnt0` until it moves past the last frame seen, or `deadline`.
-    /// Returns [`Error::Timeout`] at the deadline. Burns a CPU while it waits.
+    /// How long [`Self::poll_spin`] spins with one CPU hint per look at `cnt0` before it backs
+    /// off and starts yielding its CPU ([`DEFAULT_PURE_SPIN`] unless set). Longer: lower latency
+    /// for frames that come later; a writer sharing this reader's CPU waits up to this long.
+    pub fn set_pure_spin(&mut self, budget: Duration) {
+        self.pure_spin = budget;
+    }
+
+    /// The pure-spin phase of [`Self::poll_spin`].
+    pub fn pure_spin(&self) -> Duration {
+        self.pure_spin
+    }
+
+    /// Busy-polls `cnt0` until it moves past the last frame seen, or `deadline`: first a pure
+    /// spin for [`Self::pure_spin`], then with backoff and yielding. Returns [`Error::Timeout`] at
+    /// the deadline. Burns a CPU while it waits.
     pub fn poll_spin(&mut self, deadline: Instant) -> Result<u64> {
-        let mut spin = Spin::until(deadline);
+        let budget = self.pure_spin;
+        self.poll(Spin::until(deadline).pure_for(budget), deadline)
+    }
+
+    fn poll(&mut self, mut spin: Spin, deadline: Instant) -> Result<u64> {
         match wait_for_change(md!(self.map, cnt0).cell(), self.last, &mut spin, || true) {
             Ok(c) => Ok(self.saw(c)),
             Err(Gave::Timeout | Gave::PeerGone) => Err(Error::Timeout(
@@ -228,11 +252,13 @@ impl Reader {
         }
     }
 
-    /// Hybrid wait: busy-poll for `spin` (lowest latency when frames come often), then block on
-    /// the semaphore for the rest of `timeout` (no CPU burned when they do not).
+    /// Hybrid wait: busy-poll for `spin` (a pure spin, the lowest latency when frames come
+    /// within it), then block on the semaphore for the rest of `timeout` (no CPU burned when they
+    /// do not).
     pub fn wait_hybrid(&mut self, spin: Duration, timeout: Duration) -> Result<u64> {
         let start = Instant::now();
-        if let Ok(frame) = self.poll_spin(start + spin) {
+        let until = start + spin;
+        if let Ok(frame) = self.poll(Spin::until(until).pure_for(spin), until) {
             // The post that came with this frame is still pending: take it, so a later blocking
             // wait does not return at once for a frame we already have.
             if let Ok(sem) = self.semaphore() {
