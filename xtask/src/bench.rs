@@ -1,5 +1,7 @@
-//! `cargo xtask bench [GROUP…|all]`: benchmarks (not tests), each group built in release and run
-//! in turn. A group is one entry in [`groups`]; no group, or `all`, runs every group.
+//! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
+//! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
+//! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
+//! `cargo xtask bench core -- --plot target/bench-plots --json`.
 
 use crate::cmd::{cargo, run};
 
@@ -7,7 +9,8 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    run: fn() -> Result<(), String>,
+    /// Runs the group; the argument is what followed `--` (only `core` takes it).
+    run: fn(&[String]) -> Result<(), String>,
 }
 
 fn groups() -> Vec<Group> {
@@ -15,27 +18,29 @@ fn groups() -> Vec<Group> {
         Group {
             name: "envcache",
             what: "env snapshot hit vs std::env::var_os, 1/2/4/8/16 threads",
-            run: || example("shmim-envcache", "bench"),
+            run: |_| example("shmim-envcache", "bench"),
         },
         Group {
             name: "sync",
             what: "write flag, seqlock, busy-poll and semaphore wake vs a 2-process ping-pong",
-            run: || example("shmim-sync", "bench_sync"),
+            run: |_| example("shmim-sync", "bench_sync"),
         },
         Group {
             name: "core",
-            what: "`shmim bench`: writer cycle and read vs memcpy, wake latency per wait strategy",
-            run: || {
-                run(cargo().args([
-                    "run",
-                    "--release",
-                    "-p",
-                    "shmim-cli",
-                    "--bin",
-                    "shmim",
-                    "--",
-                    "bench",
-                ]))
+            what: "`shmim bench`: issue 11's suite (publish, frames, wake, idle CPU, scaling, huge pages) with targets",
+            run: |extra| {
+                run(cargo()
+                    .args([
+                        "run",
+                        "--release",
+                        "-p",
+                        "shmim-cli",
+                        "--bin",
+                        "shmim",
+                        "--",
+                        "bench",
+                    ])
+                    .args(extra))
             },
         },
     ]
@@ -47,6 +52,10 @@ fn example(package: &str, example: &str) -> Result<(), String> {
 }
 
 pub fn main(args: &[String]) -> Result<(), String> {
+    let (args, extra) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
     let all = groups();
     if args.iter().any(|a| a == "--list") {
         for g in &all {
@@ -67,7 +76,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     };
     for g in selected {
         eprintln!("\n=== xtask bench: {} ({})", g.name, g.what);
-        (g.run)()?;
+        (g.run)(extra)?;
     }
     Ok(())
 }

@@ -215,6 +215,26 @@ pub struct BenchArgs {
     /// Round trips per wake-up strategy.
     #[arg(long)]
     pub round_trips: Option<u64>,
+    /// Write SVG charts (latency histograms per wait strategy, cost vs frame size, scaling)
+    /// into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Spin budget of the hybrid wait, in µs, before it blocks on the semaphore.
+    #[arg(long, default_value_t = 100, value_name = "US")]
+    pub hybrid_spin_us: u64,
+    /// Pure-spin phase of the busy-poll reader, in µs, before it backs off and yields
+    /// (default: the library's, 50 µs).
+    #[arg(long, value_name = "US")]
+    pub pure_spin_us: Option<u64>,
+    /// A stream directory backed by huge pages (e.g. a tmpfs mounted with huge=always); without
+    /// it the bench mounts a private one when it runs as root, else reports huge pages as not
+    /// measured.
+    #[arg(long, value_name = "DIR")]
+    pub huge_dir: Option<PathBuf>,
+    /// Run only these sections (comma-separated): publish, frames, wake, idle, scaling, huge,
+    /// envcache.
+    #[arg(long, value_delimiter = ',', value_name = "SECTION,…")]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -255,4 +275,13 @@ pub struct BenchPeerArgs {
     /// CPU to pin the peer to.
     #[arg(long)]
     pub cpu: Option<usize>,
+    /// Hybrid spin budget (µs).
+    #[arg(long, default_value_t = 100)]
+    pub spin_us: u64,
+    /// Busy-poll pure-spin phase (µs).
+    #[arg(long, default_value_t = 50)]
+    pub pure_spin_us: u64,
+    /// This reader's index (fan-out).
+    #[arg(long, default_value_t = 0)]
+    pub index: u16,
 }

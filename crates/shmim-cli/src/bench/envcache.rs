@@ -3,12 +3,12 @@
 use std::hint::black_box;
 
 use super::copy::per_op_ns;
-use super::{Effort, Figure, Row};
+use super::{Effort, Figure, Report, Row};
 
 /// The variable looked up: set in nearly every environment, so both sides return a value.
 const VAR: &str = "PATH";
 
-pub fn rows(effort: &Effort) -> Vec<Row> {
+pub fn measure(effort: &Effort, report: &mut Report) {
     // First read freezes the variable in the table; every later read is a hit.
     let _ = shmim_envcache::var_os(VAR);
     let batch = 2_000;
@@ -24,16 +24,11 @@ pub fn rows(effort: &Effort) -> Vec<Row> {
             },
         ],
     );
-    vec![Row::new(
+    report.rows.push(Row::new(
+        "envcache",
         format!("envcache hit ({VAR})"),
-        Figure {
-            ns: cache,
-            p99: None,
-        },
+        Figure::ns(cache),
         "std::env::var_os",
-        Figure {
-            ns: std_env,
-            p99: None,
-        },
-    )]
+        Figure::ns(std_env),
+    ));
 }

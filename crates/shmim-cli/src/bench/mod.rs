@@ -1,133 +1,147 @@
-//! `shmim bench`: what shmim costs, against what the hardware costs, measured in one run.
+//! `shmim bench`: what shmim costs, against what the hardware costs, measured in one run, with
+//! issue 11's targets.
 //!
-//! Every row is a ratio of a shmim figure to a baseline measured in the same run on the same
-//! machine (lower is better; 1.00× is "as fast as the hardware allows"):
+//! Every row is a shmim figure next to a baseline measured in the same run on the same machine,
+//! their ratio (lower is better; 1.00× is "as fast as the hardware allows"), the target and
+//! whether this run met it:
 //!
-//! * [`publish`]: guard + commit of a frame with no pixels, against `clock_gettime` and 10 bare
-//!   `sem_post`s;
+//! * [`publish`]: guard + commit of a frame with no pixels (10 semaphores, no blocked reader),
+//!   against `clock_gettime` and 10 bare `sem_post`s;
 //! * [`copy`]: writer cycle (guard + copy + commit) and consistent read (`read_into`) against a
-//!   plain memcpy of the same bytes, for 64², 512² and 2048² f32 frames;
-//! * [`wake`]: one-way wake-up latency between two processes (half a round trip) for blocking
-//!   semaphore waits, busy-polling and hybrid waits, against a bare `sem_post`/`sem_wait`
-//!   ping-pong and a bare cache-line ping-pong ([`pingpong`]) between the same two processes;
+//!   plain memcpy of the same bytes, 64² to 4096² f32 frames;
+//! * [`wake`]: one-way wake-up latency between two processes (half a round trip), p50/p99/p99.9,
+//!   for blocking, busy-poll and hybrid waits, against a bare `sem_post`/`sem_wait` ping-pong, a
+//!   bare cache-line ping-pong ([`pingpong`]) and the publish protocol done with bare atomics;
+//! * [`idle`]: CPU time a waiting reader burns while no frame comes;
+//! * [`fanout`]: publish cost and wake latency with 1, 2, 4, 8 blocked reader processes;
+//! * [`huge`]: large frames in a stream directory backed by huge pages, against the default;
 //! * [`envcache`]: an environment lookup through `shmim-envcache` against `std::env::var_os`.
 //!
-//! These are benchmarks, not tests: nothing here fails on a slow figure.
+//! `--json` prints the raw figures, `--plot DIR` writes SVG charts ([`plot`]). These are
+//! benchmarks, not tests: nothing here fails on a slow figure.
 
 mod copy;
 mod envcache;
+mod fanout;
+mod huge;
+mod idle;
 mod machine;
 mod pingpong;
+mod plot;
 mod publish;
+mod report;
 mod wake;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-use serde::Serialize;
+use std::time::Duration;
 
 use crate::cli::BenchArgs;
 use crate::failure::{Failure, Result};
-use crate::stats::ns_text;
-use crate::table::Table;
 
+pub use report::{Figure, Report, Row};
 pub use wake::peer;
 
-/// One line of the table.
-#[derive(Debug, Serialize)]
-pub struct Row {
-    /// What shmim does.
-    pub what: String,
-    /// shmim's figure (ns per operation, or p50 ns for latencies).
-    pub shmim_ns: f64,
-    /// shmim's p99 (latencies only).
-    pub shmim_p99_ns: Option<f64>,
-    /// The baseline it is compared with.
-    pub baseline: String,
-    /// The baseline's figure.
-    pub baseline_ns: f64,
-    /// The baseline's p99 (latencies only).
-    pub baseline_p99_ns: Option<f64>,
-    /// `shmim_ns / baseline_ns`.
-    pub ratio: f64,
-}
-
-impl Row {
-    fn new(what: String, shmim: Figure, baseline: &str, base: Figure) -> Self {
-        Self {
-            what,
-            shmim_ns: shmim.ns,
-            shmim_p99_ns: shmim.p99,
-            baseline: baseline.to_owned(),
-            baseline_ns: base.ns,
-            baseline_p99_ns: base.p99,
-            ratio: shmim.ns / base.ns.max(1e-3),
-        }
-    }
-}
-
-/// A measured figure: a per-operation time, or a latency p50 with its p99.
-#[derive(Debug, Clone, Copy)]
-pub struct Figure {
-    pub ns: f64,
-    pub p99: Option<f64>,
-}
-
-/// How much to measure.
+/// How much to measure, and the knobs of the wait strategies.
 pub struct Effort {
     /// Rounds of interleaved batches for per-operation costs.
     pub rounds: usize,
     /// Round trips per wake-up strategy (after the warm-up).
     pub round_trips: u64,
+    /// Frames per reader count in the fan-out rows.
+    pub fanout_frames: u64,
+    /// Idle waits measured per strategy, and how long each lasts.
+    pub idle_waits: u64,
+    pub idle: Duration,
+    /// Frame sides of the cost-vs-size rows.
+    pub sides: &'static [u32],
+    /// The hybrid wait's spin budget.
+    pub hybrid_spin: Duration,
+    /// The busy-poll reader's pure-spin phase.
+    pub pure_spin: Duration,
+    /// A directory backed by huge pages, if the user named one.
+    pub huge_dir: Option<PathBuf>,
+    /// Whether to mount a private huge-page tmpfs when there is none (not in `--quick` runs,
+    /// which tests use).
+    pub mount_huge: bool,
 }
 
+/// The sections, in table order (`--only` takes these names).
+pub const SECTIONS: [&str; 7] = [
+    "publish", "frames", "wake", "idle", "scaling", "huge", "envcache",
+];
+
 pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
+    let only: Vec<&str> = a.only.iter().map(String::as_str).collect();
+    if let Some(bad) = only.iter().find(|s| !SECTIONS.contains(s)) {
+        return Err(Failure::new(format!(
+            "bench: no section {bad:?} (sections: {})",
+            SECTIONS.join(", ")
+        )));
+    }
+    let on = |s: &str| only.is_empty() || only.contains(&s);
     let effort = Effort {
         rounds: if a.quick { 8 } else { 150 },
         round_trips: a.round_trips.unwrap_or(if a.quick { 300 } else { 20_000 }),
+        fanout_frames: if a.quick { 40 } else { 2_000 },
+        idle_waits: if a.quick { 2 } else { 10 },
+        idle: Duration::from_millis(if a.quick { 5 } else { 50 }),
+        sides: if a.quick {
+            &[64, 512, 2048]
+        } else {
+            &[64, 256, 512, 1024, 2048, 4096]
+        },
+        hybrid_spin: Duration::from_micros(a.hybrid_spin_us),
+        pure_spin: a
+            .pure_spin_us
+            .map_or(shmim_core::DEFAULT_PURE_SPIN, Duration::from_micros),
+        huge_dir: a.huge_dir.clone(),
+        mount_huge: !a.quick,
     };
     let dir = BenchDir::new(explicit_dir)?;
     let machine = machine::describe(&dir.path);
     if !a.json {
         println!("machine: {machine}");
     }
-    let mut rows = Vec::new();
-    rows.extend(publish::rows(&dir.path, &effort)?);
-    rows.extend(copy::rows(&dir.path, &effort)?);
-    rows.extend(wake::rows(&dir.path, &effort)?);
-    rows.extend(envcache::rows(&effort));
-
+    let mut report = Report::new(machine, &effort);
+    if on("publish") {
+        publish::measure(&dir.path, &effort, &mut report)?;
+    }
+    if on("frames") {
+        copy::measure(&dir.path, &effort, &mut report)?;
+    }
+    if on("wake") {
+        wake::measure(&dir.path, &effort, &mut report)?;
+    }
+    if on("idle") {
+        idle::measure(&dir.path, &effort, &mut report)?;
+    }
+    if on("scaling") {
+        fanout::measure(&dir.path, &effort, &mut report)?;
+    }
+    if on("huge") {
+        huge::measure(&dir.path, &effort, &mut report)?;
+    }
+    if on("envcache") {
+        envcache::measure(&effort, &mut report);
+    }
+    // Table order is section order (a section may add rows to a later one, e.g. scaling).
+    report
+        .rows
+        .sort_by_key(|r| SECTIONS.iter().position(|s| *s == r.section));
+    if let Some(plot_dir) = &a.plot {
+        let written = plot::write_all(plot_dir, &report)?;
+        if !a.json {
+            for f in written {
+                println!("chart: {}", f.display());
+            }
+        }
+    }
     if a.json {
-        let pinned = wake::pinning().map(|(a, b)| [a, b]);
-        let doc = serde_json::json!({
-            "machine": machine, "round_trips": effort.round_trips, "pinned_cpus": pinned,
-            "rows": rows,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return Ok(ExitCode::SUCCESS);
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
     }
-    let mut t = Table::new(&[">RATIO", "SHMIM", ">TIME", "BASELINE", ">TIME "]);
-    for r in &rows {
-        let time = |ns: f64, p99: Option<f64>| match p99 {
-            Some(p99) => format!("p50 {} p99 {}", ns_text(ns), ns_text(p99)),
-            None => ns_text(ns),
-        };
-        t.row(vec![
-            format!("{:.2}×", r.ratio),
-            r.what.clone(),
-            time(r.shmim_ns, r.shmim_p99_ns),
-            r.baseline.clone(),
-            time(r.baseline_ns, r.baseline_p99_ns),
-        ]);
-    }
-    print!("{}", t.render());
-    let placement = wake::pinning().map_or("not pinned (one CPU)".to_owned(), |(a, b)| {
-        format!("bench on CPU {a}, peer on CPU {b}")
-    });
-    println!(
-        "ratio = shmim / baseline, both measured in this run (lower is better); latencies are one-way (half a round trip), {} round trips per row, {placement}",
-        effort.round_trips
-    );
     Ok(ExitCode::SUCCESS)
 }
 

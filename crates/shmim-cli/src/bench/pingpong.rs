@@ -26,6 +26,14 @@ pub const SEM_PONG: usize = 640;
 /// Ten more semaphores, one per cache line, for the publish baseline.
 pub const SEM_ROW: usize = 1024;
 pub const SEM_ROW_LEN: usize = 10;
+/// The protocol floor's flag sits this far after its counter, on the same cache line: `write`
+/// is 24 bytes after `cnt0` in the stream header.
+pub const FLAG_OFFSET: usize = 24;
+/// Fan-out: the publisher's clock at publish, and one acknowledgement word per reader (up to
+/// [`ACKS`], a cache line each).
+pub const PUBLISHED_AT: usize = 1920;
+pub const ACK: usize = 2048;
+pub const ACKS: usize = 16;
 const LEN: usize = 4096;
 
 /// One page of a file, mapped shared by both processes.
