@@ -137,8 +137,9 @@ errno_t ImageStreamIO_read_sharedmem_image_toIMAGE(const char *name, IMAGE *imag
 errno_t ImageStreamIO_closeIm(IMAGE *image);
 
 /**
- * Destroys the stream's semaphores, removes its file (if it is still the one mapped) and closes
- * it; frees a process-local image. Nothing to do for a handle that is not open.
+ * Destroys the stream's semaphores, removes its file `DIR/<md->name>.im.shm` (if it is still the
+ * file this handle has open, and `md->name` a valid stream name) and closes it; frees a
+ * process-local image. Nothing to do for a handle that is not open.
  *
  * # Safety
  * As for [`ImageStreamIO_closeIm`].
@@ -273,7 +274,8 @@ errno_t ImageStreamIO_readBufferAt(const IMAGE *image, unsigned int slice_index,
 
 /**
  * `SUCCESS` if the file `DIR/<md->name>.im.shm` still has the inode the stream was created
- * with, `INODE` if it was replaced, `FAILURE` if it cannot be checked.
+ * with, `INODE` if it was replaced, `FAILURE` if it cannot be checked (or `md->name` is not a
+ * valid stream name).
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library.

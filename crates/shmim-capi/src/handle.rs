@@ -102,7 +102,8 @@ pub(crate) unsafe fn fill(
     let shared = stream.is_shared();
     let nb_sem = usize::from(stream.geometry().nb_sem);
     // The semaphore pointer array (legacy `semptr`), freed by close/destroy. Allocated before the
-    // hand-over so that failing here still drops (closes) the stream.
+    // hand-over so that failing here still drops (closes) the stream; freed again if the
+    // hand-over fails.
     let semptr: *mut *mut libc::sem_t = if shared {
         // SAFETY: plain allocation; checked for NULL below.
         let p = unsafe { libc::malloc(nb_sem.max(1) * size_of::<*mut libc::sem_t>()) };
@@ -116,9 +117,11 @@ pub(crate) unsafe fn fill(
     } else {
         ptr::null_mut()
     };
-    let raw: RawStream = stream
-        .into_raw()
-        .map_err(|_| Failure::new(IMAGESTREAMIO_FAILURE, "stream still has readers"))?;
+    let raw: RawStream = stream.into_raw().map_err(|_| {
+        // SAFETY: `semptr` is NULL or the block allocated above, not handed out.
+        unsafe { libc::free(semptr.cast()) };
+        Failure::new(IMAGESTREAMIO_FAILURE, "stream still has readers")
+    })?;
     let g = &raw.geometry;
     let r = &g.regions;
     let base = raw.base;

@@ -29,7 +29,8 @@ fn compare(path: &Path, ino: u64) -> Outcome<errno_t> {
 }
 
 /// `SUCCESS` if the file `DIR/<md->name>.im.shm` still has the inode the stream was created
-/// with, `INODE` if it was replaced, `FAILURE` if it cannot be checked.
+/// with, `INODE` if it was replaced, `FAILURE` if it cannot be checked (or `md->name` is not a
+/// valid stream name).
 ///
 /// # Safety
 /// `image` must be NULL or an open `IMAGE` filled by this library.
@@ -41,7 +42,12 @@ pub unsafe extern "C" fn ImageStreamIO_check_image_inode(image: *mut IMAGE) -> e
         || {
             // SAFETY: forwarded to the caller.
             let v = unsafe { open_view(image) }?;
-            compare(&stream_path(&v.geometry().name), v.inode())
+            // The header is shared with every process that can write the file: its name must
+            // not take the check out of the directory.
+            let name = &v.geometry().name;
+            shmim_core::validate_name(name)
+                .map_err(|e| Failure::new(IMAGESTREAMIO_FAILURE, format!("md->name: {e}")))?;
+            compare(&stream_path(name), v.inode())
         },
     )
 }

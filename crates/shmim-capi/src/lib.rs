@@ -30,6 +30,11 @@
 //!   call re-validates the header the `IMAGE` points to, so a scribbled-over header is refused
 //!   (`FAILURE`) rather than trusted.
 //! * A stream symlink is followed only to a target inside the stream directory.
+//! * The header's `md->name` and `md->inode` are whatever the last writer of the file put there:
+//!   `destroyIm` removes `DIR/<md->name>.im.shm` only when `md->name` is a valid stream name and
+//!   that file is the one the handle has open (`fstat`); legacy: whatever path the name formed.
+//! * The wait functions refuse (-1, `EINVAL`, `FAILURE` reported) a semaphore whose glibc flag
+//!   word is neither 0 nor 0x80, on which glibc would abort the process or use the wrong clock.
 //! * GPU streams (`location` ≥ 0) are created and opened, but this build has no CUDA: their
 //!   pixel pointer is NULL and `get_image_d_ptr` reports `NOTIMPL`.
 //!

@@ -205,8 +205,9 @@ pub unsafe extern "C" fn ImageStreamIO_closeIm(image: *mut IMAGE) -> errno_t {
     )
 }
 
-/// Destroys the stream's semaphores, removes its file (if it is still the one mapped) and closes
-/// it; frees a process-local image. Nothing to do for a handle that is not open.
+/// Destroys the stream's semaphores, removes its file `DIR/<md->name>.im.shm` (if it is still the
+/// file this handle has open, and `md->name` a valid stream name) and closes it; frees a
+/// process-local image. Nothing to do for a handle that is not open.
 ///
 /// # Safety
 /// As for [`ImageStreamIO_closeIm`].
@@ -233,7 +234,7 @@ pub unsafe extern "C" fn ImageStreamIO_destroyIm(image: *mut IMAGE) -> errno_t {
                     }
                     // SAFETY: as above.
                     unsafe { libc::sem_destroy(v.semlog().as_ptr()) };
-                    remove_if_ours(&v.geometry().name, v.inode())
+                    remove_if_ours(&v.geometry().name, im.shmfd)
                 });
             }
             // SAFETY: forwarded to the caller.
@@ -243,12 +244,35 @@ pub unsafe extern "C" fn ImageStreamIO_destroyIm(image: *mut IMAGE) -> errno_t {
     )
 }
 
-/// Removes `DIR/name.im.shm` if it is still the file with inode `ino` (a stream re-created by
-/// someone else meanwhile is left alone).
-fn remove_if_ours(name: &str, ino: u64) -> Outcome<()> {
+/// Removes `DIR/name.im.shm` if it is still the file open as `fd` (same device and inode; a
+/// stream re-created by someone else meanwhile is left alone). `name` is `md->name`, which any
+/// process that can write the file controls, as it does `md->inode`: a name that is not a valid
+/// stream name (it could lead out of the directory) removes nothing and is a `FAILURE`.
+fn remove_if_ours(name: &str, fd: c_int) -> Outcome<()> {
+    use std::os::unix::fs::MetadataExt;
+    shmim_core::validate_name(name).map_err(|e| {
+        Failure::new(
+            IMAGESTREAMIO_FAILURE,
+            format!("md->name: {e}; no file removed"),
+        )
+    })?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is writable for one `struct stat`; fstat only writes it (and fails on a bad
+    // descriptor, which is reported).
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return Err(Failure::new(
+            IMAGESTREAMIO_FAILURE,
+            format!(
+                "fstat of the stream's descriptor: {}; no file removed",
+                std::io::Error::last_os_error()
+            ),
+        ));
+    }
+    // SAFETY: fstat succeeded, so it filled `st`.
+    let st = unsafe { st.assume_init() };
     let path = shmim_core::default_dir().join(format!("{name}{}", shmim_layout::FILE_SUFFIX));
     match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.is_file() && std::os::unix::fs::MetadataExt::ino(&m) == ino => {
+        Ok(m) if m.is_file() && m.ino() == st.st_ino && m.dev() == st.st_dev => {
             std::fs::remove_file(&path).map_err(|e| {
                 Failure::new(
                     IMAGESTREAMIO_FAILURE,

@@ -5,12 +5,14 @@
 //! `sem_trywait` / `sem_timedwait` on the semaphore in the file, so the legacy return values and
 //! `errno` (`EINTR`, `EAGAIN`, `ETIMEDOUT`) reach the caller unchanged. A bad index makes the wait
 //! functions return -1 with `errno` = `EINVAL` (what `sem_wait` itself reports for an invalid
-//! semaphore) and report `INVALIDARG`.
+//! semaphore) and report `INVALIDARG`; a semaphore whose bytes glibc would abort on (see
+//! `waitable`) does the same and reports `FAILURE`.
 
 use std::ffi::{c_int, c_long};
 use std::time::Duration;
 
 use shmim_core::legacy::View;
+use shmim_layout::SemSlot;
 use shmim_sync::semaphore::Semaphore;
 
 use crate::error_codes::*;
@@ -134,10 +136,41 @@ unsafe fn on_sem(
         || {
             // SAFETY: forwarded to the caller.
             let v = unsafe { open_view(image) }?;
-            let sem = v.semaphore(sem_index(&v, i64::from(index))?)?;
+            let i = sem_index(&v, i64::from(index))?;
+            let sem = v.semaphore(i)?;
+            waitable(&sem, i)?;
             Ok(op(&sem))
         },
     )
+}
+
+/// Refuses a semaphore glibc cannot wait on safely. glibc builds the futex operation of a wait
+/// from the word at offset 8 of the `sem_t` (0: process-private, 0x80: process-shared); any other
+/// value, which only a damaged or hostile file holds, turns the wait into another futex operation:
+/// glibc then aborts the process ("The futex facility returned an unexpected error code") or, with
+/// bit 0x100, waits against the wrong clock and never times out. A process writing that word
+/// between this check and the wait can still cause that; nothing short of not calling glibc
+/// prevents it.
+fn waitable(sem: &Semaphore<'_>, index: u16) -> Outcome<()> {
+    // SAFETY: the slot is a 32-byte, 8-aligned `sem_t` inside the validated mapping, which stays
+    // mapped for this call; bytes 8..12 are glibc's `private` int, read once.
+    let word = unsafe {
+        sem.as_ptr()
+            .cast::<u8>()
+            .add(SemSlot::PSHARED_BYTE)
+            .cast::<i32>()
+            .read_volatile()
+    };
+    if word == 0 || word == i32::from(SemSlot::PSHARED_MARK) {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            IMAGESTREAMIO_FAILURE,
+            format!(
+                "semaphore {index} is damaged (futex flag word {word:#x}, not 0 or 0x80): not waiting on it"
+            ),
+        ))
+    }
 }
 
 fn set_errno(e: c_int) {
