@@ -65,6 +65,11 @@ fn steps() -> Vec<Step> {
             run: crate::install::c_tests,
         },
         Step {
+            name: "capi-asan",
+            what: "libImageStreamIO under ASan/UBSan: C programs, 300 hostile files through openIm, names, destroy",
+            run: capi_asan,
+        },
+        Step {
             name: "loom-envcache",
             what: "loom model of the envcache publication flag",
             run: loom_envcache,
@@ -112,6 +117,20 @@ fn stress_core() -> Result<(), String> {
             "--test-threads=1",
         ])
         .env("SHMIM_STRESS_FRAMES", "100000"))
+}
+
+/// The C test programs built with `-fsanitize=address,undefined` (leak checking on) and the
+/// hostile-file corpus through the C `openIm`; `cargo xtask stress` runs the corpus at 10 000.
+fn capi_asan() -> Result<(), String> {
+    run(cargo().args([
+        "test",
+        "-p",
+        "shmim-capi",
+        "--test",
+        "c_asan",
+        "--test",
+        "c_hostile",
+    ]))
 }
 
 fn doc() -> Result<(), String> {

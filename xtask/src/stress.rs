@@ -7,33 +7,44 @@ use std::time::Instant;
 
 use crate::cmd::cargo;
 
-/// One scenario: a test of shmim-core run with a bigger workload.
+/// One scenario: a test target of a package run with a bigger workload.
 struct Scenario {
     name: &'static str,
+    package: &'static str,
     test: &'static str,
     env: (&'static str, &'static str),
     /// Prefix of the lines the test prints with its figures.
     figures: &'static str,
 }
 
-const SCENARIOS: [Scenario; 3] = [
+const SCENARIOS: [Scenario; 4] = [
     Scenario {
         name: "torn frames",
+        package: "shmim-core",
         test: "cross_process",
         env: ("SHMIM_STRESS_FRAMES", "1000000"),
         figures: "reader ",
     },
     Scenario {
         name: "crash mid-write",
+        package: "shmim-core",
         test: "crash",
         env: ("SHMIM_CRASH_ROUNDS", "100"),
         figures: "crash rounds",
     },
     Scenario {
         name: "hostile files",
+        package: "shmim-core",
         test: "hostile_files",
         env: ("SHMIM_HOSTILE_CASES", "10000"),
         figures: "hostile files",
+    },
+    Scenario {
+        name: "hostile files, C openIm under ASan",
+        package: "shmim-capi",
+        test: "c_hostile",
+        env: ("SHMIM_HOSTILE_CASES", "10000"),
+        figures: "C openIm hostile files",
     },
 ];
 
@@ -52,7 +63,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 "test",
                 "--release",
                 "-p",
-                "shmim-core",
+                s.package,
                 "--test",
                 s.test,
                 "--",

@@ -1,7 +1,11 @@
 /* Bad input gives error codes, never a crash, and every error goes through the printError hook
- * with the function name, a source location, the code and a message. */
+ * with the function name, a source location, the code and a message. Bad stream names (`/`,
+ * `.`/`..`, leading `-` or `.`, control characters, non-UTF-8, 80 bytes or more) create
+ * nothing, inside the stream directory or out of it. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "ImageStreamIO.h"
 #include "check.h"
@@ -37,6 +41,84 @@ static void write_file(const char *path, const void *bytes, size_t n)
     CHECK(fd >= 0);
     CHECK(write(fd, bytes, n) == (ssize_t)n);
     CHECK(close(fd) == 0);
+}
+
+/* Entries of `dir` (without . and ..), -1 if it cannot be read. */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* Names that could escape the stream directory or confuse tools are refused by every function
+ * that takes one, before anything is created: no entry appears in the directory or where an
+ * escaping name points. */
+static void bad_names(void)
+{
+    const char *dir = getenv("MILK_SHM_DIR");
+    CHECK(dir != NULL);
+    int in_dir = count_entries(dir);
+    CHECK(in_dir >= 0);
+
+    char len80[81], len79[80];
+    memset(len80, 'n', 80);
+    len80[80] = '\0';
+    memset(len79, 'n', 79);
+    len79[79] = '\0';
+    const char *bad[] = {
+        "..", ".", "../escape", "../../escape", "a/b", "/tmp/escape", "-rf", "--help", ".hidden",
+        "tab\there", "new\nline", "\x7f", "\xff\xfe", "caf\xc3", "\xc0\xae\xc0\xae", len80,
+    };
+    uint32_t size[2] = {4, 4};
+    IMAGE im;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&im, 0, sizeof im);
+        EXPECT_ERR(ImageStreamIO_createIm(&im, bad[i], 2, size, _DATATYPE_FLOAT, 1, 0, 0),
+                   IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_createIm_gpu");
+        EXPECT_ERR(ImageStreamIO_createIm(&im, bad[i], 2, size, _DATATYPE_FLOAT, 0, 0, 0),
+                   IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_createIm_gpu");
+        EXPECT_ERR(ImageStreamIO_createIm_gpu(&im, bad[i], 2, size, _DATATYPE_FLOAT, -1, 1, 2, 1,
+                                              CIRCULAR_BUFFER, 2),
+                   IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_createIm_gpu");
+        CHECK_EQ(im.used, 0);
+        EXPECT_ERR(ImageStreamIO_openIm(&im, bad[i]), IMAGESTREAMIO_INVALIDARG,
+                   "ImageStreamIO_openIm");
+        EXPECT_ERR(ImageStreamIO_read_sharedmem_image_toIMAGE(bad[i], &im),
+                   IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_read_sharedmem_image_toIMAGE");
+        CHECK_EQ(im.used, 0);
+    }
+    /* A name within a string is cut at its NUL: "ok\0/../x" is the valid name "ok". */
+    CHECK_EQ(ImageStreamIO_createIm(&im, "ok\0/../x", 2, size, _DATATYPE_FLOAT, 1, 0, 0),
+             IMAGESTREAMIO_SUCCESS);
+    CHECK(strcmp(im.name, "ok") == 0 && strcmp(im.md->name, "ok") == 0);
+    CHECK_EQ(count_entries(dir), in_dir + 1);
+    CHECK_EQ(ImageStreamIO_destroyIm(&im), IMAGESTREAMIO_SUCCESS);
+    CHECK_EQ(count_entries(dir), in_dir);
+    /* Nothing where the escaping names point (other tests share the parent directory, so the
+     * exact paths are checked rather than the parent's entries). */
+    char outside[3][STRINGMAXLEN_FILE_NAME];
+    snprintf(outside[0], sizeof outside[0], "%s/../escape.im.shm", dir);
+    snprintf(outside[1], sizeof outside[1], "%s/../../escape.im.shm", dir);
+    snprintf(outside[2], sizeof outside[2], "/tmp/escape.im.shm");
+    for (int i = 0; i < 3; i++)
+        CHECK(access(outside[i], F_OK) != 0 && errno == ENOENT);
+
+    /* 79 bytes is the longest name (md->name holds 80 with the NUL). */
+    CHECK_EQ(ImageStreamIO_createIm(&im, len79, 2, size, _DATATYPE_FLOAT, 1, 0, 0),
+             IMAGESTREAMIO_SUCCESS);
+    CHECK(strcmp(im.md->name, len79) == 0);
+    IMAGE in;
+    CHECK_EQ(ImageStreamIO_openIm(&in, len79), IMAGESTREAMIO_SUCCESS);
+    CHECK_EQ(ImageStreamIO_closeIm(&in), IMAGESTREAMIO_SUCCESS);
+    CHECK_EQ(ImageStreamIO_destroyIm(&im), IMAGESTREAMIO_SUCCESS);
+    CHECK_EQ(count_entries(dir), in_dir);
 }
 
 int main(void)
@@ -90,6 +172,7 @@ int main(void)
                IMAGESTREAMIO_INVALIDARG, c);
     EXPECT_ERR(ImageStreamIO_createIm(&im, "a/b", 2, size, _DATATYPE_FLOAT, 1, 0, 0),
                IMAGESTREAMIO_INVALIDARG, c);
+    bad_names();
     /* Complex types are valid pixels. */
     CHECK_EQ(ImageStreamIO_createIm(&im, "cplx", 2, size, _DATATYPE_COMPLEX_DOUBLE, 1, 0, 0),
              IMAGESTREAMIO_SUCCESS);
@@ -155,6 +238,28 @@ int main(void)
     EXPECT_ERR(ImageStreamIO_semtrywait(&im, -1), -1, "ImageStreamIO_semtrywait");
     CHECK_EQ(errno, EINVAL);
     EXPECT_ERR(ImageStreamIO_semtimedwait(&im, 0, NULL), -1, "ImageStreamIO_semtimedwait");
+    /* A semaphore whose futex flag word (glibc: 0 private, 0x80 shared) is damaged would make
+     * glibc abort the process or wait on the wrong clock: refused, not waited on. */
+    int *flag_word = (int *)((char *)im.semptr[0] + 8);
+    int saved_flag = *flag_word;
+    CHECK_EQ(saved_flag, 0x80);
+    struct timespec soon;
+    CHECK(clock_gettime(CLOCK_REALTIME, &soon) == 0);
+    soon.tv_sec += 1;
+    const int damaged[] = {1, 0x81, 0x100, 0x180, -1};
+    for (size_t k = 0; k < sizeof damaged / sizeof damaged[0]; k++) {
+        *flag_word = damaged[k];
+        errno = 0;
+        EXPECT_ERR(ImageStreamIO_semwait(&im, 0), -1, "ImageStreamIO_semwait");
+        CHECK(errno == EINVAL && last_code == IMAGESTREAMIO_FAILURE);
+        errno = 0;
+        EXPECT_ERR(ImageStreamIO_semtimedwait(&im, 0, &soon), -1, "ImageStreamIO_semtimedwait");
+        CHECK(errno == EINVAL && last_code == IMAGESTREAMIO_FAILURE);
+        EXPECT_ERR(ImageStreamIO_semtrywait(&im, 0), -1, "ImageStreamIO_semtrywait");
+    }
+    *flag_word = saved_flag;
+    CHECK_EQ(ImageStreamIO_sempost(&im, 0), IMAGESTREAMIO_SUCCESS);
+    CHECK_EQ(ImageStreamIO_semtimedwait(&im, 0, &soon), 0);
     EXPECT_ERR(ImageStreamIO_getsemwaitindex(NULL, 0), -1, "ImageStreamIO_getsemwaitindex");
     EXPECT_ERR(ImageStreamIO_UpdateIm(NULL), IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_UpdateIm");
     EXPECT_ERR(ImageStreamIO_sempost_loop(&im, 0, -5), IMAGESTREAMIO_INVALIDARG,

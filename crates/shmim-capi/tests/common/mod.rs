@@ -194,25 +194,67 @@ impl Toolchain {
     /// A test program built the way this suite builds them: warnings are errors, the test
     /// helpers and the private configuration header are on the include path.
     pub fn build(&self, src: &str) -> PathBuf {
+        self.build_extra(src, &[])
+    }
+
+    /// [`Toolchain::build`] with AddressSanitizer and UndefinedBehaviorSanitizer in the program
+    /// (the Rust library is not instrumented, but its `malloc`/`free` go through ASan's, so its
+    /// heap blocks are bounds- and leak-checked too). Run it with [`run_asan`].
+    pub fn build_asan(&self, src: &str) -> PathBuf {
+        self.build_extra(src, ASAN_FLAGS)
+    }
+
+    fn build_extra(&self, src: &str, extra: &[&str]) -> PathBuf {
         let config = format!("-I{}", config_dir());
         let helpers = format!("-I{}", c_dir().display());
-        self.build_with(
-            "cc",
-            src,
-            &[
-                "-std=gnu11",
-                "-O1",
-                "-g",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                &helpers,
-                &config,
-            ],
-            &[],
-            true,
-        )
+        let mut flags = vec![
+            "-std=gnu11",
+            "-O1",
+            "-g",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            &helpers,
+            &config,
+        ];
+        flags.extend_from_slice(extra);
+        self.build_with("cc", src, &flags, &[], true)
     }
+}
+
+/// Compiler flags of the sanitized builds: any ASan or UBSan finding ends the program.
+pub const ASAN_FLAGS: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-omit-frame-pointer",
+    "-fno-sanitize-recover=all",
+];
+
+/// A command for a sanitized program: leak checking on, a sanitizer finding exits with status 86
+/// (a crash of the program is a signal, a failed `CHECK` status 1).
+pub fn asan_command(exe: &Path, args: &[&str], dir: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(args)
+        .env("MILK_SHM_DIR", dir)
+        .env(
+            "ASAN_OPTIONS",
+            "detect_leaks=1:halt_on_error=1:exitcode=86:detect_stack_use_after_return=1:handle_abort=1",
+        )
+        .env("LSAN_OPTIONS", "exitcode=86")
+        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1");
+    cmd
+}
+
+/// Runs a sanitized program to completion; panics with its output if it fails or a sanitizer
+/// reported anything.
+pub fn run_asan(exe: &Path, args: &[&str], dir: &Path) -> Output {
+    let out = checked(&mut asan_command(exe, args, dir));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Sanitizer") && !stderr.contains("runtime error"),
+        "{} {args:?}: sanitizer report\n{stderr}",
+        exe.display()
+    );
+    out
 }
 
 /// A private stream directory for one test (`MILK_SHM_DIR` of its programs).
@@ -252,9 +294,15 @@ pub struct Peer {
 
 impl Peer {
     pub fn spawn(exe: &Path, args: &[&str], dir: &StreamDir) -> Self {
-        let mut child = Command::new(exe)
-            .args(args)
-            .env("MILK_SHM_DIR", dir.path())
+        let mut cmd = Command::new(exe);
+        cmd.args(args).env("MILK_SHM_DIR", dir.path());
+        Self::start(cmd)
+    }
+
+    /// Starts `cmd` (program, arguments and environment set) as a peer.
+    pub fn start(mut cmd: Command) -> Self {
+        let exe = PathBuf::from(cmd.get_program());
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
