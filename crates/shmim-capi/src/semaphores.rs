@@ -12,7 +12,6 @@ use std::ffi::{c_int, c_long};
 use std::time::Duration;
 
 use shmim_core::legacy::View;
-use shmim_layout::SemSlot;
 use shmim_sync::semaphore::Semaphore;
 
 use crate::error_codes::*;
@@ -152,25 +151,13 @@ unsafe fn on_sem(
 /// between this check and the wait can still cause that; nothing short of not calling glibc
 /// prevents it.
 fn waitable(sem: &Semaphore<'_>, index: u16) -> Outcome<()> {
-    // SAFETY: the slot is a 32-byte, 8-aligned `sem_t` inside the validated mapping, which stays
-    // mapped for this call; bytes 8..12 are glibc's `private` int, read once.
-    let word = unsafe {
-        sem.as_ptr()
-            .cast::<u8>()
-            .add(SemSlot::PSHARED_BYTE)
-            .cast::<i32>()
-            .read_volatile()
-    };
-    if word == 0 || word == i32::from(SemSlot::PSHARED_MARK) {
-        Ok(())
-    } else {
-        Err(Failure::new(
+    let word = sem.flag_word();
+    sem.waitable("sem_wait").map_err(|_| {
+        Failure::new(
             IMAGESTREAMIO_FAILURE,
-            format!(
-                "semaphore {index} is damaged (futex flag word {word:#x}, not 0 or 0x80): not waiting on it"
-            ),
-        ))
-    }
+            format!("semaphore {index} is damaged (futex flag word {word:#x}, not 0 or 0x80): not waiting on it"),
+        )
+    })
 }
 
 fn set_errno(e: c_int) {

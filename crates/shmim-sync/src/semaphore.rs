@@ -101,6 +101,40 @@ impl<'a> Semaphore<'a> {
         unsafe { AtomicU64::from_ptr(self.sem.cast::<u64>()) }
     }
 
+    /// glibc's futex privacy word (bytes 8..12 of the slot): 0 for a process-private semaphore,
+    /// `0x80` for a process-shared one. Any other value is a damaged semaphore: glibc's wait would
+    /// then abort the process or wait against the wrong clock, so [`Self::wait`] and friends refuse
+    /// it (see [`Self::waitable`]).
+    pub fn flag_word(&self) -> i32 {
+        // SAFETY: bytes 8..12 lie inside the valid, 8-aligned 32-byte slot; a volatile read of a
+        // word glibc writes only in `sem_init`.
+        unsafe {
+            self.sem
+                .cast::<u8>()
+                .add(SemSlot::PSHARED_BYTE)
+                .cast::<i32>()
+                .read_volatile()
+        }
+    }
+
+    /// `Ok` when glibc can wait on this semaphore; an `InvalidData` error naming `op` when its flag
+    /// word is damaged. A process rewriting the word between this check and the wait can still
+    /// make glibc misbehave; nothing short of not calling glibc prevents that.
+    pub fn waitable(&self, op: &'static str) -> Result<(), SemError> {
+        let word = self.flag_word();
+        if word == 0 || word == i32::from(SemSlot::PSHARED_MARK) {
+            Ok(())
+        } else {
+            let msg = format!(
+                "damaged semaphore: futex flag word {word:#x} is not 0 or 0x80, not waiting on it"
+            );
+            Err(SemError {
+                op,
+                source: io::Error::new(io::ErrorKind::InvalidData, msg),
+            })
+        }
+    }
+
     fn futex_flags(&self) -> rustix::thread::futex::Flags {
         // SAFETY: byte 8 of the slot is inside the valid 32 bytes; glibc writes it only in
         // `sem_init`, before any waiter exists.
@@ -189,6 +223,7 @@ impl<'a> Semaphore<'a> {
 
     /// Blocks until a token is there (`sem_wait`), retrying on EINTR.
     pub fn wait(&self) -> Result<(), SemError> {
+        self.waitable("sem_wait")?;
         loop {
             // SAFETY: a valid semaphore by the constructor's contract.
             let rc = unsafe { libc::sem_wait(self.sem) };
@@ -214,6 +249,7 @@ impl<'a> Semaphore<'a> {
         clock: libc::clockid_t,
         deadline: &libc::timespec,
     ) -> Result<bool, SemError> {
+        self.waitable("sem_clockwait")?;
         loop {
             // SAFETY: a valid semaphore by the constructor's contract; `deadline` is a valid
             // timespec reference.
@@ -301,6 +337,23 @@ mod tests {
             !sem.wait_timeout(Duration::from_millis(5)).unwrap(),
             "timed out"
         );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // system calls (sem_*, futex, kill, getpid) are outside Miri
+    fn a_damaged_flag_word_is_refused_instead_of_crashing_in_glibc() {
+        let mut s = slot();
+        let p: *mut SemSlot = &mut *s;
+        // SAFETY: a fresh heap slot, alive for the whole test, written below only through `p`.
+        let sem = unsafe {
+            Semaphore::init(p, 0).unwrap();
+            p.cast::<u8>().add(SemSlot::PSHARED_BYTE).write(0x82);
+            Semaphore::from_slot(p)
+        };
+        let err = sem.wait_timeout(Duration::from_secs(1)).unwrap_err();
+        assert_eq!(err.source.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("0x82"), "{err}");
+        assert!(sem.wait().is_err());
     }
 
     #[test]
