@@ -2,58 +2,24 @@
 #![cfg(loom)]
 #![allow(clippy::disallowed_types)]
 
+mod support;
+
 use loom::sync::Arc;
+use loom::sync::atomic::AtomicU64;
 use loom::sync::atomic::Ordering::Relaxed;
-use loom::sync::atomic::{AtomicI32, AtomicU8, AtomicU64};
-use shmim_sync::spin::Spin;
 use shmim_sync::{seqlock, write_flag};
-use std::time::Duration;
+use support::loom_stream::{self, assert_whole, pixel};
 
 const WORDS: usize = 2;
 const ME: i32 = 10;
 
-fn pixel(frame: u64, i: usize) -> u64 {
-    (frame << 8) | i as u64
-}
-
-struct Stream {
-    cnt0: AtomicU64,
-    write: AtomicU8,
-    owner: AtomicI32,
-    pixels: [AtomicU64; WORDS],
-}
+type Stream = loom_stream::Stream<[AtomicU64; WORDS]>;
 
 impl Stream {
-    fn new() -> Self {
-        Self {
-            cnt0: AtomicU64::new(0),
-            write: AtomicU8::new(0),
-            owner: AtomicI32::new(0),
-            pixels: std::array::from_fn(|i| AtomicU64::new(pixel(0, i))),
-        }
-    }
-
     /// Begins frame 1 and writes only its first word: the abandoned, half-written frame.
     fn abandon_half_frame(&self) {
         write_flag::begin(&self.write, &self.owner, ME).unwrap();
         self.pixels[0].store(pixel(1, 0), Relaxed);
-    }
-
-    fn read(&self) -> Result<(u64, [u64; WORDS]), seqlock::Contention> {
-        let mut copy = [0; WORDS];
-        let mut spin = Spin::for_duration(Duration::from_secs(1));
-        let c = seqlock::read(&self.cnt0, &self.write, &mut spin, || {
-            for (dst, p) in copy.iter_mut().zip(&self.pixels) {
-                *dst = p.load(Relaxed);
-            }
-        })?;
-        Ok((c, copy))
-    }
-}
-
-fn assert_whole(c: u64, words: [u64; WORDS]) {
-    for (i, w) in words.iter().enumerate() {
-        assert_eq!(*w, pixel(c, i), "accepted frame {c} holds {words:x?}");
     }
 }
 
@@ -87,10 +53,7 @@ fn the_abandoning_writer_resumes_and_its_next_frame_is_whole() {
                 s.abandon_half_frame();
                 // The same writer comes back: it still owns the flag, rewrites the frame whole.
                 write_flag::resume(&s.write, &s.owner, ME).unwrap();
-                for (i, p) in s.pixels.iter().enumerate() {
-                    p.store(pixel(1, i), Relaxed);
-                }
-                write_flag::publish(&s.cnt0, &s.write)
+                s.write_and_publish(1)
             })
         };
         if let Ok((c, words)) = s.read() {
@@ -127,10 +90,7 @@ fn a_new_writer_takes_over_a_dead_writers_flag_and_no_torn_frame_is_accepted() {
             let s = s.clone();
             loom::thread::spawn(move || {
                 write_flag::take_over(&s.write, &s.owner, ME + 1);
-                for (i, p) in s.pixels.iter().enumerate() {
-                    p.store(pixel(1, i), Relaxed);
-                }
-                write_flag::publish(&s.cnt0, &s.write)
+                s.write_and_publish(1)
             })
         };
         assert_eq!(successor.join().unwrap(), 1);

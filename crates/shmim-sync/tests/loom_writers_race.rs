@@ -2,35 +2,21 @@
 #![cfg(loom)]
 #![allow(clippy::disallowed_types)]
 
+mod support;
+
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::Ordering::Relaxed;
-use loom::sync::atomic::{AtomicI32, AtomicU8, AtomicU64};
 use shmim_sync::write_flag;
+use support::loom_stream;
 
-struct Stream {
-    cnt0: AtomicU64,
-    write: AtomicU8,
-    owner: AtomicI32,
-    /// Non-atomic frame data: loom reports any access not ordered by the flag.
-    data: UnsafeCell<u64>,
-}
-
-impl Stream {
-    fn new() -> Self {
-        Self {
-            cnt0: AtomicU64::new(0),
-            write: AtomicU8::new(0),
-            owner: AtomicI32::new(0),
-            data: UnsafeCell::new(0),
-        }
-    }
-}
+/// The pixels are one non-atomic word: loom reports any access not ordered by the flag.
+type Stream = loom_stream::Stream<UnsafeCell<u64>>;
 
 #[test]
 fn exactly_one_of_two_racing_writers_wins_begin() {
     loom::model(|| {
-        let s = Arc::new(Stream::new());
+        let s = Arc::new(Stream::with_pixels(UnsafeCell::new(0)));
         let racers: Vec<_> = [1, 2]
             .into_iter()
             .map(|me| {
@@ -49,7 +35,7 @@ fn exactly_one_of_two_racing_writers_wins_begin() {
 #[test]
 fn writers_that_retry_begin_are_serialised() {
     loom::model(|| {
-        let s = Arc::new(Stream::new());
+        let s = Arc::new(Stream::with_pixels(UnsafeCell::new(0)));
         let writers: Vec<_> = [1, 2]
             .into_iter()
             .map(|me| {
@@ -58,9 +44,9 @@ fn writers_that_retry_begin_are_serialised() {
                     while write_flag::begin(&s.write, &s.owner, me).is_err() {
                         loom::thread::yield_now();
                     }
-                    // Exclusive by the flag, and ordered after the previous writer's frame by
-                    // begin's Acquire (pairs with publish's Release of write = 0).
-                    s.data.with_mut(|d| unsafe { *d += 1 });
+                    // SAFETY: exclusive by the flag, and ordered after the previous writer's
+                    // frame by begin's Acquire (pairs with publish's Release of write = 0).
+                    s.pixels.with_mut(|d| unsafe { *d += 1 });
                     write_flag::publish(&s.cnt0, &s.write)
                 })
             })
@@ -72,7 +58,8 @@ fn writers_that_retry_begin_are_serialised() {
             [1, 2],
             "each publish returns its own new frame number"
         );
-        assert_eq!(s.data.with(|d| unsafe { *d }), 2);
+        // SAFETY: every writer has been joined.
+        assert_eq!(s.pixels.with(|d| unsafe { *d }), 2);
         assert_eq!(s.write.load(Relaxed), 0);
     });
 }

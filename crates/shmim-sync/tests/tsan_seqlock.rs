@@ -27,6 +27,22 @@ struct Md {
     owner: i32,
 }
 
+impl Md {
+    /// Views of `cnt0`, `write` and `owner`, through which every access to them goes.
+    fn views(&mut self) -> (Field<'_, u64>, Field<'_, u8>, Field<'_, i32>) {
+        let md: *mut Md = self;
+        // SAFETY: `md` is live and aligned, and borrowed for the views' lifetime; every access to
+        // it goes through them.
+        unsafe {
+            (
+                Field::new(&raw mut (*md).cnt0),
+                Field::new(&raw mut (*md).write),
+                Field::new(&raw mut (*md).owner),
+            )
+        }
+    }
+}
+
 /// The pixel buffer, shared by raw pointer and touched only through `copy_in` / `copy_out`.
 #[derive(Clone, Copy)]
 struct Pixels(*mut u8);
@@ -78,16 +94,7 @@ fn readers_never_accept_a_torn_frame_from_a_concurrent_writer() {
     let frames: u64 = 20_000;
     let mut md = Box::<Md>::default();
     let mut buf = vec![0u64; WORDS];
-    let md_ptr: *mut Md = &mut *md;
-    // SAFETY: `md` is a live, aligned heap allocation that outlives the views (the scope below);
-    // every access to it goes through them.
-    let (cnt0, write, owner) = unsafe {
-        (
-            Field::new(&raw mut (*md_ptr).cnt0),
-            Field::new(&raw mut (*md_ptr).write),
-            Field::new(&raw mut (*md_ptr).owner),
-        )
-    };
+    let (cnt0, write, owner) = md.views();
     let px = Pixels(buf.as_mut_ptr().cast());
     // SAFETY: `buf` holds WORDS words; no other thread exists yet.
     unsafe { seqlock::copy_in(px.ptr(), &frame_bytes(0)) };
@@ -151,15 +158,7 @@ unsafe impl Sync for WriterSide {}
 fn two_writers_take_turns_through_the_flag_without_a_data_race() {
     let turns: u64 = 2_000;
     let mut md = Box::<Md>::default();
-    let md_ptr: *mut Md = &mut *md;
-    // SAFETY: as in the test above.
-    let (cnt0, write, owner) = unsafe {
-        (
-            Field::new(&raw mut (*md_ptr).cnt0),
-            Field::new(&raw mut (*md_ptr).write),
-            Field::new(&raw mut (*md_ptr).owner),
-        )
-    };
+    let (cnt0, write, owner) = md.views();
     let side = WriterSide(std::cell::UnsafeCell::new(0));
     let watchdog = Instant::now() + WATCHDOG;
     let start = Barrier::new(2);

@@ -3,8 +3,13 @@
 //!
 //! Children are this very binary re-executed (`std::env::current_exe()`) with an environment
 //! variable naming their role, never `fork()`: the test harness is multithreaded.
+//!
+//! Under `--cfg loom`, `loom_stream` is the stream the loom models share.
 
 #![allow(dead_code)] // each includer uses a subset
+
+#[cfg(loom)]
+pub mod loom_stream;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
