@@ -85,6 +85,7 @@ impl Spin {
     /// while spin.pause() {}
     /// ```
     #[must_use]
+    #[cfg_attr(loom, allow(unused_mut))]
     pub fn pure_for(mut self, budget: Duration) -> Self {
         #[cfg(not(loom))]
         if !budget.is_zero() {

@@ -62,6 +62,8 @@ fn a_claim_is_ordered_after_the_previous_owners_release() {
         let owner = {
             let s = s.clone();
             loom::thread::spawn(move || {
+                // SAFETY: loom checks this access against the claimer's read; the protocol under
+                // test (release → AcqRel claim) is what orders them.
                 s.1.with_mut(|v| unsafe { *v = 1 });
                 assert!(slot::release(&s.0, 100));
             })
@@ -70,6 +72,7 @@ fn a_claim_is_ordered_after_the_previous_owners_release() {
         for _ in 0..2 {
             if slot::claim(&s.0, 200, |_| false) {
                 // Release (owner) → AcqRel claim: the owner's use happened before ours.
+                // SAFETY: as above; the claim ordered us after the owner's write.
                 assert_eq!(s.1.with(|v| unsafe { *v }), 1);
                 break;
             }
