@@ -156,26 +156,7 @@ fn frame_cost(path: &Path, report: &Report) -> std::result::Result<(), String> {
         ("memcpy out", |p| p.memcpy_out_ns, GREEN),
         ("consistent read", |p| p.consistent_read_ns, BLUE),
     ];
-    for (name, f, color) in series {
-        chart
-            .draw_series(
-                LineSeries::new(
-                    pts.iter().map(|p| (p.bytes as f64, f(p))),
-                    color.stroke_width(2),
-                )
-                .point_size(3),
-            )
-            .map_err(|e| e.to_string())?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    draw_lines(&mut chart, pts, |p| p.bytes as f64, series)?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -216,14 +197,26 @@ fn scaling(path: &Path, report: &Report) -> std::result::Result<(), String> {
             BLACK,
         ),
     ];
+    draw_lines(&mut chart, pts, |p| f64::from(p.readers), series)?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// One line per series over `pts` (x from `x`, y on the chart's log scale), with the legend in the
+/// upper left: the drawing the frame-cost and scaling charts share.
+fn draw_lines<'a, X, P, const N: usize>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, LogCoord<f64>>>,
+    pts: &[P],
+    x: impl Fn(&P) -> f64,
+    series: [Series<P>; N],
+) -> std::result::Result<(), String>
+where
+    X: Ranged<ValueType = f64>,
+{
     for (name, f, color) in series {
         chart
             .draw_series(
-                LineSeries::new(
-                    pts.iter().map(|p| (f64::from(p.readers), f(p))),
-                    color.stroke_width(2),
-                )
-                .point_size(3),
+                LineSeries::new(pts.iter().map(|p| (x(p), f(p))), color.stroke_width(2))
+                    .point_size(3),
             )
             .map_err(|e| e.to_string())?
             .label(name)
@@ -235,6 +228,5 @@ fn scaling(path: &Path, report: &Report) -> std::result::Result<(), String> {
         .border_style(BLACK)
         .background_style(WHITE.mix(0.9))
         .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
