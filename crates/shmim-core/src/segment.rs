@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytemuck::Pod;
@@ -38,7 +39,10 @@ const _: () = assert!(LOCK_AT + RobustLock::SIZE <= DATA_AT);
 
 /// A `T` shared between processes in a named file, behind a robust lock.
 pub struct Segment<T: Pod> {
-    map: memmap2::MmapRaw,
+    /// Shared with every guard: a guard leaked with `mem::forget` keeps the mapping (and the
+    /// locked mutex glibc still lists among this thread's robust mutexes) mapped, instead of
+    /// leaving glibc a dangling pointer into unmapped memory.
+    map: Arc<memmap2::MmapRaw>,
     path: PathBuf,
     _file: File,
     _t: PhantomData<T>,
@@ -54,6 +58,7 @@ unsafe impl<T: Pod + Send> Sync for Segment<T> {}
 pub struct SegmentGuard<'a, T: Pod> {
     guard: LockGuard<'a>,
     value: *mut T,
+    _map: Arc<memmap2::MmapRaw>,
 }
 
 impl<T: Pod> Segment<T> {
@@ -94,7 +99,7 @@ impl<T: Pod> Segment<T> {
         rustix::fs::rename(&tmp.path, &path).map_err(|e| Error::io("rename", &path, e.into()))?;
         tmp.disarm();
         Ok(Self {
-            map,
+            map: Arc::new(map),
             path,
             _file: file,
             _t: PhantomData,
@@ -142,7 +147,7 @@ impl<T: Pod> Segment<T> {
         }
         let map = map_file(&file, &path, found, false)?;
         Ok(Self {
-            map,
+            map: Arc::new(map),
             path,
             _file: file,
             _t: PhantomData,
@@ -163,7 +168,11 @@ impl<T: Pod> Segment<T> {
     fn guard<'a>(&'a self, guard: LockGuard<'a>) -> SegmentGuard<'a, T> {
         // In bounds and aligned (see `create`); accessed only while the lock is held.
         let value = self.map.as_mut_ptr().wrapping_add(DATA_AT).cast::<T>();
-        SegmentGuard { guard, value }
+        SegmentGuard {
+            guard,
+            value,
+            _map: Arc::clone(&self.map),
+        }
     }
 
     /// Blocks until the lock is ours.

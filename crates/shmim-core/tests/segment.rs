@@ -129,3 +129,17 @@ fn the_next_locker_is_told_when_a_holder_died() {
     assert!(!g.previous_owner_died());
     assert_eq!(g.dirty, 0);
 }
+
+#[test]
+fn a_leaked_guard_keeps_the_mapping_alive_after_the_segment_is_dropped() {
+    let dir = StreamDir::new("seg-leak");
+    let a = Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
+    std::mem::forget(a.lock().unwrap());
+    drop(a);
+    // glibc still lists the leaked, locked mutex among this thread's robust mutexes and writes
+    // through it on the next robust lock; it must still be mapped.
+    let b = Segment::create(dir.path(), "other", &Params::zeroed()).unwrap();
+    let mut g = b.lock().unwrap();
+    g.loops = 1;
+    assert_eq!(g.loops, 1);
+}
