@@ -59,6 +59,13 @@ pub(crate) fn consistent_copy(map: &Mapping, timeout: Duration, copy: impl FnMut
     consistent_copy_counted(map, timeout, copy).map(|(c, _)| c)
 }
 
+/// `start + timeout`, or a year after `start` when that overflows (`Duration::MAX` = forever).
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(365 * 86_400))
+}
+
 /// `WriterDied` if the flag's recorded owner no longer exists.
 pub(crate) fn dead_owner(map: &Mapping) -> Option<Error> {
     let owner = md!(map, owner_pid).peek();

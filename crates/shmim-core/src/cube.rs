@@ -56,6 +56,12 @@ fn slice_count(g: &Geometry) -> u64 {
 
 /// Byte offset and length of slice `index`, checked against `T` and a buffer of `buf_len` bytes.
 fn slice_range<T: Pixel>(g: &Geometry, index: u64, buf_len: usize) -> Result<(usize, usize)> {
+    if g.location >= 0 {
+        return Err(Error::GpuStream {
+            name: g.name.clone(),
+            location: g.location,
+        });
+    }
     if T::DATATYPE != g.datatype {
         return Err(Error::TypeMismatch {
             stream: g.datatype,

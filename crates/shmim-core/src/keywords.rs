@@ -1,10 +1,14 @@
 //! Typed keyword access (`IMAGE_KEYWORD` entries).
 //!
 //! Writing an entry stores name, type, value and comment, then increments its `cnt` (Release), as
-//! the legacy convention "cnt counts the writes of this keyword" asks. Reading copies the entry
-//! and accepts it when `cnt` did not move during the copy; the legacy protocol has no write flag
-//! for keywords, so a C writer caught mid-entry before its `cnt` increment can still be seen
-//! half-written: that is as consistent as the file format allows.
+//! the legacy convention "cnt counts the writes of this keyword" asks. Entries are copied in and
+//! out with relaxed atomic words, so two threads of one process writing the same entry through
+//! different handles race only in the protocol, never in the Rust memory model. Reading copies the
+//! entry twice and accepts it when both copies agree and `cnt` did not move around them (an
+//! acquire fence orders the copies before the check); after 100 failed attempts it returns
+//! [`Error::Torn`]. The legacy format has no write flag for keywords, so a writer preempted in the
+//! middle of an entry, before its `cnt` increment, can still be seen half-written: that is as
+//! consistent as the file format allows (RELIABILITY.md).
 
 use shmim_layout::{
     ImageKeyword, KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING, KeywordType, KeywordValue, read_cstr,
@@ -103,8 +107,9 @@ impl Stream {
         let cnt_at = core::mem::offset_of!(ImageKeyword, cnt);
         // Everything but the counter, then the counter (Release: readers that see the new count
         // see the entry).
-        self.map.copy_in(base, &bytes[..cnt_at]);
-        self.map.copy_in(base + cnt_at + 8, &bytes[cnt_at + 8..]);
+        self.map.copy_in_words(base, &bytes[..cnt_at]);
+        self.map
+            .copy_in_words(base + cnt_at + 8, &bytes[cnt_at + 8..]);
         counter(p).fetch_add(1);
         Ok(())
     }
@@ -147,14 +152,29 @@ fn fit(what: &'static str, s: &str, field: &mut [u8], max: usize) -> Result<()> 
 fn read_entry(map: &Mapping, index: u16) -> Result<Keyword> {
     let p = map.keyword_ptr(index)?;
     let cnt = counter(p);
-    let mut bytes = [0u8; core::mem::size_of::<ImageKeyword>()];
+    let at = map.offset_of(p.cast());
+    let (mut bytes, mut again) = (
+        [0u8; size_of::<ImageKeyword>()],
+        [0u8; size_of::<ImageKeyword>()],
+    );
+    let start = std::time::Instant::now();
+    let mut consistent = false;
     for _ in 0..READ_ATTEMPTS {
         let before = cnt.observe();
-        map.copy_out(map.offset_of(p.cast()), &mut bytes);
-        if cnt.observe() == before {
+        map.copy_out_words(at, &mut bytes);
+        map.copy_out_words(at, &mut again);
+        // Two equal copies with the counter unchanged around them: no write finished meanwhile,
+        // and none was making progress between the copies.
+        if bytes == again && shmim_sync::seqlock::counter_unchanged(cnt.cell(), before) {
+            consistent = true;
             break;
         }
         std::thread::yield_now();
+    }
+    if !consistent {
+        return Err(Error::Torn {
+            waited: start.elapsed(),
+        });
     }
     let kw: ImageKeyword = bytemuck::pod_read_unaligned(&bytes);
     let text = |b: &[u8]| String::from_utf8_lossy(read_cstr(b)).into_owned();

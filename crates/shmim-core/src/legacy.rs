@@ -16,6 +16,24 @@ use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md};
 use crate::validate::{Geometry, validate};
 
+/// Validates the header of a process-local image (`shared = 0`) alone: the C API allocates its
+/// metadata, pixels and keywords as separate blocks, as the legacy library does, so there is no
+/// stream-sized block to check the header against. The same checks as an open, with the file
+/// length taken to be the one the header describes; the geometry's sizes (`frame_bytes`, the
+/// axes, `nb_kw`) are what the separate blocks were allocated with, its regions describe no
+/// memory and must not be used to reach any.
+pub fn validate_local_header(header: &[u8; IMAGE_METADATA_SIZE]) -> Result<Geometry> {
+    let invalid = |check| Error::Invalid {
+        path: "<process-local IMAGE metadata>".into(),
+        check,
+    };
+    let md: shmim_layout::ImageMetadata = bytemuck::pod_read_unaligned(header);
+    let regions = shmim_layout::RegionSpec::from_metadata(&md)
+        .regions()
+        .map_err(|e| invalid(crate::validate::Invalid::Geometry(e)))?;
+    validate(header, regions.file_size).map_err(invalid)
+}
+
 /// A validated view of stream memory owned by a C `IMAGE`.
 pub struct View {
     map: Mapping,

@@ -48,8 +48,10 @@
 //! # Decisions where the spec is silent
 //! * Commit also fills the circular-buffer frame metadata (`CBFRAMEMD`: cnt0, cnt1, atime,
 //!   writetime) of the slot it copies into; the legacy library leaves those entries zero.
-//! * `ownerPID` is set by each shmim writer when it takes the flag and left set after commit:
-//!   it names the last shmim writer.
+//! * `ownerPID` is set by each shmim writer when it takes the flag and cleared by its commit: it
+//!   names the process holding the flag (0 otherwise, as legacy writers leave it), so a dead
+//!   writer is told apart from a live legacy one. An abandoned flag keeps its owner. The last
+//!   writer of a frame is in `semWritePID` ([`Stream::last_writer`]).
 //! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`

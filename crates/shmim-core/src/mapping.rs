@@ -334,14 +334,33 @@ impl Mapping {
     /// A racy copy of `dst.len()` bytes at `offset` (validated by the caller's protocol, or
     /// best-effort for monitoring).
     pub(crate) fn copy_out(&self, offset: usize, dst: &mut [u8]) {
-        assert!(
-            offset
-                .checked_add(dst.len())
-                .is_some_and(|end| end <= self.len),
-            "copy outside the mapping"
-        );
+        let at = self.range(offset, dst.len());
         // SAFETY: the range is inside the live mapping (asserted) and `dst` is our own buffer.
-        unsafe { shmim_sync::seqlock::copy_out(dst, self.base.wrapping_add(offset)) }
+        unsafe { shmim_sync::seqlock::copy_out(dst, at) }
+    }
+
+    /// [`Self::copy_out`] with relaxed atomic words always (small entries several handles may
+    /// write: keywords, proc trace).
+    pub(crate) fn copy_out_words(&self, offset: usize, dst: &mut [u8]) {
+        let at = self.range(offset, dst.len());
+        // SAFETY: the range is inside the live mapping (asserted) and `dst` is our own buffer.
+        unsafe { shmim_sync::seqlock::copy_out_words(dst, at) }
+    }
+
+    /// [`Self::copy_in`] with relaxed atomic words always.
+    pub(crate) fn copy_in_words(&self, offset: usize, src: &[u8]) {
+        let at = self.range(offset, src.len());
+        // SAFETY: the range is inside the live mapping (asserted); `src` cannot alias it (see
+        // `copy_in`).
+        unsafe { shmim_sync::seqlock::copy_in_words(at, src) }
+    }
+
+    /// The pointer to `len` bytes at `offset`, asserting they lie inside the mapping (a bug in
+    /// this crate otherwise: every offset comes from the validated geometry).
+    fn range(&self, offset: usize, len: usize) -> *mut u8 {
+        let inside = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        assert!(inside, "copy outside the mapping");
+        self.base.wrapping_add(offset)
     }
 
     /// Offset of a pointer obtained from this mapping.
@@ -351,16 +370,11 @@ impl Mapping {
 
     /// Copies `src` into the mapping at `offset` (caller holds the write flag).
     pub(crate) fn copy_in(&self, offset: usize, src: &[u8]) {
-        assert!(
-            offset
-                .checked_add(src.len())
-                .is_some_and(|end| end <= self.len),
-            "copy outside the mapping"
-        );
+        let at = self.range(offset, src.len());
         // SAFETY: the range is inside the live mapping (asserted); `src` is a caller buffer, which
         // cannot alias the mapping because no reference into the mapping is ever handed out
         // except a WriteGuard's, which borrows the stream mutably.
-        unsafe { shmim_sync::seqlock::copy_in(self.base.wrapping_add(offset), src) }
+        unsafe { shmim_sync::seqlock::copy_in(at, src) }
     }
 
     /// Stores a time into a shared `timespec` (two word stores, published by a later release).

@@ -27,7 +27,7 @@ pub struct Metadata {
     pub write_time: Timespec,
     /// `creatorPID`.
     pub creator_pid: i32,
-    /// `ownerPID`: the last shmim writer (0 = none recorded).
+    /// `ownerPID`: the shmim writer holding the write flag now (0 = none recorded).
     pub owner_pid: i32,
     /// `shared`.
     pub shared: bool,

@@ -67,7 +67,7 @@ pub(crate) fn open_path(path: &Path, dir: Option<&Path>, opts: &OpenOptions) -> 
     )
     .map_err(|e| Error::io("open", path, e.into()))?;
     let file = File::from(fd);
-    let deadline = Instant::now() + opts.retry;
+    let deadline = crate::consistent::deadline_after(Instant::now(), opts.retry);
     loop {
         let meta = file.metadata().map_err(|e| Error::io("fstat", path, e))?;
         if !meta.file_type().is_file() {

@@ -14,7 +14,8 @@ impl Stream {
     pub fn proc_trace(&self, index: u16) -> Result<StreamProcTrace> {
         let p = self.map.proctrace_ptr(index)?;
         let mut bytes = [0u8; core::mem::size_of::<StreamProcTrace>()];
-        self.map.copy_out(self.map.offset_of(p.cast()), &mut bytes);
+        self.map
+            .copy_out_words(self.map.offset_of(p.cast()), &mut bytes);
         Ok(bytemuck::pod_read_unaligned(&bytes))
     }
 
@@ -22,7 +23,7 @@ impl Stream {
     pub fn set_proc_trace(&self, index: u16, entry: &StreamProcTrace) -> Result<()> {
         let p = self.map.proctrace_ptr(index)?;
         self.map
-            .copy_in(self.map.offset_of(p.cast()), bytemuck::bytes_of(entry));
+            .copy_in_words(self.map.offset_of(p.cast()), bytemuck::bytes_of(entry));
         Ok(())
     }
 }

@@ -99,6 +99,13 @@ impl Stream {
                 set_bits(&self.map, i, true);
                 let mut reader = self.poller();
                 reader.slot = Some(i);
+                // A replacement that cleared READY and posted just before our bits were set would
+                // go unnoticed by this reader's waits: look once, now that READY is set.
+                if self.inode_changed()? {
+                    return Err(Error::Replaced {
+                        name: self.name.clone(),
+                    });
+                }
                 return Ok(reader);
             }
         }
@@ -181,7 +188,7 @@ impl Reader {
 
     fn saw(&mut self, cnt0: u64) -> u64 {
         if cnt0 > self.last.wrapping_add(1) && cnt0 > self.last {
-            self.missed += cnt0 - self.last - 1;
+            self.missed = self.missed.saturating_add(cnt0 - self.last - 1);
         }
         self.last = cnt0;
         cnt0
@@ -257,7 +264,7 @@ impl Reader {
     /// do not).
     pub fn wait_hybrid(&mut self, spin: Duration, timeout: Duration) -> Result<u64> {
         let start = Instant::now();
-        let until = start + spin;
+        let until = crate::consistent::deadline_after(start, spin);
         if let Ok(frame) = self.poll(Spin::until(until).pure_for(spin), until) {
             // The post that came with this frame is still pending: take it, so a later blocking
             // wait does not return at once for a frame we already have.

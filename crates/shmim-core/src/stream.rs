@@ -181,6 +181,14 @@ impl Stream {
             .collect()
     }
 
+    /// The process that published the last frame (recorded in `semWritePID` when it posted),
+    /// if any semaphore records one.
+    pub fn last_writer(&self) -> Option<i32> {
+        (0..self.geometry().nb_sem)
+            .filter_map(|i| self.map.sem_write_pid(i).ok().map(|pid| pid.peek()))
+            .find(|&pid| pid > 0)
+    }
+
     /// Bound of consistent reads facing a busy writer (default 100 ms).
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.read_timeout = timeout;

@@ -175,6 +175,11 @@ pub(crate) fn commit(map: &Mapping, atime: Option<Timespec>, me: i32) -> u64 {
     let (writetime, atime_field) = unsafe { (&raw mut (*md).writetime, &raw mut (*md).atime) };
     Mapping::set_time(writetime, t);
     Mapping::set_time(atime_field, atime.unwrap_or(t));
+    // The flag's owner is cleared with the flag (the Release store of `write = 0` in `publish`
+    // orders this store before it): `ownerPID` names a process only while it holds the flag, so a
+    // reader never blames a flag held by a legacy writer (which records no owner) on an earlier,
+    // long-gone shmim writer. The last writer stays recorded in `semWritePID`.
+    md!(map, owner_pid).set(0);
     let frame = write_flag::publish(md!(map, cnt0).cell(), md!(map, write).cell());
     post_all(map, me);
     frame
@@ -198,7 +203,7 @@ fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) 
     let len = g.frame_bytes();
     // SAFETY: both ranges are inside the mapping (validated geometry) and disjoint (the pixel
     // region precedes the circular buffer); this is the writer side of the seqlock race.
-    unsafe { std::ptr::copy_nonoverlapping(map.data_ptr(), slot, len) };
+    unsafe { shmim_sync::seqlock::copy_shared(slot, map.data_ptr(), len) };
     let entry = CbFrameMd {
         cnt0: md!(map, cnt0).peek().wrapping_add(1),
         cnt1: md!(map, cnt1).peek(),

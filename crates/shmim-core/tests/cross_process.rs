@@ -244,3 +244,42 @@ fn readers_in_other_processes_never_accept_a_torn_frame() {
         }
     }
 }
+
+/// A legacy writer holding the flag (it records no owner) after a shmim writer that has since
+/// exited: readers report it stuck, never dead, and no one takes the flag from it.
+#[test]
+fn a_legacy_writer_after_a_dead_shmim_writer_is_stuck_not_dead() {
+    let dir = StreamDir::new("xp-legacy-owner");
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path());
+    let mut r = Stream::create("legacy", &spec).unwrap();
+    let env = [
+        ("STREAM", "legacy".to_string()),
+        ("FRAMES", "1".to_string()),
+    ];
+    expect_success(spawn_child("child", "writer", dir.path(), &env));
+    assert_eq!(
+        r.metadata().unwrap().owner_pid,
+        0,
+        "the exited writer's commit cleared its ownership"
+    );
+    // The legacy idiom `im.md->write = 1;`, done by another process through the file.
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.file("legacy"))
+            .unwrap(),
+        &[1],
+        288,
+    )
+    .unwrap();
+    r.set_read_timeout(Duration::from_millis(20));
+    let mut px = vec![0u32; (SIDE * SIDE) as usize];
+    assert!(matches!(
+        r.read_into(&mut px),
+        Err(Error::WriterStuck { owner: 0, .. })
+    ));
+    assert!(matches!(
+        r.recover_writer(false),
+        Err(Error::WriterBusy { .. })
+    ));
+}

@@ -295,10 +295,8 @@ fn shmim_files_match_legacy_files_byte_for_byte() {
         |_| {},
         &[],
     );
-    // Frames written by shmim record the writer in ownerPID (legacy writers leave it 0), and
     // shmim's keyword writes count in each entry's `cnt` (the legacy program that made these files
     // filled the entries by direct struct access, which counts nothing).
-    let owner = (220, 4);
     let kw_cnt = |kw_offset: u64, n: u64| (0..n).map(move |i| (kw_offset + 128 * i + 40, 8));
     compare(
         &dir,
@@ -318,7 +316,7 @@ fn shmim_files_match_legacy_files_byte_for_byte() {
                 s.write_frame(&frame).unwrap();
             }
         },
-        &[[owner].as_slice(), &kw_cnt(640, 3).collect::<Vec<_>>()].concat(),
+        &kw_cnt(640, 3).collect::<Vec<_>>(),
     );
     compare(
         &dir,
@@ -333,7 +331,7 @@ fn shmim_files_match_legacy_files_byte_for_byte() {
                 .collect();
             s.write_frame(&frame).unwrap();
         },
-        &[owner],
+        &[],
     );
     let cube = RegionSpec::new(&[4, 4, 3], Datatype::U16)
         .with_semaphores(2)
@@ -363,7 +361,7 @@ fn shmim_files_match_legacy_files_byte_for_byte() {
             }
         },
         &[
-            [owner, cb_md].as_slice(),
+            [cb_md].as_slice(),
             &kw_cnt(cube.keywords.offset, 1).collect::<Vec<_>>(),
         ]
         .concat(),

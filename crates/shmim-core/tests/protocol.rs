@@ -35,8 +35,10 @@ fn commit_publishes_and_wakes_every_registered_reader() {
     let md = w.metadata().unwrap();
     assert_eq!(
         (md.cnt0, md.write, md.owner_pid),
-        (1, false, std::process::id() as i32)
+        (1, false, 0),
+        "the owner is cleared with the flag"
     );
+    assert_eq!(w.last_writer(), Some(std::process::id() as i32));
     assert!(md.write_time.tv_sec > 0 && md.atime == md.write_time);
 }
 
@@ -312,4 +314,25 @@ fn proc_trace_entries_start_fresh_and_round_trip() {
         s.proc_trace(10),
         Err(Error::IndexOutOfRange { .. })
     ));
+}
+
+#[test]
+fn gpu_streams_refuse_pixel_access_on_every_path() {
+    let dir = StreamDir::new("gpu");
+    let mut s = stream(
+        &dir,
+        "s",
+        StreamSpec::new(&[4, 4, 2], Datatype::U8).keywords(1).gpu(0),
+    );
+    let mut slice = [0u8; 16];
+    assert!(matches!(
+        s.poller().read_slice_into(0, &mut slice),
+        Err(Error::GpuStream { location: 0, .. })
+    ));
+    let mut frame = [0u8; 32];
+    assert!(matches!(
+        s.read_into(&mut frame),
+        Err(Error::GpuStream { .. })
+    ));
+    assert!(matches!(s.write(), Err(Error::GpuStream { .. })));
 }

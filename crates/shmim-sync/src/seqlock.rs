@@ -139,7 +139,74 @@ pub unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
     };
 }
 
-#[cfg(feature = "strict")]
+/// Copies `dst.len()` bytes of shared memory at `src` with relaxed atomic loads (8-byte words,
+/// bytes at the edges), whatever the `strict` feature says: for small entries that several
+/// threads of one process may write through different handles (keywords, proc-trace entries),
+/// where a plain copy would be a data race in the Rust memory model.
+///
+/// # Safety
+/// As for [`copy_out`].
+#[inline]
+pub unsafe fn copy_out_words(dst: &mut [u8], src: *const u8) {
+    // SAFETY: forwarded to the caller.
+    unsafe { strict::copy_out(dst, src) }
+}
+
+/// The writer side of [`copy_out_words`]: relaxed atomic stores.
+///
+/// # Safety
+/// As for [`copy_in`].
+#[inline]
+pub unsafe fn copy_in_words(dst: *mut u8, src: &[u8]) {
+    // SAFETY: forwarded to the caller.
+    unsafe { strict::copy_in(dst, src) }
+}
+
+/// Copies `len` bytes between two places of live shared memory (the writer's copy of a frame into
+/// a circular-buffer slot): a plain copy, or relaxed atomic words under `strict`.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `len` bytes, and the ranges must not overlap.
+#[inline]
+pub unsafe fn copy_shared(dst: *mut u8, src: *const u8, len: usize) {
+    #[cfg(not(feature = "strict"))]
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src, dst, len)
+    };
+    #[cfg(feature = "strict")]
+    {
+        let mut buf = [0u8; 4096];
+        let mut at = 0;
+        while at < len {
+            let n = (len - at).min(buf.len());
+            // SAFETY: `at + n ≤ len`, inside both ranges by the caller's contract; `buf` is ours.
+            unsafe {
+                strict::copy_out(&mut buf[..n], src.add(at));
+                strict::copy_in(dst.add(at), &buf[..n]);
+            }
+            at += n;
+        }
+    }
+}
+
+/// Whether a counter still holds `before` after a copy it guards: an acquire fence (so the copy's
+/// loads cannot be ordered after this check), then the load. The counter pairs with a writer that
+/// stores its data, then increments the counter with Release.
+#[inline]
+pub fn counter_unchanged<C: AtomicCell<u64>>(counter: &C, before: u64) -> bool {
+    #[cfg(not(shmim_tsan))]
+    {
+        crate::primitive::fence(Acquire);
+        counter.load(Relaxed) == before
+    }
+    // TSan ignores fences: an AcqRel read-modify-write reads the latest value instead.
+    #[cfg(shmim_tsan)]
+    {
+        counter.fetch_add(0, std::sync::atomic::Ordering::AcqRel) == before
+    }
+}
+
 mod strict {
     use std::sync::atomic::Ordering::Relaxed;
     use std::sync::atomic::{AtomicU8, AtomicU64};
