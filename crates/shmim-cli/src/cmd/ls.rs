@@ -87,8 +87,13 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
                 row.writing = s.is_writing();
                 row.creator_pid = md.creator_pid;
                 row.creator = pid_state(md.creator_pid);
-                row.owner_pid = md.owner_pid;
-                row.owner = pid_state(md.owner_pid);
+                // The writer holding the flag now, else the last one that published.
+                row.owner_pid = if md.owner_pid > 0 {
+                    md.owner_pid
+                } else {
+                    s.last_writer().unwrap_or(0)
+                };
+                row.owner = pid_state(row.owner_pid);
                 row.readers = s.registered_readers();
                 row.readers_alive = row
                     .readers

@@ -64,13 +64,16 @@ fn rm_one(dir: &Path, name: &str, force: bool) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Why a stream is still in use, or `None` when every process it names is gone.
-fn in_use(md: &Metadata, readers: &[(u16, i32)]) -> Option<String> {
+/// Why a stream is still in use, or `None` when every process it names is gone: its creator,
+/// the writer holding the flag (`ownerPID`), the last writer (`semWritePID`), its readers.
+fn in_use(md: &Metadata, last_writer: Option<i32>, readers: &[(u16, i32)]) -> Option<String> {
     if may_be_alive(md.creator_pid) {
         return Some(format!("creator {} alive", md.creator_pid));
     }
-    if md.owner_pid > 1 && may_be_alive(md.owner_pid) {
-        return Some(format!("writer {} alive", md.owner_pid));
+    for writer in [Some(md.owner_pid), last_writer].into_iter().flatten() {
+        if writer > 1 && may_be_alive(writer) {
+            return Some(format!("writer {writer} alive"));
+        }
     }
     readers
         .iter()
@@ -89,7 +92,7 @@ pub fn purge(dir: &Path, a: &PurgeArgs) -> Result<ExitCode> {
             }
         };
         let md = stream.metadata_snapshot();
-        if let Some(why) = in_use(&md, &stream.registered_readers()) {
+        if let Some(why) = in_use(&md, stream.last_writer(), &stream.registered_readers()) {
             println!("kept {} ({why})", listed.name);
             continue;
         }
