@@ -147,7 +147,9 @@ errno_t ImageStreamIO_closeIm(IMAGE *image);
 errno_t ImageStreamIO_destroyIm(IMAGE *image);
 
 /**
- * Writes `DIR/name.im.shm` into `file_name` (`ssz` bytes); `FAILURE` if it does not fit.
+ * Writes `DIR/name.im.shm` into `file_name` (`ssz` bytes); `FAILURE` if it does not fit, with
+ * as much of the path as fits, NUL-terminated, in the buffer (legacy `snprintf`; nothing for
+ * `ssz` 0).
  *
  * # Safety
  * `file_name` must be writable for `ssz` bytes; `name` a C string.
@@ -264,8 +266,8 @@ long ImageStreamIO_UpdateIm_atime(IMAGE *image, struct timespec *atime);
 
 /**
  * `*buffer` = start of slice `slice_index` of a circular buffer (`(imagetype & 0xF) ==
- * CIRCULAR_BUFFER`): `FAILURE` and NULL past the last slice. Any other image: `*buffer` = the
- * pixels, for any index.
+ * CIRCULAR_BUFFER`): `FAILURE` and NULL for an index ≥ `size[2]` (legacy rule: every index with
+ * fewer than three axes). Any other image: `*buffer` = the pixels, for any index.
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library; `buffer` NULL or writable.

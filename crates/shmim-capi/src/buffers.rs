@@ -6,16 +6,15 @@
 
 use std::ffi::{c_uint, c_void};
 
-use shmim_core::legacy::View;
 use shmim_layout::ImageType;
 
 use crate::error_codes::*;
-use crate::handle::{open_view, read_image, view};
+use crate::handle::{Target, open_target, read_image, target};
 use crate::image_struct::IMAGE;
 use crate::report::{Failure, Outcome, boundary};
 
 /// Number of slices: `size[2]` for a cube, else 1.
-fn slices(v: &View) -> u64 {
+fn slices(v: &Target) -> u64 {
     let g = v.geometry();
     if g.naxis == 3 {
         u64::from(g.size[2])
@@ -25,8 +24,8 @@ fn slices(v: &View) -> u64 {
 }
 
 /// `*buffer` = start of slice `slice_index` of a circular buffer (`(imagetype & 0xF) ==
-/// CIRCULAR_BUFFER`): `FAILURE` and NULL past the last slice. Any other image: `*buffer` = the
-/// pixels, for any index.
+/// CIRCULAR_BUFFER`): `FAILURE` and NULL for an index ≥ `size[2]` (legacy rule: every index with
+/// fewer than three axes). Any other image: `*buffer` = the pixels, for any index.
 ///
 /// # Safety
 /// `image` must be NULL or an open `IMAGE` filled by this library; `buffer` NULL or writable.
@@ -60,7 +59,7 @@ unsafe fn buffer_at(image: *const IMAGE, index: u64) -> Outcome<*mut c_void> {
     // SAFETY: forwarded to the caller.
     let im = unsafe { read_image(image) }?;
     // SAFETY: forwarded to the caller.
-    let v = unsafe { view(&im) }?;
+    let v = unsafe { target(&im) }?;
     // SAFETY: the untyped member of a union of pointers.
     let start = unsafe { im.array.raw }.cast::<u8>();
     if start.is_null() {
@@ -73,14 +72,16 @@ unsafe fn buffer_at(image: *const IMAGE, index: u64) -> Outcome<*mut c_void> {
     if !ImageType(g.imagetype).is_circular_slices() {
         return Ok(start.cast());
     }
-    let count = slices(&v);
+    // The legacy rule counts `size[2]` whatever `naxis` is: 0 (every index refused) for a
+    // circular-buffer type with fewer than three axes.
+    let count = u64::from(g.size[2]);
     if index >= count {
         return Err(Failure::new(
             IMAGESTREAMIO_FAILURE,
             format!("slice {index} out of range (0..{count})"),
         ));
     }
-    let slice_bytes = g.frame_bytes() / count as usize;
+    let slice_bytes = g.frame_bytes() / count as usize; // count ≥ 1 here
     Ok(start.wrapping_add(index as usize * slice_bytes).cast())
 }
 
@@ -95,7 +96,7 @@ pub unsafe extern "C" fn ImageStreamIO_nbSlices(image: *const IMAGE) -> u64 {
         |_| 0,
         || {
             // SAFETY: forwarded to the caller.
-            Ok(slices(&unsafe { open_view(image) }?))
+            Ok(slices(&unsafe { open_target(image) }?))
         },
     )
 }
@@ -112,7 +113,7 @@ pub unsafe extern "C" fn ImageStreamIO_writeIndex(image: *const IMAGE) -> u64 {
         |_| 0,
         || {
             // SAFETY: forwarded to the caller.
-            let v = unsafe { open_view(image) }?;
+            let v = unsafe { open_target(image) }?;
             Ok(v.cnt1().wrapping_add(1) % slices(&v))
         },
     )
@@ -129,7 +130,7 @@ pub unsafe extern "C" fn ImageStreamIO_readLastWroteIndex(image: *const IMAGE) -
         |_| 0,
         || {
             // SAFETY: forwarded to the caller.
-            let v = unsafe { open_view(image) }?;
+            let v = unsafe { open_target(image) }?;
             Ok(if v.geometry().naxis == 3 { v.cnt1() } else { 0 })
         },
     )

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use shmim_core::legacy::View;
 
 use crate::error_codes::*;
-use crate::handle::{image_name, open_view, read_image, view};
+use crate::handle::{image_name, open_target, open_view, read_image, view};
 use crate::image_struct::IMAGE;
 use crate::lifecycle::{ImageStreamIO_closeIm, ImageStreamIO_openIm};
 use crate::report::{Failure, Outcome, boundary};
@@ -168,7 +168,7 @@ pub unsafe extern "C" fn ImageStreamIO_new_image_compatible(
 /// As for [`ImageStreamIO_new_image_compatible`].
 unsafe fn compatible(src: *const IMAGE, dst: *const IMAGE) -> Outcome<bool> {
     // SAFETY: forwarded to the caller.
-    let (a, b) = unsafe { (open_view(src)?, open_view(dst)?) };
+    let (a, b) = unsafe { (open_target(src)?, open_target(dst)?) };
     let (a, b) = (a.geometry(), b.geometry());
     Ok(a.datatype == b.datatype
         && a.location == b.location

@@ -23,8 +23,15 @@
 //!   records the frame's metadata in the circular-buffer entry it copies into (shmim-core's rule).
 //! * Files are created 0666 with `fchmod` (the process umask is never touched) and built under a
 //!   temporary name, then renamed into place.
-//! * A process-local image (`shared` = 0) keeps its block size in `memsize` and `shmfd` = -1
-//!   (legacy: 0 and 0), so that close and destroy can free it.
+//! * A process-local image (`shared` = 0) is laid out as in the legacy library: `md`, the pixels
+//!   and the keywords are separate `calloc` blocks (`kw` NULL without keywords), `memsize` 0,
+//!   `semptr` NULL, so programs may free them themselves (milk: `free(array); free(md);
+//!   free(kw)`) or with `closeIm`/`destroyIm` (which free all three, as legacy `destroyIm` does;
+//!   doing both is a double free, as in legacy). Difference: `shmfd` is -1 (legacy 0, which a
+//!   careless close would take for stdin). Calls on a local image validate its 384-byte header
+//!   alone; the semaphore and inode functions refuse it (no semaphores, no file).
+//! * The stream's descriptor (`shmfd`) is opened `O_CLOEXEC` (legacy: inherited across `exec`);
+//!   a program that wants a child process to inherit it clears the flag with `fcntl`.
 //! * Bad arguments are errors (`INVALIDARG`, or -1/`EINVAL` for the wait functions) reported
 //!   through the printError hook; the legacy library printed and carried on, or crashed. Every
 //!   call re-validates the header the `IMAGE` points to, so a scribbled-over header is refused
@@ -33,6 +40,8 @@
 //! * The header's `md->name` and `md->inode` are whatever the last writer of the file put there:
 //!   `destroyIm` removes `DIR/<md->name>.im.shm` only when `md->name` is a valid stream name and
 //!   that file is the one the handle has open (`fstat`); legacy: whatever path the name formed.
+//!   A header that no longer validates still has its file removed when it is the one the handle
+//!   has open (found by `md->name`, else the `IMAGE`'s name), and `destroyIm` returns `FAILURE`.
 //! * The wait functions refuse (-1, `EINVAL`, `FAILURE` reported) a semaphore whose glibc flag
 //!   word is neither 0 nor 0x80, on which glibc would abort the process or use the wrong clock.
 //! * GPU streams (`location` ≥ 0) are created and opened, but this build has no CUDA: their

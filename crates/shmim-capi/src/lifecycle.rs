@@ -6,7 +6,7 @@ use shmim_core::{Datatype, Stream, StreamSpec};
 use shmim_layout::{IMAGE_NB_SEMAPHORE, ImageType, LOCATION_CPU};
 
 use crate::error_codes::*;
-use crate::handle::{c_name, fill, read_image, release, view};
+use crate::handle::{c_name, fill, fill_local, is_local, read_image, release, view};
 use crate::image_struct::*;
 use crate::report::{Failure, Outcome, boundary};
 
@@ -116,9 +116,13 @@ pub unsafe extern "C" fn ImageStreamIO_createIm_gpu(
                 }
                 Stream::create_legacy_mode(name, &spec)?
             } else {
-                // Process-local images have no semaphores and no circular buffer (legacy rule).
+                // Process-local images have no semaphores and no circular buffer (legacy rule);
+                // separate `calloc` blocks, as the legacy library (programs free them).
                 spec = spec.semaphores(0);
-                Stream::create_local(name, &spec)?
+                let stream = Stream::create_local(name, &spec)?;
+                // SAFETY: `image` is writable (caller contract).
+                unsafe { fill_local(image, stream, name) }?;
+                return Ok(IMAGESTREAMIO_SUCCESS);
             };
             // SAFETY: `image` is writable (caller contract).
             unsafe { fill(image, stream, name, true) }?;
@@ -223,25 +227,62 @@ pub unsafe extern "C" fn ImageStreamIO_destroyIm(image: *mut IMAGE) -> errno_t {
                 return Ok(IMAGESTREAMIO_SUCCESS);
             }
             let mut removed = Ok(());
-            if im.shmfd >= 0 {
+            if !is_local(&im) {
                 // SAFETY: an open handle (caller contract).
-                removed = unsafe { view(&im) }.and_then(|v| {
-                    for i in 0..v.geometry().nb_sem {
-                        let sem = v.semaphore(i)?;
-                        // SAFETY: a semaphore initialised at creation; glibc's sem_destroy only
-                        // checks it.
-                        unsafe { libc::sem_destroy(sem.as_ptr()) };
+                removed = match unsafe { view(&im) } {
+                    Ok(v) => {
+                        for i in 0..v.geometry().nb_sem {
+                            if let Ok(sem) = v.semaphore(i) {
+                                // SAFETY: a semaphore initialised at creation; glibc's
+                                // sem_destroy only checks it.
+                                unsafe { libc::sem_destroy(sem.as_ptr()) };
+                            }
+                        }
+                        // SAFETY: as above.
+                        unsafe { libc::sem_destroy(v.semlog().as_ptr()) };
+                        remove_if_ours(&v.geometry().name, im.shmfd)
                     }
-                    // SAFETY: as above.
-                    unsafe { libc::sem_destroy(v.semlog().as_ptr()) };
-                    remove_if_ours(&v.geometry().name, im.shmfd)
-                });
+                    // The header no longer validates (semaphores are not touched), but the file
+                    // this handle has open is still ours to remove: looked up by `md->name` if
+                    // it is still a valid name, else by the `IMAGE`'s own name (the one it was
+                    // created or opened by), and removed only if it is the inode of `shmfd`.
+                    // The validation error is the result.
+                    Err(invalid) => {
+                        // SAFETY: an open handle (caller contract).
+                        let md_name = unsafe { raw_md_name(&im) };
+                        let image_name = crate::handle::image_name(&im);
+                        for name in md_name.iter().chain([&image_name]) {
+                            let _ = remove_if_ours(name, im.shmfd);
+                        }
+                        Err(invalid)
+                    }
+                };
             }
             // SAFETY: forwarded to the caller.
             unsafe { release(image) }?;
             removed.map(|()| IMAGESTREAMIO_SUCCESS)
         },
     )
+}
+
+/// `md->name` read raw (lossy, up to its first NUL), if the mapping holds a whole header.
+///
+/// # Safety
+/// `im.md` must be valid for reads of `im.memsize` bytes (an open shared handle).
+unsafe fn raw_md_name(im: &IMAGE) -> Option<String> {
+    if im.md.is_null() || im.memsize < size_of::<IMAGE_METADATA>() as u64 {
+        return None;
+    }
+    // SAFETY: the header is readable (checked length, caller contract); a byte array has no
+    // invalid values. Another process may write it meanwhile: a torn name is merely a name
+    // that does not match the inode check.
+    let name = unsafe { std::ptr::addr_of!((*im.md).name).read_volatile() };
+    let bytes: Vec<u8> = name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Removes `DIR/name.im.shm` if it is still the file open as `fd` (same device and inode; a
@@ -284,7 +325,9 @@ fn remove_if_ours(name: &str, fd: c_int) -> Outcome<()> {
     }
 }
 
-/// Writes `DIR/name.im.shm` into `file_name` (`ssz` bytes); `FAILURE` if it does not fit.
+/// Writes `DIR/name.im.shm` into `file_name` (`ssz` bytes); `FAILURE` if it does not fit, with
+/// as much of the path as fits, NUL-terminated, in the buffer (legacy `snprintf`; nothing for
+/// `ssz` 0).
 ///
 /// # Safety
 /// `file_name` must be writable for `ssz` bytes; `name` a C string.
@@ -311,6 +354,16 @@ pub unsafe extern "C" fn ImageStreamIO_filename(
             path.extend_from_slice(name);
             path.extend_from_slice(shmim_layout::FILE_SUFFIX.as_bytes());
             if path.len() >= ssz {
+                // As legacy `snprintf`: a truncated, NUL-terminated path when there is room for
+                // anything at all, and still FAILURE.
+                if ssz > 0 {
+                    // SAFETY: `file_name` is writable for `ssz` bytes (caller contract); we write
+                    // `ssz - 1` < `path.len()` bytes of our vector and one NUL, no overlap.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(path.as_ptr(), file_name.cast(), ssz - 1);
+                        file_name.add(ssz - 1).write(0);
+                    }
+                }
                 return Err(Failure::new(
                     IMAGESTREAMIO_FAILURE,
                     format!("file name needs {} bytes, buffer has {ssz}", path.len() + 1),

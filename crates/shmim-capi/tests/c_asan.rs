@@ -18,6 +18,7 @@ const PROGRAMS: &[&str] = &[
     "circbuf.c",
     "inode.c",
     "legacy_style.c",
+    "legacy_edges.c",
 ];
 
 #[test]
@@ -26,6 +27,17 @@ fn c_programs_are_clean_under_address_and_undefined_behaviour_sanitizers() {
     for src in PROGRAMS {
         let dir = StreamDir::new(&format!("asan-{src}"));
         run_asan(&t.build_asan(src), &[], dir.path());
+    }
+}
+
+/// A local image freed the milk way (`free(array); free(md); free(kw)`), by `destroyIm` or by
+/// `closeIm`: no invalid or double free, no leak.
+#[test]
+fn c_local_images_are_freed_cleanly_under_asan_by_milk_destroy_and_close() {
+    let exe = toolchain().build_asan("local_image.c");
+    for how in ["milk", "destroy", "close"] {
+        let dir = StreamDir::new(&format!("asan-local-{how}"));
+        run_asan(&exe, &[how], dir.path());
     }
 }
 

@@ -15,6 +15,26 @@ fn c_create_open_close_destroy_fill_every_field_as_the_format_says() {
 }
 
 #[test]
+fn c_local_images_are_separate_heap_blocks_freed_by_milk_or_by_destroy_or_close() {
+    let exe = toolchain().build("local_image.c");
+    for how in ["milk", "destroy", "close"] {
+        let dir = StreamDir::new(&format!("local-{how}"));
+        run(&exe, &[how], &dir);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "a local image made a file"
+        );
+    }
+}
+
+#[test]
+fn c_filename_truncation_circular_slices_and_destroying_a_damaged_stream() {
+    let dir = StreamDir::new("legacy-edges");
+    run(&toolchain().build("legacy_edges.c"), &[], &dir);
+}
+
+#[test]
 fn c_type_helpers_match_the_datatype_table_for_every_code() {
     let dir = StreamDir::new("types");
     run(&toolchain().build("types.c"), &[], &dir);
