@@ -19,25 +19,14 @@ use ImageStreamIO::image_struct::IMAGE_METADATA;
 use common::{StreamDir, run_asan, toolchain};
 use shmim_core::{Datatype, ImageType, OpenOptions, Stream, StreamSpec};
 
-/// SplitMix64: every case is a function of the seed and its number, whatever thread builds it.
-struct Rng(u64);
+#[path = "../../shmim-layout/tests/support/splitmix.rs"]
+mod splitmix;
+use splitmix::Rng;
 
 impl Rng {
+    /// Every case is a function of the seed and its number, whatever thread builds it.
     fn for_case(case: u64) -> Self {
         Self(0xc0de_0bad_f11e ^ case.wrapping_mul(0xd134_2543_de82_ef95))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[self.below(from.len() as u64) as usize]
     }
 }
 

@@ -12,21 +12,9 @@ use std::time::Duration;
 use common::StreamDir;
 use shmim_core::{Datatype, ImageType, OpenOptions, Stream, StreamSpec};
 
-/// SplitMix64, fixed seed: failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+#[path = "../../shmim-layout/tests/support/splitmix.rs"]
+mod splitmix;
+use splitmix::Rng;
 
 /// Valid stream files of several shapes, to mutate.
 fn seeds(dir: &StreamDir) -> Vec<Vec<u8>> {
