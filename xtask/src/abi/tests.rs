@@ -124,17 +124,22 @@ fn shmim_headers_match_the_manifest() {
     assert_eq!(probe(&manifest, &include, &scratch), Vec::<Mismatch>::new());
 }
 
-#[test]
-fn padding_before_cnt0_is_reported_as_cnt0_with_the_later_fields_as_consequences() {
-    let scratch = Scratch::new("pad");
-    let include = edited_headers(&scratch, |s, _| {
+/// Our headers with one 8-byte field planted before `IMAGE_METADATA.cnt0`.
+fn padded_before_cnt0(scratch: &Scratch) -> PathBuf {
+    edited_headers(scratch, |s, _| {
         edit_struct(
             s,
             "IMAGE_METADATA",
             "uint64_t cnt0;",
             "uint64_t planted_pad; uint64_t cnt0;",
         )
-    });
+    })
+}
+
+#[test]
+fn padding_before_cnt0_is_reported_as_cnt0_with_the_later_fields_as_consequences() {
+    let scratch = Scratch::new("pad");
+    let include = padded_before_cnt0(&scratch);
     let manifest = default_manifest();
     let found = probe(&manifest, &include, &scratch);
     assert_eq!(causes(&found), [("IMAGE_METADATA.cnt0", Kind::Layout)]);
@@ -278,14 +283,7 @@ fn unexported_and_unlisted_symbols_are_reported() {
 #[test]
 fn report_shows_the_cause_and_summarises_its_consequences() {
     let scratch = Scratch::new("report");
-    let include = edited_headers(&scratch, |s, _| {
-        edit_struct(
-            s,
-            "IMAGE_METADATA",
-            "uint64_t cnt0;",
-            "uint64_t planted_pad; uint64_t cnt0;",
-        )
-    });
+    let include = padded_before_cnt0(&scratch);
     let manifest = default_manifest();
     let m = CProbe {
         side: "c:legacy",
