@@ -208,7 +208,7 @@ impl Mapping {
         }
     }
 
-    /// Flushes nothing; exists so the mmap is visibly used (dropping it unmaps).
+    /// Whether the memory is a shared file mapping (not a process-local or borrowed block).
     pub(crate) fn is_file(&self) -> bool {
         matches!(self.backing, Backing::File { .. })
     }
