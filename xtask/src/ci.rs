@@ -16,6 +16,16 @@ struct Step {
 fn steps() -> Vec<Step> {
     vec![
         Step {
+            name: "setup",
+            what: "install what later steps need (rustup components, Debian packages)",
+            run: crate::setup::ensure,
+        },
+        Step {
+            name: "self-contained",
+            what: "no tracked file refers to material outside the repository",
+            run: crate::selfcontained::check,
+        },
+        Step {
             name: "fmt",
             what: "cargo fmt --check",
             run: || run(cargo().args(["fmt", "--all", "--check"])),

@@ -15,6 +15,8 @@ mod ci;
 mod cmd;
 mod header;
 mod install;
+mod selfcontained;
+mod setup;
 mod stress;
 
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 //! A stream is a file `DIR/NAME.im.shm` holding a frozen C header, keywords, semaphores and the
 //! pixels of the current frame; shmim's files are byte-for-byte those of the legacy C library, so
 //! C and Rust processes share streams freely. This crate makes the synchronisation protocol
-//! (`shared/spec/protocol.md`) impossible to misuse:
+//! (`docs/protocol.md`) impossible to misuse:
 //!
 //! * a frame is written through a [`WriteGuard`] and published by [`WriteGuard::commit`]; a guard
 //!   dropped without commit leaves the frame visibly abandoned, never half-published;

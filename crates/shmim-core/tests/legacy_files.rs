@@ -1,4 +1,4 @@
-//! The stream files written by the legacy C library (shared/testdata/legacy, MANIFEST.md) open
+//! The stream files written by the legacy C library (`tests/data/legacy`, see its MANIFEST.md) open
 //! and read back exactly as their manifest says, and shmim-created files with the same parameters
 //! match them byte for byte outside the fields that vary from run to run.
 
@@ -13,7 +13,7 @@ use shmim_layout::{ImageMetadata, RegionSpec, Regions};
 
 fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/legacy")
+        .join("tests/data/legacy")
         .join(format!("{name}.im.shm"))
 }
 

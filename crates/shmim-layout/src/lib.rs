@@ -7,7 +7,7 @@
 //! the structs are [`bytemuck::Pod`] and can be copied out of a mapping as plain bytes.
 //!
 //! The offset of every field is asserted at compile time against the reference table of the
-//! format (`shared/spec/format.md`); a single moved byte fails the build.
+//! format (`docs/format.md`); a single moved byte fails the build.
 //!
 //! This crate does no I/O and has no `unsafe` beyond the one `Pod` impl of the keyword value union
 //! (bytemuck cannot derive `Pod` for unions). Shared fields are plain integers here on purpose:

@@ -5,7 +5,7 @@
 //! C programs dereference them directly. This crate reaches those fields through atomic *views*
 //! built from a pointer to the field ([`field::view`], i.e. `AtomicU64::from_ptr`), the Rust
 //! counterpart of the C `__atomic_*` builtins on plain objects, and builds the protocols of
-//! `shared/spec/protocol.md` on top:
+//! `docs/protocol.md` on top:
 //!
 //! | module | protocol |
 //! |---|---|
