@@ -5,7 +5,7 @@ use std::ffi::c_long;
 use shmim_layout::Timespec;
 
 use crate::error_codes::*;
-use crate::handle::{is_local, read_image, target, view};
+use crate::handle::{header, is_local, read_image, view};
 use crate::image_struct::IMAGE;
 use crate::report::boundary;
 
@@ -56,16 +56,13 @@ unsafe fn update(
     boundary(func, c_long::from, || {
         // SAFETY: forwarded to the caller.
         let im = unsafe { read_image(image) }?;
-        if is_local(&im) && !im.md.is_null() && im.used == 1 {
-            // A process-local image: `md->shared` is 0, so nothing to do (legacy rule); its
-            // header alone is checked.
-            // SAFETY: forwarded to the caller.
-            unsafe { target(&im) }?;
+        if is_local(&im) {
+            // A process-local image: `md->shared` is 0, so nothing to do (legacy rule).
+            header(&im)?;
             return Ok(c_long::from(IMAGESTREAMIO_SUCCESS));
         }
         // SAFETY: forwarded to the caller.
-        let v = unsafe { view(&im) }?;
-        v.update(atime)?;
+        unsafe { view(&im) }?.update(atime)?;
         Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
     })
 }

@@ -19,6 +19,10 @@ const PROGRAMS: &[&str] = &[
     "inode.c",
     "legacy_style.c",
     "legacy_edges.c",
+    "helpers_by_hand.c",
+    "local_legacy.c",
+    "reshape.c",
+    "cancel.c",
 ];
 
 #[test]

@@ -35,6 +35,52 @@ fn c_filename_truncation_circular_slices_and_destroying_a_damaged_stream() {
 }
 
 #[test]
+fn c_slice_helpers_are_arithmetic_on_a_hand_built_image() {
+    let dir = StreamDir::new("helpers-by-hand");
+    run(&toolchain().build("helpers_by_hand.c"), &[], &dir);
+}
+
+#[test]
+fn c_local_images_take_any_name_and_answer_semaphore_calls_quietly_as_legacy() {
+    let dir = StreamDir::new("local-legacy");
+    let out = run(&toolchain().build("local_legacy.c"), &[], &dir);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("ERROR"),
+        "a call printed"
+    );
+}
+
+#[test]
+fn c_open_fails_at_once_leaves_used_alone_and_destroy_spares_opened_handles() {
+    let dir = StreamDir::new("open-legacy");
+    run(&toolchain().build("open_legacy.c"), &[], &dir);
+}
+
+#[test]
+fn c_gpu_streams_neither_open_nor_get_created_without_cuda() {
+    let dir = StreamDir::new("gpu");
+    let spec = StreamSpec::new(&[4, 4], Datatype::Float)
+        .gpu(0)
+        .semaphores(2)
+        .dir(dir.path());
+    let gpu = Stream::create("gpu", &spec).unwrap();
+    run(&toolchain().build("gpu_streams.c"), &[], &dir);
+    gpu.destroy().unwrap();
+}
+
+#[test]
+fn c_streams_reshaped_in_place_keep_publishing_and_waking_readers() {
+    let dir = StreamDir::new("reshape");
+    run(&toolchain().build("reshape.c"), &[], &dir);
+}
+
+#[test]
+fn c_threads_blocked_in_waits_or_the_post_loop_are_cancelled_cleanly() {
+    let dir = StreamDir::new("cancel");
+    run(&toolchain().build("cancel.c"), &[], &dir);
+}
+
+#[test]
 fn c_type_helpers_match_the_datatype_table_for_every_code() {
     let dir = StreamDir::new("types");
     run(&toolchain().build("types.c"), &[], &dir);
