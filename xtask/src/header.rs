@@ -52,17 +52,6 @@ pub fn capi_dir() -> PathBuf {
     root().join("crates/shmim-capi")
 }
 
-/// The public headers an install copies (generated and hand-written).
-pub fn public_headers() -> Vec<PathBuf> {
-    let include = capi_dir().join("include");
-    HEADERS
-        .iter()
-        .map(|h| h.file)
-        .chain(["ImageStreamIO_atomic.h"])
-        .map(|f| include.join(f))
-        .collect()
-}
-
 fn generate(h: &Header) -> Result<String, String> {
     let dir = capi_dir();
     let config_path = dir.join("cbindgen").join(h.config);
@@ -77,7 +66,15 @@ fn generate(h: &Header) -> Result<String, String> {
         .map_err(|e| format!("cbindgen for {}: {e}", h.file))?;
     let mut out = Vec::new();
     bindings.write(&mut out);
-    String::from_utf8(out).map_err(|e| format!("{}: not UTF-8: {e}", h.file))
+    let text = String::from_utf8(out).map_err(|e| format!("{}: not UTF-8: {e}", h.file))?;
+    Ok(semicolons_inside_conditions(&text))
+}
+
+/// cbindgen 0.29 closes the `#if defined(…)` of a `#[cfg]` struct field before the field's `;`,
+/// which leaves an empty declaration (`;` alone, an extension that `-Wpedantic` rejects) in the
+/// struct when the macro is not defined: the `;` goes inside.
+fn semicolons_inside_conditions(text: &str) -> String {
+    text.replace("\n#endif\n  ;\n", ";\n#endif\n")
 }
 
 fn differs(path: &Path, text: &str) -> bool {

@@ -13,6 +13,25 @@
 #include <unistd.h>
 #include <time.h>
 #include "ImageStreamIOError.h"
+#include "ImageStreamIO_variant.h"
+
+/* The layout switches of the legacy header (IMAGESTRUCT_WRITEHISTORY, DAO_COMPAT) change
+ * IMAGE_METADATA and IMAGE: a program must be built with the ones the library was built with. */
+#if defined(IMAGESTRUCT_WRITEHISTORY) && defined(DAO_COMPAT)
+#error "IMAGESTRUCT_WRITEHISTORY and DAO_COMPAT together: no libImageStreamIO has both layouts"
+#endif
+#if defined(IMAGESTRUCT_WRITEHISTORY) && !IMAGESTREAMIO_LIB_WRITEHISTORY
+#error "IMAGESTRUCT_WRITEHISTORY is defined, but this libImageStreamIO was built without it: build the program without it, or use a library built with IMAGESTRUCT_WRITEHISTORY (cargo feature writehistory)"
+#endif
+#if !defined(IMAGESTRUCT_WRITEHISTORY) && IMAGESTREAMIO_LIB_WRITEHISTORY
+#error "this libImageStreamIO was built with IMAGESTRUCT_WRITEHISTORY: build the program with -DIMAGESTRUCT_WRITEHISTORY (pkg-config --cflags ImageStreamIO and the CMake targets give it)"
+#endif
+#if defined(DAO_COMPAT) && !IMAGESTREAMIO_LIB_DAO_COMPAT
+#error "DAO_COMPAT is defined, but this libImageStreamIO was built without it: build the program without it, or use a library built with DAO_COMPAT (cargo feature dao-compat)"
+#endif
+#if !defined(DAO_COMPAT) && IMAGESTREAMIO_LIB_DAO_COMPAT
+#error "this libImageStreamIO was built with DAO_COMPAT: build the program with -DDAO_COMPAT (pkg-config --cflags ImageStreamIO and the CMake targets give it)"
+#endif
 
 /** Version string of the stream format, written last into every new stream. */
 #define IMAGESTRUCT_VERSION "2.00"
@@ -533,6 +552,18 @@ typedef struct {
    * Circular-buffer wraps.
    */
   uint64_t CBcycle;
+#if defined(IMAGESTRUCT_WRITEHISTORY)
+  /**
+   * Current write-history slot (`IMAGESTRUCT_WRITEHISTORY` builds only).
+   */
+  uint32_t wCBindex;
+#endif
+#if defined(IMAGESTRUCT_WRITEHISTORY)
+  /**
+   * Write-history wraps (`IMAGESTRUCT_WRITEHISTORY` builds only).
+   */
+  uint64_t wCBcycle;
+#endif
   /**
    * Bytes of one frame.
    */
@@ -541,6 +572,36 @@ typedef struct {
    * CUDA IPC handle of a GPU stream.
    */
   cudaIpcMemHandle_t cudaMemHandle;
+#if defined(DAO_COMPAT)
+  /**
+   * First position of the last partial write (`DAO_COMPAT` builds only).
+   */
+  uint32_t lastPos;
+#endif
+#if defined(DAO_COMPAT)
+  /**
+   * Size of the last partial write (`DAO_COMPAT` builds only).
+   */
+  uint32_t lastNb;
+#endif
+#if defined(DAO_COMPAT)
+  /**
+   * Current partial packet number (`DAO_COMPAT` builds only).
+   */
+  uint32_t packetNb;
+#endif
+#if defined(DAO_COMPAT)
+  /**
+   * Expected number of packets (`DAO_COMPAT` builds only).
+   */
+  uint32_t packetTotal;
+#endif
+#if defined(DAO_COMPAT)
+  /**
+   * Sub-frame numbers (`DAO_COMPAT` builds only).
+   */
+  uint64_t lastNbArray[MAX_NB_PARTIAL_PACKET];
+#endif
 } IMAGE_METADATA;
 
 /**
@@ -687,6 +748,12 @@ typedef union {
    * `_DATATYPE_COMPLEX_DOUBLE`.
    */
   complex_double *CD;
+#if defined(DAO_COMPAT)
+  /**
+   * Untyped, for C++ templates (`DAO_COMPAT` builds only).
+   */
+  void *V;
+#endif
 } IMAGE_ARRAY;
 
 /**
@@ -783,6 +850,12 @@ typedef struct {
    * Circular-buffer frames (NULL when `CBsize` is 0).
    */
   void *CBimdata;
+#if defined(IMAGESTRUCT_WRITEHISTORY)
+  /**
+   * Write-history entries (`IMAGESTRUCT_WRITEHISTORY` builds only).
+   */
+  FRAMEWRITEMD *writehist;
+#endif
 } IMAGE;
 
 #endif  /* _IMAGESTRUCT_H */

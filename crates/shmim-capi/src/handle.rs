@@ -180,6 +180,25 @@ pub(crate) unsafe fn view(image: &IMAGE) -> Outcome<View> {
     Ok(unsafe { View::bounded(md.cast(), geometry) })
 }
 
+/// The write-history entries of a shared `IMAGE` (`IMAGESTRUCT_WRITEHISTORY` builds), checked to
+/// lie inside the mapping, after the header, 8-aligned.
+///
+/// # Safety
+/// As for [`view`].
+#[cfg(feature = "writehistory")]
+pub(crate) unsafe fn write_history(image: &IMAGE) -> Outcome<*mut FRAMEWRITEMD> {
+    let md = header(image)?;
+    let mut bounds = Bounds {
+        base: md.addr(),
+        len: image.memsize,
+        cursor: IMAGE_METADATA_SIZE as u64,
+    };
+    let entry = size_of::<FRAMEWRITEMD>() as u64;
+    let entries = u64::from(IMAGESTRUCT_FRAMEWRITEMDSIZE);
+    bounds.take("write history", image.writehist, entry, entries)?;
+    Ok(image.writehist)
+}
+
 /// Places the regions of a view inside a mapping, in file order.
 struct Bounds {
     base: usize,
@@ -326,6 +345,8 @@ pub(crate) unsafe fn fill(
         writetimearray: or_null(temporal, at(r.writetime_array)).cast(),
         CircBuff_md: at(r.cb_md).cast(),
         CBimdata: or_null(g.cb_size > 0, at(r.cb_data)).cast(),
+        #[cfg(feature = "writehistory")]
+        writehist: at(r.write_history).cast(),
     };
     for (dst, src) in image.name.iter_mut().zip(name.bytes()) {
         *dst = src as c_char;
@@ -449,6 +470,8 @@ fn closed(array: IMAGE_ARRAY) -> IMAGE {
         writetimearray: ptr::null_mut(),
         CircBuff_md: ptr::null_mut(),
         CBimdata: ptr::null_mut(),
+        #[cfg(feature = "writehistory")]
+        writehist: ptr::null_mut(),
     }
 }
 

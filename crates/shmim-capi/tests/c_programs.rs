@@ -225,7 +225,7 @@ fn c_reader_never_accepts_a_torn_frame_from_a_free_running_c_writer() {
 fn atomic_header_protocol_is_clean_under_thread_sanitizer() {
     let t = toolchain();
     let dir = StreamDir::new("tsan");
-    let include = format!("-I{}", t.prefix.join("include").display());
+    let include = format!("-I{}", t.prefix.join("include/ImageStreamIO").display());
     let helpers = format!("-I{}", common::c_dir().display());
     let config = format!("-I{}", common::config_dir());
     let flags = [
