@@ -80,6 +80,11 @@ fn steps() -> Vec<Step> {
             run: capi_asan,
         },
         Step {
+            name: "capi-cmake",
+            what: "libImageStreamIO installed (dist profile, stripped) and as a CMake subproject: find_package and add_subdirectory clients, layout variants, valgrind",
+            run: crate::cmake::ci,
+        },
+        Step {
             name: "loom-envcache",
             what: "loom model of the envcache publication flag",
             run: loom_envcache,

@@ -59,6 +59,14 @@ fn requirements() -> Vec<Requirement> {
             remedy: Remedy::Apt(&["pkg-config"]),
         },
         Requirement {
+            what: "cmake and valgrind (capi-cmake step)",
+            probe: || {
+                quiet(Command::new("cmake").arg("--version"))
+                    && quiet(Command::new("valgrind").arg("--version"))
+            },
+            remedy: Remedy::Apt(&["cmake", "valgrind"]),
+        },
+        Requirement {
             what: "the C compiler's sanitizer runtimes (capi-asan step)",
             probe: cc_sanitizers_link,
             remedy: Remedy::Apt(&["libasan8", "libubsan1", "libtsan2"]),
