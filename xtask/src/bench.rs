@@ -1,7 +1,8 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
 //! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
-//! `cargo xtask bench core -- --plot target/bench-plots --json`.
+//! `cargo xtask bench core -- --plot target/bench-plots --json`, or to the C API benchmark (group
+//! `capi`), e.g. `cargo xtask bench capi -- --legacy-lib /usr/local/lib/libImageStreamIO.so`.
 
 use crate::cmd::{cargo, run};
 
@@ -9,7 +10,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (only `core` takes it).
+    /// Runs the group; the argument is what followed `--` (`core` and `capi` take it).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -24,6 +25,11 @@ fn groups() -> Vec<Group> {
             name: "sync",
             what: "write flag, seqlock, busy-poll and semaphore wake vs a 2-process ping-pong",
             run: |_| example("shmim-sync", "bench_sync"),
+        },
+        Group {
+            name: "capi",
+            what: "libImageStreamIO (dist build) against the legacy library, same run: UpdateIm, sempost (-- --legacy-lib PATH, or SHMIM_LEGACY_LIB)",
+            run: capi,
         },
         Group {
             name: "core",
@@ -44,6 +50,27 @@ fn groups() -> Vec<Group> {
             },
         },
     ]
+}
+
+/// The C API group: the installed build of libImageStreamIO (`dist` profile) and, when given, the
+/// legacy library, both dlopen'ed by `shmim-capi`'s `bench_update` example.
+fn capi(extra: &[String]) -> Result<(), String> {
+    let built =
+        crate::install::build_profile(crate::install::DIST, crate::install::Variant::default())?;
+    run(cargo()
+        .args([
+            "run",
+            "--profile",
+            crate::install::DIST,
+            "-p",
+            "shmim-capi",
+            "--example",
+            "bench_update",
+            "--",
+            "--lib",
+        ])
+        .arg(built.join("libImageStreamIO.so"))
+        .args(extra))
 }
 
 /// Runs `example` of `package`, built in release.

@@ -44,7 +44,12 @@ pub(crate) fn is_local(image: &IMAGE) -> bool {
 /// The header of an `IMAGE`, checked for what reading it needs: not NULL, aligned, and for a
 /// shared stream inside its mapping (`memsize` at least one header).
 pub(crate) fn header(image: &IMAGE) -> Outcome<*mut IMAGE_METADATA> {
-    let md = image.md;
+    checked_header(image.md, image.memsize).map(|()| image.md)
+}
+
+/// [`header`] on the two fields.
+#[inline]
+fn checked_header(md: *mut IMAGE_METADATA, memsize: u64) -> Outcome<()> {
     if md.is_null() {
         return Err(Failure::invalid(
             "IMAGE has no metadata pointer (md is NULL): not open",
@@ -53,16 +58,15 @@ pub(crate) fn header(image: &IMAGE) -> Outcome<*mut IMAGE_METADATA> {
     if !md.is_aligned() {
         return Err(Failure::invalid("IMAGE metadata pointer is misaligned"));
     }
-    if !is_local(image) && image.memsize < IMAGE_METADATA_SIZE as u64 {
+    if memsize != 0 && memsize < IMAGE_METADATA_SIZE as u64 {
         return Err(Failure::new(
             IMAGESTREAMIO_FAILURE,
             format!(
-                "IMAGE memsize {} is smaller than the {IMAGE_METADATA_SIZE}-byte metadata",
-                image.memsize
+                "IMAGE memsize {memsize} is smaller than the {IMAGE_METADATA_SIZE}-byte metadata"
             ),
         ));
     }
-    Ok(md)
+    Ok(())
 }
 
 /// The current value of a header field another process may write at any time: read once,
@@ -76,7 +80,8 @@ pub(crate) unsafe fn live<T: Word>(p: *mut T) -> T {
     unsafe { Field::new(p) }.peek()
 }
 
-/// The shared stream an `IMAGE` maps, bounded for one call.
+/// Runs `f` on the shared stream a caller's `IMAGE` maps, bounded for one call, or on `None` for a
+/// process-local image (no semaphores, no file: the callers answer as legacy does).
 ///
 /// The regions come from the `IMAGE`'s pointers (set by `createIm`/`openIm` from the layout the
 /// file was created with) and their lengths from the header's counts as they are now: the
@@ -87,18 +92,42 @@ pub(crate) unsafe fn live<T: Word>(p: *mut T) -> T {
 /// header meanwhile. Regions the C calls never touch (keywords, proc trace, `semctrl`,
 /// `semstatus`, the temporal arrays) are left empty.
 ///
+/// This runs on every `UpdateIm` and `sempost`: it reads the few `IMAGE` fields it needs rather
+/// than copying the whole handle, and lends the view to `f` rather than returning it, so the
+/// view (a few hundred bytes) is built in place and never copied.
+///
 /// # Safety
-/// `image` must describe a stream this library handed over (or a copy of it) that is still
+/// `im` is NULL or an `IMAGE` this library filled (or a copy of one) whose stream is still
 /// mapped: `md` valid for `memsize` bytes for the duration of the call, as the legacy library
 /// also requires.
-pub(crate) unsafe fn view(image: &IMAGE) -> Outcome<View> {
-    if is_local(image) {
-        return Err(Failure::invalid(
-            "process-local image (shared = 0): it has no semaphores and no file",
-        ));
+#[inline]
+pub(crate) unsafe fn with_stream<T>(
+    im: *const IMAGE,
+    f: impl FnOnce(Option<&View>) -> Outcome<T>,
+) -> Outcome<T> {
+    if im.is_null() {
+        return Err(Failure::invalid("NULL IMAGE pointer"));
     }
-    let md = header(image)?;
-    // SAFETY: each read is of a field of the header `header` accepted, mapped for the call.
+    // SAFETY: `im` is a readable IMAGE (caller contract); each field is plain data.
+    let (md, memsize) = unsafe { ((*im).md, (*im).memsize) };
+    checked_header(md, memsize)?;
+    if memsize == 0 {
+        return f(None);
+    }
+    // SAFETY: as above.
+    let (pixels, semfile, semlog, read_pid, write_pid, cb_md, cb_data) = unsafe {
+        (
+            (*im).array.raw,
+            (*im).semfile,
+            (*im).semlog,
+            (*im).semReadPID,
+            (*im).semWritePID,
+            (*im).CircBuff_md,
+            (*im).CBimdata,
+        )
+    };
+    // SAFETY: each read is of a field of the header `checked_header` accepted, mapped for the
+    // call.
     let (nb_sem, cb_size, frame, nelement, naxis, size, code, imagetype) = unsafe {
         (
             live(&raw mut (*md).sem),
@@ -113,28 +142,21 @@ pub(crate) unsafe fn view(image: &IMAGE) -> Outcome<View> {
     };
     let mut bounds = Bounds {
         base: md.addr(),
-        len: image.memsize,
+        len: memsize,
         cursor: IMAGE_METADATA_SIZE as u64,
     };
     let sem = size_of::<SemSlot>() as u64;
     let sems = u64::from(nb_sem);
     let pid = size_of::<libc::pid_t>() as u64;
     let cbs = u64::from(cb_size);
-    // SAFETY: `raw` is the untyped member of a union of pointers.
-    let pixels = unsafe { image.array.raw };
     let data = bounds.take("pixels", pixels, frame, 1)?;
-    let semaphores = bounds.take("semaphores", image.semfile, sem, sems)?;
-    let semlog = bounds.take("log semaphore", image.semlog, sem, 1)?;
-    let sem_read_pid = bounds.take("semReadPID", image.semReadPID, pid, sems)?;
-    let sem_write_pid = bounds.take("semWritePID", image.semWritePID, pid, sems)?;
+    let semaphores = bounds.take("semaphores", semfile, sem, sems)?;
+    let semlog = bounds.take("log semaphore", semlog, sem, 1)?;
+    let sem_read_pid = bounds.take("semReadPID", read_pid, pid, sems)?;
+    let sem_write_pid = bounds.take("semWritePID", write_pid, pid, sems)?;
     let cb_md_size = size_of::<CBFRAMEMD>() as u64;
-    let cb_md = bounds.take(
-        "circular-buffer metadata",
-        image.CircBuff_md,
-        cb_md_size,
-        cbs,
-    )?;
-    let cb_data = bounds.take("circular-buffer frames", image.CBimdata, frame, cbs)?;
+    let cb_md = bounds.take("circular-buffer metadata", cb_md, cb_md_size, cbs)?;
+    let cb_data = bounds.take("circular-buffer frames", cb_data, frame, cbs)?;
     let empty = Region::default();
     let geometry = Geometry {
         name: String::new(),
@@ -172,12 +194,13 @@ pub(crate) unsafe fn view(image: &IMAGE) -> Outcome<View> {
             cb_md,
             cb_data,
             write_history: empty,
-            file_size: image.memsize,
+            file_size: memsize,
         },
     };
     // SAFETY: `md` is 8-aligned and valid for `memsize` bytes for the call (caller contract);
     // `take` placed every region inside them, 8-aligned.
-    Ok(unsafe { View::bounded(md.cast(), geometry) })
+    let view = unsafe { View::bounded(md.cast(), geometry) };
+    f(Some(&view))
 }
 
 /// The write-history entries of a shared `IMAGE` (`IMAGESTRUCT_WRITEHISTORY` builds), checked to
@@ -210,32 +233,47 @@ struct Bounds {
 impl Bounds {
     /// The region of `count` items of `item` bytes at `p`: empty if that is no byte (whatever
     /// `p`), else inside the mapping, 8-aligned and after the regions placed before.
-    fn take<T>(&mut self, what: &str, p: *const T, item: u64, count: u64) -> Outcome<Region> {
-        let outside = |detail: String| {
-            Failure::new(
-                IMAGESTREAMIO_FAILURE,
-                format!("the {what} of this IMAGE are not inside its mapping ({detail})"),
-            )
+    #[inline]
+    fn take<T>(
+        &mut self,
+        what: &'static str,
+        p: *const T,
+        item: u64,
+        count: u64,
+    ) -> Outcome<Region> {
+        let Some(len) = item.checked_mul(count) else {
+            return Err(self.outside(what, p, u64::MAX));
         };
-        let len = item
-            .checked_mul(count)
-            .ok_or_else(|| outside(format!("{count} × {item} bytes")))?;
         if len == 0 {
             return Ok(Region::default());
         }
-        if p.is_null() {
-            return Err(outside("NULL pointer".into()));
-        }
         let offset = p.addr().wrapping_sub(self.base) as u64;
         let end = offset.saturating_add(len);
-        if offset < self.cursor || end > self.len || offset % 8 != 0 {
-            return Err(outside(format!(
-                "{len} bytes at offset {offset}, mapping {} bytes, previous region ends at {}",
-                self.len, self.cursor
-            )));
+        if p.is_null() || offset < self.cursor || end > self.len || offset % 8 != 0 {
+            return Err(self.outside(what, p, len));
         }
         self.cursor = end;
         Ok(Region { offset, len })
+    }
+
+    /// Why `len` bytes of `what` at `p` cannot be placed.
+    #[cold]
+    #[inline(never)]
+    fn outside<T>(&self, what: &str, p: *const T, len: u64) -> Failure {
+        let detail = if p.is_null() {
+            "NULL pointer".to_string()
+        } else {
+            format!(
+                "{len} bytes at offset {}, mapping {} bytes, previous region ends at {}",
+                p.addr().wrapping_sub(self.base) as u64,
+                self.len,
+                self.cursor
+            )
+        };
+        Failure::new(
+            IMAGESTREAMIO_FAILURE,
+            format!("the {what} of this IMAGE are not inside its mapping ({detail})"),
+        )
     }
 }
 

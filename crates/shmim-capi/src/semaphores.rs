@@ -20,26 +20,9 @@ use shmim_sync::semaphore::Semaphore;
 
 use crate::cancel::{shmim_capi_sem_timedwait, shmim_capi_sem_wait, shmim_capi_sempost_loop};
 use crate::error_codes::*;
-use crate::handle::{header, is_local, read_image, view};
+use crate::handle::with_stream;
 use crate::image_struct::IMAGE;
 use crate::report::{Failure, Outcome, boundary};
-
-/// The shared stream the caller's `IMAGE` maps, or `None` for a process-local image (no
-/// semaphores: legacy answers).
-///
-/// # Safety
-/// `image` must be NULL or an `IMAGE` filled by this library (or a copy of one) whose stream is
-/// still open.
-unsafe fn target(image: *const IMAGE) -> Outcome<Option<View>> {
-    // SAFETY: forwarded to the caller.
-    let im = unsafe { read_image(image) }?;
-    if is_local(&im) {
-        header(&im)?;
-        return Ok(None);
-    }
-    // SAFETY: forwarded to the caller.
-    Ok(Some(unsafe { view(&im) }?))
-}
 
 /// Index `index` of one of the view's semaphores, or `INVALIDARG`.
 fn sem_index(v: &View, index: i64) -> Outcome<u16> {
@@ -58,14 +41,18 @@ fn sem_index(v: &View, index: i64) -> Outcome<u16> {
 /// As for [`target`].
 unsafe fn post(image: *const IMAGE, index: c_long) -> Outcome<c_long> {
     // SAFETY: forwarded to the caller.
-    if let Some(v) = unsafe { target(image) }? {
-        if index < 0 {
-            v.post_all();
-        } else {
-            v.post(sem_index(&v, index)?)?;
-        }
+    unsafe {
+        with_stream(image, |v| {
+            if let Some(v) = v {
+                if index < 0 {
+                    v.post_all();
+                } else {
+                    v.post(sem_index(v, index)?)?;
+                }
+            }
+            Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
+        })
     }
-    Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
 }
 
 /// Posts semaphore `index` (every semaphore if `index` < 0) if it is below `SEMAPHORE_MAXVAL`,
@@ -90,10 +77,14 @@ pub unsafe extern "C" fn ImageStreamIO_sempost(image: *mut IMAGE, index: c_long)
 pub unsafe extern "C" fn ImageStreamIO_sempost_excl(image: *mut IMAGE, index: c_long) -> c_long {
     boundary(c"ImageStreamIO_sempost_excl", c_long::from, || {
         // SAFETY: forwarded to the caller.
-        if let Some(v) = unsafe { target(image) }? {
-            v.post_all_except(u16::try_from(index).ok());
+        unsafe {
+            with_stream(image, |v| {
+                if let Some(v) = v {
+                    v.post_all_except(u16::try_from(index).ok());
+                }
+                Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
+            })
         }
-        Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
     })
 }
 
@@ -152,12 +143,14 @@ pub unsafe extern "C" fn ImageStreamIO_getsemwaitindex(
         |_| -1,
         || {
             // SAFETY: forwarded to the caller.
-            Ok(match unsafe { target(image) }? {
-                None => -1,
-                Some(v) => v
-                    .claim_wait_slot(u16::try_from(semindexdefault).ok())
-                    .map_or(-1, c_int::from),
-            })
+            unsafe {
+                with_stream(image, |v| {
+                    Ok(v.map_or(-1, |v| {
+                        v.claim_wait_slot(u16::try_from(semindexdefault).ok())
+                            .map_or(-1, c_int::from)
+                    }))
+                })
+            }
         },
     )
 }
@@ -180,15 +173,15 @@ unsafe fn wait_target(
         },
         || {
             // SAFETY: forwarded to the caller.
-            Ok(match unsafe { target(image) }? {
-                None => Err(1),
-                Some(v) => {
-                    let i = sem_index(&v, i64::from(index))?;
+            unsafe {
+                with_stream(image, |v| {
+                    let Some(v) = v else { return Ok(Err(1)) };
+                    let i = sem_index(v, i64::from(index))?;
                     let sem = v.semaphore(i)?;
                     waitable(&sem, i)?;
-                    Ok(sem.as_ptr())
-                }
-            })
+                    Ok(Ok(sem.as_ptr()))
+                })
+            }
         },
     )
 }
@@ -308,16 +301,20 @@ pub unsafe extern "C-unwind" fn ImageStreamIO_semtimedwait(
 pub unsafe extern "C" fn ImageStreamIO_semflush(image: *mut IMAGE, index: c_long) -> c_long {
     boundary(c"ImageStreamIO_semflush", c_long::from, || {
         // SAFETY: forwarded to the caller.
-        if let Some(v) = unsafe { target(image) }? {
-            if index < 0 {
-                for i in 0..v.geometry().nb_sem {
-                    v.semaphore(i)?.flush();
+        unsafe {
+            with_stream(image, |v| {
+                if let Some(v) = v {
+                    if index < 0 {
+                        for i in 0..v.geometry().nb_sem {
+                            v.semaphore(i)?.flush();
+                        }
+                    } else {
+                        v.semaphore(sem_index(v, index)?)?.flush();
+                    }
                 }
-            } else {
-                v.semaphore(sem_index(&v, index)?)?.flush();
-            }
+                Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
+            })
         }
-        Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
     })
 }
 
@@ -332,10 +329,12 @@ pub unsafe extern "C" fn ImageStreamIO_semvalue(image: *mut IMAGE, index: c_long
         |_| -1,
         || {
             // SAFETY: forwarded to the caller.
-            Ok(match unsafe { target(image) }? {
-                None => -1,
-                Some(v) => c_long::from(v.semaphore(sem_index(&v, index)?)?.value()),
-            })
+            unsafe {
+                with_stream(image, |v| match v {
+                    None => Ok(-1),
+                    Some(v) => Ok(c_long::from(v.semaphore(sem_index(v, index)?)?.value())),
+                })
+            }
         },
     )
 }

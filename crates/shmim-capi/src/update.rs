@@ -5,7 +5,7 @@ use std::ffi::c_long;
 use shmim_layout::Timespec;
 
 use crate::error_codes::*;
-use crate::handle::{header, is_local, read_image, view};
+use crate::handle::with_stream;
 use crate::image_struct::IMAGE;
 use crate::report::boundary;
 
@@ -55,18 +55,17 @@ unsafe fn update(
 ) -> c_long {
     boundary(func, c_long::from, || {
         // SAFETY: forwarded to the caller.
-        let im = unsafe { read_image(image) }?;
-        if is_local(&im) {
-            // A process-local image: `md->shared` is 0, so nothing to do (legacy rule).
-            header(&im)?;
-            return Ok(c_long::from(IMAGESTREAMIO_SUCCESS));
-        }
-        // SAFETY: forwarded to the caller.
-        let frame = unsafe { view(&im) }?.update(atime)?;
+        let frame = unsafe {
+            with_stream(image, |view| match view {
+                // A process-local image: `md->shared` is 0, so nothing to do (legacy rule).
+                None => Ok(None),
+                Some(view) => Ok(view.update(atime)?),
+            })
+        }?;
         #[cfg(feature = "writehistory")]
         if let Some(frame) = frame {
             // SAFETY: forwarded to the caller.
-            unsafe { record_write(&im, frame) }?;
+            unsafe { record_write(&crate::handle::read_image(image)?, frame) }?;
         }
         #[cfg(not(feature = "writehistory"))]
         let _ = frame;
