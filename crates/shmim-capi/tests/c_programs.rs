@@ -81,6 +81,12 @@ fn c_threads_blocked_in_waits_or_the_post_loop_are_cancelled_cleanly() {
 }
 
 #[test]
+fn c_clock_isio_is_the_clock_updateim_stamps_whatever_the_include_order() {
+    let dir = StreamDir::new("clock");
+    run(&toolchain().build("clock_isio.c"), &[], &dir);
+}
+
+#[test]
 fn c_type_helpers_match_the_datatype_table_for_every_code() {
     let dir = StreamDir::new("types");
     run(&toolchain().build("types.c"), &[], &dir);
