@@ -2,7 +2,6 @@
  * with the function name, a source location, the code and a message. Bad stream names (`/`,
  * `.`/`..`, leading `-` or `.`, control characters, non-UTF-8, 80 bytes or more) create
  * nothing, inside the stream directory or out of it. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,20 +40,6 @@ static void write_file(const char *path, const void *bytes, size_t n)
     CHECK(fd >= 0);
     CHECK(write(fd, bytes, n) == (ssize_t)n);
     CHECK(close(fd) == 0);
-}
-
-/* Entries of `dir` (without . and ..), -1 if it cannot be read. */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
 }
 
 /* Names that could escape the stream directory or confuse tools are refused by every function

@@ -10,23 +10,10 @@
 #include "ImageStreamIO.h"
 #include "check.h"
 
-static errno_t last_code;
-static int reports;
-static errno_t record(const char *file, const char *func, int line, errno_t code, char *msg)
-{
-    (void)file;
-    (void)func;
-    (void)line;
-    (void)msg;
-    last_code = code;
-    reports++;
-    return IMAGESTREAMIO_SUCCESS;
-}
-
 int main(void)
 {
     test_start("GPU streams without CUDA");
-    ImageStreamIO_set_printError(record);
+    ImageStreamIO_set_printError(count_report);
     struct stat st;
     char path[STRINGMAXLEN_FILE_NAME];
     CHECK_EQ(ImageStreamIO_filename(path, sizeof path, "gpu"), IMAGESTREAMIO_SUCCESS);
@@ -35,7 +22,7 @@ int main(void)
     IMAGE im;
     memset(&im, 0, sizeof im);
     CHECK_EQ(ImageStreamIO_openIm(&im, "gpu"), IMAGESTREAMIO_FAILURE);
-    CHECK_EQ(reports, 1);
+    CHECK_EQ(reported()->count, 1);
     CHECK_EQ(im.used, 0);
     CHECK(im.md == NULL);
 
@@ -43,7 +30,7 @@ int main(void)
     CHECK_EQ(ImageStreamIO_createIm_gpu(&im, "gpu", 2, size, _DATATYPE_FLOAT, 0, 1, 2, 0,
                                         MATH_DATA, 0),
              IMAGESTREAMIO_FILEEXISTS);
-    CHECK_EQ(last_code, IMAGESTREAMIO_FILEEXISTS);
+    CHECK_EQ(reported()->last_code, IMAGESTREAMIO_FILEEXISTS);
     CHECK(stat(path, &st) == 0);
 
     char free_path[STRINGMAXLEN_FILE_NAME];
@@ -53,7 +40,7 @@ int main(void)
         CHECK_EQ(ImageStreamIO_createIm_gpu(&im, "free", 2, size, _DATATYPE_FLOAT, location, 1,
                                             2, 0, MATH_DATA, 0),
                  IMAGESTREAMIO_NOTIMPL);
-        CHECK_EQ(last_code, IMAGESTREAMIO_NOTIMPL);
+        CHECK_EQ(reported()->last_code, IMAGESTREAMIO_NOTIMPL);
         CHECK(stat(free_path, &st) != 0 && errno == ENOENT);
         CHECK_EQ(im.used, 0);
     }
@@ -63,7 +50,7 @@ int main(void)
              IMAGESTREAMIO_INVALIDARG);
 
     /* Process-local: the location is ignored, the pixels are in process memory. */
-    int before = reports;
+    int before = reported()->count;
     memset(&im, 0, sizeof im);
     CHECK_EQ(ImageStreamIO_createIm_gpu(&im, "local", 2, size, _DATATYPE_FLOAT, 0, 0, 2, 0,
                                         MATH_DATA, 0),
@@ -73,7 +60,7 @@ int main(void)
     im.array.F[15] = 2.0f;
     CHECK(ImageStreamIO_get_image_d_ptr(&im) == im.array.raw);
     CHECK_EQ(ImageStreamIO_destroyIm(&im), IMAGESTREAMIO_SUCCESS);
-    CHECK_EQ(reports, before);
+    CHECK_EQ(reported()->count, before);
     fprintf(stderr, "gpu_streams: ok\n");
     return 0;
 }

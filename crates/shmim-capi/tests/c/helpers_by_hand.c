@@ -145,24 +145,12 @@ static void circular(void)
 }
 
 /* Only NULL is refused, with INVALIDARG reported (and `*buffer` NULL when there is one). */
-static int reports;
-static errno_t record(const char *file, const char *func, int line, errno_t code, char *msg)
-{
-    (void)file;
-    (void)func;
-    (void)line;
-    (void)msg;
-    CHECK_EQ(code, IMAGESTREAMIO_INVALIDARG);
-    reports++;
-    return IMAGESTREAMIO_SUCCESS;
-}
-
 static void only_null_is_refused(void)
 {
     IMAGE im = {0};
     IMAGE_METADATA md = {0};
     void *buf = &im;
-    ImageStreamIO_set_printError(record);
+    ImageStreamIO_set_printError(count_report);
     CHECK_EQ(ImageStreamIO_readBufferAt(NULL, 0, &buf), IMAGESTREAMIO_INVALIDARG);
     CHECK(buf == NULL);
     buf = &im;
@@ -175,14 +163,15 @@ static void only_null_is_refused(void)
     CHECK_EQ(last_index(NULL), 0);
     CHECK_EQ(write_buffer(NULL, &buf), IMAGESTREAMIO_INVALIDARG);
     CHECK_EQ(last_buffer(&im, NULL), IMAGESTREAMIO_INVALIDARG);
-    CHECK_EQ(reports, 8);
+    CHECK_EQ(reported()->count, 8);
+    CHECK_EQ(reported()->last_code, IMAGESTREAMIO_INVALIDARG);
     /* Garbage in a hand-built header is arithmetic, not an error: no pixels yet, no report. */
     md.naxis = 200;
     buf = &im;
     CHECK_EQ(ImageStreamIO_readBufferAt(&im, 5, &buf), IMAGESTREAMIO_SUCCESS);
     CHECK(buf == NULL);
     CHECK_EQ(nb_slices(&im), 1);
-    CHECK_EQ(reports, 8);
+    CHECK_EQ(reported()->count, 8);
     ImageStreamIO_set_default_printError();
 }
 

@@ -3,36 +3,15 @@
  * calls milk makes on them unconditionally answer legacy's values without reporting anything:
  * posts, flushes and UpdateIm succeed and do nothing, semvalue is -1, getsemwaitindex -1, the
  * waits return 1 (legacy's EXIT_FAILURE for "no such semaphore"). */
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include "ImageStreamIO.h"
 #include "check.h"
 
-static int reports;
-static errno_t record(const char *file, const char *func, int line, errno_t code, char *msg)
-{
-    fprintf(stderr, "reported by %s (%s:%d): %d %s\n", func, file, line, code, msg);
-    reports++;
-    return IMAGESTREAMIO_SUCCESS;
-}
-
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    CHECK(d != NULL);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 /* Every semaphore and publish call on a local image: legacy's answer, nothing reported. */
 static void quiet_legacy_answers(IMAGE *im)
 {
-    int before = reports;
+    int before = reported()->count;
     struct timespec soon;
     CHECK(clock_gettime(CLOCK_REALTIME, &soon) == 0);
     soon.tv_sec += 1;
@@ -54,13 +33,13 @@ static void quiet_legacy_answers(IMAGE *im)
     struct timespec atime = {3, 4};
     CHECK_EQ(ImageStreamIO_UpdateIm_atime(im, &atime), IMAGESTREAMIO_SUCCESS);
     CHECK_EQ(im->md->cnt0, cnt0);
-    CHECK_EQ(reports, before);
+    CHECK_EQ(reported()->count, before);
 }
 
 int main(void)
 {
     test_start("process-local images, legacy answers");
-    CHECK_EQ(ImageStreamIO_set_printError(record), IMAGESTREAMIO_SUCCESS);
+    CHECK_EQ(ImageStreamIO_set_printError(count_report), IMAGESTREAMIO_SUCCESS);
     const char *dir = getenv("MILK_SHM_DIR");
     CHECK(dir != NULL);
     uint32_t size[2] = {4, 3};
@@ -101,8 +80,8 @@ int main(void)
     CHECK(strncmp(im.md->name, longname, STRINGMAXLEN_IMAGE_NAME - 1) == 0);
     CHECK_EQ(strlen(im.name), STRINGMAXLEN_IMAGE_NAME - 1);
     CHECK_EQ(ImageStreamIO_destroyIm(&im), IMAGESTREAMIO_SUCCESS);
-    CHECK_EQ(reports, 0);
-    CHECK_EQ(entries(dir), 0);
+    CHECK_EQ(reported()->count, 0);
+    CHECK_EQ(count_entries(dir), 0);
 
     /* No name at all is still refused, as legacy. */
     memset(&im, 0, sizeof im);
@@ -110,7 +89,7 @@ int main(void)
              IMAGESTREAMIO_INVALIDARG);
     CHECK_EQ(ImageStreamIO_createIm(&im, NULL, 1, size, _DATATYPE_INT16, 0, 0, 0),
              IMAGESTREAMIO_INVALIDARG);
-    CHECK_EQ(reports, 2);
+    CHECK_EQ(reported()->count, 2);
     fprintf(stderr, "local_legacy: ok\n");
     return 0;
 }

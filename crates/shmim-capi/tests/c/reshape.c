@@ -7,18 +7,6 @@
 #include "ImageStreamIO.h"
 #include "check.h"
 
-static int reports;
-static errno_t last_code;
-static errno_t record(const char *file, const char *func, int line, errno_t code, char *msg)
-{
-    (void)file;
-    (void)line;
-    fprintf(stderr, "reported: %s %d %s\n", func, code, msg);
-    last_code = code;
-    reports++;
-    return IMAGESTREAMIO_SUCCESS;
-}
-
 /* One frame through the writer's handle reaches the reader's: UpdateIm, the reader's semaphore,
  * explicit posts, the pixels. */
 static void frame_reaches_reader(IMAGE *w, IMAGE *rd, int sem, uint16_t value)
@@ -107,7 +95,7 @@ static void out_of_mapping_edits_are_refused(void)
     CHECK_EQ(ImageStreamIO_createIm(&w, "bounds", 2, size, _DATATYPE_UINT16, 1, 0, 2),
              IMAGESTREAMIO_SUCCESS);
     IMAGE_METADATA saved = *w.md;
-    int before = reports;
+    int before = reported()->count;
 
     w.md->sem = 60000; /* semaphores past the end of the file */
     CHECK_EQ(ImageStreamIO_sempost(&w, -1), IMAGESTREAMIO_FAILURE);
@@ -125,8 +113,8 @@ static void out_of_mapping_edits_are_refused(void)
     w.md->imdatamemsize *= 1000; /* frames larger than their slots */
     CHECK_EQ(ImageStreamIO_UpdateIm(&w), IMAGESTREAMIO_FAILURE);
     *w.md = saved;
-    CHECK_EQ(reports, before + 6);
-    CHECK_EQ(last_code, IMAGESTREAMIO_FAILURE);
+    CHECK_EQ(reported()->count, before + 6);
+    CHECK_EQ(reported()->last_code, IMAGESTREAMIO_FAILURE);
 
     /* Undone: it works again. Fields no access depends on may hold anything. */
     w.md->naxis = 9;
@@ -135,7 +123,7 @@ static void out_of_mapping_edits_are_refused(void)
     w.md->nelement = 3;
     CHECK_EQ(ImageStreamIO_UpdateIm(&w), IMAGESTREAMIO_SUCCESS);
     CHECK_EQ(ImageStreamIO_sempost(&w, 1), IMAGESTREAMIO_SUCCESS);
-    CHECK_EQ(reports, before + 6);
+    CHECK_EQ(reported()->count, before + 6);
     *w.md = saved;
     CHECK_EQ(ImageStreamIO_destroyIm(&w), IMAGESTREAMIO_SUCCESS);
 }
@@ -143,7 +131,7 @@ static void out_of_mapping_edits_are_refused(void)
 int main(void)
 {
     test_start("streams edited in place");
-    ImageStreamIO_set_printError(record);
+    ImageStreamIO_set_printError(count_report);
     cube_to_image();
     image_to_line();
     out_of_mapping_edits_are_refused();
