@@ -53,6 +53,10 @@
 //! * GPU streams (`location` ≥ 0): this build has no CUDA; opening one fails (as a non-CUDA legacy
 //!   build), creating one returns `NOTIMPL` (a non-CUDA legacy build made a stream with no pixel
 //!   pointer).
+//!
+//! Cargo features `writehistory` and `dao-compat` build the legacy compile-time layout variants
+//! (`IMAGESTRUCT_WRITEHISTORY`, `DAO_COMPAT`). Cost: `UpdateIm` with 10 semaphores takes about
+//! 75 ns, at least 10× less than the legacy library side by side (PERFORMANCE.md).
 #![allow(non_snake_case)]
 #![deny(missing_docs)]
 
