@@ -6,8 +6,10 @@
 //!    (`find_package(ImageStreamIO)`): the shared client runs, under valgrind too (the installed
 //!    library is stripped and LTO-built), and the static client runs.
 //! 3. The same client with the library as a subdirectory (`add_subdirectory` of
-//!    `crates/shmim-capi/ImageStreamIO`, as milk adds its submodule), built through cargo; the
-//!    default layout shares the install's build, so cargo has nothing to do.
+//!    `crates/shmim-capi/ImageStreamIO` through a symlink, as milk adds its submodule), built
+//!    through cargo, beside a module that includes the headers by path without linking the
+//!    target (milk's modules do); the default layout shares the install's build, so cargo has
+//!    nothing to do.
 //! 4. The subdirectory with `-DIMAGESTRUCT_WRITEHISTORY=ON` and with `-DDAO_COMPAT=ON`: cargo
 //!    builds that layout (dev profile, in the variants' target directory the `abi` step fills),
 //!    the client gets the PUBLIC define and checks the variant's layout; a program compiled
@@ -128,10 +130,16 @@ pub fn ci() -> Result<(), String> {
         "cmake client ok (default",
     )?;
 
+    // The documented setup: the submodule path is a symlink to the stand-in directory, and a
+    // module target includes its headers by path without linking it (milk's pattern).
+    let linked = work.join("linked/ImageStreamIO");
+    std::fs::create_dir_all(work.join("linked")).map_err(|e| format!("{}: {e}", work.display()))?;
+    std::os::unix::fs::symlink(capi_dir().join("ImageStreamIO"), &linked)
+        .map_err(|e| format!("symlink {}: {e}", linked.display()))?;
     let sub = build_client(
         &work.join("subdir"),
         &[
-            subdir.clone(),
+            format!("SHMIM_SUBDIR={}", linked.display()),
             format!("SHMIM_CARGO_PROFILE={DIST}"),
             format!("SHMIM_CARGO_TARGET_DIR={}", target_dir().display()),
         ],
