@@ -537,12 +537,16 @@ pub(crate) unsafe fn release(im: *mut IMAGE) -> Outcome<()> {
             libc::free(image.md.cast());
             libc::free(image.kw.cast());
         }
-    } else if image.shmfd >= 0 {
-        // SAFETY: `shmfd` is the descriptor the stream was handed over with; closing it first is
-        // harmless for the mapping.
-        unsafe { libc::close(image.shmfd) };
+    } else {
+        // The descriptor and the mapping are released independently: a program that closed
+        // `shmfd` itself (and set it to -1) still gets its mapping unmapped, as with legacy.
+        if image.shmfd >= 0 {
+            // SAFETY: `shmfd` is the descriptor the stream was handed over with; closing it first
+            // is harmless for the mapping.
+            unsafe { libc::close(image.shmfd) };
+        }
         // SAFETY: `md`/`memsize` describe the mapping handed over by `fill` (caller contract).
-        if unsafe { libc::munmap(image.md.cast(), len) } != 0 {
+        if len > 0 && unsafe { libc::munmap(image.md.cast(), len) } != 0 {
             result = Err(Failure::new(
                 IMAGESTREAMIO_MMAP,
                 format!("munmap: {}", std::io::Error::last_os_error()),

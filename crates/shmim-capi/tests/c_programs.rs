@@ -273,3 +273,30 @@ fn atomic_header_protocol_is_clean_under_thread_sanitizer() {
         out.status
     );
 }
+
+#[test]
+fn c_close_unmaps_a_stream_whose_descriptor_the_program_closed_itself() {
+    let dir = StreamDir::new("close-unmaps");
+    run(
+        &toolchain().build("robust_edges.c"),
+        &["close-unmaps"],
+        &dir,
+    );
+}
+
+#[test]
+fn c_calls_succeed_when_the_directory_warning_cannot_be_written() {
+    let exe = toolchain().build("robust_edges.c");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = common::checked(
+        std::process::Command::new(&exe)
+            .arg("stderr-full")
+            .env("MILK_SHM_DIR", "/nonexistent/shmim-stderr-full")
+            .stderr(full),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("filename 0 0 /"), "{stdout}");
+}
