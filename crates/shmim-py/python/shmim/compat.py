@@ -1,0 +1,609 @@
+"""pyMilk's ``SHM`` class on shmim: change one import, keep the script.
+
+``from pyMilk.interfacing.isio_shmlib import SHM`` becomes ``from shmim.compat import SHM``. The
+constructor, methods and attributes (``IMAGE`` included) behave as pyMilk's (at its commit
+94b2fd7), with these differences, all on the safe side:
+
+* reads are consistent copies (pyMilk copied pixels a writer might be changing); facing a writer
+  stuck mid-frame, ``get_data`` prints a warning and returns the pixels as they are (pyMilk
+  returned them silently);
+* ``set_data`` publishes in the protocol's order (pixels, times, ``cnt0``, write flag, then the
+  semaphores; the legacy module posted first and never set the times);
+* ``get_data(copy=False)`` gives a read-only view (write with ``set_data``);
+* waits are cut into 50 ms slices, so Ctrl-C interrupts them, and ``timeout`` is in real seconds;
+* ``MILK_SHM_DIR`` unset means the default stream directory (``/milk/shm``, else ``/tmp``), not a
+  ``KeyError``; a full path may name a stream in any directory;
+* process-local (``shared=False``) and GPU (``location >= 0``) streams are refused
+  (``NotImplementedError``): this build has neither.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _shapes
+from ._native import (
+    Stream,
+    TornError,
+    WriterDiedError,
+    WriterStuckError,
+)
+
+__all__ = [
+    "SHM",
+    "AutoRelinkError",
+    "AutoRelinkSizeError",
+    "AutoRelinkTypeError",
+    "Which3DState",
+    "check_SHM_name",
+]
+
+KWValue = Union[int, float, str]
+
+
+class AutoRelinkError(Exception):
+    """The stream was re-created and cannot be followed."""
+
+
+class AutoRelinkTypeError(AutoRelinkError):
+    """The re-created stream has another datatype."""
+
+
+class AutoRelinkSizeError(AutoRelinkError):
+    """The re-created stream has another shape."""
+
+
+class Which3DState:
+    """triDim values: where the stack axis of a cube is, Python side → C side."""
+
+    LAST2LAST = _shapes.LAST2LAST
+    LAST2FRONT = _shapes.LAST2FRONT
+    FRONT2FRONT = _shapes.FRONT2FRONT
+    FRONT2LAST = _shapes.FRONT2LAST
+
+
+def shm_dir() -> str:
+    """The stream directory, resolved now: ``$MILK_SHM_DIR`` if it is an existing directory,
+    else ``/milk/shm`` if it exists, else ``/tmp`` (the C library's rule)."""
+    env = os.environ.get("MILK_SHM_DIR")
+    if env and os.path.isdir(env):
+        return env
+    return "/milk/shm" if os.path.isdir("/milk/shm") else "/tmp"
+
+
+def _split_name(fname: str) -> Tuple[str, str]:
+    """``(directory, stream name)`` for a bare name or a path to a ``.im.shm`` file."""
+    directory, base = os.path.split(fname)
+    if base.endswith(".im.shm"):
+        base = base[: -len(".im.shm")]
+    if not base:
+        raise ValueError(f"no stream name in {fname!r}")
+    return (directory or shm_dir()), base
+
+
+def check_SHM_name(fname: str) -> str:
+    """The stream name in ``fname`` (a bare name, or a path to ``NAME.im.shm``)."""
+    return _split_name(fname)[1]
+
+
+def _legacy_time(seconds: float) -> datetime.datetime:
+    # The legacy module converted timespecs through the system clock: a naive local datetime.
+    return datetime.datetime.fromtimestamp(seconds)
+
+
+class _LegacyMetadata:
+    """``IMAGE.md``: the header under its C field names, read live at each attribute access."""
+
+    _RENAMED = {
+        "NBkw": "keywords",
+        "sem": "semaphores",
+        "acqtime": "atime",
+        "writetime": "write_time",
+        "creationtime": "creation_time",
+        "lastaccesstime": "last_access_time",
+        "datatype": "datatype_code",
+    }
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    def __getattr__(self, field: str) -> Any:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        if field == "cnt0":
+            return self._stream.cnt0
+        md = self._stream.metadata
+        if field == "version":
+            return "2.00"
+        if field == "size":
+            return list(md.size)
+        if field == "imagetype":
+            return md.imagetype & 0xF
+        if field == "location_str":
+            return "CPU RAM" if md.location < 0 else f"GPU{md.location} RAM"
+        name = self._RENAMED.get(field, field)
+        value = getattr(md, name)
+        if name in ("atime", "write_time", "creation_time", "last_access_time"):
+            return _legacy_time(value)
+        if name in ("shared", "write"):
+            return int(value)
+        return value
+
+    def __repr__(self) -> str:
+        md = self._stream.metadata
+        return (
+            f"Name: {md.name}\nVersion: 2.00\nSize: {list(md.size)}\n"
+            f"nelement: {md.nelement}\nshared: {int(md.shared)}\n"
+            f"location: {'CPU RAM' if md.location < 0 else f'GPU{md.location} RAM'}\n"
+            f"flag: {md.flag}\nlogflag: {md.logflag}\nsem: {md.semaphores}\n"
+            f"cnt0: {md.cnt0}\ncnt1: {md.cnt1}\ncnt2: {md.cnt2}"
+        )
+
+
+class _LegacyImage:
+    """``SHM.IMAGE``: the calls pyMilk code makes on the legacy module's ``Image``.
+
+    Semaphore calls take an index as the C functions do; waiting on index ``i`` uses the
+    reader slot registered by ``getsemwaitindex``. Return values are the C library's: 0 for
+    success, -1 when a try-wait found nothing or a timed wait timed out, 1 for a bad index.
+    """
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream: Optional[Stream] = stream
+        self._readers: Dict[int, Any] = {}
+        self.md = _LegacyMetadata(stream)
+
+    @property
+    def stream(self) -> Stream:
+        if self._stream is None:
+            raise ValueError("image not initialized (closed)")
+        return self._stream
+
+    def _attach(self, stream: Stream) -> None:
+        self.close_readers()
+        self._stream = stream
+        self.md = _LegacyMetadata(stream)
+
+    def close_readers(self) -> None:
+        for r in self._readers.values():
+            r.close()
+        self._readers.clear()
+
+    def _bad_index(self, index: int) -> bool:
+        if 0 <= index < len(self.stream.semaphore_values()):
+            return False
+        print(f"ERROR: image {self.stream.name} semaphore # {index} does not exist")
+        return True
+
+    def _reader(self, index: int):
+        reader = self._readers.get(index)
+        if reader is None:
+            reader = self.stream.reader(slot=index)
+            if reader.slot != index:
+                reader.close()
+                raise ValueError(f"semaphore {index} of {self.stream.name} is another reader's")
+            self._readers[index] = reader
+        return reader
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self.stream.metadata.size)
+
+    @property
+    def semReadPID(self) -> List[int]:
+        pids = dict(self.stream.registered_readers())
+        return [pids.get(i, 0) for i in range(len(self.stream.semaphore_values()))]
+
+    def getsemwaitindex(self, index: int) -> int:
+        if self._readers:
+            return next(iter(self._readers))
+        try:
+            reader = self.stream.reader(slot=index if 0 <= index < len(self.stream.semaphore_values()) else None)
+        except Exception:
+            return -1
+        self._readers[reader.slot] = reader
+        return reader.slot
+
+    def semwait(self, index: int) -> int:
+        if self._bad_index(index):
+            return 1
+        self._reader(index).wait()
+        return 0
+
+    def semtimedwait(self, index: int, timeoutsec: float) -> int:
+        if self._bad_index(index):
+            return 1
+        try:
+            self._reader(index).wait(max(timeoutsec, 0.0))
+        except TimeoutError:
+            return -1
+        return 0
+
+    def semtrywait(self, index: int) -> int:
+        if self._bad_index(index):
+            return 1
+        return 0 if self._reader(index).try_wait() is not None else -1
+
+    def semflush(self, index: int) -> int:
+        for i, reader in self._readers.items():
+            if index < 0 or index == i:
+                reader.flush()
+        return 0
+
+    def semvalue(self, index: int) -> int:
+        values = self.stream.semaphore_values()
+        if not 0 <= index < len(values):
+            print(f"ERROR: image {self.stream.name} semaphore # {index} does not exist")
+            return -1
+        return values[index]
+
+    def copy(self) -> np.ndarray:
+        """A consistent copy in the C-side shape (``size`` order, Fortran layout)."""
+        return self.stream.read().T
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        a = self.copy()
+        return a if dtype is None else a.astype(dtype)
+
+    def write(self, buffer: np.ndarray) -> None:
+        """Writes a frame given in the C-side shape (``size`` order)."""
+        self.stream.write_frame(np.asarray(buffer).T, cnt1=self.stream.metadata.cnt1 + 1)
+
+    def update(self) -> int:
+        self.stream.repost()
+        return 0
+
+    def update_atime(self, atime: datetime.datetime) -> int:
+        self.stream.repost(atime=atime)
+        return 0
+
+    def get_kws(self) -> Dict[str, KWValue]:
+        return self.stream.keywords.to_dict()
+
+    def close(self) -> int:
+        self.close_readers()
+        if self._stream is not None:
+            self._stream.close()
+        return 0
+
+    def destroy(self) -> int:
+        self.close_readers()
+        if self._stream is not None and not self._stream.closed:
+            self._stream.destroy()
+        return 0
+
+
+class SHM:
+    """A stream, the pyMilk way: Python-side shapes through a symcode and a triDim rule.
+
+    ``SHM(name)`` opens an existing stream (``FileNotFoundError`` if there is none);
+    ``SHM(name, data)`` (an array, or ``(shape, dtype)``) creates it, replacing an existing one,
+    and publishes ``data`` as its first frame.
+    """
+
+    def __init__(
+        self,
+        fname: str,
+        data: Union[None, np.ndarray, Tuple[Tuple[int, ...], Any]] = None,
+        nbkw: int = 50,
+        shared: Union[bool, int] = True,
+        location: int = -1,
+        verbose: bool = False,
+        packed: bool = False,
+        autoSqueeze: bool = True,
+        symcode: int = 4,
+        triDim: int = Which3DState.LAST2LAST,
+    ) -> None:
+        if not shared:
+            raise NotImplementedError("shmim.compat: process-local (shared=False) images are not supported")
+        if location >= 0:
+            raise NotImplementedError("shmim.compat: GPU streams (location >= 0) are not supported")
+        directory, self.FNAME = _split_name(fname)
+        self._dir = directory
+        self.FILEPATH = os.path.join(directory, self.FNAME + ".im.shm")
+        self.semID: Optional[int] = None
+        self.location = location
+        self.symcode = symcode
+        self.triDimState = triDim
+        if data is None:
+            stream = Stream.open(self.FNAME, dir=directory)
+            self.IMAGE = _LegacyImage(stream)
+            self._checkGrabSemaphore()
+            self._init_internals_read(autoSqueeze)
+        else:
+            array = data if isinstance(data, np.ndarray) else np.zeros(data[0], dtype=data[1])
+            data_c = self._init_internals_creation(array)
+            exists = os.path.exists(self.FILEPATH)
+            print(f"{self.FNAME}.im.shm will be {'overwritten' if exists else 'created'}")
+            stream = Stream.create(
+                self.FNAME,
+                tuple(reversed(data_c.shape)),
+                data_c.dtype,
+                keywords=nbkw,
+                dir=directory,
+                replace=True,
+            )
+            self.IMAGE = _LegacyImage(stream)
+            stream.write_frame(data_c.T, cnt1=1)
+
+    @property
+    def _stream(self) -> Stream:
+        return self.IMAGE.stream
+
+    # -- shapes ---------------------------------------------------------------------------
+
+    def _init_internals_read(self, autoSqueeze: bool) -> None:
+        self.nptype = self._stream.dtype
+        self.shape_c: Tuple[int, ...] = tuple(self._stream.metadata.size)
+        self.readSlice, self.writeSlice = _shapes.squeeze_slices(self.shape_c, autoSqueeze)
+        probe = np.empty(self.shape_c, dtype=np.uint8)[self.readSlice]
+        self.nDim = probe.ndim
+        self.shape: Tuple[int, ...] = _shapes.decode(probe, self.symcode, self.triDimState).shape
+
+    def _init_internals_creation(self, data: np.ndarray) -> np.ndarray:
+        self.nptype = data.dtype
+        self.shape = data.shape
+        self.nDim = data.ndim
+        if 1 in self.shape:
+            print("Warning: ignoring autoSqueeze parameter when creating SHM. Remove the singleton dimensions yourself.")
+        self.readSlice, self.writeSlice = Ellipsis, Ellipsis
+        if not 1 <= self.nDim <= 3:
+            raise ValueError("number of dimensions 1 <= d <= 3")
+        data_c = _shapes.encode(data, self.symcode, self.triDimState)
+        self.shape_c = data_c.shape
+        return data_c
+
+    def _decode(self, data_c: np.ndarray) -> np.ndarray:
+        return _shapes.decode(data_c[self.readSlice], self.symcode, self.triDimState)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def __enter__(self) -> SHM:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the handle (the stream stays)."""
+        self.IMAGE.close()
+
+    def destroy(self) -> None:
+        """Removes the stream's file and closes the handle."""
+        self.IMAGE.destroy()
+
+    def rename_img(self, newname: str) -> None:
+        raise NotImplementedError()
+
+    # -- relink ---------------------------------------------------------------------------
+
+    def _attempt_autorelink_if_needed(self) -> None:
+        if not self._stream.inode_changed():
+            return
+        stream = Stream.open(self.FNAME, dir=self._dir)  # FileNotFoundError if it is gone
+        self.IMAGE._attach(stream)
+        self.semID = None
+        self._checkGrabSemaphore()
+        size = tuple(stream.metadata.size)
+        if size != tuple(self.shape_c):
+            raise AutoRelinkSizeError(
+                f"shmim.compat @ SHM {self.FNAME}: Error during autorelink -- size mismatch {self.shape_c} vs. {size}"
+            )
+        if stream.dtype != self.nptype:
+            raise AutoRelinkTypeError(
+                f"shmim.compat @ SHM {self.FNAME}: Error during autorelink -- type mismatch {stream.dtype} vs. {self.nptype}"
+            )
+
+    def _checkGrabSemaphore(self) -> None:
+        if self.semID is None:
+            self.semID = self.IMAGE.getsemwaitindex(0)
+
+    # -- data -----------------------------------------------------------------------------
+
+    def _copy_c(self) -> np.ndarray:
+        """The frame in the C-side shape: a consistent copy, or (writer stuck) as it is."""
+        try:
+            return self._stream.read().T
+        except (WriterStuckError, WriterDiedError, TornError) as e:
+            print(f"Warning SHM {self.FNAME} - {e}; returning the pixels as they are.", file=sys.stderr)
+            return np.array(self._stream.view()).T
+
+    def get_data(
+        self,
+        check: bool = False,
+        timeout: Optional[float] = 5.0,
+        copy: bool = True,
+        checkSemAndFlush: bool = True,
+        autorelink_if_need: bool = True,
+        return_none_on_timeout: bool = False,
+    ) -> Optional[np.ndarray]:
+        """The current frame, Python-side shaped. With ``check``, first waits for a new frame
+        (``timeout`` seconds; ``None`` or <= 0 waits for ever); on a timeout prints a warning and
+        returns the previous frame (``None`` with ``return_none_on_timeout``)."""
+        if autorelink_if_need:
+            self._attempt_autorelink_if_needed()
+        if check:
+            self._checkGrabSemaphore()
+            if checkSemAndFlush:
+                self.IMAGE.semflush(self.semID)
+            if timeout is None or timeout <= 0:
+                self.IMAGE.semwait(self.semID)
+            elif self.IMAGE.semtimedwait(self.semID, timeout) != 0:
+                print(f"Warning SHM {self.FNAME} - isio_shmlib.SHM.get_data has timed out and returned old data.")
+                if return_none_on_timeout:
+                    return None
+        data_c = self._copy_c() if copy else self._stream.view().T
+        return self._decode(data_c)
+
+    def set_data(self, data: np.ndarray, check_dt: bool = False, autorelink_if_need: bool = False) -> None:
+        """Publishes ``data`` (Python-side shaped) as the next frame; ``check_dt`` casts it to
+        the stream's dtype first (otherwise another dtype is a ``ValueError``)."""
+        if autorelink_if_need:
+            self._attempt_autorelink_if_needed()
+        data = np.asarray(data)
+        if check_dt:
+            data = data.astype(self.nptype)
+        if self.nDim == 0:
+            data = np.array(data)
+        data_c = _shapes.encode(data, self.symcode, self.triDimState)[self.writeSlice]
+        self.IMAGE.write(data_c)
+
+    def repost(self, atime: Optional[datetime.datetime] = None) -> None:
+        """Publishes the current pixels again (new times, ``cnt0`` + 1, semaphores)."""
+        if atime is None:
+            self.IMAGE.update()
+        else:
+            self.IMAGE.update_atime(atime)
+
+    def multi_recv_data(
+        self,
+        n: int,
+        output_as_cube: bool = False,
+        monitorCount: bool = False,
+        timeout: float = 5.0,
+    ) -> Union[List[np.ndarray], np.ndarray]:
+        """The next ``n`` frames, as a list or stacked in a cube."""
+        output: Any = np.zeros((n, *self.shape), dtype=self.nptype) if output_as_cube else [None] * n
+        counts = np.zeros((2, n), dtype=np.uint64) if monitorCount else None
+        self._checkGrabSemaphore()
+        self.IMAGE.semflush(self.semID)
+        for k in range(n):
+            if counts is not None:
+                counts[0, k] = self._stream.cnt0
+            output[k] = self.get_data(check=True, checkSemAndFlush=False, timeout=timeout)
+            if counts is not None:
+                counts[1, k] = self._stream.cnt0
+        if counts is not None:
+            steps = counts[:, 1:].astype(np.int64) - counts[:, :-1].astype(np.int64)
+            lag = counts[1].astype(np.int64) - counts[0].astype(np.int64)
+            p1, p2 = np.sum(steps < 1, axis=1), np.sum(steps > 1, axis=1)
+            print("Irregularities:")
+            print(f"{p1[0]} < 1, {p1[1]} > 1 deltas in pre.")
+            print(f"{p2[0]} < 1, {p2[1]} > 1 deltas in post.")
+            print(f"{np.sum(lag < 1)} < 1, {np.sum(lag > 1)} > 1 pre/post diff.")
+        return output
+
+    # -- counters and semaphores ----------------------------------------------------------
+
+    def get_counter(self) -> int:
+        """The frame counter (``cnt0``)."""
+        return self._stream.cnt0
+
+    def check_sem_trywait(self) -> bool:
+        """Takes a pending post of this reader's semaphore: whether there was one."""
+        self._checkGrabSemaphore()
+        return self.IMAGE.semtrywait(self.semID) == 0
+
+    def check_sem_timedwait(self, timeout: float = 1.0) -> bool:
+        """Waits at most ``timeout`` seconds for a post: whether one came."""
+        self._checkGrabSemaphore()
+        return self.IMAGE.semtimedwait(self.semID, timeout) == 0
+
+    def check_sem_value(self) -> int:
+        """The value of this reader's semaphore (-1 if there is none)."""
+        self._checkGrabSemaphore()
+        return self.IMAGE.semvalue(self.semID)
+
+    def non_block_wait_semaphore(self, sleep_time: float = 0.1) -> int:
+        """Polls this reader's semaphore every ``sleep_time`` s until it is posted, following a
+        re-created stream of the same shape and type (``AutoRelinkError`` otherwise)."""
+        self._attempt_autorelink_if_needed()
+        self.IMAGE.semflush(self.semID)
+        while True:
+            time.sleep(sleep_time)
+            self._attempt_autorelink_if_needed()
+            if self.IMAGE.semtrywait(self.semID) == 0:
+                return 0
+
+    def non_block_wait_until_recreation(self, sleep_time: float = 0.1) -> SHM:
+        """Like :meth:`non_block_wait_semaphore`, but a stream re-created with another shape or
+        type is opened afresh and returned."""
+        try:
+            self.non_block_wait_semaphore(sleep_time=sleep_time)
+            return self
+        except AutoRelinkError:
+            return SHM(self.FNAME if self._dir == shm_dir() else self.FILEPATH)
+
+    # -- keywords -------------------------------------------------------------------------
+
+    @property
+    def keywords(self):
+        """The keywords as a live mapping (``shmim.Keywords``)."""
+        return self._stream.keywords
+
+    @staticmethod
+    def _value_comment(v: Any) -> Tuple[KWValue, str]:
+        if not isinstance(v, tuple):
+            return v, ""
+        if len(v) == 1:
+            return v[0], ""
+        return v[0], v[1]
+
+    def get_keywords(self, comments: bool = False, n_tries: int = 4) -> Dict[str, Any]:
+        """``{name: value}``, or ``{name: (value, comment)}`` with ``comments``."""
+        self._attempt_autorelink_if_needed()
+        return self._stream.keywords.to_dict(comments=comments)
+
+    def get_keyword(self, name: str, comment: bool = False) -> Any:
+        """The value of keyword ``name`` (with its comment: ``(value, comment)``)."""
+        kw = self._stream.keywords
+        return (kw[name], kw.comment(name)) if comment else kw[name]
+
+    def set_keywords(self, kw_dict: Mapping[str, Any]) -> None:
+        """Sets each keyword (value, ``(value,)`` or ``(value, comment)``; the comment defaults to
+        ''), keeping the others."""
+        kw = self._stream.keywords
+        for name, v in kw_dict.items():
+            kw.set(name, *self._value_comment(v))
+
+    def reset_keywords(self, kw_dict: Mapping[str, Any]) -> None:
+        """Replaces every keyword with those of ``kw_dict``."""
+        self._stream.keywords.clear()
+        self.set_keywords(kw_dict)
+
+    def update_keyword(self, name: str, value: KWValue, comment: Optional[str] = None) -> None:
+        """Sets an existing keyword (``AssertionError`` if there is none); ``comment=None`` keeps
+        its comment."""
+        kw = self._stream.keywords
+        if name not in kw:
+            raise AssertionError("Updating a keyword that does not exist yet.")
+        kw.set(name, value, kw.comment(name) if comment is None else comment)
+
+    def __getitem__(self, name: str) -> KWValue:
+        return self._stream.keywords[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.set_keywords({name: value})
+
+    # -- misc -----------------------------------------------------------------------------
+
+    def print_meta_data(self) -> None:
+        print(self.IMAGE.md)
+
+    def read_meta_data(self, verbose: bool = True) -> None:
+        if verbose:
+            self.print_meta_data()
+
+    def get_expt(self) -> float:
+        """Exposure time (s) from ``EXPTIME`` (or ``tint``)."""
+        kws = self.get_keywords()
+        return kws["EXPTIME"] if "EXPTIME" in kws else kws.get("tint", 0.1234)
+
+    def get_fps(self) -> float:
+        """Frame rate (Hz) from ``FRATE`` (or ``fps``)."""
+        kws = self.get_keywords()
+        return kws["FRATE"] if "FRATE" in kws else kws.get("fps", 0.0)
+
+    def get_ndr(self) -> int:
+        """Number of non-destructive reads from ``DET-NSMP`` (or ``NDR``)."""
+        kws = self.get_keywords()
+        return kws["DET-NSMP"] if "DET-NSMP" in kws else kws.get("NDR", 1)
+
+    def __repr__(self) -> str:
+        return f"<shmim.compat.SHM {self.FNAME!r} shape={self.shape} shape_c={self.shape_c} dtype={self.nptype}>"
