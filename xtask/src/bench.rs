@@ -1,6 +1,7 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
-//! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
+//! group. Arguments after `--` go to `shmim bench` (group `core`) or to the Python benchmark
+//! (group `python`), e.g.
 //! `cargo xtask bench core -- --plot target/bench-plots --json`.
 
 use crate::cmd::{cargo, run};
@@ -9,7 +10,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (only `core` takes it).
+    /// Runs the group; the argument is what followed `--` (`core` and `python` take it).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -42,6 +43,11 @@ fn groups() -> Vec<Group> {
                     ])
                     .args(extra))
             },
+        },
+        Group {
+            name: "python",
+            what: "Python read()/get_data()/view() and wake latency vs the Rust read_into and reader, same run",
+            run: crate::python::bench,
         },
     ]
 }

@@ -80,6 +80,11 @@ fn steps() -> Vec<Step> {
             run: capi_asan,
         },
         Step {
+            name: "python",
+            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), pytest suite vs the CLI and the C library",
+            run: crate::python::ci,
+        },
+        Step {
             name: "loom-envcache",
             what: "loom model of the envcache publication flag",
             run: loom_envcache,

@@ -15,6 +15,7 @@ mod ci;
 mod cmd;
 mod header;
 mod install;
+mod python;
 mod selfcontained;
 mod setup;
 mod stress;

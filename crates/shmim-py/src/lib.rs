@@ -1,8 +1,8 @@
 //! `shmim._native`: the extension module behind the `shmim` Python package.
 //!
-//! One module per Python class: [`stream`] (`Stream`), [`write`] (`Write`, the context of
-//! `with stream.write() as a:`), [`reader`] (`Reader`), [`frames`] (`reader.frames()`),
-//! [`metadata`] (`Metadata`), [`pixels`] (`PixelMemory`, the base of views); [`errors`] maps
+//! One module per Python class: `stream` (`Stream`), `write` (`Write`, the context of
+//! `with stream.write() as a:`), `reader` (`Reader`), `frames` (`reader.frames()`),
+//! `metadata` (`Metadata`), `pixels` (`PixelMemory`, the base of views); `errors` maps
 //! `shmim_core::Error` to Python exceptions. The pure-Python part of the package
 //! (`python/shmim/`) adds the keyword mapping and `shmim.compat` (pyMilk's `SHM`).
 //!

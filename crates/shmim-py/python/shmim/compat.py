@@ -343,24 +343,30 @@ class SHM:
         self.shape_c: Tuple[int, ...] = tuple(self._stream.metadata.size)
         self.readSlice, self.writeSlice = _shapes.squeeze_slices(self.shape_c, autoSqueeze)
         probe = np.empty(self.shape_c, dtype=np.uint8)[self.readSlice]
-        self.nDim = probe.ndim
-        self.shape: Tuple[int, ...] = _shapes.decode(probe, self.symcode, self.triDimState).shape
+        self._layout(probe.ndim)
+        self.shape: Tuple[int, ...] = self._decode_view(probe).shape
 
     def _init_internals_creation(self, data: np.ndarray) -> np.ndarray:
         self.nptype = data.dtype
         self.shape = data.shape
-        self.nDim = data.ndim
         if 1 in self.shape:
             print("Warning: ignoring autoSqueeze parameter when creating SHM. Remove the singleton dimensions yourself.")
         self.readSlice, self.writeSlice = Ellipsis, Ellipsis
-        if not 1 <= self.nDim <= 3:
+        if not 1 <= data.ndim <= 3:
             raise ValueError("number of dimensions 1 <= d <= 3")
-        data_c = _shapes.encode(data, self.symcode, self.triDimState)
+        self._layout(data.ndim)
+        data_c = self._encode_view(data)
         self.shape_c = data_c.shape
         return data_c
 
+    def _layout(self, ndim: int) -> None:
+        """The Python-side ↔ C-side views for arrays of ``ndim`` axes (after squeezing)."""
+        self.nDim = ndim
+        self._encode_view = _shapes.encoder(ndim, self.symcode, self.triDimState)
+        self._decode_view = _shapes.decoder(ndim, self.symcode, self.triDimState)
+
     def _decode(self, data_c: np.ndarray) -> np.ndarray:
-        return _shapes.decode(data_c[self.readSlice], self.symcode, self.triDimState)
+        return self._decode_view(data_c[self.readSlice])
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -451,8 +457,9 @@ class SHM:
             data = data.astype(self.nptype)
         if self.nDim == 0:
             data = np.array(data)
-        data_c = _shapes.encode(data, self.symcode, self.triDimState)[self.writeSlice]
-        self.IMAGE.write(data_c)
+        if data.ndim != self.nDim:
+            raise ValueError(f"incompatible number of axes: {data.ndim}, the stream's are {self.shape}")
+        self.IMAGE.write(self._encode_view(data)[self.writeSlice])
 
     def repost(self, atime: Optional[datetime.datetime] = None) -> None:
         """Publishes the current pixels again (new times, ``cnt0`` + 1, semaphores)."""
