@@ -26,6 +26,7 @@ pub struct PyReader {
     inner: Option<Reader>,
     frame: FrameShape,
     watch: Option<Watch>,
+    read_timeout: f64,
 }
 
 impl PyReader {
@@ -45,6 +46,7 @@ impl PyReader {
                 bytes: stream.frame.bytes,
             },
             watch,
+            read_timeout: stream.read_timeout,
         })
     }
 
@@ -158,10 +160,16 @@ impl PyReader {
     }
 
     /// How long a consistent read keeps trying while a writer is mid-frame (seconds).
+    #[getter]
+    fn read_timeout(&self) -> f64 {
+        self.read_timeout
+    }
+
     #[setter]
     fn set_read_timeout(&mut self, seconds: f64) -> PyResult<()> {
         let t = crate::time::timeout(Some(seconds))?.unwrap_or(Duration::MAX);
         self.get_mut()?.set_read_timeout(t);
+        self.read_timeout = seconds;
         Ok(())
     }
 

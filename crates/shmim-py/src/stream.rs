@@ -30,6 +30,8 @@ pub struct PyStream {
     pub(crate) frame: FrameShape,
     /// A `with stream.write()` block is open: this handle holds the write flag.
     pub(crate) writing: bool,
+    /// Bound of consistent reads, seconds (the core's default, 0.1 s, until set).
+    pub(crate) read_timeout: f64,
 }
 
 /// The directory a Python `dir=` argument names, or the default one.
@@ -43,6 +45,7 @@ impl PyStream {
             frame: FrameShape::of(py, &stream)?,
             inner: Some(stream),
             writing: false,
+            read_timeout: 0.1,
         })
     }
 
@@ -211,11 +214,18 @@ impl PyStream {
     }
 
     /// How long a consistent read keeps trying while a writer is mid-frame, in seconds (0.1 by
-    /// default); then `WriterStuckError`, `WriterDiedError` or `TornError`.
+    /// default); then `WriterStuckError`, `WriterDiedError` or `TornError`. Readers made
+    /// afterwards start with it.
+    #[getter]
+    fn read_timeout(&self) -> f64 {
+        self.read_timeout
+    }
+
     #[setter]
     fn set_read_timeout(&mut self, seconds: f64) -> PyResult<()> {
         let t = crate::time::timeout(Some(seconds))?.unwrap_or(Duration::MAX);
         self.get_mut()?.set_read_timeout(t);
+        self.read_timeout = seconds;
         Ok(())
     }
 

@@ -286,3 +286,57 @@ def test_unsupported_kinds_of_stream_are_refused(stream_dir):
         SHM(os.path.join(stream_dir, "gpu"), np.zeros(2), location=0)
     with pytest.raises(NotImplementedError):
         SHM(os.path.join(stream_dir, "local"), np.zeros(2), shared=False)
+
+
+def test_a_get_data_waiting_while_the_stream_is_re_created_follows_it(stream_dir):
+    path = os.path.join(stream_dir, "camera")
+    SHM(path, np.zeros((4, 4), np.float32))
+    r = SHM(path)
+    child = python_child(
+        """
+        import sys, time, numpy as np
+        from shmim.compat import SHM
+        time.sleep(0.3)
+        w = SHM(sys.argv[1], np.zeros((4, 4), np.float32))   # the camera restarts
+        time.sleep(0.3)
+        w.set_data(np.full((4, 4), 5, np.float32))           # and sends a frame
+        """,
+        path,
+    )
+    got = r.get_data(check=True, timeout=30.0)
+    finish(child)
+    assert np.all(got == 5)
+
+
+def test_a_get_data_waiting_while_the_stream_is_deleted_waits_for_it_to_return(stream_dir):
+    path = os.path.join(stream_dir, "camera")
+    SHM(path, np.zeros(4, np.int64))
+    r = SHM(path)
+    child = python_child(
+        """
+        import os, sys, time, numpy as np
+        from shmim.compat import SHM
+        time.sleep(0.2)
+        os.unlink(sys.argv[1] + ".im.shm")
+        time.sleep(0.3)
+        w = SHM(sys.argv[1], np.zeros(4, np.int64))
+        time.sleep(0.3)
+        w.set_data(np.arange(4, dtype=np.int64))
+        """,
+        path,
+    )
+    got = r.get_data(check=True, timeout=30.0)
+    finish(child)
+    assert got.tolist() == [0, 1, 2, 3]
+
+
+def test_a_stream_deleted_during_a_wait_that_stays_away_is_a_timeout(stream_dir, capsys):
+    path = os.path.join(stream_dir, "gone")
+    SHM(path, np.ones(4, np.int64))
+    r = SHM(path)
+    threading.Timer(0.1, os.unlink, [path + ".im.shm"]).start()
+    assert r.get_data(check=True, timeout=0.5).tolist() == [1, 1, 1, 1]
+    assert "timed out" in capsys.readouterr().out
+    # As pyMilk: the next call's relink check finds no file.
+    with pytest.raises(FileNotFoundError):
+        r.get_data()

@@ -29,6 +29,9 @@ import numpy as np
 
 from . import _shapes
 from ._native import (
+    WAIT_SLICE_SECONDS,
+    RemovedError,
+    ReplacedError,
     Stream,
     TornError,
     WriterDiedError,
@@ -210,20 +213,22 @@ class _LegacyImage:
         self._readers[reader.slot] = reader
         return reader.slot
 
-    def semwait(self, index: int) -> int:
-        if self._bad_index(index):
-            return 1
-        self._reader(index).wait()
-        return 0
-
-    def semtimedwait(self, index: int, timeoutsec: float) -> int:
+    def _wait(self, index: int, timeout: Optional[float]) -> int:
         if self._bad_index(index):
             return 1
         try:
-            self._reader(index).wait(max(timeoutsec, 0.0))
-        except TimeoutError:
+            self._reader(index).wait(timeout)
+        except (TimeoutError, ReplacedError, RemovedError):
+            # A C wait on a replaced or deleted stream never succeeds either (it times out);
+            # the caller checks the inode and relinks.
             return -1
         return 0
+
+    def semwait(self, index: int) -> int:
+        return self._wait(index, None)
+
+    def semtimedwait(self, index: int, timeoutsec: float) -> int:
+        return self._wait(index, max(timeoutsec, 0.0))
 
     def semtrywait(self, index: int) -> int:
         if self._bad_index(index):
@@ -438,14 +443,33 @@ class SHM:
             self._checkGrabSemaphore()
             if checkSemAndFlush:
                 self.IMAGE.semflush(self.semID)
-            if timeout is None or timeout <= 0:
-                self.IMAGE.semwait(self.semID)
-            elif self.IMAGE.semtimedwait(self.semID, timeout) != 0:
+            if not self._wait_frame(None if timeout is None or timeout <= 0 else timeout):
                 print(f"Warning SHM {self.FNAME} - isio_shmlib.SHM.get_data has timed out and returned old data.")
                 if return_none_on_timeout:
                     return None
         data_c = self._copy_c() if copy else self._stream.view().T
         return self._decode(data_c)
+
+    def _wait_frame(self, timeout: Optional[float]) -> bool:
+        """Waits for a frame on this reader's semaphore (at most ``timeout`` s, None: no limit);
+        whether one came. A stream re-created meanwhile is relinked and waited on for the rest of
+        the time; one deleted is waited for until it comes back."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                self.IMAGE._reader(self.semID).wait(left)
+                return True
+            except TimeoutError:
+                return False
+            except ReplacedError:
+                pass
+            except RemovedError:
+                while not os.path.exists(self.FILEPATH):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return False
+                    time.sleep(WAIT_SLICE_SECONDS)
+            self._attempt_autorelink_if_needed()
 
     def set_data(self, data: np.ndarray, check_dt: bool = False, autorelink_if_need: bool = False) -> None:
         """Publishes ``data`` (Python-side shaped) as the next frame; ``check_dt`` casts it to
@@ -553,7 +577,14 @@ class SHM:
         return v[0], v[1]
 
     def get_keywords(self, comments: bool = False, n_tries: int = 4) -> Dict[str, Any]:
-        """``{name: value}``, or ``{name: (value, comment)}`` with ``comments``."""
+        """``{name: value}``, or ``{name: (value, comment)}`` with ``comments``. A keyword that
+        kept changing during the read (a writer updating it) is read again, ``n_tries`` times."""
+        for _ in range(n_tries):
+            try:
+                self._attempt_autorelink_if_needed()
+                return self._stream.keywords.to_dict(comments=comments)
+            except TornError:
+                time.sleep(0.002)
         self._attempt_autorelink_if_needed()
         return self._stream.keywords.to_dict(comments=comments)
 
