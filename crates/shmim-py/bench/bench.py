@@ -140,7 +140,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     a = ap.parse_args()
     rounds = 5 if a.quick else 21
-    wake_frames, wake_runs, rate = (200, 1, 500) if a.quick else (1000, 2, 500)
+    wake_frames, wake_runs, rate = (200, 1, 500) if a.quick else (500, 4, 500)
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     d = tempfile.mkdtemp(prefix="shmim-pybench-", dir=base)
     try:
