@@ -9,23 +9,28 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use shmim_core::Datatype;
 
+/// numpy's name for the elements of `d`, and its dtype `kind` (the size is the datatype's).
+fn numpy_type(d: Datatype) -> (&'static str, u8) {
+    match d {
+        Datatype::U8 => ("uint8", b'u'),
+        Datatype::I8 => ("int8", b'i'),
+        Datatype::U16 => ("uint16", b'u'),
+        Datatype::I16 => ("int16", b'i'),
+        Datatype::U32 => ("uint32", b'u'),
+        Datatype::I32 => ("int32", b'i'),
+        Datatype::U64 => ("uint64", b'u'),
+        Datatype::I64 => ("int64", b'i'),
+        Datatype::Float => ("float32", b'f'),
+        Datatype::Double => ("float64", b'f'),
+        Datatype::ComplexFloat => ("complex64", b'c'),
+        Datatype::ComplexDouble => ("complex128", b'c'),
+        Datatype::Half => ("float16", b'f'),
+    }
+}
+
 /// numpy's name for the elements of `d`.
 pub fn numpy_name(d: Datatype) -> &'static str {
-    match d {
-        Datatype::U8 => "uint8",
-        Datatype::I8 => "int8",
-        Datatype::U16 => "uint16",
-        Datatype::I16 => "int16",
-        Datatype::U32 => "uint32",
-        Datatype::I32 => "int32",
-        Datatype::U64 => "uint64",
-        Datatype::I64 => "int64",
-        Datatype::Float => "float32",
-        Datatype::Double => "float64",
-        Datatype::ComplexFloat => "complex64",
-        Datatype::ComplexDouble => "complex128",
-        Datatype::Half => "float16",
-    }
+    numpy_type(d).0
 }
 
 /// The numpy dtype of `d`'s elements.
@@ -51,25 +56,9 @@ pub fn from_descr(d: &Bound<'_, PyArrayDescr>) -> PyResult<Datatype> {
             "not in native byte order (convert with .astype(dtype.newbyteorder('=')))",
         ));
     }
-    let t = match (d.kind(), d.itemsize()) {
-        (b'u', 1) => Datatype::U8,
-        (b'i', 1) => Datatype::I8,
-        (b'u', 2) => Datatype::U16,
-        (b'i', 2) => Datatype::I16,
-        (b'u', 4) => Datatype::U32,
-        (b'i', 4) => Datatype::I32,
-        (b'u', 8) => Datatype::U64,
-        (b'i', 8) => Datatype::I64,
-        (b'f', 2) => Datatype::Half,
-        (b'f', 4) => Datatype::Float,
-        (b'f', 8) => Datatype::Double,
-        (b'c', 8) => Datatype::ComplexFloat,
-        (b'c', 16) => Datatype::ComplexDouble,
-        _ => {
-            return Err(refuse(
-                "pixel types are u/int 8-64, float16/32/64 and complex64/128",
-            ));
-        }
-    };
-    Ok(t)
+    let (kind, size) = (d.kind(), d.itemsize());
+    Datatype::ALL
+        .into_iter()
+        .find(|&t| numpy_type(t).1 == kind && t.size() == size)
+        .ok_or_else(|| refuse("pixel types are u/int 8-64, float16/32/64 and complex64/128"))
 }

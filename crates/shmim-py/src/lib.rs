@@ -17,6 +17,7 @@ mod dtype;
 mod errors;
 mod frame;
 mod frames;
+mod handle;
 mod keywords;
 mod metadata;
 mod pixels;

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use numpy::PyUntypedArray;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use shmim_core::Reader;
@@ -11,6 +10,7 @@ use shmim_core::Reader;
 use crate::errors::IntoPyResult;
 use crate::frame::FrameShape;
 use crate::frames::Frames;
+use crate::handle::Handle;
 use crate::stream::PyStream;
 use crate::wait::{Watch, sliced};
 
@@ -23,7 +23,7 @@ use crate::wait::{Watch, sliced};
 /// is released by `close()`, by leaving a `with` block, or when the reader is garbage-collected.
 #[pyclass(name = "Reader", module = "shmim")]
 pub struct PyReader {
-    inner: Option<Reader>,
+    inner: Handle<Reader>,
     frame: FrameShape,
     watch: Option<Watch>,
     read_timeout: f64,
@@ -39,7 +39,7 @@ impl PyReader {
         }
         .py()?;
         Ok(Self {
-            inner: Some(reader),
+            inner: Handle::new(reader, "reader"),
             frame: FrameShape {
                 descr: stream.frame.descr.clone_ref(py),
                 shape: stream.frame.shape.clone(),
@@ -50,24 +50,10 @@ impl PyReader {
         })
     }
 
-    fn get(&self) -> PyResult<&Reader> {
-        self.inner
-            .as_ref()
-            .ok_or_else(|| PyValueError::new_err("the reader is closed"))
-    }
-
-    fn get_mut(&mut self) -> PyResult<&mut Reader> {
-        self.inner
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("the reader is closed"))
-    }
-
     /// `wait(timeout)` for Rust callers (the frames iterator).
     pub(crate) fn wait_for(&mut self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<u64> {
         let Self { inner, watch, .. } = self;
-        let reader = inner
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("the reader is closed"))?;
+        let reader = inner.get_mut()?;
         sliced(py, timeout, watch.as_ref(), |slice| {
             reader.wait_timeout(slice)
         })
@@ -80,9 +66,7 @@ impl PyReader {
         out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyUntypedArray>> {
         let Self { inner, frame, .. } = self;
-        let reader = inner
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("the reader is closed"))?;
+        let reader = inner.get_mut()?;
         let (arr, _) = frame.copy_out(py, out, |buf| reader.read_bytes_into(buf))?;
         Ok(arr)
     }
@@ -100,13 +84,13 @@ impl PyReader {
 
     /// Takes a pending post without blocking: the frame number, or `None` if nothing is pending.
     fn try_wait(&mut self) -> PyResult<Option<u64>> {
-        self.get_mut()?.try_wait().py()
+        self.inner.get_mut()?.try_wait().py()
     }
 
     /// Drops the pending posts, so the next `wait()` is for a frame published after this call;
     /// returns how many were dropped.
     fn flush(&self) -> PyResult<u32> {
-        self.get()?.flush().py()
+        self.inner.get()?.flush().py()
     }
 
     /// A consistent copy of the current frame (never torn), in `out` or a new array.
@@ -138,25 +122,25 @@ impl PyReader {
     /// The semaphore slot this reader holds.
     #[getter]
     fn slot(&self) -> PyResult<Option<u16>> {
-        Ok(self.get()?.slot())
+        Ok(self.inner.get()?.slot())
     }
 
     /// The frame number this reader last saw.
     #[getter]
     fn last_frame(&self) -> PyResult<u64> {
-        Ok(self.get()?.last_frame())
+        Ok(self.inner.get()?.last_frame())
     }
 
     /// Frames published that this reader never saw (gaps in `cnt0`).
     #[getter]
     fn missed(&self) -> PyResult<u64> {
-        Ok(self.get()?.missed())
+        Ok(self.inner.get()?.missed())
     }
 
     /// Copies thrown away because a writer touched the frame during the copy.
     #[getter]
     fn retries(&self) -> PyResult<u64> {
-        Ok(self.get()?.retries())
+        Ok(self.inner.get()?.retries())
     }
 
     /// How long a consistent read keeps trying while a writer is mid-frame (seconds).
@@ -167,8 +151,8 @@ impl PyReader {
 
     #[setter]
     fn set_read_timeout(&mut self, seconds: f64) -> PyResult<()> {
-        let t = crate::time::timeout(Some(seconds))?.unwrap_or(Duration::MAX);
-        self.get_mut()?.set_read_timeout(t);
+        let t = crate::time::read_timeout(seconds)?;
+        self.inner.get_mut()?.set_read_timeout(t);
         self.read_timeout = seconds;
         Ok(())
     }
@@ -176,12 +160,12 @@ impl PyReader {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.is_none()
+        self.inner.is_closed()
     }
 
     /// Releases the semaphore slot.
     fn close(&mut self) {
-        self.inner = None;
+        self.inner.close();
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -195,7 +179,7 @@ impl PyReader {
     }
 
     fn __repr__(&self) -> String {
-        match &self.inner {
+        match self.inner.as_ref() {
             None => "<shmim.Reader (closed)>".to_owned(),
             Some(r) => format!(
                 "<shmim.Reader slot={} last_frame={} missed={}>",

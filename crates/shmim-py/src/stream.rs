@@ -1,7 +1,6 @@
 //! `shmim.Stream`: an open stream: create or open, read, view, write, register readers.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyFileExistsError, PyValueError};
@@ -11,6 +10,7 @@ use shmim_core::{Error, Stream, StreamSpec, Value};
 
 use crate::errors::{IntoPyResult, StreamError, WriterBusyError};
 use crate::frame::FrameShape;
+use crate::handle::Handle;
 use crate::metadata::Metadata;
 use crate::reader::PyReader;
 use crate::write::PyWrite;
@@ -26,7 +26,7 @@ use crate::write::PyWrite;
 /// One thread at a time uses a `Stream`: give each thread its own (or its own `Reader`).
 #[pyclass(name = "Stream", module = "shmim")]
 pub struct PyStream {
-    pub(crate) inner: Option<Stream>,
+    pub(crate) inner: Handle<Stream>,
     pub(crate) frame: FrameShape,
     /// A `with stream.write()` block is open: this handle holds the write flag.
     pub(crate) writing: bool,
@@ -43,7 +43,7 @@ impl PyStream {
     pub(crate) fn wrap(py: Python<'_>, stream: Stream) -> PyResult<Self> {
         Ok(Self {
             frame: FrameShape::of(py, &stream)?,
-            inner: Some(stream),
+            inner: Handle::new(stream, "stream"),
             writing: false,
             read_timeout: 0.1,
         })
@@ -51,15 +51,7 @@ impl PyStream {
 
     /// The stream, unless closed.
     pub(crate) fn get(&self) -> PyResult<&Stream> {
-        self.inner
-            .as_ref()
-            .ok_or_else(|| PyValueError::new_err("I/O operation on a closed stream"))
-    }
-
-    pub(crate) fn get_mut(&mut self) -> PyResult<&mut Stream> {
-        self.inner
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("I/O operation on a closed stream"))
+        self.inner.get()
     }
 
     /// Refuses what cannot run while this handle's own write block is open.
@@ -186,7 +178,7 @@ impl PyStream {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        self.inner.is_none()
+        self.inner.is_closed()
     }
 
     /// The header, copied consistently (a frozen `Metadata`). Facing a writer stuck mid-frame it
@@ -223,8 +215,8 @@ impl PyStream {
 
     #[setter]
     fn set_read_timeout(&mut self, seconds: f64) -> PyResult<()> {
-        let t = crate::time::timeout(Some(seconds))?.unwrap_or(Duration::MAX);
-        self.get_mut()?.set_read_timeout(t);
+        let t = crate::time::read_timeout(seconds)?;
+        self.inner.get_mut()?.set_read_timeout(t);
         self.read_timeout = seconds;
         Ok(())
     }
@@ -294,9 +286,7 @@ impl PyStream {
         self.not_writing("write_frame")?;
         let atime = atime.map(crate::time::timespec).transpose()?;
         let Self { inner, frame, .. } = self;
-        let stream = inner
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("I/O operation on a closed stream"))?;
+        let stream = inner.get_mut()?;
         frame.copy_in(data, |bytes| {
             let mut guard = stream.write()?;
             guard.copy_from_bytes(bytes)?;
@@ -310,7 +300,7 @@ impl PyStream {
     fn repost(&mut self, py: Python<'_>, atime: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
         self.not_writing("repost")?;
         let atime = atime.map(crate::time::timespec).transpose()?;
-        let stream = self.get_mut()?;
+        let stream = self.inner.get_mut()?;
         py.detach(|| crate::write::finish(stream.write()?, atime, None))
             .py()
     }
@@ -330,7 +320,7 @@ impl PyStream {
     /// whether it did. Readers and views made before keep the old file.
     fn reopen(&mut self, py: Python<'_>) -> PyResult<bool> {
         self.not_writing("reopen")?;
-        let stream = self.get_mut()?;
+        let stream = self.inner.get_mut()?;
         let reopened = py.detach(|| stream.reopen_if_replaced()).py()?;
         if reopened {
             self.frame = FrameShape::of(py, self.get()?)?;
@@ -350,15 +340,12 @@ impl PyStream {
 
     /// Closes the handle (the file stays). Arrays from `view()` stay valid.
     fn close(&mut self) {
-        self.inner = None;
+        self.inner.close();
     }
 
     /// Removes the stream's file (if it is still this stream's) and closes the handle.
     fn destroy(&mut self, py: Python<'_>) -> PyResult<()> {
-        let stream = self
-            .inner
-            .take()
-            .ok_or_else(|| PyValueError::new_err("I/O operation on a closed stream"))?;
+        let stream = self.inner.take()?;
         py.detach(|| stream.destroy()).py()
     }
 
@@ -373,7 +360,7 @@ impl PyStream {
     }
 
     fn __repr__(&self) -> String {
-        match &self.inner {
+        match self.inner.as_ref() {
             None => "<shmim.Stream (closed)>".to_owned(),
             Some(s) => format!(
                 "<shmim.Stream {:?} shape={:?} dtype={} cnt0={}>",

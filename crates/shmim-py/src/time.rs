@@ -19,6 +19,11 @@ pub fn timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
     }
 }
 
+/// A consistent read's bound in seconds as a `Duration` (too long to represent: no bound).
+pub fn read_timeout(seconds: f64) -> PyResult<Duration> {
+    Ok(timeout(Some(seconds))?.unwrap_or(Duration::MAX))
+}
+
 /// A `timespec` in seconds (for `Metadata`): the header's clock (CLOCK_TAI for shmim writers).
 pub fn seconds(t: Timespec) -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9

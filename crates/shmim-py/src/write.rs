@@ -79,7 +79,7 @@ impl PyWrite {
                 "this stream already has a `with stream.write()` block open",
             ));
         }
-        let stream = s.get_mut()?;
+        let stream = s.inner.get_mut()?;
         // Take the flag, then leave it held (the guard's drop is an abandon; module docs).
         drop(stream.write().py()?);
         let live = stream.live_pixels().py()?;
@@ -107,7 +107,7 @@ impl PyWrite {
             self.state = State::Abandoned;
             return Ok(false);
         }
-        let stream = s.inner.as_mut().ok_or_else(closed_during_write)?;
+        let stream = s.inner.get_mut().map_err(|_| closed_during_write())?;
         let (atime, cnt1) = (self.atime, self.cnt1);
         let frame = py.detach(|| finish(stream.write()?, atime, cnt1)).py()?;
         self.state = State::Published(frame);

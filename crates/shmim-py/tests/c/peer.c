@@ -85,10 +85,16 @@ static size_t frame_bytes(const IMAGE *im)
     return (size_t)im->md->nelement * (size_t)ImageStreamIO_typesize(im->md->datatype);
 }
 
-static void open_stream(IMAGE *im, const char *name)
+static void open_any(IMAGE *im, const char *name)
 {
     if (ImageStreamIO_openIm(im, name) != IMAGESTREAMIO_SUCCESS)
         fail("openIm failed");
+}
+
+/* Opens a stream whose frames can hold checksum frames. */
+static void open_stream(IMAGE *im, const char *name)
+{
+    open_any(im, name);
     if (frame_bytes(im) < HEADER)
         fail("frames too small for checksum frames");
 }
@@ -174,8 +180,7 @@ static int do_hold(const char *name)
 static int do_keywords(const char *name)
 {
     IMAGE im;
-    if (ImageStreamIO_openIm(&im, name) != IMAGESTREAMIO_SUCCESS)
-        fail("openIm failed");
+    open_any(&im, name);
     for (int i = 0; i < im.md->NBkw; i++) {
         IMAGE_KEYWORD *kw = &im.kw[i];
         switch (kw->type) {
@@ -200,8 +205,7 @@ static int do_keywords(const char *name)
 static int do_setkw(const char *name)
 {
     IMAGE im;
-    if (ImageStreamIO_openIm(&im, name) != IMAGESTREAMIO_SUCCESS)
-        fail("openIm failed");
+    open_any(&im, name);
     if (im.md->NBkw < 3)
         fail("the stream needs 3 keyword entries");
     memset(im.kw, 0, 3 * sizeof(IMAGE_KEYWORD));
