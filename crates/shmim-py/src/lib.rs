@@ -40,6 +40,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pixels::PixelMemory>()?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(bench::_rust_read_into_ns, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::_rust_wake_ns, m)?)?;
     m.add("WAIT_SLICE_SECONDS", wait::SLICE.as_secs_f64())?;
     Ok(())
 }

@@ -318,6 +318,7 @@ class SHM:
         self.triDimState = triDim
         if data is None:
             stream = Stream.open(self.FNAME, dir=directory)
+            self._native = stream
             self.IMAGE = _LegacyImage(stream)
             self._checkGrabSemaphore()
             self._init_internals_read(autoSqueeze)
@@ -334,12 +335,13 @@ class SHM:
                 dir=directory,
                 replace=True,
             )
+            self._native = stream
             self.IMAGE = _LegacyImage(stream)
             stream.write_frame(data_c.T, cnt1=1)
 
     @property
     def _stream(self) -> Stream:
-        return self.IMAGE.stream
+        return self._native
 
     # -- shapes ---------------------------------------------------------------------------
 
@@ -371,7 +373,9 @@ class SHM:
         self._decode_view = _shapes.decoder(ndim, self.symcode, self.triDimState)
 
     def _decode(self, data_c: np.ndarray) -> np.ndarray:
-        return self._decode_view(data_c[self.readSlice])
+        if self.readSlice is not Ellipsis:
+            data_c = data_c[self.readSlice]
+        return self._decode_view(data_c)
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -395,10 +399,11 @@ class SHM:
     # -- relink ---------------------------------------------------------------------------
 
     def _attempt_autorelink_if_needed(self) -> None:
-        if not self._stream.inode_changed():
+        if not self._native.inode_changed():
             return
         stream = Stream.open(self.FNAME, dir=self._dir)  # FileNotFoundError if it is gone
         self.IMAGE._attach(stream)
+        self._native = stream
         self.semID = None
         self._checkGrabSemaphore()
         size = tuple(stream.metadata.size)
@@ -420,7 +425,7 @@ class SHM:
     def _copy_c(self) -> np.ndarray:
         """The frame in the C-side shape: a consistent copy, or (writer stuck) as it is."""
         try:
-            return self._stream.read().T
+            return self._native.read().T
         except (WriterStuckError, WriterDiedError, TornError) as e:
             print(f"Warning SHM {self.FNAME} - {e}; returning the pixels as they are.", file=sys.stderr)
             return np.array(self._stream.view()).T
