@@ -45,7 +45,7 @@ def test_flush_drops_pending_posts_and_missed_counts_gaps(stream_dir):
 
 
 def test_frames_yields_new_frames_and_ends_when_the_stream_goes_quiet(stream_dir):
-    s = shmim.Stream.create("f", (8,), np.int64, dir=stream_dir)
+    shmim.Stream.create("f", (8,), np.int64, dir=stream_dir)
     r = shmim.Stream.open("f", dir=stream_dir).reader()
     writer = python_child(
         """
