@@ -129,8 +129,11 @@ class _LegacyImage:
             reader = self.stream.reader(slot=index if 0 <= index < len(self.stream.semaphore_values()) else None)
         except Exception:
             return -1
-        self._readers[reader.slot] = reader
-        return reader.slot
+        slot = reader.slot
+        if slot is None:
+            return -1
+        self._readers[slot] = reader
+        return slot
 
     def _wait(self, index: int, timeout: Optional[float]) -> int:
         if self._bad_index(index):
@@ -187,7 +190,7 @@ class _LegacyImage:
         self.stream.repost(atime=atime)
         return 0
 
-    def get_kws(self) -> Dict[str, KWValue]:
+    def get_kws(self) -> Dict[str, Any]:
         return self.stream.keywords.to_dict()
 
     def close(self) -> int:

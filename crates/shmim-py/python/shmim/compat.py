@@ -226,9 +226,11 @@ class SHM:
                 f"shmim.compat @ SHM {self.FNAME}: Error during autorelink -- type mismatch {stream.dtype} vs. {self.nptype}"
             )
 
-    def _checkGrabSemaphore(self) -> None:
+    def _checkGrabSemaphore(self) -> int:
+        """Registers this SHM's reader semaphore if it has none; returns its index."""
         if self.semID is None:
             self.semID = self.IMAGE.getsemwaitindex(0)
+        return self.semID
 
     # -- data -----------------------------------------------------------------------------
 
@@ -255,9 +257,9 @@ class SHM:
         if autorelink_if_need:
             self._attempt_autorelink_if_needed()
         if check:
-            self._checkGrabSemaphore()
+            sem = self._checkGrabSemaphore()
             if checkSemAndFlush:
-                self.IMAGE.semflush(self.semID)
+                self.IMAGE.semflush(sem)
             if not self._wait_frame(None if timeout is None or timeout <= 0 else timeout):
                 print(f"Warning SHM {self.FNAME} - isio_shmlib.SHM.get_data has timed out and returned old data.")
                 if return_none_on_timeout:
@@ -273,7 +275,7 @@ class SHM:
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                self.IMAGE._reader(self.semID).wait(left)
+                self.IMAGE._reader(self._checkGrabSemaphore()).wait(left)
                 return True
             except TimeoutError:
                 return False
@@ -317,8 +319,7 @@ class SHM:
         """The next ``n`` frames, as a list or stacked in a cube."""
         output: Any = np.zeros((n, *self.shape), dtype=self.nptype) if output_as_cube else [None] * n
         counts = np.zeros((2, n), dtype=np.uint64) if monitorCount else None
-        self._checkGrabSemaphore()
-        self.IMAGE.semflush(self.semID)
+        self.IMAGE.semflush(self._checkGrabSemaphore())
         for k in range(n):
             if counts is not None:
                 counts[0, k] = self._stream.cnt0
@@ -343,28 +344,25 @@ class SHM:
 
     def check_sem_trywait(self) -> bool:
         """Takes a pending post of this reader's semaphore: whether there was one."""
-        self._checkGrabSemaphore()
-        return self.IMAGE.semtrywait(self.semID) == 0
+        return self.IMAGE.semtrywait(self._checkGrabSemaphore()) == 0
 
     def check_sem_timedwait(self, timeout: float = 1.0) -> bool:
         """Waits at most ``timeout`` seconds for a post: whether one came."""
-        self._checkGrabSemaphore()
-        return self.IMAGE.semtimedwait(self.semID, timeout) == 0
+        return self.IMAGE.semtimedwait(self._checkGrabSemaphore(), timeout) == 0
 
     def check_sem_value(self) -> int:
         """The value of this reader's semaphore (-1 if there is none)."""
-        self._checkGrabSemaphore()
-        return self.IMAGE.semvalue(self.semID)
+        return self.IMAGE.semvalue(self._checkGrabSemaphore())
 
     def non_block_wait_semaphore(self, sleep_time: float = 0.1) -> int:
         """Polls this reader's semaphore every ``sleep_time`` s until it is posted, following a
         re-created stream of the same shape and type (``AutoRelinkError`` otherwise)."""
         self._attempt_autorelink_if_needed()
-        self.IMAGE.semflush(self.semID)
+        self.IMAGE.semflush(self._checkGrabSemaphore())
         while True:
             time.sleep(sleep_time)
             self._attempt_autorelink_if_needed()
-            if self.IMAGE.semtrywait(self.semID) == 0:
+            if self.IMAGE.semtrywait(self._checkGrabSemaphore()) == 0:
                 return 0
 
     def non_block_wait_until_recreation(self, sleep_time: float = 0.1) -> SHM:
