@@ -81,7 +81,7 @@ fn steps() -> Vec<Step> {
         },
         Step {
             name: "python",
-            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), pytest suite vs the CLI and the C library",
+            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), stubs (mypy), pytest vs the CLI and the C library",
             run: crate::python::ci,
         },
         Step {

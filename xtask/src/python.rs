@@ -1,7 +1,8 @@
 //! The Python package (`crates/shmim-py`): the `python` CI step and `cargo xtask bench python`.
 //!
 //! CI builds the abi3 wheel with maturin (from PyPI, in a tools venv), installs it into fresh
-//! venvs with pytest and numpy 2, then numpy 1, and runs the pytest suite in each against the `shmim` CLI and an
+//! venvs with pytest and numpy 2, then numpy 1, checks the stubs with mypy, and runs the pytest
+//! suite in each against the `shmim` CLI and an
 //! installation of libImageStreamIO built by this run, so the tests see exactly what
 //! `pip install` would give a user (never the source tree). Everything lives under the target
 //! directory (`py-build/`, `py-wheels/`, `py-test/`, `py-capi/`).
@@ -22,6 +23,9 @@ const NUMPY: &str = "numpy>=2,<3";
 const TEST_VENVS: &[(&str, &str)] = &[("py-test", NUMPY), ("py-test-numpy1", "numpy>=1.21,<2")];
 /// The test runner.
 const PYTEST: &str = "pytest>=7";
+/// The type checker: `mypy.stubtest` holds the `.pyi` stubs to the extension module, and mypy
+/// checks the pure-Python layer against them.
+const MYPY: &str = "mypy>=1.10";
 
 fn python_in(venv: &Path) -> PathBuf {
     venv.join("bin/python")
@@ -130,8 +134,11 @@ pub fn ci() -> Result<(), String> {
     let capi = target_dir().join("py-capi");
     let _ = std::fs::remove_dir_all(&capi);
     crate::install::install_from(&crate::install::build(false)?, &capi)?;
-    for (venv, numpy) in TEST_VENVS {
-        let python = install_venv(venv, &wheel, numpy, &[PYTEST])?;
+    for (i, (venv, numpy)) in TEST_VENVS.iter().enumerate() {
+        let python = install_venv(venv, &wheel, numpy, &[PYTEST, MYPY])?;
+        if i == 0 {
+            type_check(&python, &target_dir().join(venv))?;
+        }
         run(Command::new(&python)
             // Not the source tree: nothing called `shmim` may shadow the installed package.
             .current_dir(target_dir().join(venv))
@@ -142,6 +149,26 @@ pub fn ci() -> Result<(), String> {
             .env("SHMIM_REPO", root()))?;
     }
     Ok(())
+}
+
+/// The stubs against the installed extension, and the package against the stubs.
+fn type_check(python: &Path, venv: &Path) -> Result<(), String> {
+    run(Command::new(python)
+        .current_dir(venv)
+        // PEP 800's marker is not in typing yet on the Pythons the package supports.
+        .args([
+            "-m",
+            "mypy.stubtest",
+            "shmim._native",
+            "--ignore-disjoint-bases",
+        ]))?;
+    run(Command::new(python).current_dir(venv).args([
+        "-m",
+        "mypy",
+        "--no-incremental",
+        "-p",
+        "shmim",
+    ]))
 }
 
 /// `cargo xtask bench python`: Python against Rust in the same run (crates/shmim-py/bench).

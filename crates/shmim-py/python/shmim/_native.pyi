@@ -11,6 +11,28 @@ import numpy.typing as npt
 
 from ._keywords import Keywords
 
+__all__ = [
+    "Stream",
+    "Write",
+    "Reader",
+    "Frames",
+    "Metadata",
+    "PixelMemory",
+    "StreamError",
+    "InvalidStreamError",
+    "WriterBusyError",
+    "WriterStuckError",
+    "WriterDiedError",
+    "TornError",
+    "ReplacedError",
+    "RemovedError",
+    "NoFreeSlotError",
+    "KeywordsFullError",
+    "_rust_read_into_ns",
+    "_rust_wake_ns",
+    "WAIT_SLICE_SECONDS",
+]
+
 _AnyTime = Union[float, datetime.datetime, Tuple[int, int]]
 _PathLike = Union[str, os.PathLike]
 
