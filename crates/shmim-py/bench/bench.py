@@ -3,8 +3,8 @@
 1. Frame reads (64² and 512² float32, one process, one mapping): `Stream.read(out=buf)`,
    `Stream.read()`, `Reader.read(out=buf)` and the compat `SHM.get_data()` against the Rust
    `Stream::read_into` of the same frame into the same `buf`, timed in a Rust loop inside the
-   extension (`shmim._native._rust_read_into_ns`). Operations are interleaved round by round and each
-   figure is the median over rounds, so load changes hit all of them alike.
+   extension (`shmim._native._rust_read_into_ns`). Every operation is timed over windows of the
+   same length (200 µs), interleaved round by round; each figure is the median over rounds.
 2. `view()` at 64², 512² and 2048²: O(1), the same cost whatever the frame size.
 3. Wake latency: a `shmim write --pattern checksum` process stamps each frame with
    CLOCK_MONOTONIC just before it commits; a Rust reader (`shmim read --json`), the same Rust
@@ -36,17 +36,37 @@ from shmim.compat import SHM
 MAGIC = int.from_bytes(b"shmimCK1", "little")
 
 
-def per_op_ns(ops: dict, rounds: int, batch: int) -> dict:
-    """Median ns per call of each operation: `rounds` rounds, each running every op `batch`
-    times in turn (plus one warm-up round)."""
+#: Length of one timed window. Short enough that a window is seldom preempted on a busy machine
+#: (a preempted window inflates its ops by a whole time slice), long enough for the clock.
+WINDOW_NS = 200_000
+
+
+def calibrate(op) -> int:
+    """How many calls of `op` fill about one window (at least 8)."""
+    n = 8
+    while True:
+        t = time.perf_counter_ns()
+        for _ in range(n):
+            op()
+        if time.perf_counter_ns() - t >= WINDOW_NS or n >= 1 << 20:
+            return n
+        n *= 2
+
+
+def per_op_ns(ops: dict, rounds: int) -> dict:
+    """Median ns per call of each operation over `rounds` rounds; each round times every op in
+    turn over one window (so drifts in load hit all of them alike). An op that times itself (a
+    Rust loop) returns its own figure: the median of those is taken instead."""
+    counts = {k: calibrate(op) for k, op in ops.items()}
     samples = {k: [] for k in ops}
-    for r in range(rounds + 1):
+    for _ in range(rounds):
         for name, op in ops.items():
+            n = counts[name]
             t = time.perf_counter_ns()
-            for _ in range(batch):
-                op()
-            if r > 0:
-                samples[name].append((time.perf_counter_ns() - t) / batch)
+            for _ in range(n):
+                own = op()
+            elapsed = (time.perf_counter_ns() - t) / n
+            samples[name].append(own if isinstance(own, float) else elapsed)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -56,23 +76,16 @@ def frame_reads(d: str, side: int, rounds: int) -> dict:
     reader = shmim.Stream.open(f"b{side}", dir=d).reader()
     shm = SHM(os.path.join(d, f"b{side}"))
     out = np.empty((side, side), np.float32)
-    batch = max(20, int(2e7 // (side * side * 4)))
-    rust = []
-
-    def rust_read():
-        # The same batch as the Python calls: a longer timed window would catch more
-        # preemptions on a shared machine and make the baseline look slower than it is.
-        rust.append(native._rust_read_into_ns(s, out, batch))
-
+    # The Rust loop reads into the same array, over a window of the same length.
+    rust_iterations = calibrate(lambda: s.read(out=out))
     ops = {
-        "rust": rust_read,
+        "rust": lambda: native._rust_read_into_ns(s, out, rust_iterations),
         "read(out)": lambda: s.read(out=out),
         "read()": lambda: s.read(),
         "reader.read(out)": lambda: reader.read(out=out),
         "get_data()": lambda: shm.get_data(),
     }
-    med = per_op_ns(ops, rounds, batch)
-    med["rust"] = statistics.median(rust[1:])  # the Rust loop times itself
+    med = per_op_ns(ops, rounds)
     shm.close()
     reader.close()
     s.destroy()
@@ -83,7 +96,7 @@ def view_cost(d: str, rounds: int) -> dict:
     res = {}
     for side in (64, 512, 2048):
         s = shmim.Stream.create(f"v{side}", (side, side), np.float32, dir=d, replace=True)
-        res[side] = per_op_ns({"view": s.view}, rounds, 2000)["view"]
+        res[side] = per_op_ns({"view": s.view}, rounds)["view"]
         s.destroy()
     return res
 
@@ -151,7 +164,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer rounds and frames")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     a = ap.parse_args()
-    rounds = 5 if a.quick else 21
+    rounds = 5 if a.quick else 41
     wake_frames, wake_runs, rate = (200, 1, 500) if a.quick else (500, 4, 500)
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
     d = tempfile.mkdtemp(prefix="shmim-pybench-", dir=base)
