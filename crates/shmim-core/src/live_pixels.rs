@@ -57,3 +57,25 @@ impl Stream {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Datatype, Stream, StreamSpec};
+
+    #[test]
+    fn live_pixels_address_the_current_frame_and_outlive_the_stream_handle() {
+        let dir = std::env::temp_dir().join(format!("shmim-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut stream =
+            Stream::create("live", &StreamSpec::new(&[4], Datatype::U32).dir(&dir)).unwrap();
+        stream.write_frame(&[7u32, 8, 9, 10]).unwrap();
+        let live = stream.live_pixels().unwrap();
+        assert_eq!((live.len(), live.as_ptr() as usize % 8), (16, 0));
+        stream.destroy().unwrap();
+        // SAFETY: `live` keeps the mapping (4 u32, 8-aligned) alive after the handle is gone and
+        // the file unlinked; nobody writes it any more.
+        let third = unsafe { live.as_ptr().cast::<u32>().add(2).read_volatile() };
+        assert_eq!(third, 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
