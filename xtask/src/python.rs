@@ -131,9 +131,13 @@ pub fn ci() -> Result<(), String> {
     let wheel = build_wheel()?;
     run(cargo().args(["build", "-p", "shmim-cli", "--bin", "shmim"]))?;
     let cli = target_dir().join("debug/shmim");
+    // Through the command line users have (`cargo xtask install`), not the install module's
+    // internals: the C tests see an installation as a user makes one.
     let capi = target_dir().join("py-capi");
     let _ = std::fs::remove_dir_all(&capi);
-    crate::install::install_from(&crate::install::build(false)?, &capi)?;
+    run(cargo()
+        .args(["xtask", "install", "--debug", "--prefix"])
+        .arg(&capi))?;
     for (i, (venv, numpy)) in TEST_VENVS.iter().enumerate() {
         let python = install_venv(venv, &wheel, numpy, &[PYTEST, MYPY])?;
         if i == 0 {
