@@ -80,11 +80,6 @@ fn steps() -> Vec<Step> {
             run: capi_asan,
         },
         Step {
-            name: "python",
-            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), stubs (mypy), pytest vs the CLI and the C library",
-            run: crate::python::ci,
-        },
-        Step {
             name: "loom-envcache",
             what: "loom model of the envcache publication flag",
             run: loom_envcache,
@@ -108,6 +103,11 @@ fn steps() -> Vec<Step> {
             name: "tsan",
             what: "ThreadSanitizer on the multithreaded tests",
             run: tsan,
+        },
+        Step {
+            name: "python",
+            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), stubs (mypy), pytest vs the CLI and the C library",
+            run: crate::python::ci,
         },
     ]
 }
