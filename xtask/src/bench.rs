@@ -1,7 +1,6 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
-//! group. Arguments after `--` go to `shmim bench` (group `core`) or to the Python benchmark
-//! (group `python`), e.g.
+//! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
 //! `cargo xtask bench core -- --plot target/bench-plots --json`.
 
 use crate::cmd::{cargo, run};
@@ -10,7 +9,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (`core` and `python` take it).
+    /// Runs the group; the argument is what followed `--` (only `core` takes it).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -46,7 +45,7 @@ fn groups() -> Vec<Group> {
         },
         Group {
             name: "python",
-            what: "Python read()/get_data()/view() and wake latency vs the Rust read_into and reader, same run",
+            what: "Python read()/get_data()/view() and wake latency vs the Rust read_into and reader, same run (-- --quick, --json)",
             run: crate::python::bench,
         },
     ]
