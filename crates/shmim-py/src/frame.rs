@@ -1,4 +1,10 @@
-//! Copying one frame out into a numpy array: a new one, or the caller's `out`.
+//! Copying one frame between the stream and numpy arrays: out into a new array or the caller's
+//! `out`, in from any array-like.
+//!
+//! The copies are `copy_nonoverlapping`s between the mapping and the array. An array can be a
+//! view of this very mapping (`view()`, the array of a `with stream.write()` block), so the
+//! array's byte range is checked against the mapped pixels first: an `out` that is the stream's
+//! own pixels is refused, a frame to write that is them is copied out to a temporary first.
 
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -15,6 +21,8 @@ pub struct FrameShape {
     pub shape: Vec<usize>,
     /// Bytes of one frame.
     pub bytes: usize,
+    /// Address range of the mapped pixels the frames are copied from and to.
+    pub pixels: std::ops::Range<usize>,
 }
 
 impl FrameShape {
@@ -24,7 +32,17 @@ impl FrameShape {
             descr: crate::dtype::descr(py, stream.datatype())?.unbind(),
             shape: stream.shape().iter().rev().map(|&s| s as usize).collect(),
             bytes: stream.geometry().frame_bytes(),
+            pixels: match stream.live_pixels() {
+                Ok(p) => p.as_ptr() as usize..p.as_ptr() as usize + p.len(),
+                Err(_) => 0..0, // a GPU stream: every copy fails before touching memory
+            },
         })
+    }
+
+    /// Whether `len` bytes at `ptr` share any byte with the mapped pixels.
+    fn overlaps_pixels(&self, ptr: *const u8, len: usize) -> bool {
+        let start = ptr as usize;
+        start < self.pixels.end && self.pixels.start < start.saturating_add(len)
     }
 
     /// The array to copy a frame into: `out` (checked: an ndarray of this dtype and shape,
@@ -72,10 +90,16 @@ impl FrameShape {
                     "out must be C-contiguous, aligned and writeable (np.empty(shape, dtype) is)",
                 )
             })?;
+        if self.overlaps_pixels(ptr, len) {
+            return Err(PyValueError::new_err(
+                "out is a view of this stream's own pixels; read into another array",
+            ));
+        }
         // SAFETY: `arr` (referenced until we return) owns `len` contiguous, aligned, writeable
-        // bytes at `ptr` (checked above). The slice lives only during `copy`; no Python code
-        // runs in between, and a thread writing `out` concurrently races as it would with any
-        // numpy function that releases the GIL (module docs of `array`).
+        // bytes at `ptr`, disjoint from the mapped pixels the copy reads (checked above). The
+        // slice lives only during `copy`; no Python code runs in between, and a thread writing
+        // `out` concurrently races as it would with any numpy function that releases the GIL
+        // (module docs of `array`).
         let buf = unsafe { std::slice::from_raw_parts_mut(ptr, len) };
         let frame = py.detach(|| copy(buf)).map_err(to_py)?;
         Ok((arr, frame))
@@ -109,12 +133,16 @@ impl FrameShape {
                 arr.shape()
             )));
         }
-        if contiguous_bytes(&arr, false).is_some() {
-            return Ok(arr);
+        match contiguous_bytes(&arr, false) {
+            // A view of the stream's own pixels: copied to memory of its own first.
+            Some((ptr, len)) if self.overlaps_pixels(ptr, len) => Ok(numpy
+                .call_method1("array", (arr,))?
+                .cast_into::<PyUntypedArray>()?),
+            Some(_) => Ok(arr),
+            None => Ok(numpy
+                .call_method1("ascontiguousarray", (arr,))?
+                .cast_into::<PyUntypedArray>()?),
         }
-        Ok(numpy
-            .call_method1("ascontiguousarray", (arr,))?
-            .cast_into::<PyUntypedArray>()?)
     }
 
     /// Runs `write` (with the GIL released) on the bytes of `obj` as one frame (see `source`).
@@ -128,7 +156,8 @@ impl FrameShape {
             .filter(|&(_, len)| len == self.bytes)
             .ok_or_else(|| PyValueError::new_err("the frame is not contiguous after conversion"))?;
         // SAFETY: `arr` (referenced until we return) holds `len` contiguous, aligned bytes at
-        // `ptr`; the slice lives only during `write` (see `copy_out` on concurrent writers).
+        // `ptr`, disjoint from the mapped pixels the copy writes (`source` copies a view of them
+        // out first); the slice lives only during `write` (see `copy_out` on concurrent writers).
         let bytes = unsafe { std::slice::from_raw_parts(ptr.cast_const(), len) };
         obj.py().detach(|| write(bytes)).map_err(to_py)
     }

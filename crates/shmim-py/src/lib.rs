@@ -8,7 +8,7 @@
 //!
 //! Everything here goes through `shmim-core`'s safe API: frames are published by its commit
 //! (pixels → times → `cnt0` → `write = 0` → semaphores) and read by its consistent copy. The only
-//! unsafe code is at the numpy boundary (`array`, `frame`): building arrays over memory and
+//! unsafe code is at the numpy boundary (`array`, `frame`, `pixels`): building arrays over memory and
 //! handing numpy's buffers to those copies.
 
 mod array;

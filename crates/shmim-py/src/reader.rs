@@ -44,6 +44,7 @@ impl PyReader {
                 descr: stream.frame.descr.clone_ref(py),
                 shape: stream.frame.shape.clone(),
                 bytes: stream.frame.bytes,
+                pixels: stream.frame.pixels.clone(),
             },
             watch,
             read_timeout: stream.read_timeout,

@@ -302,3 +302,23 @@ def test_the_rust_message_travels_with_the_exception(stream_dir):
     s = shmim.Stream.create("m", (4,), np.float32, dir=stream_dir)
     with pytest.raises(IndexError, match=r"semaphore index 12 out of range \(0\.\.10\)"):
         s.reader(slot=12)
+
+
+def test_a_view_of_the_stream_can_be_written_back_as_a_frame(stream_dir):
+    s = shmim.Stream.create("self", (2, 3), np.int32, dir=stream_dir)
+    s.write_frame(np.arange(6, dtype=np.int32).reshape(2, 3))
+    assert s.write_frame(s.view()) == 2
+    assert s.write_frame(s.view()[::-1]) == 3
+    assert s.read().tolist() == [[3, 4, 5], [0, 1, 2]]
+
+
+def test_reading_into_the_streams_own_pixels_is_refused(stream_dir):
+    s = shmim.Stream.create("self", (4,), np.int32, dir=stream_dir)
+    with s.write() as a:
+        a[:] = 1
+    r = s.reader()
+    with pytest.raises(ValueError, match="own pixels"):
+        r.read(out=a)
+    with pytest.raises(ValueError, match="own pixels"):
+        s.read(out=a[:])
+    assert s.read().tolist() == [1, 1, 1, 1]
