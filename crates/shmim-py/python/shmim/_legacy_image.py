@@ -71,9 +71,12 @@ class _LegacyMetadata:
 class _LegacyImage:
     """``SHM.IMAGE``: the calls pyMilk code makes on the legacy module's ``Image``.
 
-    Semaphore calls take an index as the C functions do; waiting on index ``i`` uses the
-    reader slot registered by ``getsemwaitindex``. Return values are the C library's: 0 for
-    success, -1 when a try-wait found nothing or a timed wait timed out, 1 for a bad index.
+    Semaphore calls take an index as the C functions do; waiting on index ``i`` registers this
+    handle as slot ``i``'s reader (``getsemwaitindex`` does it once for SHM), so a slot another
+    live process holds is a ``ValueError`` rather than a shared wait. ``semflush`` drains this
+    handle's slots (``-1``: all of them), not other readers'. Return values are the C library's:
+    0 for success, -1 when a try-wait found nothing or a timed wait timed out (or the stream was
+    re-created or deleted meanwhile), 1 for a bad index.
     """
 
     def __init__(self, stream: Stream) -> None:
