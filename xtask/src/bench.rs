@@ -49,6 +49,11 @@ fn groups() -> Vec<Group> {
                     .args(extra))
             },
         },
+        Group {
+            name: "python",
+            what: "Python read()/get_data()/view() and wake latency vs the Rust read_into and reader, same run (-- --quick, --json)",
+            run: crate::python::bench,
+        },
     ]
 }
 

@@ -109,6 +109,11 @@ fn steps() -> Vec<Step> {
             what: "ThreadSanitizer on the multithreaded tests",
             run: tsan,
         },
+        Step {
+            name: "python",
+            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), stubs (mypy), pytest vs the CLI and the C library",
+            run: crate::python::ci,
+        },
     ]
 }
 

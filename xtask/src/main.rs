@@ -16,6 +16,7 @@ mod cmake;
 mod cmd;
 mod header;
 mod install;
+mod python;
 mod selfcontained;
 mod setup;
 mod stress;

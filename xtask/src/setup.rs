@@ -71,6 +71,11 @@ fn requirements() -> Vec<Requirement> {
             probe: cc_sanitizers_link,
             remedy: Remedy::Apt(&["libasan8", "libubsan1", "libtsan2"]),
         },
+        Requirement {
+            what: "python3 with venv and pip (python step)",
+            probe: || quiet(Command::new("python3").args(["-c", "import venv, ensurepip"])),
+            remedy: Remedy::Apt(&["python3-venv", "python3-pip"]),
+        },
     ]
 }
 

@@ -68,6 +68,7 @@ mod keywords;
 #[doc(hidden)]
 pub mod legacy;
 mod list;
+mod live_pixels;
 mod mapping;
 mod metadata;
 mod name;
@@ -86,6 +87,8 @@ pub use dir::default_dir;
 pub use error::{Error, Result, SegmentMismatch};
 pub use keywords::{Keyword, Value};
 pub use list::{Listed, list};
+#[doc(hidden)]
+pub use live_pixels::LivePixels;
 #[doc(hidden)]
 pub use mapping::{RawStream, free_heap};
 pub use metadata::Metadata;
