@@ -75,7 +75,7 @@ impl<T: Pod> Segment<T> {
         let name = crate::name::validate_name(name)?;
         let dir = dir.as_ref();
         let path = dir.join(format!("{name}{SEGMENT_SUFFIX}"));
-        let tmp = TempFile::create(dir, name, None)?;
+        let tmp = TempFile::create(dir, name)?;
         let len = Self::file_len();
         reserve(&tmp.file, len).map_err(|e| Error::io("fallocate", &tmp.path, e.into()))?;
         let map = map_file(&tmp.file, &tmp.path, len, false)?;
@@ -96,8 +96,7 @@ impl<T: Pod> Segment<T> {
             .file
             .try_clone()
             .map_err(|e| Error::io("dup", &tmp.path, e))?;
-        rustix::fs::rename(&tmp.path, &path).map_err(|e| Error::io("rename", &path, e.into()))?;
-        tmp.disarm();
+        tmp.publish(&path, None)?;
         Ok(Self {
             map: Arc::new(map),
             path,
