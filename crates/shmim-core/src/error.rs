@@ -178,6 +178,18 @@ pub enum Error {
     /// The segment lock failed.
     #[error(transparent)]
     Lock(#[from] shmim_sync::lock::LockError),
+    /// Another open handle (another process, or another `open` of this one) kept the keyword
+    /// writers' lock of the stream for the whole wait: it is stopped or hung mid-write.
+    #[error(
+        "the keyword lock of {} stayed taken for {waited:?} (is a keyword writer stopped?)",
+        path.display()
+    )]
+    KeywordsLocked {
+        /// The stream file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
     /// Every keyword entry is in use.
     #[error("all {count} keyword entries are in use")]
     KeywordsFull {

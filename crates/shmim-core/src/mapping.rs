@@ -49,6 +49,9 @@ pub(crate) struct Mapping {
     len: usize,
     geo: Geometry,
     backing: Backing,
+    /// Serialises keyword writers of this process that share this mapping's open file description
+    /// (its OFD lock does not exclude them from each other; see `keywords.rs`).
+    keyword_writers: std::sync::Mutex<()>,
 }
 
 // SAFETY: the mapping is plain memory shared with other processes anyway; every access from this
@@ -164,6 +167,7 @@ impl Mapping {
                 path,
                 ino,
             },
+            keyword_writers: std::sync::Mutex::new(()),
         }
     }
 
@@ -178,6 +182,7 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Borrowed,
+            keyword_writers: std::sync::Mutex::new(()),
         }
     }
 
@@ -191,7 +196,13 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Heap(block),
+            keyword_writers: std::sync::Mutex::new(()),
         }
+    }
+
+    /// The in-process half of the keyword writers' lock (see `keywords.rs`).
+    pub(crate) fn keyword_writers(&self) -> &std::sync::Mutex<()> {
+        &self.keyword_writers
     }
 
     pub(crate) fn geometry(&self) -> &Geometry {

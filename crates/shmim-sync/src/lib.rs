@@ -15,6 +15,7 @@
 //! | [`spin`] | bounded spinning: backoff, deadline, liveness |
 //! | [`slot`] | reader-slot claim and release (compare-and-swap on `semReadPID[i]`) |
 //! | [`lock`] | the robust exclusive lock for segments many parties edit (process-shared robust pthread mutex) |
+//! | [`range_lock`] | an exclusive lock on a byte range of a file, held by its open file description (keyword writers) |
 //! | [`semaphore`] | glibc process-shared `sem_t` in the file, with a race-free `SEMAPHORE_MAXVAL` clamp |
 //! | [`liveness`] | is this PID a live process? |
 //! | [`pid`] | this process's PID, cached safely across `fork` |
@@ -58,6 +59,8 @@ pub mod lock;
 #[cfg(not(loom))]
 pub mod pid;
 mod primitive;
+#[cfg(not(loom))]
+pub mod range_lock;
 #[cfg(not(loom))]
 pub mod semaphore;
 pub mod seqlock;
