@@ -80,6 +80,7 @@ mod spec;
 mod stream;
 pub mod validate;
 mod writer;
+mod writer_pixels;
 
 pub use cube::CbFrame;
 pub use dir::default_dir;
