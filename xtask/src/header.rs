@@ -58,7 +58,7 @@ pub fn public_headers() -> Vec<PathBuf> {
     HEADERS
         .iter()
         .map(|h| h.file)
-        .chain(["ImageStreamIO_atomic.h"])
+        .chain(["ImageStreamIO_atomic.h", "ImageStreamIO_lock.h"])
         .map(|f| include.join(f))
         .collect()
 }

@@ -56,6 +56,7 @@ const PUBLIC_HEADERS: &[&str] = &[
     "ImageStreamIO.h",
     "ImageStreamIOError.h",
     "ImageStreamIO_atomic.h",
+    "ImageStreamIO_lock.h",
     "ImageStruct.h",
 ];
 

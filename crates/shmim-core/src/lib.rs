@@ -94,7 +94,7 @@ pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
 pub use reader::{DEFAULT_PURE_SPIN, Reader};
-pub use segment::{SEGMENT_SUFFIX, Segment, SegmentGuard};
+pub use segment::{SEGMENT_SUFFIX, SEGMENT_VERSION, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;
 pub use stream::Stream;
