@@ -247,6 +247,18 @@ mod tests {
         home: true,
     };
 
+    /// A word held by PID 5, thread 6 (`home` or not).
+    fn held_by_five(home: bool) -> (AtomicU64, Locker) {
+        let holder = Locker {
+            pid: 5,
+            tid: 6,
+            home,
+        };
+        let word = AtomicU64::new(0);
+        attempt(&word, holder, false, |_| unreachable!());
+        (word, holder)
+    }
+
     #[test]
     fn every_raw_value_decodes_and_the_fields_round_trip() {
         for raw in [
@@ -319,13 +331,7 @@ mod tests {
 
     #[test]
     fn waiters_are_announced_kept_and_reported_on_release() {
-        let holder = Locker {
-            pid: 5,
-            tid: 6,
-            home: false,
-        };
-        let word = AtomicU64::new(0);
-        attempt(&word, holder, false, |_| unreachable!());
+        let (word, holder) = held_by_five(false);
         let seen = word.load(Relaxed);
         assert!(
             Word::decode(seen).foreign,
@@ -351,13 +357,7 @@ mod tests {
 
     #[test]
     fn force_takes_any_word_and_the_old_holder_release_touches_nothing() {
-        let holder = Locker {
-            pid: 5,
-            tid: 6,
-            home: true,
-        };
-        let word = AtomicU64::new(0);
-        attempt(&word, holder, false, |_| unreachable!());
+        let (word, holder) = held_by_five(true);
         assert_eq!(
             attempt(&word, holder, false, |_| Verdict::ThisThread),
             Attempt::Relock

@@ -74,6 +74,15 @@ mod tests {
     use super::*;
     use std::os::fd::AsFd;
 
+    /// Another open file description of `path`.
+    fn reopen(path: &std::path::Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap()
+    }
+
     fn scratch(tag: &str) -> (std::path::PathBuf, std::fs::File) {
         let path =
             std::env::temp_dir().join(format!("shmim-range-lock-{tag}-{}", std::process::id()));
@@ -91,11 +100,7 @@ mod tests {
     #[cfg_attr(miri, ignore)] // fcntl is outside Miri
     fn two_opens_in_one_process_exclude_each_other_on_overlapping_ranges_only() {
         let (path, a) = scratch("excl");
-        let b = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let b = reopen(&path);
         let held = try_lock(a.as_fd(), 100, 50).unwrap().expect("free");
         assert!(try_lock(b.as_fd(), 120, 1).unwrap().is_none(), "overlaps");
         assert!(try_lock(b.as_fd(), 150, 10).unwrap().is_some(), "disjoint");
@@ -108,11 +113,7 @@ mod tests {
     #[cfg_attr(miri, ignore)] // fcntl is outside Miri
     fn closing_the_description_releases_the_lock() {
         let (path, a) = scratch("close");
-        let b = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let b = reopen(&path);
         std::mem::forget(try_lock(a.as_fd(), 0, 8).unwrap().expect("free"));
         assert!(try_lock(b.as_fd(), 0, 8).unwrap().is_none());
         drop(a);

@@ -174,6 +174,34 @@ fn locker(pid: u32, tid: u32) -> Locker {
     }
 }
 
+/// One thread per `(pid, tid)` that locks, updates the data and unlocks (repairing if told);
+/// returns how many were told that an owner died, once all are joined.
+fn lock_update_unlock(world: &Arc<World>, lockers: &[(u32, u32)]) -> u32 {
+    let threads: Vec<_> = lockers
+        .iter()
+        .map(|&(pid, tid)| {
+            let world = world.clone();
+            loom::thread::spawn(move || {
+                let me = locker(pid, tid);
+                let told = world.lock(me);
+                world.update();
+                world.unlock(me, true);
+                told
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| u32::from(t.join().unwrap()))
+        .sum()
+}
+
+/// The data once every thread is joined.
+fn updates(world: &World) -> u64 {
+    // SAFETY: called after every thread touching the data has been joined.
+    world.data.with(|d| unsafe { *d })
+}
+
 #[test]
 fn two_threads_of_one_process_and_a_holder_that_dies_never_hold_it_together() {
     loom::model(|| {
@@ -190,25 +218,9 @@ fn two_threads_of_one_process_and_a_holder_that_dies_never_hold_it_together() {
                 world.time_out_sleepers();
             })
         };
-        let threads: Vec<_> = [101, 102]
-            .into_iter()
-            .map(|tid| {
-                let world = world.clone();
-                loom::thread::spawn(move || {
-                    let me = locker(P1, tid);
-                    let told = world.lock(me);
-                    world.update();
-                    // The first one told repairs; the news stops there.
-                    world.unlock(me, true);
-                    told
-                })
-            })
-            .collect();
+        // The first one told repairs; the news stops there.
+        let told = lock_update_unlock(&world, &[(P1, 101), (P1, 102)]);
         dies.join().unwrap();
-        let told: u32 = threads
-            .into_iter()
-            .map(|t| u32::from(t.join().unwrap()))
-            .sum();
         let last = Word::decode(world.word.load(Acquire));
         assert!(told <= 1, "one death, told at most once");
         if told == 0 {
@@ -220,10 +232,7 @@ fn two_threads_of_one_process_and_a_holder_that_dies_never_hold_it_together() {
                 "repaired and released: {last:?}"
             );
         }
-        world.data.with(|d| {
-            // SAFETY: every thread has been joined.
-            assert_eq!(unsafe { *d }, 3)
-        });
+        assert_eq!(updates(&world), 3);
     });
 }
 
@@ -232,26 +241,13 @@ fn two_live_processes_hand_the_data_over_through_the_word_alone() {
     // Different processes share no record: only the word's Acquire/Release orders the data.
     loom::model(|| {
         let world = Arc::new(World::new());
-        let lockers: Vec<_> = [(P1, 101), (P3, 301)]
-            .into_iter()
-            .map(|(pid, tid)| {
-                let world = world.clone();
-                loom::thread::spawn(move || {
-                    let me = locker(pid, tid);
-                    assert!(!world.lock(me), "nobody died");
-                    world.update();
-                    world.unlock(me, true);
-                })
-            })
-            .collect();
-        for t in lockers {
-            t.join().unwrap();
-        }
+        assert_eq!(
+            lock_update_unlock(&world, &[(P1, 101), (P3, 301)]),
+            0,
+            "nobody died"
+        );
         assert_eq!(world.word.load(Acquire), 0);
-        world.data.with(|d| {
-            // SAFETY: every thread has been joined.
-            assert_eq!(unsafe { *d }, 2)
-        });
+        assert_eq!(updates(&world), 2);
     });
 }
 
@@ -266,23 +262,7 @@ fn a_stale_record_of_our_own_pid_is_taken_over_once() {
             ..Word::default()
         };
         world.word.store(stale.encode(), Release);
-        let threads: Vec<_> = [101, 102]
-            .into_iter()
-            .map(|tid| {
-                let world = world.clone();
-                loom::thread::spawn(move || {
-                    let me = locker(P1, tid);
-                    let told = world.lock(me);
-                    world.update();
-                    world.unlock(me, true);
-                    told
-                })
-            })
-            .collect();
-        let told: u32 = threads
-            .into_iter()
-            .map(|t| u32::from(t.join().unwrap()))
-            .sum();
+        let told = lock_update_unlock(&world, &[(P1, 101), (P1, 102)]);
         assert_eq!(told, 1, "exactly one thread takes the stale lock over");
         assert_eq!(world.word.load(Acquire), 0);
     });
