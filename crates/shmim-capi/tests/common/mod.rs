@@ -131,6 +131,7 @@ pub fn toolchain() -> &'static Toolchain {
             "ImageStreamIO.h",
             "ImageStreamIOError.h",
             "ImageStreamIO_atomic.h",
+            "ImageStreamIO_lock.h",
         ]
         .iter()
         .map(|h| include.join(h))
