@@ -167,6 +167,12 @@ const MIRI_PACKAGES: &[(&str, &[&str])] = &[
     ("shmim-sync", &["--features", "strict", "--lib"]),
     // Open validation is a pure function over header bytes; the rest of core maps files.
     ("shmim-core", &["--lib", "--", "validate::", "name::"]),
+    // A writer thread and a reader thread on a process-local (heap) stream, `strict`: no data
+    // race and no mixed-size atomic access through the safe API.
+    (
+        "shmim-core",
+        &["--features", "strict", "--test", "same_process"],
+    ),
 ];
 
 /// Multithreaded test targets run under ThreadSanitizer, as (package, test target, extra cargo
@@ -174,6 +180,7 @@ const MIRI_PACKAGES: &[(&str, &[&str])] = &[
 const TSAN_TESTS: &[(&str, &str, &[&str])] = &[
     ("shmim-envcache", "stress", &[]),
     ("shmim-sync", "tsan_seqlock", &["--features", "strict"]),
+    ("shmim-core", "same_process", &["--features", "strict"]),
 ];
 
 /// The one platform shmim supports; `-Zbuild-std` needs it spelled out.

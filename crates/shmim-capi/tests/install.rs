@@ -57,6 +57,7 @@ const INSTALLED_HEADERS: &[&str] = &[
     "ImageStreamIO.h",
     "ImageStreamIOError.h",
     "ImageStreamIO_atomic.h",
+    "ImageStreamIO_lock.h",
     "ImageStreamIO_variant.h",
     "ImageStruct.h",
 ];

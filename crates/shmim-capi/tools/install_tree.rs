@@ -30,6 +30,7 @@ pub const PUBLIC_HEADERS: &[&str] = &[
     "ImageStreamIO.h",
     "ImageStreamIOError.h",
     "ImageStreamIO_atomic.h",
+    "ImageStreamIO_lock.h",
     "ImageStruct.h",
 ];
 

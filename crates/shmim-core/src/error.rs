@@ -178,6 +178,18 @@ pub enum Error {
     /// The segment lock failed.
     #[error(transparent)]
     Lock(#[from] shmim_sync::lock::LockError),
+    /// Another open handle (another process, or another `open` of this one) kept the keyword
+    /// writers' lock of the stream for the whole wait: it is stopped or hung mid-write.
+    #[error(
+        "the keyword lock of {} stayed taken for {waited:?} (is a keyword writer stopped?)",
+        path.display()
+    )]
+    KeywordsLocked {
+        /// The stream file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
     /// Every keyword entry is in use.
     #[error("all {count} keyword entries are in use")]
     KeywordsFull {
@@ -192,6 +204,21 @@ pub enum SegmentMismatch {
     /// The file does not start with the segment magic.
     #[error("not a shmim segment (bad magic)")]
     Magic,
+    /// The file is a segment of another format version.
+    #[error(
+        "segment format version {found}, this shmim reads version {} only{}",
+        crate::segment::SEGMENT_VERSION,
+        if *found == 1 {
+            " (version 1 kept a robust pthread mutex in the file, which let the file steer the \
+             unlocking process's memory): re-create the segment"
+        } else {
+            ""
+        }
+    )]
+    Version {
+        /// The version in the file.
+        found: u32,
+    },
     /// The file is a segment of another size (another struct, or another version of it).
     #[error("holds {found} bytes of data, the type has {expected}")]
     Size {

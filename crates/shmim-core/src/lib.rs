@@ -56,6 +56,19 @@
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
 //!   or `-`.
+//! * A writer and readers in one process: a [`WriteGuard`]'s `&mut` pixels are never memory
+//!   another thread of this process reads. [`Reader`]s copy pixels from their own mapping of the
+//!   stream file (made on their first copy), which makes the case the cross-process one of the
+//!   protocol (the seqlock's documented race, discarded by validation). Under the `strict`
+//!   feature `pixels_mut`/`bytes_mut` lend a staging buffer that commit writes back with aligned
+//!   8-byte atomic words, and every shared pixel access is such a word, so even a process-local
+//!   stream shared by threads is race-free (Miri and ThreadSanitizer check it). Same methods in
+//!   both builds: the feature is additive.
+//! * Keyword writers ([`Stream::set_keyword`]) are serialised: an OFD lock on the keyword region
+//!   across processes and open handles, a mutex within one handle; legacy C writers take no lock.
+//! * A new stream or segment file is built under an unpredictable name (`.NAME.<64 random
+//!   bits>.tmp`), owner-only, and given its final mode just before the rename.
+//! * [`Segment`]s use the owner-PID lock of `docs/segment-lock.md` (format version 2).
 #![deny(missing_docs)]
 
 mod consistent;
@@ -81,6 +94,7 @@ mod spec;
 mod stream;
 pub mod validate;
 mod writer;
+mod writer_pixels;
 
 pub use cube::CbFrame;
 pub use dir::default_dir;
@@ -96,7 +110,7 @@ pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
 pub use reader::{DEFAULT_PURE_SPIN, Reader};
-pub use segment::{SEGMENT_SUFFIX, Segment, SegmentGuard};
+pub use segment::{SEGMENT_SUFFIX, SEGMENT_VERSION, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;
 pub use stream::Stream;

@@ -305,8 +305,11 @@ impl Reader {
         }
         let offset = g.regions.data.offset as usize;
         let map = &self.map;
+        // Pixels through the readers' own mapping: never the memory a WriteGuard of this
+        // process hands out as `&mut` (mapping.rs).
+        let pixels = map.reader_pixels()?;
         let (frame, retries) =
-            consistent_copy_counted(map, self.read_timeout, || map.copy_out(offset, buf))?;
+            consistent_copy_counted(map, self.read_timeout, || pixels.copy_out(offset, buf))?;
         self.retries += retries;
         Ok(self.saw(frame))
     }

@@ -15,13 +15,17 @@ use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md, now};
 use crate::pixel::Pixel;
 use crate::stream::Stream;
+use crate::writer_pixels::Staging;
 
 /// Exclusive write access to a stream's current frame; commit it or it is abandoned.
 #[must_use = "a WriteGuard dropped without commit() abandons the frame: readers see a stuck writer"]
 pub struct WriteGuard<'s> {
-    stream: &'s mut Stream,
+    pub(crate) stream: &'s mut Stream,
     atime: Option<Timespec>,
     committed: bool,
+    /// In-place pixel access under `strict` (`writer_pixels.rs`); empty otherwise.
+    #[cfg_attr(not(feature = "strict"), allow(dead_code))]
+    pub(crate) staged: Staging,
 }
 
 impl Stream {
@@ -41,6 +45,7 @@ impl Stream {
             stream: self,
             atime: None,
             committed: false,
+            staged: Staging::default(),
         })
     }
 
@@ -69,6 +74,7 @@ impl Stream {
             stream: self,
             atime: None,
             committed: false,
+            staged: Staging::default(),
         })
     }
 
@@ -96,26 +102,6 @@ impl WriteGuard<'_> {
         &self.stream.map
     }
 
-    /// The frame's pixels, typed (checked against the stream's datatype).
-    pub fn pixels_mut<T: Pixel>(&mut self) -> Result<&mut [T]> {
-        self.stream.check_type::<T>()?;
-        let n = self.stream.nelement() as usize;
-        let p = self.map().data_ptr().cast::<T>();
-        // SAFETY: the pixel region holds `nelement` elements of T (validated geometry; T's size is
-        // the datatype's), starts 8-aligned in a page-aligned (or u64-aligned heap) block, and
-        // lives as long as the stream borrowed by this guard. We hold the write flag, so no other
-        // shmim writer writes here; readers only make raw, validated copies (the seqlock's
-        // deliberate race). The borrow of `self` keeps the slice from outliving the guard.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
-    }
-
-    /// The frame's pixels as bytes.
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        let n = self.stream.geometry().frame_bytes();
-        // SAFETY: as in `pixels_mut`, for `imdatamemsize` bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.map().data_ptr(), n) }
-    }
-
     /// Copies a whole frame in.
     pub fn copy_from<T: Pixel>(&mut self, src: &[T]) -> Result<()> {
         self.stream.check_type::<T>()?;
@@ -132,6 +118,7 @@ impl WriteGuard<'_> {
             });
         }
         let offset = g.regions.data.offset as usize;
+        self.settle();
         self.map().copy_in(offset, src);
         Ok(())
     }
@@ -148,6 +135,7 @@ impl WriteGuard<'_> {
 
     /// Publishes the frame; returns its frame number (the new `cnt0`).
     pub fn commit(mut self) -> Result<u64> {
+        self.settle();
         let frame = commit(self.map(), self.atime, pid::current());
         self.committed = true;
         Ok(frame)
@@ -156,6 +144,7 @@ impl WriteGuard<'_> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
+        self.settle();
         if !self.committed {
             // Abandon: leave the flag set (see the module docs) and remember we own it.
             self.stream.owns_flag = true;
