@@ -19,6 +19,7 @@ const PROGRAMS: &[&str] = &[
     "inode.c",
     "legacy_style.c",
     "legacy_edges.c",
+    "owner_pid.c",
 ];
 
 #[test]

@@ -63,6 +63,11 @@ fn check(dir: &StreamDir, name: &str, e: Expect) -> Stream {
     assert!(
         md.shared && md.location == -1 && md.proc_trace == 10 && !md.write && md.owner_pid == 0
     );
+    assert_eq!(
+        (md.claim_pid, md.claim_ticket),
+        (0, 0),
+        "the claim words are zero padding"
+    );
     assert_eq!((md.status, md.flag, md.logflag, md.cnt2), (0, 0, 0, 0));
     let r = s.reader().unwrap();
     assert_eq!(r.slot(), Some(0), "semReadPID all -1: slot 0 is free");
@@ -242,6 +247,24 @@ fn legacy_semaphores_hold_their_posted_values_and_wake_a_reader() {
         .unwrap();
     assert_eq!(s.write_frame(&[1f32; 64]).unwrap(), 4);
     assert_eq!(reader.wait_timeout(Duration::from_secs(5)).unwrap(), 4);
+}
+
+#[test]
+fn the_claim_words_are_zero_padding_in_every_legacy_file() {
+    for name in [
+        "golden_f32",
+        "golden_fresh_i32",
+        "golden_u16_cube_cb",
+        "golden_cd_1d",
+    ] {
+        let bytes = std::fs::read(golden(name)).unwrap();
+        for at in [
+            shmim_layout::CLAIM_PID_OFFSET,
+            shmim_layout::CLAIM_TICKET_OFFSET,
+        ] {
+            assert_eq!(bytes[at..at + 4], [0; 4], "{name} @{at}");
+        }
+    }
 }
 
 /// Byte ranges that legitimately differ between two files with the same content.

@@ -34,10 +34,11 @@ fn commit_publishes_and_wakes_every_registered_reader() {
     }
     let md = w.metadata().unwrap();
     assert_eq!(
-        (md.cnt0, md.write, md.owner_pid),
-        (1, false, 0),
-        "the owner is cleared with the flag"
+        (md.cnt0, md.write, md.claim_pid, md.claim_ticket),
+        (1, false, 0, 0),
+        "the claim is cleared with the flag; its ticket was frame 0"
     );
+    assert_eq!(md.owner_pid, 0, "ownerPID is milk's, never ours");
     assert_eq!(w.last_writer(), Some(std::process::id() as i32));
     assert!(md.write_time.tv_sec > 0 && md.atime == md.write_time);
 }
@@ -83,7 +84,7 @@ fn abandoned_write_is_never_accepted_and_the_next_commit_recovers() {
     r.set_read_timeout(Duration::from_millis(20));
     let mut buf = [0u8; 8];
     match r.read_into(&mut buf) {
-        Err(Error::WriterStuck { owner, .. }) => assert_eq!(owner, std::process::id() as i32),
+        Err(Error::WriterStuck { writer, .. }) => assert_eq!(writer, std::process::id() as i32),
         other => panic!("expected WriterStuck, got {other:?}"),
     }
     assert!(r.is_writing());
@@ -123,6 +124,81 @@ fn forced_take_over_publishes_a_new_frame() {
     g.copy_from(&[5u8, 5]).unwrap();
     assert_eq!(g.commit().unwrap(), 1);
     assert!(!b.is_writing());
+}
+
+#[test]
+fn a_frame_abandoned_by_a_dropped_handle_is_resumed_by_the_next_handle_of_the_process() {
+    let dir = StreamDir::new("abandon-dropped");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned
+    drop(a);
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(b.is_writing(), "the half frame stays flagged");
+    let mut g = b
+        .write()
+        .expect("this process's abandoned frame is resumed");
+    g.copy_from(&[3u8, 3]).unwrap();
+    assert_eq!(g.commit().unwrap(), 1);
+
+    // The same through recover_writer(false), which refuses a live claim but not our own
+    // abandoned one.
+    drop(b.write().unwrap());
+    drop(b);
+    let mut c = Stream::open_in(dir.path(), "s").unwrap();
+    assert_eq!(c.recover_writer(false).unwrap().commit().unwrap(), 2);
+}
+
+#[test]
+fn two_threads_racing_to_adopt_an_abandoned_frame_get_exactly_one_guard() {
+    let dir = StreamDir::new("abandon-race");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    for round in 0..200 {
+        drop(a.write().unwrap()); // abandoned by `a`, which stays open
+        let barrier = std::sync::Barrier::new(2);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let barrier = &barrier;
+                    let mut h = Stream::open_in(dir.path(), "s").unwrap();
+                    s.spawn(move || {
+                        barrier.wait();
+                        let guard = h.write();
+                        let won = guard.is_ok();
+                        // Hold the guard until both have tried.
+                        barrier.wait();
+                        if let Ok(g) = guard {
+                            g.commit().unwrap();
+                        }
+                        won
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(
+            won.iter().filter(|&&w| w).count(),
+            1,
+            "round {round}: {won:?}"
+        );
+        assert!(!a.is_writing());
+    }
+}
+
+#[test]
+fn a_stale_abandon_record_never_hands_out_a_flag_another_handle_holds() {
+    let dir = StreamDir::new("abandon-stale");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned and recorded
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    assert_eq!(b.recover_writer(true).unwrap().commit().unwrap(), 1);
+    // The record is stale now: the flag was taken over and published since.
+    let mut c = Stream::open_in(dir.path(), "s").unwrap();
+    let held = c.write().unwrap();
+    let mut d = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(matches!(d.write(), Err(Error::WriterBusy { .. })));
+    held.commit().unwrap();
+    assert_eq!(d.write_frame(&[1u8, 1]).unwrap(), 3);
+    drop(a);
 }
 
 #[test]
