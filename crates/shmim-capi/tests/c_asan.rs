@@ -20,6 +20,7 @@ const PROGRAMS: &[&str] = &[
     "legacy_style.c",
     "legacy_edges.c",
     "owner_pid.c",
+    "replaced_wait.c",
 ];
 
 #[test]

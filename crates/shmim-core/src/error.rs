@@ -153,6 +153,14 @@ pub enum Error {
         /// The stream.
         name: String,
     },
+    /// The stream's file was deleted and nothing replaced it: no frame will come.
+    #[error("stream {name} was removed ({} no longer exists)", path.display())]
+    Removed {
+        /// The stream.
+        name: String,
+        /// The path it was opened by.
+        path: PathBuf,
+    },
     /// A semaphore operation failed.
     #[error(transparent)]
     Semaphore(#[from] shmim_sync::semaphore::SemError),

@@ -10,6 +10,8 @@
 //! * a [`Reader`] registers in a semaphore slot (released on drop) and copies frames out with
 //!   [`Reader::read_into`], which never returns a torn frame: it returns the frame or a
 //!   [`Error::Torn`] / [`Error::WriterStuck`] / [`Error::WriterDied`] error;
+//! * every wait strategy returns each frame at most once, and notices within 100 ms that the
+//!   stream was re-created ([`Error::Replaced`]) or deleted ([`Error::Removed`]);
 //! * no `&[T]` into live shared pixels is ever handed out: reads are copies.
 //!
 //! ```
@@ -97,7 +99,7 @@ pub use metadata::Metadata;
 pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
-pub use reader::{DEFAULT_PURE_SPIN, Reader};
+pub use reader::{DEFAULT_PURE_SPIN, REPLACEMENT_CHECK_EVERY, Reader};
 pub use segment::{SEGMENT_SUFFIX, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;

@@ -5,11 +5,25 @@
 //! The writer posts every semaphore after each frame, so the reader's semaphore counts frames
 //! (saturating at `SEMAPHORE_MAXVAL`: a slow reader may wake for frames it already missed; the
 //! reader counts `cnt0` gaps in [`Reader::missed`], and [`Reader::wait_latest`] drains the backlog).
-//! When the stream is re-created, the creator clears `READY` and posts, and a waiting reader returns
-//! [`Error::Replaced`]. Dropping the reader releases the slot.
+//!
+//! **Each frame at most once.** A frame is its `cnt0`. Every strategy returns a frame only when
+//! `cnt0` moved past the last one this reader returned; a post that brings no new frame (one the
+//! busy-poll phase of [`Reader::wait_hybrid`] already returned, a backlog of saturated posts, a
+//! post without a publish) is consumed and the wait goes on.
+//!
+//! **Replacement.** When the stream is re-created, the creator clears `READY` in every slot and
+//! posts nothing: a waiter must never be told a frame arrived when none did. So every strategy
+//! looks by itself, at least every 100 ms ([`REPLACEMENT_CHECK_EVERY`]): `READY` cleared on our
+//! slot, or a different file at the stream's path, is [`Error::Replaced`]; no file at the path is
+//! [`Error::Removed`]. Blocking waits are therefore sliced: timed waits of at most 100 ms, which
+//! cost nothing while frames flow (a post ends the slice at once).
+//!
+//! **Fork.** A `Reader` inherited by a forked child belongs to the parent: dropping it there
+//! leaves the slot and its bits alone (the reader remembers the PID that registered it).
 //!
 //! Readers that only poll `cnt0` need no slot: [`Stream::poller`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,23 +31,32 @@ use shmim_layout::{SEMCTRL_READY, SEMSTATUS_CONNECTED};
 use shmim_sync::spin::{Gave, Spin, wait_for_change};
 use shmim_sync::{liveness, pid, slot};
 
-use crate::consistent::{consistent_copy_counted, wait_for_no_write};
+use crate::consistent::{consistent_copy_counted, deadline_after, wait_for_no_write};
 use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md};
 use crate::pixel::Pixel;
 use crate::stream::Stream;
+
+/// The longest a waiting reader goes without checking whether its stream was replaced or removed
+/// (the length of a blocking wait's slice).
+pub const REPLACEMENT_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// A registered (or polling) reader of a stream.
 pub struct Reader {
     map: Arc<Mapping>,
     name: String,
     slot: Option<u16>,
+    /// The PID that registered the slot: only that process releases it.
     me: i32,
     last: u64,
     missed: u64,
     retries: u64,
     read_timeout: Duration,
     pure_spin: Duration,
+    /// The mapped file's `(device, inode)`, for the replacement check.
+    mapped: Option<(u64, u64)>,
+    /// When the path was last checked against `mapped`.
+    checked: Instant,
 }
 
 /// Default pure-spin phase of [`Reader::poll_spin`]: long enough to cover any handoff between two
@@ -72,6 +95,11 @@ impl Stream {
 
     /// A reader without a slot: it can poll `cnt0` and copy frames, not block on a semaphore.
     pub fn poller(&self) -> Reader {
+        let mapped = self
+            .map
+            .file()
+            .and_then(|(file, _, _)| rustix::fs::fstat(file).ok())
+            .map(|st| (st.st_dev, st.st_ino));
         Reader {
             map: Arc::clone(&self.map),
             name: self.name.clone(),
@@ -82,6 +110,8 @@ impl Stream {
             retries: 0,
             read_timeout: self.read_timeout,
             pure_spin: DEFAULT_PURE_SPIN,
+            mapped,
+            checked: Instant::now(),
         }
     }
 
@@ -99,13 +129,10 @@ impl Stream {
                 set_bits(&self.map, i, true);
                 let mut reader = self.poller();
                 reader.slot = Some(i);
-                // A replacement that cleared READY and posted just before our bits were set would
-                // go unnoticed by this reader's waits: look once, now that READY is set.
-                if self.inode_changed()? {
-                    return Err(Error::Replaced {
-                        name: self.name.clone(),
-                    });
-                }
+                // A replacement that cleared READY just before our bit was set would go
+                // unnoticed through the bit: look at the path once, now that READY is set
+                // (dropping the reader on error releases the slot).
+                reader.check_path()?;
                 return Ok(reader);
             }
         }
@@ -163,9 +190,10 @@ impl Reader {
         self.read_timeout = timeout;
     }
 
-    fn semaphore(&self) -> Result<shmim_sync::semaphore::Semaphore<'_>> {
+    /// The slot's semaphore, on a clone of the mapping (so `self` stays free to update).
+    fn semaphore(&self) -> Result<(Arc<Mapping>, u16)> {
         match self.slot {
-            Some(i) => self.map.sem(i),
+            Some(i) => Ok((Arc::clone(&self.map), i)),
             None => Err(Error::IndexOutOfRange {
                 what: "reader slot (poller has none)",
                 index: 0,
@@ -174,8 +202,8 @@ impl Reader {
         }
     }
 
-    /// After a wake-up: replaced stream? Otherwise note the new frame number.
-    fn woke(&mut self) -> Result<u64> {
+    /// `Replaced` once a creator cleared `READY` on our slot (cheap: one load).
+    fn check_ready(&self) -> Result<()> {
         if let Some(i) = self.slot {
             if self.map.semctrl(i)?.peek() & SEMCTRL_READY == 0 {
                 return Err(Error::Replaced {
@@ -183,7 +211,43 @@ impl Reader {
                 });
             }
         }
-        Ok(self.saw(md!(self.map, cnt0).observe()))
+        Ok(())
+    }
+
+    /// `Replaced` / `Removed` if the stream's path no longer holds the mapped file (a `stat`).
+    fn check_path(&mut self) -> Result<()> {
+        self.checked = Instant::now();
+        let (Some(mapped), Some((_, path, _))) = (self.mapped, self.map.file()) else {
+            return Ok(());
+        };
+        match rustix::fs::stat(path) {
+            Ok(st) if (st.st_dev, st.st_ino) == mapped => Ok(()),
+            Ok(_) => Err(Error::Replaced {
+                name: self.name.clone(),
+            }),
+            Err(rustix::io::Errno::NOENT) => Err(Error::Removed {
+                name: self.name.clone(),
+                path: PathBuf::from(path),
+            }),
+            // Cannot tell (a directory we may no longer search…): the next check may.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// [`Self::check_ready`] always, [`Self::check_path`] when the last one is
+    /// [`REPLACEMENT_CHECK_EVERY`] old at `now`.
+    fn check_replaced(&mut self, now: Instant) -> Result<()> {
+        self.check_ready()?;
+        if now.duration_since(self.checked) >= REPLACEMENT_CHECK_EVERY {
+            self.check_path()?;
+        }
+        Ok(())
+    }
+
+    /// The frame counter now, if it moved past the last frame this reader returned.
+    fn new_frame(&mut self) -> Option<u64> {
+        let c = md!(self.map, cnt0).observe();
+        (c != self.last).then(|| self.saw(c))
     }
 
     fn saw(&mut self, cnt0: u64) -> u64 {
@@ -194,40 +258,74 @@ impl Reader {
         cnt0
     }
 
-    /// Blocks until the writer posts; returns the frame number then current.
+    /// Blocks on the slot's semaphore until a new frame, or `deadline` (`Ok(None)`), in slices of
+    /// at most [`REPLACEMENT_CHECK_EVERY`] with the replacement check between them.
+    fn block(&mut self, deadline: Option<Instant>) -> Result<Option<u64>> {
+        let (map, i) = self.semaphore()?;
+        let sem = map.sem(i)?;
+        loop {
+            let now = Instant::now();
+            self.check_replaced(now)?;
+            let slice_end = now + REPLACEMENT_CHECK_EVERY;
+            let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+            if sem.wait_timeout(until.saturating_duration_since(now))? {
+                // A post: a frame, unless READY was cleared (then the post is not a frame's) or
+                // it brings no frame we have not returned yet.
+                self.check_ready()?;
+                if let Some(frame) = self.new_frame() {
+                    return Ok(Some(frame));
+                }
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Blocks until the writer publishes a new frame; returns its frame number. [`Error::Replaced`]
+    /// or [`Error::Removed`] within 100 ms of the stream being re-created or deleted.
     pub fn wait(&mut self) -> Result<u64> {
-        self.semaphore()?.wait()?;
-        self.woke()
+        loop {
+            if let Some(frame) = self.block(None)? {
+                return Ok(frame);
+            }
+        }
     }
 
     /// Like [`Self::wait`], for at most `timeout` ([`Error::Timeout`] after it).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<u64> {
-        if self.semaphore()?.wait_timeout(timeout)? {
-            self.woke()
-        } else {
-            Err(Error::Timeout(timeout))
-        }
+        let deadline = deadline_after(Instant::now(), timeout);
+        self.block(Some(deadline))?.ok_or(Error::Timeout(timeout))
     }
 
-    /// Takes a pending post if there is one (no blocking, no system call).
+    /// Takes a pending post if it brings a new frame (no blocking, no system call while frames
+    /// flow); posts that bring none are consumed. Checks `READY` on every call and the stream's
+    /// path at most every 100 ms.
     pub fn try_wait(&mut self) -> Result<Option<u64>> {
-        if self.semaphore()?.try_wait() {
-            self.woke().map(Some)
-        } else {
-            Ok(None)
+        self.check_replaced(Instant::now())?;
+        let (map, i) = self.semaphore()?;
+        let sem = map.sem(i)?;
+        while sem.try_wait() {
+            self.check_ready()?;
+            if let Some(frame) = self.new_frame() {
+                return Ok(Some(frame));
+            }
         }
+        Ok(None)
     }
 
-    /// Waits for a post, then drains the backlog, so the next wait is for a new frame.
+    /// Waits for a new frame, then drains the backlog and returns the newest frame, so the next
+    /// wait is for a frame published after this one.
     pub fn wait_latest(&mut self, timeout: Duration) -> Result<u64> {
         let frame = self.wait_timeout(timeout)?;
-        self.semaphore()?.flush();
-        Ok(frame)
+        self.flush()?;
+        // Frames published before the flush whose posts it drained: the newest is ours now.
+        Ok(self.new_frame().unwrap_or(frame))
     }
 
     /// Drains pending posts.
     pub fn flush(&self) -> Result<u32> {
-        Ok(self.semaphore()?.flush())
+        let (map, i) = self.semaphore()?;
+        Ok(map.sem(i)?.flush())
     }
 
     /// How long [`Self::poll_spin`] spins with one CPU hint per look at `cnt0` before it backs
@@ -244,16 +342,31 @@ impl Reader {
 
     /// Busy-polls `cnt0` until it moves past the last frame seen, or `deadline`: first a pure
     /// spin for [`Self::pure_spin`], then with backoff and yielding. Returns [`Error::Timeout`] at
-    /// the deadline. Burns a CPU while it waits.
+    /// the deadline, [`Error::Replaced`] / [`Error::Removed`] within 100 ms of a replacement.
+    /// Burns a CPU while it waits.
     pub fn poll_spin(&mut self, deadline: Instant) -> Result<u64> {
         let budget = self.pure_spin;
         self.poll(Spin::until(deadline).pure_for(budget), deadline)
     }
 
     fn poll(&mut self, mut spin: Spin, deadline: Instant) -> Result<u64> {
-        match wait_for_change(md!(self.map, cnt0).cell(), self.last, &mut spin, || true) {
+        let (map, last) = (Arc::clone(&self.map), self.last);
+        let mut gone = None;
+        // The spin asks this every millisecond or so: `READY` then, the path every 100 ms.
+        let still_there = || match self.check_replaced(Instant::now()) {
+            Ok(()) => true,
+            Err(e) => {
+                gone = Some(e);
+                false
+            }
+        };
+        let outcome = wait_for_change(md!(map, cnt0).cell(), last, &mut spin, still_there);
+        match outcome {
             Ok(c) => Ok(self.saw(c)),
-            Err(Gave::Timeout | Gave::PeerGone) => Err(Error::Timeout(
+            Err(Gave::PeerGone) => Err(gone.unwrap_or_else(|| Error::Replaced {
+                name: self.name.clone(),
+            })),
+            Err(Gave::Timeout) => Err(Error::Timeout(
                 deadline.saturating_duration_since(Instant::now()),
             )),
         }
@@ -264,16 +377,21 @@ impl Reader {
     /// do not).
     pub fn wait_hybrid(&mut self, spin: Duration, timeout: Duration) -> Result<u64> {
         let start = Instant::now();
-        let until = crate::consistent::deadline_after(start, spin);
-        if let Ok(frame) = self.poll(Spin::until(until).pure_for(spin), until) {
-            // The post that came with this frame is still pending: take it, so a later blocking
-            // wait does not return at once for a frame we already have.
-            if let Ok(sem) = self.semaphore() {
-                sem.try_wait();
+        let until = deadline_after(start, spin.min(timeout));
+        match self.poll(Spin::until(until).pure_for(spin), until) {
+            Ok(frame) => {
+                // The post of this frame may be pending, or still to come: take it if it is
+                // there; if it comes later, the next wait consumes it as a post without a new
+                // frame.
+                let (map, i) = self.semaphore()?;
+                map.sem(i)?.try_wait();
+                Ok(frame)
             }
-            return Ok(frame);
+            Err(Error::Timeout(_)) => self
+                .block(Some(deadline_after(start, timeout)))?
+                .ok_or(Error::Timeout(timeout)),
+            Err(e) => Err(e),
         }
-        self.wait_timeout(timeout.saturating_sub(start.elapsed()))
     }
 
     /// Copies the current frame into `buf` consistently; returns its frame number.
@@ -327,6 +445,11 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
+        // Only the registering process releases: a forked child's copy of this reader is the
+        // parent's registration, still in use by the parent.
+        if pid::current() != self.me {
+            return;
+        }
         if let Some(i) = self.slot {
             set_bits(&self.map, i, false);
             if let Ok(pid_slot) = self.map.sem_read_pid(i) {

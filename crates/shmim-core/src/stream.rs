@@ -255,6 +255,7 @@ impl Stream {
     }
 
     /// Whether the file at the stream's path is no longer the one mapped (re-created, or removed).
+    /// Readers look by themselves while they wait ([`Error::Replaced`], [`Error::Removed`]).
     pub fn inode_changed(&self) -> Result<bool> {
         let Some((_, path, ino)) = self.map.file() else {
             return Ok(false);

@@ -312,7 +312,7 @@ fn cube_slices_follow_the_legacy_index_rules() {
 }
 
 #[test]
-fn replacing_a_stream_wakes_its_blocked_readers_and_they_can_follow() {
+fn a_blocked_reader_of_a_replaced_stream_returns_replaced_and_handles_can_follow() {
     let dir = StreamDir::new("replace");
     let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
     let old = Stream::create("s", &spec).unwrap();
@@ -334,6 +334,93 @@ fn replacing_a_stream_wakes_its_blocked_readers_and_they_can_follow() {
     new.write_frame(&[3u8; 8]).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(follower.read_into(&mut buf).unwrap(), 1);
+}
+
+/// One call of each wait strategy, bounded by a watchdog far longer than the 100 ms within which
+/// a replacement must be noticed.
+const STRATEGIES: [&str; 6] = [
+    "wait",
+    "wait_timeout",
+    "try_wait",
+    "wait_latest",
+    "poll_spin",
+    "wait_hybrid",
+];
+
+fn wait_with(strategy: &str, r: &mut shmim_core::Reader) -> shmim_core::Result<u64> {
+    let watchdog = Duration::from_secs(30);
+    match strategy {
+        "wait" => r.wait(),
+        "wait_timeout" => r.wait_timeout(watchdog),
+        "try_wait" => {
+            let deadline = std::time::Instant::now() + watchdog;
+            loop {
+                if let Some(frame) = r.try_wait()? {
+                    return Ok(frame);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::Timeout(watchdog));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        "wait_latest" => r.wait_latest(watchdog),
+        "poll_spin" => r.poll_spin(std::time::Instant::now() + watchdog),
+        "wait_hybrid" => r.wait_hybrid(Duration::from_micros(100), watchdog),
+        other => unreachable!("{other}"),
+    }
+}
+
+/// Starts a reader of `s` waiting with `strategy` in a thread, lets it block, runs `change`,
+/// and returns what the wait returned.
+fn waiting_through(
+    dir: &StreamDir,
+    strategy: &'static str,
+    change: impl FnOnce(),
+) -> shmim_core::Result<u64> {
+    let old = Stream::open_in(dir.path(), "s").unwrap();
+    let mut reader = old.reader().unwrap();
+    let waiter = std::thread::spawn(move || wait_with(strategy, &mut reader));
+    std::thread::sleep(Duration::from_millis(20));
+    change();
+    let got = waiter.join().unwrap();
+    assert_eq!(
+        old.semaphore_values(),
+        vec![0; old.semaphore_values().len()],
+        "{strategy}: nothing may be posted on the old file"
+    );
+    got
+}
+
+#[test]
+fn replacing_a_stream_posts_nothing_and_every_wait_strategy_returns_replaced() {
+    for strategy in STRATEGIES {
+        let dir = StreamDir::new("replaced-strategies");
+        let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
+        Stream::create("s", &spec).unwrap();
+        let got = waiting_through(&dir, strategy, || {
+            Stream::create("s", &spec).unwrap();
+        });
+        assert!(
+            matches!(got, Err(Error::Replaced { .. })),
+            "{strategy}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn deleting_a_stream_makes_every_wait_strategy_return_removed() {
+    for strategy in STRATEGIES {
+        let dir = StreamDir::new("removed-strategies");
+        let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
+        Stream::create("s", &spec).unwrap();
+        let path = dir.file("s");
+        let got = waiting_through(&dir, strategy, || std::fs::remove_file(&path).unwrap());
+        match got {
+            Err(Error::Removed { path: p, .. }) => assert_eq!(p, dir.file("s")),
+            other => panic!("{strategy}: expected Removed, got {other:?}"),
+        }
+    }
 }
 
 #[test]
