@@ -18,9 +18,10 @@
  *
  * Who holds the flag: begin_write claims it in two shmim-private words of IMAGE_METADATA
  * padding (zero in every legacy file, not struct members: reached by offset), the claim PID at
- * offset 228 and the claim ticket (low 32 bits of cnt0 when the flag was taken) at offset 244;
- * publish and UpdateIm clear them before the flag. Readers use them to tell a writer that died
- * mid-frame from a live one. ownerPID is not touched: it is the stream's owner (milk's
+ * offset 228 and the claim ticket (low 32 bits of cnt0 when the flag was taken) at offset 244.
+ * publish and UpdateIm clear the claim before the flag and leave the ticket for the next writer
+ * (so begin_write never touches cnt0's cache line, the one busy-polling readers spin on). Readers
+ * use them to tell a writer that died mid-frame from a live one. ownerPID is not touched: it is the stream's owner (milk's
  * shmimsetown*), never the writer.
  *
  * The copies of a seqlock race with the writer by design (a torn copy is thrown away by
@@ -154,12 +155,13 @@ static inline int ImageStreamIO_atomic_pid_dead(pid_t pid)
     return dead;
 }
 
-/* Takes the write flag (0 -> 1, acquire: ordered after the previous writer's release of it),
- * then a release fence, then claims it: the ticket, then the claim PID 0 -> `me` (release: a
- * reader of the PID reads the ticket). `me` 0 means getpid(). If the claim is not 0, a legacy
- * writer cleared the flag plainly over another writer's claim: it is taken over only if that
- * writer is dead (by compare-and-swap from its PID); else the flag stays set for the live
- * writer, which still writes under it. Returns 0, or -1 when another writer holds the flag. */
+/* Takes the write flag (0 -> 1, acquire: ordered after the previous writer's release of it, and
+ * so after the ticket its publish left), then a release fence, then claims it: the claim PID
+ * 0 -> `me` (release: a reader of the PID reads the ticket with it). `me` 0 means getpid(). If
+ * the claim is not 0, a legacy writer cleared the flag plainly over another writer's claim: it is
+ * taken over only if that writer is dead (ticket refreshed, then compare-and-swap from its PID);
+ * else the flag stays set for the live writer, which still writes under it. Returns 0, or -1 when
+ * another writer holds the flag. */
 static inline int ImageStreamIO_atomic_begin_write(IMAGE_METADATA *md, pid_t me)
 {
     if (me <= 0)
@@ -169,32 +171,36 @@ static inline int ImageStreamIO_atomic_begin_write(IMAGE_METADATA *md, pid_t me)
                                      __ATOMIC_RELAXED))
         return -1;
     ImageStreamIO_atomic_release_fence_after(&md->write);
-    /* Relaxed: only flag holders change cnt0; the ticket is published by the claim's release. */
-    __atomic_store_n(ImageStreamIO_atomic_claim_ticket(md),
-                     (uint32_t)__atomic_load_n(&md->cnt0, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
     int32_t claim = 0;
     if (__atomic_compare_exchange_n(ImageStreamIO_atomic_claim_pid(md), &claim, (int32_t)me, 0,
                                     __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
         return 0;
-    if (claim > 0 && claim != me && ImageStreamIO_atomic_pid_dead(claim) &&
-        __atomic_compare_exchange_n(ImageStreamIO_atomic_claim_pid(md), &claim, (int32_t)me, 0,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-        return 0;
+    if (claim > 0 && claim != me && ImageStreamIO_atomic_pid_dead(claim)) {
+        __atomic_store_n(ImageStreamIO_atomic_claim_ticket(md),
+                         (uint32_t)__atomic_load_n(&md->cnt0, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        if (__atomic_compare_exchange_n(ImageStreamIO_atomic_claim_pid(md), &claim,
+                                        (int32_t)me, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return 0;
+    }
     return -1;
 }
 
 /* Publishes the frame written since begin_write by `me` (0: getpid()): cnt0 += 1 (release: the
- * pixels are visible with the new count), then our claim cleared (ticket, then PID, release),
- * then write = 0 (release: a reader that sees 0 sees the new count). Returns the new frame
- * number. Post the semaphores after this, never before. */
+ * pixels are visible with the new count); then, if the claim is ours or nobody's, the ticket of
+ * the next writer (low 32 bits of the new cnt0) and the claim cleared (release); then write = 0
+ * (release: a reader that sees 0 sees the new count). Returns the new frame number. Post the
+ * semaphores after this, never before. */
 static inline uint64_t ImageStreamIO_atomic_publish(IMAGE_METADATA *md, pid_t me)
 {
     if (me <= 0)
         me = getpid();
     uint64_t frame = __atomic_add_fetch(&md->cnt0, (uint64_t)1, __ATOMIC_RELEASE);
-    if (__atomic_load_n(ImageStreamIO_atomic_claim_pid(md), __ATOMIC_RELAXED) == (int32_t)me) {
-        __atomic_store_n(ImageStreamIO_atomic_claim_ticket(md), (uint32_t)0, __ATOMIC_RELAXED);
-        __atomic_store_n(ImageStreamIO_atomic_claim_pid(md), (int32_t)0, __ATOMIC_RELEASE);
+    int32_t claim = __atomic_load_n(ImageStreamIO_atomic_claim_pid(md), __ATOMIC_RELAXED);
+    if (claim == (int32_t)me || claim == 0) {
+        __atomic_store_n(ImageStreamIO_atomic_claim_ticket(md), (uint32_t)frame, __ATOMIC_RELAXED);
+        if (claim != 0)
+            __atomic_store_n(ImageStreamIO_atomic_claim_pid(md), (int32_t)0, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&md->write, (uint8_t)0, __ATOMIC_RELEASE);
     return frame;

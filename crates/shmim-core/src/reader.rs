@@ -21,13 +21,15 @@
 //! **Fork.** A `Reader` inherited by a forked child belongs to the parent: dropping it there
 //! leaves the slot and its bits alone (the reader remembers the PID that registered it).
 //!
-//! Readers that only poll `cnt0` need no slot: [`Stream::poller`].
+//! Readers that only poll `cnt0` need no slot: [`Stream::poller`]. The design is in
+//! `docs/protocol.md` ("Registered readers", "Waiting", "Replacing and removing a stream", "Fork").
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shmim_layout::{SEMCTRL_READY, SEMSTATUS_CONNECTED};
+use shmim_sync::semaphore::Semaphore;
 use shmim_sync::spin::{Gave, Spin, wait_for_change};
 use shmim_sync::{liveness, pid, slot};
 
@@ -45,15 +47,26 @@ pub const REPLACEMENT_CHECK_EVERY: Duration = Duration::from_millis(100);
 pub struct Reader {
     map: Arc<Mapping>,
     name: String,
-    slot: Option<u16>,
     /// The PID that registered the slot: only that process releases it.
     me: i32,
-    last: u64,
-    missed: u64,
+    frames: Frames,
+    watch: Watch,
     retries: u64,
     read_timeout: Duration,
     pure_spin: Duration,
-    /// The mapped file's `(device, inode)`, for the replacement check.
+}
+
+/// The frames a reader returned: the last one, and the gaps.
+struct Frames {
+    last: u64,
+    missed: u64,
+}
+
+/// What a waiting reader looks at to notice that its stream was replaced or removed. Kept apart
+/// from the rest of the reader so that a wait can check it while it borrows the mapping.
+struct Watch {
+    slot: Option<u16>,
+    /// The mapped file's `(device, inode)`.
     mapped: Option<(u64, u64)>,
     /// When the path was last checked against `mapped`.
     checked: Instant,
@@ -68,8 +81,8 @@ impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
             .field("stream", &self.name)
-            .field("slot", &self.slot)
-            .field("last", &self.last)
+            .field("slot", &self.watch.slot)
+            .field("last", &self.frames.last)
             .finish()
     }
 }
@@ -103,15 +116,19 @@ impl Stream {
         Reader {
             map: Arc::clone(&self.map),
             name: self.name.clone(),
-            slot: None,
             me: pid::current(),
-            last: self.cnt0(),
-            missed: 0,
+            frames: Frames {
+                last: self.cnt0(),
+                missed: 0,
+            },
+            watch: Watch {
+                slot: None,
+                mapped,
+                checked: Instant::now(),
+            },
             retries: 0,
             read_timeout: self.read_timeout,
             pure_spin: DEFAULT_PURE_SPIN,
-            mapped,
-            checked: Instant::now(),
         }
     }
 
@@ -128,11 +145,11 @@ impl Stream {
                 self.map.sem(i)?.flush();
                 set_bits(&self.map, i, true);
                 let mut reader = self.poller();
-                reader.slot = Some(i);
+                reader.watch.slot = Some(i);
                 // A replacement that cleared READY just before our bit was set would go
                 // unnoticed through the bit: look at the path once, now that READY is set
                 // (dropping the reader on error releases the slot).
-                reader.check_path()?;
+                reader.watch.path(&reader.map, &reader.name)?;
                 return Ok(reader);
             }
         }
@@ -164,20 +181,90 @@ fn set_bits(map: &Mapping, i: u16, on: bool) {
     }
 }
 
+impl Watch {
+    /// `Replaced` once a creator cleared `READY` on our slot (cheap: one load).
+    fn ready(&self, map: &Mapping, name: &str) -> Result<()> {
+        if let Some(i) = self.slot {
+            if map.semctrl(i)?.peek() & SEMCTRL_READY == 0 {
+                return Err(Error::Replaced { name: name.into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// `Replaced` / `Removed` if the stream's path no longer holds the mapped file (a `stat`).
+    fn path(&mut self, map: &Mapping, name: &str) -> Result<()> {
+        self.checked = Instant::now();
+        let (Some(mapped), Some((_, path, _))) = (self.mapped, map.file()) else {
+            return Ok(());
+        };
+        match rustix::fs::stat(path) {
+            Ok(st) if (st.st_dev, st.st_ino) == mapped => Ok(()),
+            Ok(_) => Err(Error::Replaced { name: name.into() }),
+            Err(rustix::io::Errno::NOENT) => Err(Error::Removed {
+                name: name.into(),
+                path: PathBuf::from(path),
+            }),
+            // Cannot tell (a directory we may no longer search…): the next check may.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// [`Self::ready`] always, [`Self::path`] when the last one is [`REPLACEMENT_CHECK_EVERY`]
+    /// old at `now`.
+    fn check(&mut self, map: &Mapping, name: &str, now: Instant) -> Result<()> {
+        self.ready(map, name)?;
+        if now.duration_since(self.checked) >= REPLACEMENT_CHECK_EVERY {
+            self.path(map, name)?;
+        }
+        Ok(())
+    }
+}
+
+impl Frames {
+    /// Records `cnt0` as returned, counting the frames skipped since the last one.
+    fn saw(&mut self, cnt0: u64) -> u64 {
+        if cnt0 > self.last.wrapping_add(1) && cnt0 > self.last {
+            self.missed = self.missed.saturating_add(cnt0 - self.last - 1);
+        }
+        self.last = cnt0;
+        cnt0
+    }
+
+    /// `map`'s frame counter now, if it moved past the last frame returned (then recorded).
+    fn new_frame(&mut self, map: &Mapping) -> Option<u64> {
+        let c = md!(map, cnt0).observe();
+        (c != self.last).then(|| self.saw(c))
+    }
+}
+
+/// The semaphore of a reader's `slot` (an error for a poller, which has none). A free function,
+/// so that it borrows the mapping alone and a wait can update the rest of its reader meanwhile.
+fn slot_semaphore(map: &Mapping, slot: Option<u16>) -> Result<Semaphore<'_>> {
+    match slot {
+        Some(i) => map.sem(i),
+        None => Err(Error::IndexOutOfRange {
+            what: "reader slot (poller has none)",
+            index: 0,
+            count: 0,
+        }),
+    }
+}
+
 impl Reader {
     /// The semaphore slot, if registered.
     pub fn slot(&self) -> Option<u16> {
-        self.slot
+        self.watch.slot
     }
 
     /// The frame number this reader last saw.
     pub fn last_frame(&self) -> u64 {
-        self.last
+        self.frames.last
     }
 
     /// Frames published that this reader never saw (gaps in `cnt0` between its waits).
     pub fn missed(&self) -> u64 {
-        self.missed
+        self.frames.missed
     }
 
     /// Copies [`Self::read_into`] threw away because a writer touched the frame during the copy.
@@ -190,89 +277,26 @@ impl Reader {
         self.read_timeout = timeout;
     }
 
-    /// The slot's semaphore, on a clone of the mapping (so `self` stays free to update).
-    fn semaphore(&self) -> Result<(Arc<Mapping>, u16)> {
-        match self.slot {
-            Some(i) => Ok((Arc::clone(&self.map), i)),
-            None => Err(Error::IndexOutOfRange {
-                what: "reader slot (poller has none)",
-                index: 0,
-                count: 0,
-            }),
-        }
-    }
-
-    /// `Replaced` once a creator cleared `READY` on our slot (cheap: one load).
-    fn check_ready(&self) -> Result<()> {
-        if let Some(i) = self.slot {
-            if self.map.semctrl(i)?.peek() & SEMCTRL_READY == 0 {
-                return Err(Error::Replaced {
-                    name: self.name.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// `Replaced` / `Removed` if the stream's path no longer holds the mapped file (a `stat`).
-    fn check_path(&mut self) -> Result<()> {
-        self.checked = Instant::now();
-        let (Some(mapped), Some((_, path, _))) = (self.mapped, self.map.file()) else {
-            return Ok(());
-        };
-        match rustix::fs::stat(path) {
-            Ok(st) if (st.st_dev, st.st_ino) == mapped => Ok(()),
-            Ok(_) => Err(Error::Replaced {
-                name: self.name.clone(),
-            }),
-            Err(rustix::io::Errno::NOENT) => Err(Error::Removed {
-                name: self.name.clone(),
-                path: PathBuf::from(path),
-            }),
-            // Cannot tell (a directory we may no longer search…): the next check may.
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// [`Self::check_ready`] always, [`Self::check_path`] when the last one is
-    /// [`REPLACEMENT_CHECK_EVERY`] old at `now`.
-    fn check_replaced(&mut self, now: Instant) -> Result<()> {
-        self.check_ready()?;
-        if now.duration_since(self.checked) >= REPLACEMENT_CHECK_EVERY {
-            self.check_path()?;
-        }
-        Ok(())
-    }
-
-    /// The frame counter now, if it moved past the last frame this reader returned.
-    fn new_frame(&mut self) -> Option<u64> {
-        let c = md!(self.map, cnt0).observe();
-        (c != self.last).then(|| self.saw(c))
-    }
-
-    fn saw(&mut self, cnt0: u64) -> u64 {
-        if cnt0 > self.last.wrapping_add(1) && cnt0 > self.last {
-            self.missed = self.missed.saturating_add(cnt0 - self.last - 1);
-        }
-        self.last = cnt0;
-        cnt0
+    /// The registered slot's semaphore.
+    fn semaphore(&self) -> Result<Semaphore<'_>> {
+        slot_semaphore(&self.map, self.watch.slot)
     }
 
     /// Blocks on the slot's semaphore until a new frame, or `deadline` (`Ok(None)`), in slices of
     /// at most [`REPLACEMENT_CHECK_EVERY`] with the replacement check between them.
     fn block(&mut self, deadline: Option<Instant>) -> Result<Option<u64>> {
-        let (map, i) = self.semaphore()?;
-        let sem = map.sem(i)?;
+        let sem = slot_semaphore(&self.map, self.watch.slot)?;
+        let (map, name) = (&*self.map, self.name.as_str());
         loop {
             let now = Instant::now();
-            self.check_replaced(now)?;
+            self.watch.check(map, name, now)?;
             let slice_end = now + REPLACEMENT_CHECK_EVERY;
             let until = deadline.map_or(slice_end, |d| d.min(slice_end));
             if sem.wait_timeout(until.saturating_duration_since(now))? {
                 // A post: a frame, unless READY was cleared (then the post is not a frame's) or
                 // it brings no frame we have not returned yet.
-                self.check_ready()?;
-                if let Some(frame) = self.new_frame() {
+                self.watch.ready(map, name)?;
+                if let Some(frame) = self.frames.new_frame(map) {
                     return Ok(Some(frame));
                 }
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -301,12 +325,12 @@ impl Reader {
     /// flow); posts that bring none are consumed. Checks `READY` on every call and the stream's
     /// path at most every 100 ms.
     pub fn try_wait(&mut self) -> Result<Option<u64>> {
-        self.check_replaced(Instant::now())?;
-        let (map, i) = self.semaphore()?;
-        let sem = map.sem(i)?;
+        let sem = slot_semaphore(&self.map, self.watch.slot)?;
+        let (map, name) = (&*self.map, self.name.as_str());
+        self.watch.check(map, name, Instant::now())?;
         while sem.try_wait() {
-            self.check_ready()?;
-            if let Some(frame) = self.new_frame() {
+            self.watch.ready(map, name)?;
+            if let Some(frame) = self.frames.new_frame(map) {
                 return Ok(Some(frame));
             }
         }
@@ -319,13 +343,12 @@ impl Reader {
         let frame = self.wait_timeout(timeout)?;
         self.flush()?;
         // Frames published before the flush whose posts it drained: the newest is ours now.
-        Ok(self.new_frame().unwrap_or(frame))
+        Ok(self.frames.new_frame(&self.map).unwrap_or(frame))
     }
 
     /// Drains pending posts.
     pub fn flush(&self) -> Result<u32> {
-        let (map, i) = self.semaphore()?;
-        Ok(map.sem(i)?.flush())
+        Ok(self.semaphore()?.flush())
     }
 
     /// How long [`Self::poll_spin`] spins with one CPU hint per look at `cnt0` before it backs
@@ -350,19 +373,20 @@ impl Reader {
     }
 
     fn poll(&mut self, mut spin: Spin, deadline: Instant) -> Result<u64> {
-        let (map, last) = (Arc::clone(&self.map), self.last);
+        let (map, name, watch) = (&*self.map, self.name.as_str(), &mut self.watch);
         let mut gone = None;
         // The spin asks this every millisecond or so: `READY` then, the path every 100 ms.
-        let still_there = || match self.check_replaced(Instant::now()) {
+        let still_there = || match watch.check(map, name, Instant::now()) {
             Ok(()) => true,
             Err(e) => {
                 gone = Some(e);
                 false
             }
         };
+        let last = self.frames.last;
         let outcome = wait_for_change(md!(map, cnt0).cell(), last, &mut spin, still_there);
         match outcome {
-            Ok(c) => Ok(self.saw(c)),
+            Ok(c) => Ok(self.frames.saw(c)),
             Err(Gave::PeerGone) => Err(gone.unwrap_or_else(|| Error::Replaced {
                 name: self.name.clone(),
             })),
@@ -383,8 +407,7 @@ impl Reader {
                 // The post of this frame may be pending, or still to come: take it if it is
                 // there; if it comes later, the next wait consumes it as a post without a new
                 // frame.
-                let (map, i) = self.semaphore()?;
-                map.sem(i)?.try_wait();
+                self.semaphore()?.try_wait();
                 Ok(frame)
             }
             Err(Error::Timeout(_)) => self
@@ -426,7 +449,7 @@ impl Reader {
         let (frame, retries) =
             consistent_copy_counted(map, self.read_timeout, || map.copy_out(offset, buf))?;
         self.retries += retries;
-        Ok(self.saw(frame))
+        Ok(self.frames.saw(frame))
     }
 
     /// Waits until no writer holds the flag; `WriterStuck`/`WriterDied` otherwise.
@@ -450,7 +473,7 @@ impl Drop for Reader {
         if pid::current() != self.me {
             return;
         }
-        if let Some(i) = self.slot {
+        if let Some(i) = self.watch.slot {
             set_bits(&self.map, i, false);
             if let Ok(pid_slot) = self.map.sem_read_pid(i) {
                 slot::release(pid_slot.cell(), self.me);

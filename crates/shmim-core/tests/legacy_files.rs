@@ -273,6 +273,7 @@ fn masked(bytes: &[u8], r: &Regions, extra: &[(u64, u64)]) -> Vec<u8> {
     let mut mask = |from: u64, len: u64| b[from as usize..(from + len) as usize].fill(0);
     mask(152, 68); // creationtime, lastaccesstime, atime, writetime, creatorPID
     mask(232, 8); // inode
+    mask(244, 4); // shmim's claim ticket: low 32 bits of cnt0 after a shmim publish
     mask(r.sem_write_pid.offset, r.sem_write_pid.len);
     for i in 0..r.semaphores.len / 32 {
         mask(r.semaphores.offset + 32 * i, 8); // value and waiter words

@@ -35,8 +35,8 @@ fn commit_publishes_and_wakes_every_registered_reader() {
     let md = w.metadata().unwrap();
     assert_eq!(
         (md.cnt0, md.write, md.claim_pid, md.claim_ticket),
-        (1, false, 0, 0),
-        "the claim is cleared with the flag; its ticket was frame 0"
+        (1, false, 0, 1),
+        "the claim is cleared with the flag; the ticket is the next writer's"
     );
     assert_eq!(md.owner_pid, 0, "ownerPID is milk's, never ours");
     assert_eq!(w.last_writer(), Some(std::process::id() as i32));

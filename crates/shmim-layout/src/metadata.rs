@@ -61,7 +61,8 @@ pub struct ImageMetadata {
     pub _pad3: [u8; 2],
     /// shmim-private, C padding (offset 244): the claim ticket, the low 32 bits of `cnt0` when
     /// the claim PID took the write flag (evidence that the flag it holds is still the one it
-    /// took). Zero in legacy files; not in the public C struct (shared).
+    /// took); every shmim publish leaves it for the next writer. Zero in legacy files; not in the
+    /// public C struct (shared).
     pub claim_ticket: u32,
     /// `flag`.
     pub flag: u64,

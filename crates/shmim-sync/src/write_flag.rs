@@ -1,7 +1,8 @@
 //! The writer side of a frame: begin, publish, abandon, recover — and who holds the flag.
 //!
 //! `md->write` is the writer's flag and `md->cnt0` the frame counter; together they form the
-//! sequence word of a seqlock whose readers are in [`crate::seqlock`]. Two shmim-private words of
+//! sequence word of a seqlock whose readers are in [`crate::seqlock`]. `docs/protocol.md`
+//! ("Writing a frame", "Who holds the flag") describes the design this module implements. Two shmim-private words of
 //! C padding say *which* shmim writer holds the flag, so that a dead one can be told apart from a
 //! live one, and replaced by exactly one successor:
 //!
@@ -12,6 +13,13 @@
 //!   "this is still the flag `C` took"; a legacy writer that cleared the flag, published and set it
 //!   again moves `cnt0` and breaks the equality.
 //!
+//! The ticket is written by the *publish* before, not by `begin`: every shmim publish leaves
+//! `K = low32(new cnt0)`, so the next writer finds it already right when it takes the flag. Reading
+//! `cnt0` in `begin` would cost a transfer of the hottest cache line of the stream (the one a
+//! busy-polling reader spins on) on every frame: about 60 ns more one-way latency, measured. The
+//! price: after a *legacy* writer's publish the ticket lags `cnt0` until the next shmim publish, so a
+//! shmim writer that dies during that one frame reads as stuck, not dead (the safe direction).
+
 //! `ownerPID` is not ours: milk uses it for the stream's owner, and its purge deletes streams
 //! whose owner is 0 or dead, so nothing here touches it. Legacy writers never touch `C` or `K`
 //! (they are padding to them, zero in every legacy file).
@@ -22,21 +30,23 @@
 //!   *release fence*. The fence is what keeps our pixel stores from becoming visible before the
 //!   flag: a reader whose copy saw any of them and then runs an acquire fence synchronises with
 //!   this fence, so its later load of `write` cannot miss the 1. A release *store* of the flag
-//!   would not do this: release orders what comes before a store, not after it. Then store `K`
-//!   and compare-and-swap `C` 0 → me (*Release*: whoever reads our PID in `C` reads our `K`).
+//!   would not do this: release orders what comes before a store, not after it. Then
+//!   compare-and-swap `C` 0 → me (*Release*: whoever reads our PID in `C` reads `K` with it).
 //!   If `C` is not 0, a legacy writer cleared the flag plainly over another claim: the claim is
-//!   stale only if its process is dead, and then we move it to us by compare-and-swap from that
-//!   PID (the same single decision a recoverer makes). Otherwise we are refused ([`Busy`]) and
-//!   leave `write = 1` as we set it: a live holder still writes under that claim (its commit
-//!   clears the flag), and clearing it here could drop a flag that a recoverer just adopted.
+//!   stale only if its process is dead, and then we refresh `K` and move the claim to us by
+//!   compare-and-swap from that PID (the same single decision a recoverer makes). Otherwise we
+//!   are refused ([`Busy`]) and leave `write = 1` as we set it: a live holder still writes under
+//!   that claim (its commit clears the flag), and clearing it here could drop a flag that a
+//!   recoverer just adopted.
 //! * **publish**: `cnt0 += 1` with *Release* (pixels, times and circular-buffer copy become visible
-//!   with the new count; pairs with the reader's acquire load of `cnt0`), then `K = 0` and `C = 0`
-//!   (*Release*) if `C` is ours, then `write = 0` with *Release* (pairs with the reader's acquire
-//!   load of `write` in validation, which therefore sees the new `cnt0` and rejects a copy that
-//!   overlapped this frame). `C` is cleared *before* the flag, so the next writer, whose Acquire
-//!   CAS of the flag reads our 0, finds `C == 0` too. Only our own claim is cleared: the legacy
-//!   idiom `write = 1; UpdateIm` claims nothing, and its publish must not erase a live holder's
-//!   claim. Between frames both words are 0, as in every legacy file.
+//!   with the new count; pairs with the reader's acquire load of `cnt0`), then, if `C` is ours or
+//!   0, `K = low32(new cnt0)` (the next writer's ticket) and `C = 0` (*Release*), then `write = 0`
+//!   with *Release* (pairs with the reader's acquire load of `write` in validation, which
+//!   therefore sees the new `cnt0` and rejects a copy that overlapped this frame). `C` and `K` are
+//!   written *before* the flag, so the next writer, whose Acquire CAS of the flag reads our 0,
+//!   finds `C == 0` and the right ticket. Another writer's live claim is left alone: the legacy
+//!   idiom `write = 1; UpdateIm` claims nothing, and its publish must not erase a holder's claim.
+//!   Between frames `C == 0` and `K == low32(cnt0)`.
 //! * **abandon**: nothing. The half-written frame must stay unacceptable, and only the flag says
 //!   so; `C` and `K` keep naming us, and our next publish clears all three.
 //! * **dead or stuck** ([`WriteFlag::holder`]): the flag is set and `C == P`, `P` is dead (zombies
@@ -141,25 +151,27 @@ where
     /// behind when a legacy writer cleared the flag plainly.
     #[inline]
     pub fn begin(&self, me: i32, is_dead: impl Fn(i32) -> bool) -> Result<(), Busy> {
-        // Acquire on success: ordered after the previous writer's release of the flag.
+        // Acquire on success: ordered after the previous writer's release of the flag (and so
+        // after the ticket its publish left: the low 32 bits of the cnt0 we start from).
         if self.write.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
             return Err(Busy {
                 claim: self.claim.load(Relaxed),
             });
         }
         release_fence_after(self.write);
-        // Relaxed load: only flag holders change cnt0, and our Acquire CAS made the previous
-        // holder's increment visible. Relaxed store: published by the Release CAS of the claim.
-        self.ticket.store(self.cnt0.load(Relaxed) as u32, Relaxed);
-        // Release on success: a reader of our PID in the claim reads our ticket (Acquire on
-        // failure: the stale claim we may move next is read with its ticket).
+        // Release on success: a reader of our PID in the claim reads the ticket with it (Acquire
+        // on failure: the stale claim we may move next is read with its ticket).
         match self.claim.compare_exchange(0, me, Release, Acquire) {
             Ok(_) => Ok(()),
-            Err(stale) if stale > 0 && stale != me && is_dead(stale) => self
-                .claim
-                .compare_exchange(stale, me, AcqRel, Relaxed)
-                .map(drop)
-                .map_err(|claim| Busy { claim }),
+            Err(stale) if stale > 0 && stale != me && is_dead(stale) => {
+                // A legacy writer cleared the flag over a dead claim, and may have published
+                // since: the ticket is refreshed before the claim moves (cold path).
+                self.ticket.store(self.cnt0.load(Relaxed) as u32, Relaxed);
+                self.claim
+                    .compare_exchange(stale, me, AcqRel, Relaxed)
+                    .map(drop)
+                    .map_err(|claim| Busy { claim })
+            }
             // A live claim (or our own PID: another handle of this process abandoned a frame):
             // refused; the flag stays set, as its live holder expects.
             Err(claim) => Err(Busy { claim }),
@@ -180,23 +192,28 @@ where
         }
     }
 
-    /// Publishes the frame written since [`Self::begin`]: `cnt0 += 1`, clear our claim, then
-    /// `write = 0` (all Release, see the module docs). Returns the new frame number
-    /// (previous + 1). Semaphores are posted by the caller *after* this, so a woken reader sees
-    /// the new count and a clear flag.
+    /// Publishes the frame written since [`Self::begin`]: `cnt0 += 1`, the ticket for the next
+    /// writer, our claim cleared, then `write = 0` (see the module docs). Returns the new frame
+    /// number (previous + 1). Semaphores are posted by the caller *after* this, so a woken reader
+    /// sees the new count and a clear flag.
     #[inline]
     pub fn publish(&self, me: i32) -> u64 {
         // Release: everything written under the flag is visible to whoever acquires this count.
         let frame = self.cnt0.fetch_add(1, Release).wrapping_add(1);
-        // Only a claim of our own is cleared: a publish by a writer that never claimed (the
-        // legacy idiom) leaves a live holder's claim be. While the claim is ours nobody else
-        // changes it (a recoverer or a stale-claim begin moves only a dead PID's claim), so a
-        // load then stores suffice. Ticket first: once the claim reads 0, a new writer may store
-        // its own ticket, which ours must not erase. Release on the claim, and before the flag:
-        // the next writer to acquire `write == 0` sees both cleared (files keep legacy zeros).
-        if self.claim.load(Relaxed) == me {
-            self.ticket.store(0, Relaxed);
-            self.claim.store(0, Release);
+        // Our claim, or none (the legacy idiom through shmim's UpdateIm): leave the ticket for the
+        // next writer and clear the claim. Another process's live claim (two writers at once) is
+        // left as it is. While the claim is ours nobody else changes it (a recoverer or a
+        // stale-claim begin moves only a dead PID's claim), so a load then stores suffice.
+        let claim = self.claim.load(Relaxed);
+        if claim == me || claim == 0 {
+            // Relaxed: published by the Release stores below, read by the next writer after its
+            // Acquire CAS of the flag.
+            self.ticket.store(frame as u32, Relaxed);
+            if claim == me {
+                // Release, and before the flag: the next writer to acquire `write == 0` sees
+                // the claim clear.
+                self.claim.store(0, Release);
+            }
         }
         // Release: a reader that acquires `write == 0` sees the new cnt0 (it was stored before).
         self.write.store(0, Release);
@@ -324,17 +341,39 @@ mod tests {
     }
 
     #[test]
-    fn begin_claims_with_the_ticket_and_publish_clears_the_claim_before_the_flag() {
+    fn begin_claims_and_publish_leaves_the_next_ticket_and_clears_the_claim() {
         let w = Words::default();
+        // Between frames, as a publish leaves them: no claim, ticket = low 32 bits of cnt0.
         w.cnt0.store(0x1_0000_0005, Relaxed);
+        w.ticket.store(5, Relaxed);
         w.flag().begin(42, dead).unwrap();
-        assert_eq!(w.state(), (1, 0x1_0000_0005, 42, 5), "ticket = low 32 bits");
+        assert_eq!(
+            w.state(),
+            (1, 0x1_0000_0005, 42, 5),
+            "claimed, ticket as found"
+        );
         assert_eq!(w.flag().begin(43, dead), Err(Busy { claim: 42 }));
         assert_eq!(w.flag().publish(42), 0x1_0000_0006);
         assert_eq!(
             w.state(),
-            (0, 0x1_0000_0006, 0, 0),
-            "both claim words back to 0"
+            (0, 0x1_0000_0006, 0, 6),
+            "next ticket, claim clear"
+        );
+    }
+
+    #[test]
+    fn after_a_legacy_publish_the_ticket_lags_and_a_dead_writer_reads_stuck() {
+        let w = Words::default();
+        w.cnt0.store(3, Relaxed); // frames published by a legacy writer: the ticket still 0
+        w.flag().begin(DEAD, dead).unwrap();
+        assert_eq!(w.flag().holder(dead), Holder::Stuck { claim: DEAD });
+        assert_eq!(w.flag().recover(42, dead), Err(Busy { claim: DEAD }));
+        w.flag().force(42);
+        w.flag().publish(42);
+        assert_eq!(
+            w.state(),
+            (0, 4, 0, 4),
+            "the next shmim publish puts it right"
         );
     }
 
@@ -414,7 +453,7 @@ mod tests {
         w.flag().force(43);
         assert_eq!(w.state(), (1, 3, 43, 3));
         assert_eq!(w.flag().publish(43), 4);
-        assert_eq!(w.state(), (0, 4, 0, 0));
+        assert_eq!(w.state(), (0, 4, 0, 4));
     }
 
     #[test]

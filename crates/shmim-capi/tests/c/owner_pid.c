@@ -3,7 +3,7 @@
  * reads. Frames published every way a C program can publish never change it: the legacy idiom
  * (write = 1; memcpy; UpdateIm), the atomic header's writer (begin_write; UpdateIm, or
  * begin_write; atomic_publish; sempost), through the creating handle or another one. The writer
- * is named elsewhere, by the shmim-private claim words, which every publish clears. */
+ * is named elsewhere, by the shmim-private claim PID, which every publish clears. */
 #include "ImageStreamIO.h"
 #include "ImageStreamIO_atomic.h"
 #include "check.h"
@@ -16,12 +16,13 @@ static void fill(IMAGE *im, float v)
         im->array.F[i] = v;
 }
 
-/* After a publish: the owner is what milk set, the claim is gone, the frame is counted. */
+/* After a publish: the owner is what milk set, the claim is gone (the ticket is the next
+ * writer's), the frame is counted. */
 static void check_published(IMAGE *im, pid_t owner, uint64_t frame)
 {
     CHECK_EQ(im->md->ownerPID, owner);
     CHECK_EQ(*ImageStreamIO_atomic_claim_pid(im->md), 0);
-    CHECK_EQ(*ImageStreamIO_atomic_claim_ticket(im->md), 0);
+    CHECK_EQ(*ImageStreamIO_atomic_claim_ticket(im->md), (uint32_t)frame);
     CHECK_EQ(im->md->write, 0);
     CHECK_EQ(im->md->cnt0, frame);
 }
