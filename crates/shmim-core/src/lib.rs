@@ -52,7 +52,7 @@
 //!   writetime) of the slot it copies into; the legacy library leaves those entries zero.
 //! * `ownerPID` keeps its legacy meaning (the stream's owner, set by milk's `shmimsetown*`) and is
 //!   never written after create. The writer holding the flag is named by two shmim-private words
-//!   of header padding, the claim PID and claim ticket (`docs/protocol.md`, "Claim words"), which
+//!   of header padding, the claim PID and claim ticket (`docs/protocol.md`, "The fields involved"), which
 //!   tell a dead writer ([`Error::WriterDied`]) from a live or legacy one. The last writer of a
 //!   frame is in `semWritePID` ([`Stream::last_writer`]).
 //! * A frame abandoned by one handle (a guard dropped without commit) can be resumed by the next
