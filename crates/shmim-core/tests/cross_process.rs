@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{StreamDir, arg, eventually, expect_success, role, spawn_child};
+use common::{StreamDir, arg, count_from_env, eventually, expect_success, role, spawn_child};
 use shmim_core::{Datatype, Error, Stream, StreamSpec};
 
 const SIDE: u32 = 64;
@@ -267,10 +267,7 @@ fn a_killed_unreaped_writer_is_dead_and_its_reader_slot_is_reclaimed() {
 /// stream gets a tenth of them).
 #[test]
 fn readers_in_other_processes_never_accept_a_torn_frame() {
-    let frames: u64 = std::env::var("SHMIM_STRESS_FRAMES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let frames: u64 = count_from_env("SHMIM_STRESS_FRAMES", 2000);
     for (side, frames) in [(8u32, frames), (SIDE, frames), (256, frames / 10)] {
         let dir = StreamDir::new("xp-stress");
         let spec = StreamSpec::new(&[side, side], Datatype::U32)

@@ -14,7 +14,7 @@ mod common;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use common::{Peer, StreamDir, arg, command, dead_pid, reply, role};
+use common::{Peer, StreamDir, arg, command, count_from_env, dead_pid, reply, role};
 use shmim_core::{Datatype, Stream, StreamSpec};
 
 #[test]
@@ -56,10 +56,7 @@ fn plant_dead_writer(file: &std::fs::File, pid: i32, cnt0: u64) {
 
 #[test]
 fn two_recoverers_in_two_processes_never_both_take_a_dead_writers_flag() {
-    let rounds: u32 = std::env::var("SHMIM_RECOVERY_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+    let rounds: u32 = count_from_env("SHMIM_RECOVERY_ROUNDS", 3000);
     let dir = StreamDir::new("recovery-race");
     let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
     let s = Stream::create("flag", &spec).unwrap();

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Peer, StreamDir, arg, command, role};
+use common::{Peer, StreamDir, arg, command, role, try_wait_until};
 use shmim_core::{Datatype, Reader, Stream, StreamSpec};
 
 /// Between two frames of the writer.
@@ -97,14 +97,9 @@ fn wait_timeout_returns_each_frame_at_most_once() {
 #[test]
 fn try_wait_returns_each_frame_at_most_once() {
     each_frame_at_most_once("try-wait", 500, |r| {
-        let deadline = Instant::now() + WATCHDOG;
-        loop {
-            if let Some(frame) = r.try_wait().unwrap() {
-                return frame;
-            }
-            assert!(Instant::now() < deadline, "watchdog");
-            std::thread::yield_now();
-        }
+        try_wait_until(r, Instant::now() + WATCHDOG)
+            .unwrap()
+            .expect("watchdog")
     });
 }
 

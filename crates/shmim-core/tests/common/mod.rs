@@ -43,16 +43,23 @@ pub const ROLE: &str = "SHMIM_TEST_ROLE";
 /// Re-executes this test binary to run only `test_name` with `role` and `args` in the
 /// environment (the child test reads them with [`role`]).
 pub fn spawn_child(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)]) -> Child {
+    child_command(test_name, role, dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The command of [`spawn_child`] and [`Peer::spawn`], without its standard streams.
+fn child_command(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
-        .env("MILK_SHM_DIR", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .env("MILK_SHM_DIR", dir);
     for (k, v) in args {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    cmd
 }
 
 /// A child talking to its parent in lines: the parent writes commands to its stdin, the child
@@ -67,16 +74,11 @@ pub struct Peer {
 impl Peer {
     /// Re-executes this test binary as [`spawn_child`] does, with piped stdin and stdout.
     pub fn spawn(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
-            .env("MILK_SHM_DIR", dir)
+        let mut child = child_command(test_name, role, dir, args)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        for (k, v) in args {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let to = child.stdin.take().unwrap();
         let from = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
         Self { child, to, from }
@@ -138,6 +140,15 @@ pub fn role() -> Option<String> {
     std::env::var(ROLE).ok()
 }
 
+/// How many rounds (frames, cases…) a test runs: `var` from the environment (`cargo xtask stress`
+/// sets the big figures), else `default`.
+pub fn count_from_env<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// An argument passed to a child.
 pub fn arg(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("child needs {name}"))
@@ -147,6 +158,23 @@ pub fn arg(name: &str) -> String {
 pub fn expect_success(mut child: Child) {
     let status = child.wait().unwrap();
     assert!(status.success(), "child failed: {status}");
+}
+
+/// `Reader::try_wait` in a loop until it returns a frame, an error, or `deadline` passes
+/// (`Ok(None)`).
+pub fn try_wait_until(
+    r: &mut shmim_core::Reader,
+    deadline: std::time::Instant,
+) -> shmim_core::Result<Option<u64>> {
+    loop {
+        if let Some(frame) = r.try_wait()? {
+            return Ok(Some(frame));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// Polls `cond` until it holds or `deadline_secs` pass (then panics with `what`).
