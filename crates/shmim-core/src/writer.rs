@@ -70,6 +70,12 @@ impl Stream {
     /// hand (a legacy writer's flag, which carries no claim, or a writer in another PID
     /// namespace).
     pub fn recover_writer(&mut self, force: bool) -> Result<WriteGuard<'_>> {
+        if force {
+            // The forced flag is ours now, whatever held it: if it was a frame this process
+            // abandoned, its record must go, or another handle of ours could adopt the flag this
+            // guard holds.
+            abandoned::adopt(&self.map);
+        }
         self.take_flag(|flag, me| {
             if force {
                 flag.force(me);
@@ -80,8 +86,8 @@ impl Stream {
         })
     }
 
-    /// Takes the flag with `take`; when refused because the claim is our own PID, adopts a frame
-    /// this process abandoned (see `abandoned.rs`) and resumes it.
+    /// Takes the flag with `take`; when refused because the claim is our own PID, resumes a frame
+    /// this handle (process-local image) or this process (see `abandoned.rs`) abandoned.
     fn take_flag(
         &mut self,
         take: impl FnOnce(&StreamFlag<'_>, i32) -> Result<(), Busy>,
@@ -91,7 +97,9 @@ impl Stream {
         {
             let flag = write_flag(&self.map);
             let taken = match take(&flag, me) {
-                Err(busy) if busy.claim == me && abandoned::adopt(&self.map) => {
+                Err(busy)
+                    if busy.claim == me && (self.owns_flag || abandoned::adopt(&self.map)) =>
+                {
                     flag.resume(me, liveness::is_dead)
                 }
                 other => other,

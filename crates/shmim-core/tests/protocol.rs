@@ -202,6 +202,30 @@ fn a_stale_abandon_record_never_hands_out_a_flag_another_handle_holds() {
 }
 
 #[test]
+fn forcing_our_own_abandoned_flag_consumes_its_record() {
+    let dir = StreamDir::new("abandon-forced");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned and recorded
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    let held = b.recover_writer(true).unwrap(); // same ticket as the record: no publish yet
+    let mut c = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(
+        matches!(c.write(), Err(Error::WriterBusy { .. })),
+        "the forced flag is b's alone"
+    );
+    assert_eq!(held.commit().unwrap(), 1);
+    assert_eq!(c.write_frame(&[1u8, 1]).unwrap(), 2);
+}
+
+#[test]
+fn a_process_local_image_resumes_its_abandoned_frame_through_recover_writer() {
+    let spec = StreamSpec::new(&[2], Datatype::U8);
+    let mut local = Stream::create_local("local-abandon", &spec).unwrap();
+    drop(local.write().unwrap());
+    assert_eq!(local.recover_writer(false).unwrap().commit().unwrap(), 1);
+}
+
+#[test]
 fn keywords_round_trip_field_for_field() {
     let dir = StreamDir::new("keywords");
     let s = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8).keywords(3));
