@@ -91,7 +91,7 @@ fn steps() -> Vec<Step> {
         },
         Step {
             name: "loom-sync",
-            what: "loom models of the write flag, seqlock, abandon and reader slots",
+            what: "loom models of the write flag, its recovery, seqlock, abandon and reader slots",
             run: loom_sync,
         },
         Step {

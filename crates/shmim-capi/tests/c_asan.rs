@@ -23,6 +23,8 @@ const PROGRAMS: &[&str] = &[
     "local_legacy.c",
     "reshape.c",
     "cancel.c",
+    "owner_pid.c",
+    "replaced_wait.c",
 ];
 
 #[test]

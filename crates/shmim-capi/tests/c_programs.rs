@@ -124,6 +124,18 @@ fn c_inode_checks_and_relink_follow_replaced_and_aliased_streams() {
 }
 
 #[test]
+fn c_frames_of_every_writing_style_never_change_the_owner_pid_milk_sets() {
+    let dir = StreamDir::new("owner-pid");
+    run(&toolchain().build("owner_pid.c"), &[], &dir);
+}
+
+#[test]
+fn c_waiter_on_a_replaced_stream_times_out_at_its_deadline_then_sees_the_new_inode() {
+    let dir = StreamDir::new("replaced-wait");
+    run(&toolchain().build("replaced_wait.c"), &[], &dir);
+}
+
+#[test]
 fn keywords_written_through_im_kw_are_read_by_rust() {
     let dir = StreamDir::new("keywords");
     run(&toolchain().build("keywords.c"), &[], &dir);

@@ -14,8 +14,12 @@
 //!    by name see the old file or the complete new one, never a half-built one, and the new stream
 //!    has a new inode, as with the legacy unlink-and-create.
 //! 5. If a stream was replaced, tell its readers: clear the `READY` bit each registered reader
-//!    set in its `semctrl` slot, and post every semaphore, so readers blocked on the old file wake
-//!    up, see the flag and follow the new inode.
+//!    set in its `semctrl` slot. Nothing is posted: a post means "a frame arrived", and none did
+//!    (a legacy reader woken that way would process the old file's frame as new, and a
+//!    parent/child handshake on the old file would break). Rust readers notice the cleared bit
+//!    (or the new inode) within 100 ms by themselves; C waiters keep legacy timing: a timed wait
+//!    ends with `ETIMEDOUT` at its deadline, then `ImageStreamIO_check_image_inode` says
+//!    `IMAGESTREAMIO_INODE`.
 //!
 //! On any error the temporary file is removed: nothing partial is left behind.
 
@@ -80,8 +84,8 @@ pub(crate) fn create(
     Ok(mapping)
 }
 
-/// Tells the readers of a replaced stream: clear `READY` in every `semctrl` slot, then post every
-/// semaphore so blocked readers wake up and look.
+/// Tells the readers of a replaced stream: clear `READY` in every `semctrl` slot. No post (see the
+/// module docs): waiters find out by looking.
 fn notify_replaced(old: &Mapping) {
     for i in 0..old.geometry().nb_sem {
         if let Ok(ctrl) = old.semctrl(i) {
@@ -92,9 +96,6 @@ fn notify_replaced(old: &Mapping) {
                     Err(actual) => v = actual,
                 }
             }
-        }
-        if let Ok(sem) = old.sem(i) {
-            sem.post();
         }
     }
 }

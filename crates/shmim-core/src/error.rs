@@ -104,24 +104,31 @@ pub enum Error {
         count: u64,
     },
     /// Another writer holds the write flag.
-    #[error("another writer is writing (ownerPID {owner})")]
+    #[error(
+        "another writer holds the write flag (claimed by PID {writer}; 0: no shmim claim, e.g. a legacy writer)"
+    )]
     WriterBusy {
-        /// `ownerPID` (≤ 1: none recorded, e.g. a legacy writer).
-        owner: i32,
+        /// The claim PID: the shmim writer holding the flag (0: none claims it, e.g. a legacy
+        /// writer, which claims nothing).
+        writer: i32,
     },
-    /// The write flag stayed set for the whole timeout and its owner is alive or unknown.
-    #[error("writer stuck: write flag set for {waited:?} (ownerPID {owner})")]
+    /// The write flag stayed set for the whole timeout and its holder is alive, unknown, or
+    /// claims nothing.
+    #[error(
+        "writer stuck: write flag set for {waited:?} (claimed by PID {writer}; 0: no shmim claim, e.g. a legacy writer)"
+    )]
     WriterStuck {
-        /// `ownerPID` (≤ 1: none recorded, e.g. a legacy writer).
-        owner: i32,
+        /// The claim PID (0: none, e.g. a legacy writer).
+        writer: i32,
         /// How long we waited.
         waited: Duration,
     },
-    /// The write flag is set and its owner process no longer exists.
-    #[error("writer died mid-frame (ownerPID {owner} no longer exists)")]
+    /// The write flag is set, its claimant no longer runs (exited, or a zombie), and the flag is
+    /// still the one it took: [`crate::Stream::recover_writer`] can take it over.
+    #[error("writer died mid-frame (claim PID {writer} no longer runs); recover_writer takes over")]
     WriterDied {
         /// The dead writer's PID.
-        owner: i32,
+        writer: i32,
     },
     /// The frame kept changing under every copy until the timeout.
     #[error("no consistent copy within {waited:?}: the frame kept changing")]
@@ -145,6 +152,14 @@ pub enum Error {
     Replaced {
         /// The stream.
         name: String,
+    },
+    /// The stream's file was deleted and nothing replaced it: no frame will come.
+    #[error("stream {name} was removed ({} no longer exists)", path.display())]
+    Removed {
+        /// The stream.
+        name: String,
+        /// The path it was opened by.
+        path: PathBuf,
     },
     /// A semaphore operation failed.
     #[error(transparent)]

@@ -10,6 +10,8 @@
 //! * a [`Reader`] registers in a semaphore slot (released on drop) and copies frames out with
 //!   [`Reader::read_into`], which never returns a torn frame: it returns the frame or a
 //!   [`Error::Torn`] / [`Error::WriterStuck`] / [`Error::WriterDied`] error;
+//! * every wait strategy returns each frame at most once, and notices within 100 ms that the
+//!   stream was re-created ([`Error::Replaced`]) or deleted ([`Error::Removed`]);
 //! * no `&[T]` into live shared pixels is ever handed out: reads are copies.
 //!
 //! ```
@@ -48,10 +50,14 @@
 //! # Decisions where the spec is silent
 //! * Commit also fills the circular-buffer frame metadata (`CBFRAMEMD`: cnt0, cnt1, atime,
 //!   writetime) of the slot it copies into; the legacy library leaves those entries zero.
-//! * `ownerPID` is set by each shmim writer when it takes the flag and cleared by its commit: it
-//!   names the process holding the flag (0 otherwise, as legacy writers leave it), so a dead
-//!   writer is told apart from a live legacy one. An abandoned flag keeps its owner. The last
-//!   writer of a frame is in `semWritePID` ([`Stream::last_writer`]).
+//! * `ownerPID` keeps its legacy meaning (the stream's owner, set by milk's `shmimsetown*`) and is
+//!   never written after create. The writer holding the flag is named by two shmim-private words
+//!   of header padding, the claim PID and claim ticket (`docs/protocol.md`, "The fields involved"), which
+//!   tell a dead writer ([`Error::WriterDied`]) from a live or legacy one. The last writer of a
+//!   frame is in `semWritePID` ([`Stream::last_writer`]).
+//! * A frame abandoned by one handle (a guard dropped without commit) can be resumed by the next
+//!   write through any handle of the same process to the same file, even after the abandoning
+//!   handle was dropped; other processes see a stuck writer until then.
 //! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
@@ -71,6 +77,7 @@
 //! * [`Segment`]s use the owner-PID lock of `docs/segment-lock.md` (format version 2).
 #![deny(missing_docs)]
 
+mod abandoned;
 mod consistent;
 mod create;
 mod cube;
@@ -109,7 +116,7 @@ pub use metadata::Metadata;
 pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
-pub use reader::{DEFAULT_PURE_SPIN, Reader};
+pub use reader::{DEFAULT_PURE_SPIN, REPLACEMENT_CHECK_EVERY, Reader};
 pub use segment::{SEGMENT_SUFFIX, SEGMENT_VERSION, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;

@@ -101,6 +101,7 @@ pub fn to_py(e: Error) -> PyErr {
         Error::WriterDied { .. } => WriterDiedError::new_err(msg),
         Error::Torn { .. } => TornError::new_err(msg),
         Error::Replaced { .. } => ReplacedError::new_err(msg),
+        Error::Removed { .. } => RemovedError::new_err(msg),
         Error::NoFreeSlot { .. } => NoFreeSlotError::new_err(msg),
         Error::KeywordsFull { .. } => KeywordsFullError::new_err(msg),
         _ => StreamError::new_err(msg),

@@ -307,19 +307,27 @@ mod tests {
     use crate::write_flag;
     use std::time::Duration;
 
-    /// The three protocol fields, laid out as in a stream (plain integers reached through views).
+    /// The four protocol fields, laid out as in a stream (plain integers reached through views).
     #[repr(C)]
     #[derive(Default)]
     struct Md {
         cnt0: u64,
         write: u8,
-        owner: i32,
+        claim: i32,
+        ticket: u32,
     }
 
     struct Views<'a> {
         cnt0: Field<'a, u64>,
         write: Field<'a, u8>,
-        owner: Field<'a, i32>,
+        claim: Field<'a, i32>,
+        ticket: Field<'a, u32>,
+    }
+
+    impl Views<'_> {
+        fn flag(&self) -> write_flag::StreamFlag<'_> {
+            write_flag::StreamFlag::from_fields(self.write, self.cnt0, self.claim, self.ticket)
+        }
     }
 
     fn views(md: &mut Box<Md>) -> Views<'_> {
@@ -330,7 +338,8 @@ mod tests {
             Views {
                 cnt0: Field::new(&raw mut (*p).cnt0),
                 write: Field::new(&raw mut (*p).write),
-                owner: Field::new(&raw mut (*p).owner),
+                claim: Field::new(&raw mut (*p).claim),
+                ticket: Field::new(&raw mut (*p).ticket),
             }
         }
     }
@@ -450,8 +459,8 @@ mod tests {
 
         // A read that overlaps a whole write + publish.
         let c = read_begin(v.cnt0.cell(), v.write.cell()).unwrap();
-        write_flag::begin(v.write.cell(), v.owner.cell(), 42).unwrap();
-        assert_eq!(v.owner.peek(), 42, "begin records the owner");
+        v.flag().begin(42, |_| false).unwrap();
+        assert_eq!(v.claim.peek(), 42, "begin records the claim");
         assert_eq!(
             read_begin(v.cnt0.cell(), v.write.cell()),
             None,
@@ -459,7 +468,7 @@ mod tests {
         );
         assert!(!read_validate(v.cnt0.cell(), v.write.cell(), c), "flag set");
         px.write_frame(1);
-        assert_eq!(write_flag::publish(v.cnt0.cell(), v.write.cell()), 1);
+        assert_eq!(v.flag().publish(42), 1);
         assert!(
             !read_validate(v.cnt0.cell(), v.write.cell(), c),
             "cnt0 moved"
@@ -480,7 +489,7 @@ mod tests {
         let v = views(&mut md);
         let mut buf = vec![0u64; 2];
         let px = Pixels::of(&mut buf);
-        write_flag::begin(v.write.cell(), v.owner.cell(), 42).unwrap();
+        v.flag().begin(42, |_| false).unwrap();
         px.write_frame(1);
         // Abandon: no publish. A bounded read gives up, naming the busy writer.
         let mut spin = Spin::for_duration(Duration::ZERO);
@@ -489,8 +498,8 @@ mod tests {
         });
         assert_eq!(got, Err(Contention::WriterBusy));
         // The owner resumes and publishes: the frame becomes valid.
-        write_flag::resume(v.write.cell(), v.owner.cell(), 42).unwrap();
-        assert_eq!(write_flag::publish(v.cnt0.cell(), v.write.cell()), 1);
+        v.flag().resume(42, |_| false).unwrap();
+        assert_eq!(v.flag().publish(42), 1);
         assert_eq!(read_begin(v.cnt0.cell(), v.write.cell()), Some(1));
     }
 
@@ -505,9 +514,9 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 for _ in 0..frames {
-                    write_flag::begin(v.write.cell(), v.owner.cell(), 1).unwrap();
+                    v.flag().begin(1, |_| false).unwrap();
                     px.write_frame(v.cnt0.peek() + 1);
-                    write_flag::publish(v.cnt0.cell(), v.write.cell());
+                    v.flag().publish(1);
                 }
             });
             let mut accepted = 0u64;

@@ -252,7 +252,6 @@ fn is_zombie(pid: u32) -> bool {
 }
 
 #[test]
-#[ignore = "needs zombie-aware liveness from sound-writer (issue 16 point 8)"]
 fn a_holder_killed_and_not_yet_reaped_counts_as_dead() {
     let shared = Shared::create("lock-zombie");
     let holder = spawn_holder(&shared);

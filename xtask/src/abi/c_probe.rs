@@ -199,7 +199,8 @@ impl CProbe<'_> {
                     "    printf(\"struct\\t%s\\t%zu\\t%zu\\n\", \"{sn}\", sizeof({sn}), _Alignof({sn}));"
                 ),
             ));
-            for f in &s.fields {
+            // shmim-private words are padding in C: nothing to name there.
+            for f in s.fields.iter().filter(|f| !f.shmim_private) {
                 let item = format!("{sn}.{}", f.path);
                 let member = format!("((({sn} *)0)->{})", f.path);
                 let offset = format!("offsetof({sn}, {})", f.path);

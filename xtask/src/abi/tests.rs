@@ -124,6 +124,35 @@ fn manifest_errors_name_the_line() {
 }
 
 #[test]
+fn shmim_private_words_are_listed_in_every_variant_and_may_not_overlap_a_c_field() {
+    for variant in VARIANTS {
+        let m = Manifest::load(&manifest_path(variant)).unwrap();
+        let private: Vec<(&str, u64, u64)> = m
+            .find_struct("IMAGE_METADATA")
+            .unwrap()
+            .fields
+            .iter()
+            .filter(|f| f.shmim_private)
+            .map(|f| (f.path.as_str(), f.offset, f.size))
+            .collect();
+        assert_eq!(
+            private,
+            [("claim_pid", 228, 4), ("claim_ticket", 244, 4)],
+            "{variant}"
+        );
+    }
+    let text = "[abi]\nvariant = \"default\"\n[struct.S]\nsizeof = 8\nalignof = 8\n\
+                a = { offset = 0, size = 4, type = \"int\" }\n\
+                p = { offset = 2, size = 4, padding = \"shmim-private\" }\n";
+    let e = Manifest::parse(Path::new("t.toml"), text).unwrap_err();
+    assert_eq!(e, "S.p overlaps the field before it");
+    let text = "[abi]\nvariant = \"default\"\n[struct.S]\nsizeof = 8\nalignof = 8\n\
+                p = { offset = 4, size = 4, padding = \"ours\" }\n";
+    let e = Manifest::parse(Path::new("t.toml"), text).unwrap_err();
+    assert!(e.contains("shmim-private"), "{e}");
+}
+
+#[test]
 fn shmim_headers_match_the_manifest() {
     let scratch = Scratch::new("clean");
     let manifest = default_manifest();
