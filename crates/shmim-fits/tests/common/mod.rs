@@ -36,13 +36,18 @@ impl TempDir {
 
     /// Names of the files in the directory, sorted.
     pub fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
+        files_in(&self.0)
     }
+}
+
+/// Names of the files in `dir`, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
 }
 
 impl Drop for TempDir {
@@ -123,4 +128,129 @@ pub fn card<'a>(hdu: &'a Json, key: &str) -> Option<(&'a Json, &'a str)> {
         .as_array()?
         .iter()
         .find_map(|c| (c[0].as_str()? == key).then(|| (&c[1], c[2].as_str().unwrap_or(""))))
+}
+
+/// The environment variable that turns a test binary into a writer child process.
+pub const WRITER_ENV: &str = "SHMIM_FITS_TEST_WRITER";
+
+/// A writer child process: this test binary re-executed to run [`writer_child_main`] (never a
+/// `fork()` of the multithreaded test process). Killed on drop if still running.
+pub struct WriterChild(pub std::process::Child);
+
+impl WriterChild {
+    /// Publishes `frames` frames of stream `name` of `dir` at `rate` Hz, every pixel of a frame
+    /// equal to its frame number (f32 streams).
+    pub fn spawn(test_binary_entry: &str, dir: &Path, name: &str, frames: u64, rate: f64) -> Self {
+        let exe = std::env::current_exe().unwrap();
+        let child = Command::new(exe)
+            .args([
+                "--exact",
+                test_binary_entry,
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(
+                WRITER_ENV,
+                format!("{}|{name}|{frames}|{rate}", dir.display()),
+            )
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    pub fn exited(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_some()
+    }
+
+    pub fn wait_success(mut self) {
+        let status = self.0.wait().unwrap();
+        assert!(status.success(), "writer child: {status}");
+    }
+}
+
+impl Drop for WriterChild {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The body of the writer child (does nothing unless [`WRITER_ENV`] is set).
+pub fn writer_child_main() {
+    let Ok(spec) = std::env::var(WRITER_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (dir, name) = (parts[0], parts[1]);
+    let frames: u64 = parts[2].parse().unwrap();
+    let rate: f64 = parts[3].parse().unwrap();
+    let mut s = shmim_core::Stream::open_in(dir, name).unwrap();
+    let n = s.nelement() as usize;
+    let period = std::time::Duration::from_secs_f64(1.0 / rate);
+    let start = std::time::Instant::now();
+    for k in 0..frames {
+        let frame = s.cnt0() + 1;
+        s.write_frame(&vec![frame as f32; n]).unwrap();
+        let next = start + period * (k as u32 + 1);
+        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+    }
+}
+
+/// One cube of `side`×`side` f32 frames as astropy reads it (and fitsverify finds valid): frames (every pixel of a frame), the table's `cnt0`, `atime`,
+/// `writetime` columns, and the `NFRAMES`, `NMISSED` cards.
+pub struct SeenCube {
+    pub pixels: Vec<Vec<f32>>,
+    pub cnt0: Vec<u64>,
+    pub atime: Vec<i64>,
+    pub writetime: Vec<i64>,
+    pub nframes: u64,
+    pub nmissed: u64,
+}
+
+pub fn read_cube(side: u32, path: &Path) -> SeenCube {
+    assert_fitsverify_clean(path);
+    let report = astropy(&[path]);
+    let hdus = &report[path.to_str().unwrap()];
+    let (image, table): (&Json, &Json) = (&hdus[0], &hdus[1]);
+    assert_eq!(table["name"], "FRAMES");
+    let shape: Vec<u64> = serde_json::from_value(image["shape"].clone()).unwrap();
+    let frame_len = (side * side) as usize;
+    assert_eq!(
+        &shape[1..],
+        [side as u64, side as u64],
+        "a frame is NAXIS1 x NAXIS2"
+    );
+    let hex = image["hex"].as_str().unwrap();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let values: Vec<f32> = bytes
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let column = |name: &str| table["columns"][name].as_array().unwrap().clone();
+    let as_u64 = |v: Vec<Json>| v.iter().map(|x| x.as_u64().unwrap()).collect::<Vec<_>>();
+    let as_i64 = |v: Vec<Json>| v.iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(table["column_dtypes"]["cnt0"], "uint64");
+    assert_eq!(table["units"]["atime"], "ns");
+    let cube = SeenCube {
+        pixels: values.chunks(frame_len).map(<[f32]>::to_vec).collect(),
+        cnt0: as_u64(column("cnt0")),
+        atime: as_i64(column("atime")),
+        writetime: as_i64(column("writetime")),
+        nframes: card(image, "NFRAMES").unwrap().0.as_u64().unwrap(),
+        nmissed: card(image, "NMISSED").unwrap().0.as_u64().unwrap(),
+    };
+    assert_eq!(shape[0], cube.nframes, "NAXIS3 = NFRAMES");
+    assert_eq!(cube.pixels.len() as u64, cube.nframes);
+    assert_eq!(
+        cube.cnt0.len() as u64,
+        cube.nframes,
+        "one table row per frame"
+    );
+    cube
 }
