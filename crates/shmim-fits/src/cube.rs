@@ -17,7 +17,8 @@ use shmim_core::{Datatype, Timespec};
 
 use crate::cards::{Card, CardValue, KeywordCards};
 use crate::cfitsio::{Column, ColumnValues, FitsFile};
-use crate::error::Result;
+use crate::encode::to_stored;
+use crate::error::{Error, Result};
 use crate::frame::Stamp;
 use crate::output::Output;
 use crate::time::{iso8601, nanos};
@@ -80,7 +81,9 @@ pub struct CubeWriter {
     fits: FitsType,
     datatype: Datatype,
     frame_axes: Vec<u64>,
-    frame_elems: u64,
+    frame_bytes: u64,
+    /// Where the pixels start, fixed at the first frame (the header is complete then).
+    data_start: Option<u64>,
     planned: Option<u64>,
     stamps: Vec<Stamp>,
     missed: u64,
@@ -168,7 +171,8 @@ impl CubeWriter {
             output,
             fits,
             datatype: spec.datatype,
-            frame_elems: frame_axes.iter().product(),
+            frame_bytes: frame_axes.iter().product::<u64>() * spec.datatype.size() as u64,
+            data_start: None,
             frame_axes,
             planned: spec.frames,
             stamps: Vec::new(),
@@ -201,11 +205,31 @@ impl CubeWriter {
         self.missed = self.missed.saturating_add(n);
     }
 
-    /// Writes the next frame (`bytes` aligned, native order, one frame) and records its stamp.
-    pub fn push(&mut self, bytes: &[u8], stamp: Stamp) -> Result<()> {
-        debug_assert!(self.frames() < self.capacity(), "more frames than planned");
-        let first = self.frames() * self.frame_elems;
-        self.file.write_pixels(self.datatype, first, bytes)?;
+    /// Writes the next frame and records its stamp. `bytes` (one frame, native order, aligned
+    /// for the pixel type) is converted to FITS's stored form in place: the caller's copy is
+    /// spent.
+    pub fn push(&mut self, bytes: &mut [u8], stamp: Stamp) -> Result<()> {
+        if bytes.len() as u64 != self.frame_bytes || self.frames() >= self.capacity() {
+            return Err(Error::Fits {
+                op: "write pixels",
+                path: self.output.tmp().to_path_buf(),
+                status: 0,
+                message: format!(
+                    "frame {} of {} bytes does not fit a file of {} frames of {} bytes",
+                    self.frames() + 1,
+                    bytes.len(),
+                    self.capacity(),
+                    self.frame_bytes
+                ),
+            });
+        }
+        let start = match self.data_start {
+            Some(s) => s,
+            None => *self.data_start.insert(self.file.data_start()?),
+        };
+        to_stored(self.datatype, bytes);
+        self.file
+            .write_stored(start + self.frames() * self.frame_bytes, bytes)?;
         self.stamps.push(stamp);
         Ok(())
     }

@@ -32,6 +32,8 @@
 pub mod cards;
 mod cfitsio;
 pub mod cube;
+mod disk;
+mod encode;
 mod error;
 mod frame;
 mod load;

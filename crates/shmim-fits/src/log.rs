@@ -2,20 +2,27 @@
 //!
 //! Each cube is opened at its first frame, named after the logger's clock then, as milk's
 //! logger names its files: `DIR/NAME_YYYYMMDDThh:mm:ss.nnnnnnnnn.fits` (UTC). It holds up to
-//! `frames_per_cube` frames, written to disk as they come (memory holds one frame), and a
-//! `FRAMES` table with each frame's `cnt0`, `atime` and `writetime`; its `NMISSED` card counts
-//! the frames published that it does not hold (the gap before its first frame included), so
-//! every frame published after the logger registered is either in a cube or counted in one.
-//! A stop request (Ctrl-C) finishes the open cube with the frames it has.
+//! `frames_per_cube` frames, written to disk as they come by a thread of its own ([`crate::disk`]:
+//! memory holds a few frames, whatever the cube size), and a `FRAMES` table with each frame's
+//! `cnt0`, `atime` and `writetime`; its `NMISSED` card counts the frames published that it does
+//! not hold (the gap before its first frame included), so every frame published after the logger
+//! registered is either in a cube or counted in one. A stop request (Ctrl-C), or an error, finishes
+//! the open cube with the frames it has.
+//!
+//! The calling thread takes the frames and talks to the observer; the disk thread writes. Both
+//! run inside this call (a scoped thread): nothing is left running when it returns.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
 
 use shmim_core::{Stream, Timespec};
 
 use crate::cards::keyword_cards;
-use crate::cube::{CubeReport, CubeSpec, CubeWriter};
+use crate::cube::{CubeReport, CubeSpec};
+use crate::disk::{self, Job};
 use crate::error::Result;
+use crate::frame::FrameBuf;
 use crate::save::POLL;
 use crate::take::Taker;
 use crate::time::file_stamp;
@@ -49,7 +56,7 @@ pub struct LogProgress {
 pub trait LogObserver {
     /// Whether to stop now (asked between frames, and at least every 100 ms while none come).
     fn stop_requested(&mut self) -> bool;
-    /// A frame was written.
+    /// A frame was taken and handed to the disk thread.
     fn frame(&mut self, _progress: &LogProgress) {}
     /// A cube was finished and renamed into place.
     fn cube(&mut self, _report: &CubeReport) {}
@@ -84,9 +91,16 @@ pub fn log(
         frames: Some(per_cube),
     };
     let mut taker = Taker::new(stream)?;
+    let frame_bytes = stream.geometry().frame_bytes();
+    let where_ = stream.path().unwrap_or(dir);
+    let (free_tx, free_rx) = mpsc::channel();
+    for _ in 0..disk::DEPTH + 2 {
+        let _ = free_tx.send(FrameBuf::new(frame_bytes, where_)?);
+    }
+    let (job_tx, job_rx) = mpsc::sync_channel(disk::DEPTH);
+    let (done_tx, done_rx) = mpsc::channel();
     let mut run = Run {
         report: LogReport::default(),
-        open: None,
         progress: LogProgress {
             cube: 0,
             frames: 0,
@@ -94,22 +108,42 @@ pub fn log(
             total_frames: 0,
             total_missed: 0,
         },
+        jobs: job_tx,
+        free: free_rx,
+        done: done_rx,
     };
-    let outcome = run.frames(stream, dir, &spec, opts.cubes, &mut taker, observer);
-    // Whatever ended logging, the open cube is finished: its frames are never thrown away.
-    let finished = match run.open.take() {
-        Some(w) => finish(w, &mut run.report, observer),
-        None => Ok(()),
-    };
-    outcome.and(finished)?;
-    Ok(run.report)
+    std::thread::scope(|scope| {
+        let spec = &spec;
+        let writer = scope.spawn(move || disk::run(spec, job_rx, free_tx, done_tx));
+        let outcome = run.frames(stream, dir, opts.cubes, &mut taker, observer);
+        // Whatever ended logging, the open cube is finished: its frames are never thrown away.
+        if run.progress.frames > 0 {
+            let _ = run.jobs.send(Job::Close);
+        }
+        let Run {
+            mut report,
+            jobs,
+            done,
+            ..
+        } = run;
+        drop(jobs);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        for cube in done.try_iter() {
+            tally(&mut report, observer, cube);
+        }
+        outcome.and(written).map(|()| report)
+    })
 }
 
-/// A logger's state between frames.
+/// The taking side's state between frames.
 struct Run {
     report: LogReport,
-    open: Option<CubeWriter>,
     progress: LogProgress,
+    jobs: SyncSender<Job>,
+    free: Receiver<FrameBuf>,
+    done: Receiver<CubeReport>,
 }
 
 impl Run {
@@ -117,41 +151,58 @@ impl Run {
         &mut self,
         stream: &Stream,
         dir: &Path,
-        spec: &CubeSpec<'_>,
         cubes: Option<u64>,
         taker: &mut Taker<'_>,
         observer: &mut dyn LogObserver,
     ) -> Result<()> {
         let per_cube = self.progress.frames_per_cube;
+        let mut spare: Option<FrameBuf> = None;
+        // A send or receive fails only when the disk thread has stopped: its error is the story.
+        let disk_gone = || Ok(());
         while cubes.is_none_or(|m| self.progress.cube < m) {
+            for cube in self.done.try_iter() {
+                tally(&mut self.report, observer, cube);
+            }
             if observer.stop_requested() {
                 self.report.interrupted = true;
                 break;
             }
-            let Some(taken) = taker.next(POLL)? else {
+            let mut buf = match spare.take() {
+                Some(b) => b,
+                None => match self.free.recv() {
+                    Ok(b) => b,
+                    Err(_) => return disk_gone(),
+                },
+            };
+            let Some(taken) = taker.next(POLL, &mut buf)? else {
+                spare = Some(buf);
                 continue;
             };
-            let writer = match &mut self.open {
-                Some(w) => w,
-                None => {
-                    let keywords = keyword_cards(&stream.keywords()?);
-                    let path = cube_path(dir, stream.name(), SystemTime::now());
-                    self.open
-                        .insert(CubeWriter::create(&path, false, spec, &keywords)?)
+            if self.progress.frames == 0 {
+                let keywords = keyword_cards(&stream.keywords()?);
+                let path = cube_path(dir, stream.name(), SystemTime::now());
+                if self.jobs.send(Job::Open { path, keywords }).is_err() {
+                    return disk_gone();
                 }
+            }
+            let job = Job::Frame {
+                buf,
+                stamp: taken.stamp,
+                missed: taken.missed,
             };
-            writer.add_missed(taken.missed);
-            writer.push(taker.bytes(), taken.stamp)?;
+            if self.jobs.send(job).is_err() {
+                return disk_gone();
+            }
             let p = &mut self.progress;
-            p.frames = writer.frames();
+            p.frames += 1;
             p.total_frames += 1;
             p.total_missed += taken.missed;
             observer.frame(p);
             if p.frames == per_cube {
                 p.cube += 1;
                 p.frames = 0;
-                if let Some(w) = self.open.take() {
-                    finish(w, &mut self.report, observer)?;
+                if self.jobs.send(Job::Close).is_err() {
+                    return disk_gone();
                 }
             }
         }
@@ -159,17 +210,12 @@ impl Run {
     }
 }
 
-fn finish(
-    writer: CubeWriter,
-    report: &mut LogReport,
-    observer: &mut dyn LogObserver,
-) -> Result<()> {
-    let cube = writer.finish()?;
+/// Counts a finished cube and tells the observer.
+fn tally(report: &mut LogReport, observer: &mut dyn LogObserver, cube: CubeReport) {
     report.frames += cube.frames;
     report.missed += cube.missed;
     observer.cube(&cube);
     report.cubes.push(cube);
-    Ok(())
 }
 
 /// `DIR/NAME_YYYYMMDDThh:mm:ss.nnnnnnnnn.fits` for a cube opened at `now`.

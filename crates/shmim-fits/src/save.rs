@@ -58,7 +58,7 @@ pub fn save(
         let mut buf = FrameBuf::new(stream.geometry().frame_bytes(), what)?;
         let stamp = read_current(stream, &mut buf)?;
         let mut writer = CubeWriter::create(dest, opts.overwrite, &spec, &keywords)?;
-        writer.push(buf.bytes(), stamp)?;
+        writer.push(buf.bytes_mut(), stamp)?;
         return Ok(SaveReport {
             cube: writer.finish()?,
             keywords,
@@ -66,6 +66,7 @@ pub fn save(
         });
     };
     let mut taker = Taker::new(stream)?;
+    let mut buf = FrameBuf::new(stream.geometry().frame_bytes(), dest)?;
     let mut writer = CubeWriter::create(dest, opts.overwrite, &spec, &keywords)?;
     let mut last_frame_at = Instant::now();
     let mut interrupted = false;
@@ -74,10 +75,10 @@ pub fn save(
             interrupted = true;
             break;
         }
-        match taker.next(POLL)? {
+        match taker.next(POLL, &mut buf)? {
             Some(taken) => {
                 writer.add_missed(taken.missed);
-                writer.push(taker.bytes(), taken.stamp)?;
+                writer.push(buf.bytes_mut(), taken.stamp)?;
                 last_frame_at = Instant::now();
             }
             None if last_frame_at.elapsed() >= opts.timeout => {

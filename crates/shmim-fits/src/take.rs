@@ -17,7 +17,6 @@ use crate::frame::{FrameBuf, Stamp, read_through};
 pub(crate) struct Taker<'s> {
     stream: &'s Stream,
     reader: Reader,
-    buf: FrameBuf,
     last: u64,
 }
 
@@ -31,32 +30,24 @@ impl<'s> Taker<'s> {
     /// Registers on `stream`; frames published before are not taken.
     pub(crate) fn new(stream: &'s Stream) -> Result<Self> {
         let reader = stream.reader()?;
-        let where_ = stream.path().unwrap_or(std::path::Path::new(stream.name()));
-        let buf = FrameBuf::new(stream.geometry().frame_bytes(), where_)?;
         let last = reader.last_frame();
         Ok(Self {
             stream,
             reader,
-            buf,
             last,
         })
     }
 
-    /// The bytes of the frame taken last.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        self.buf.bytes()
-    }
-
-    /// Waits up to `poll` for a new frame and copies it; `None` when none came or the post was
-    /// for a frame already taken.
-    pub(crate) fn next(&mut self, poll: Duration) -> Result<Option<Taken>> {
+    /// Waits up to `poll` for a new frame and copies it into `buf` (one frame long); `None` when
+    /// none came or the post was for a frame already taken.
+    pub(crate) fn next(&mut self, poll: Duration, buf: &mut FrameBuf) -> Result<Option<Taken>> {
         match self.reader.wait_timeout(poll) {
             Ok(frame) if frame <= self.last => return Ok(None),
             Ok(_) => {}
             Err(shmim_core::Error::Timeout(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let stamp = match read_through(self.stream, &mut self.reader, &mut self.buf) {
+        let stamp = match read_through(self.stream, &mut self.reader, buf) {
             Ok(stamp) => stamp,
             Err(Error::Stream(
                 shmim_core::Error::Torn { .. }

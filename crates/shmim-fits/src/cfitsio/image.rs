@@ -12,6 +12,19 @@ use crate::error::{Error, Result};
 
 /// FITS allows up to 999 axes; we ask cfitsio for at most this many.
 const MAX_AXES: usize = 999;
+/// cfitsio's `IGNORE_EOF`: a move past the end of the file is not an error.
+const IGNORE_EOF: c_int = 1;
+
+// `ffpbyt` (put bytes at the current position) is exported by the cfitsio that fitsio-sys builds
+// but not bound by it; this is its prototype in cfitsio's `fitsio2.h`.
+unsafe extern "C" {
+    fn ffpbyt(
+        fptr: *mut fitsio_sys::fitsfile,
+        nbytes: c_longlong,
+        buffer: *mut c_void,
+        status: *mut c_int,
+    ) -> c_int;
+}
 
 impl FitsFile {
     /// Appends an image HDU (the primary one in a new file) of cfitsio image type `bitpix`
@@ -35,22 +48,29 @@ impl FitsFile {
         })
     }
 
-    /// Writes `bytes` (whole elements of `datatype`, native byte order, aligned for it) as the
-    /// image's elements from element `first` (0-based), converting to the file's BITPIX, BZERO
-    /// and big-endian order.
-    pub(crate) fn write_pixels(
-        &mut self,
-        datatype: Datatype,
-        first: u64,
-        bytes: &[u8],
-    ) -> Result<()> {
-        let n = elements(datatype, bytes.as_ptr(), bytes.len(), self)?;
-        let code = fits_datatype(datatype, self)?;
+    /// Where the current HDU's data starts, once its header is complete (cfitsio fixes it then).
+    pub(crate) fn data_start(&mut self) -> Result<u64> {
+        self.call("end the header", |f, status| {
+            // SAFETY: only the file pointer and the status cell.
+            unsafe { fitsio_sys::ffrdef(f, status) };
+        })?;
+        Ok(self.data_span()?.0)
+    }
+
+    /// Writes `bytes`, already in FITS's stored form, at byte `pos` of the file, through cfitsio's
+    /// I/O layer (which keeps its buffers and its idea of the file's size right, and writes a
+    /// large block with one `write`).
+    pub(crate) fn write_stored(&mut self, pos: u64, bytes: &[u8]) -> Result<()> {
+        let (pos, n) = (to_ll(pos), to_ll(bytes.len() as u64));
         let ptr = bytes.as_ptr().cast_mut().cast::<c_void>();
         self.call("write pixels", |f, status| {
-            // SAFETY: `ptr` points to `n` aligned elements of the C type `code` names; cfitsio
-            // reads them (into its own conversion buffer) and never writes through the pointer.
-            unsafe { fitsio_sys::ffppr(f, code, to_ll(first + 1), n, ptr, status) };
+            // SAFETY: the file pointer is live; `ffmbyt` only moves cfitsio's position (past the
+            // end is allowed: IGNORE_EOF); `ptr` is valid for reads of `n` bytes, which `ffpbyt`
+            // copies out and never writes through.
+            unsafe {
+                fitsio_sys::ffmbyt(f, pos, IGNORE_EOF, status);
+                ffpbyt(f, n, ptr, status);
+            };
         })
     }
 
