@@ -1,6 +1,6 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
-//! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
+//! group. Arguments after `--` go to `shmim bench` (groups `core` and `fits`), e.g.
 //! `cargo xtask bench core -- --plot target/bench-plots --json`.
 
 use crate::cmd::{cargo, run};
@@ -9,7 +9,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (only `core` takes it).
+    /// Runs the group; the argument is what followed `--` (`core` and `fits` take it).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -24,6 +24,26 @@ fn groups() -> Vec<Group> {
             name: "sync",
             what: "write flag, seqlock, busy-poll and semaphore wake vs a 2-process ping-pong",
             run: |_| example("shmim-sync", "bench_sync"),
+        },
+        Group {
+            name: "fits",
+            what: "`shmim bench --only fits`: shmim log of a 512² f32 stream vs a sequential write of the same directory",
+            run: |extra| {
+                run(cargo()
+                    .args([
+                        "run",
+                        "--release",
+                        "-p",
+                        "shmim-cli",
+                        "--bin",
+                        "shmim",
+                        "--",
+                        "bench",
+                        "--only",
+                        "fits",
+                    ])
+                    .args(extra))
+            },
         },
         Group {
             name: "core",

@@ -63,6 +63,17 @@ fn requirements() -> Vec<Requirement> {
             probe: cc_sanitizers_link,
             remedy: Remedy::Apt(&["libasan8", "libubsan1", "libtsan2"]),
         },
+        Requirement {
+            what: "the independent FITS readers of the shmim-fits tests: fitsverify and astropy \
+                   (Debian's, for /usr/bin/python3) (test step)",
+            probe: || {
+                quiet(Command::new("fitsverify").arg("-h"))
+                    && quiet(
+                        Command::new("/usr/bin/python3").args(["-c", "import astropy.io.fits"]),
+                    )
+            },
+            remedy: Remedy::Apt(&["fitsverify", "python3-astropy"]),
+        },
     ]
 }
 
