@@ -257,6 +257,74 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
     assert_eq!(card(&table_cards, "NAXIS2"), frames.to_string());
 }
 
+/// `VmHWM` (peak resident memory) of process `pid`, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn log_memory_stays_bounded_however_large_the_cube() {
+    const MIB: u64 = 1 << 20;
+    let place = Place::new("memory");
+    succeeded(&run(&place, &["create", "cam", "--shape", "512x512"]));
+    let logs = place.logs();
+    let _writer = Running(
+        command(&place, &["write", "cam", "--rate", "400"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let logger = command(
+        &place,
+        &[
+            "log",
+            "cam",
+            logs.to_str().unwrap(),
+            "--frames-per-cube",
+            "100000",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = logger.id();
+    let logger = Running(logger);
+    // Let the open cube grow well past what the logger may hold: 6 frames of 1 MiB.
+    let start = Instant::now();
+    let cube_bytes = || {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    while cube_bytes() < 96 * MIB {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the cube did not grow"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peak = peak_rss(pid);
+    kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::INT).unwrap();
+    succeeded(&finish(logger, Duration::from_secs(30)));
+    assert!(
+        peak < 48 * MIB,
+        "the logger's peak RSS was {} MiB while its cube held {} MiB",
+        peak / MIB,
+        cube_bytes() / MIB
+    );
+}
+
 #[test]
 fn log_stops_by_itself_after_the_cubes_asked_for() {
     let place = Place::new("cubes");
