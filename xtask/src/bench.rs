@@ -28,42 +28,31 @@ fn groups() -> Vec<Group> {
         Group {
             name: "fits",
             what: "`shmim bench --only fits`: shmim log of a 512² f32 stream vs a sequential write of the same directory",
-            run: |extra| {
-                run(cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "-p",
-                        "shmim-cli",
-                        "--bin",
-                        "shmim",
-                        "--",
-                        "bench",
-                        "--only",
-                        "fits",
-                    ])
-                    .args(extra))
-            },
+            run: |extra| shmim_bench(&["--only", "fits"], extra),
         },
         Group {
             name: "core",
             what: "`shmim bench`: issue 11's suite (publish, frames, wake, idle CPU, scaling, huge pages) with targets",
-            run: |extra| {
-                run(cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "-p",
-                        "shmim-cli",
-                        "--bin",
-                        "shmim",
-                        "--",
-                        "bench",
-                    ])
-                    .args(extra))
-            },
+            run: |extra| shmim_bench(&[], extra),
         },
     ]
+}
+
+/// Runs `shmim bench ARGS… EXTRA…`, built in release.
+fn shmim_bench(args: &[&str], extra: &[String]) -> Result<(), String> {
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "shmim-cli",
+            "--bin",
+            "shmim",
+            "--",
+            "bench",
+        ])
+        .args(args)
+        .args(extra))
 }
 
 /// Runs `example` of `package`, built in release.

@@ -157,6 +157,35 @@ fn assert_fitsverify_clean(path: &Path) {
     );
 }
 
+/// `shmim write cam --rate HZ` in the background, until dropped.
+fn writer(place: &Place, hz: &str) -> Running {
+    let child = command(place, &["write", "cam", "--rate", hz])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+/// `shmim log cam LOGS` with cubes larger than any test fills (so only Ctrl-C ends it).
+fn endless_logger(place: &Place) -> (Running, Pid) {
+    let logs = place.logs();
+    let args = [
+        "log",
+        "cam",
+        logs.to_str().unwrap(),
+        "--frames-per-cube",
+        "100000",
+    ];
+    let child = command(place, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_child(&child);
+    (Running(child), pid)
+}
+
 #[test]
 fn save_and_load_round_trip_through_the_command_line() {
     let place = Place::new("roundtrip");
@@ -193,29 +222,8 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
     let place = Place::new("sigint");
     succeeded(&run(&place, &["create", "cam", "--shape", "32x32"]));
     let logs = place.logs();
-    let _writer = Running(
-        command(&place, &["write", "cam", "--rate", "300"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let logger = command(
-        &place,
-        &[
-            "log",
-            "cam",
-            logs.to_str().unwrap(),
-            "--frames-per-cube",
-            "100000",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let pid = Pid::from_child(&logger);
-    let logger = Running(logger);
+    let _writer = writer(&place, "300");
+    let (logger, pid) = endless_logger(&place);
     // Wait until the cube is open and holds some frames, then Ctrl-C.
     let start = Instant::now();
     while !place.log_files().iter().any(|f| f.ends_with(".tmp")) {
@@ -258,7 +266,8 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
 }
 
 /// `VmHWM` (peak resident memory) of process `pid`, in bytes.
-fn peak_rss(pid: u32) -> u64 {
+fn peak_rss(pid: Pid) -> u64 {
+    let pid = pid.as_raw_nonzero();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kib: u64 = status
         .lines()
@@ -275,29 +284,8 @@ fn log_memory_stays_bounded_however_large_the_cube() {
     let place = Place::new("memory");
     succeeded(&run(&place, &["create", "cam", "--shape", "512x512"]));
     let logs = place.logs();
-    let _writer = Running(
-        command(&place, &["write", "cam", "--rate", "400"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let logger = command(
-        &place,
-        &[
-            "log",
-            "cam",
-            logs.to_str().unwrap(),
-            "--frames-per-cube",
-            "100000",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let pid = logger.id();
-    let logger = Running(logger);
+    let _writer = writer(&place, "400");
+    let (logger, pid) = endless_logger(&place);
     // Let the open cube grow well past what the logger may hold: 6 frames of 1 MiB.
     let start = Instant::now();
     let cube_bytes = || {
@@ -315,7 +303,7 @@ fn log_memory_stays_bounded_however_large_the_cube() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let peak = peak_rss(pid);
-    kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::INT).unwrap();
+    kill_process(pid, Signal::INT).unwrap();
     succeeded(&finish(logger, Duration::from_secs(30)));
     assert!(
         peak < 48 * MIB,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, WriterChild, read_cube, writer_child_main};
+use common::{TempDir, WriterChild, read_cube, wait_for_reader, writer_child_main};
 use shmim_core::{Datatype, Stream, StreamSpec};
 use shmim_fits::{CubeReport, Error, LogObserver, LogOptions, LogProgress, log};
 
@@ -103,14 +103,7 @@ fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
             assert_eq!(watch.cubes, r.cubes, "every cube was announced");
             r
         });
-        let start = Instant::now();
-        while s.registered_readers().is_empty() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "logger never registered"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_for_reader(&s);
         WriterChild::spawn("writer_child", dir.path(), "cam", FRAMES, 400.0).wait_success();
         *writer_done.lock().unwrap() = true;
         logger.join().unwrap()

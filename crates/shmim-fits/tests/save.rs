@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TempDir, WriterChild, astropy, card, read_cube, writer_child_main};
+use common::{TempDir, WriterChild, astropy, card, read_cube, wait_for_reader, writer_child_main};
 use shmim_core::{Datatype, Stream, StreamSpec};
 use shmim_fits::{Error, SaveOptions, save};
 
@@ -30,17 +30,6 @@ fn f32_stream(dir: &Path, side: u32) -> Stream {
         &StreamSpec::new(&[side, side], Datatype::Float).dir(dir),
     )
     .unwrap()
-}
-
-fn wait_for_reader(s: &Stream) {
-    let start = Instant::now();
-    while s.registered_readers().is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "saver never registered"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

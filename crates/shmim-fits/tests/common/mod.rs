@@ -130,6 +130,18 @@ pub fn card<'a>(hdu: &'a Json, key: &str) -> Option<(&'a Json, &'a str)> {
         .find_map(|c| (c[0].as_str()? == key).then(|| (&c[1], c[2].as_str().unwrap_or(""))))
 }
 
+/// Waits (at most 10 s) until a reader has registered on `s`.
+pub fn wait_for_reader(s: &shmim_core::Stream) {
+    let start = std::time::Instant::now();
+    while s.registered_readers().is_empty() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "no reader registered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// The environment variable that turns a test binary into a writer child process.
 pub const WRITER_ENV: &str = "SHMIM_FITS_TEST_WRITER";
 
