@@ -54,10 +54,12 @@ fn check_cubes(cubes: &[CubeReport], registered_at: u64) -> (u64, u64) {
     (logged, missed)
 }
 
-/// Stops the logger once the writer is done and no frame came for a while (or at a watchdog).
+/// Stops the logger once the writer is done and every frame it published is logged or counted
+/// missed (a watchdog fails the test otherwise).
 struct UntilWriterDone<'a> {
+    stream: &'a Stream,
     writer_done: &'a Mutex<bool>,
-    last_frame: Instant,
+    accounted: u64,
     watchdog: Instant,
     cubes: Vec<CubeReport>,
 }
@@ -69,10 +71,10 @@ impl LogObserver for UntilWriterDone<'_> {
             Instant::now() < self.watchdog,
             "logger did not finish in time"
         );
-        done && self.last_frame.elapsed() > Duration::from_millis(300)
+        done && self.accounted == self.stream.cnt0()
     }
-    fn frame(&mut self, _: &LogProgress) {
-        self.last_frame = Instant::now();
+    fn frame(&mut self, p: &LogProgress) {
+        self.accounted = p.total_frames + p.total_missed;
     }
     fn cube(&mut self, report: &CubeReport) {
         self.cubes.push(report.clone());
@@ -90,8 +92,9 @@ fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
     let report = std::thread::scope(|scope| {
         let logger = scope.spawn(|| {
             let mut watch = UntilWriterDone {
+                stream: &s,
                 writer_done: &writer_done,
-                last_frame: Instant::now(),
+                accounted: 0,
                 watchdog: Instant::now() + Duration::from_secs(60),
                 cubes: Vec::new(),
             };

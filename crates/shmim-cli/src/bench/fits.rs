@@ -179,9 +179,10 @@ fn log_at(dir: &Path, logs: &Path, rate: f64, frames: u64) -> Result<Run> {
     let outcome = std::thread::scope(|scope| {
         let logger = scope.spawn(|| {
             let mut clock = Clock {
+                stream: &stream,
                 writer_done: &writer_done,
                 first: None,
-                last: Instant::now(),
+                accounted: 0,
                 deadline: Instant::now() + WAIT,
             };
             let opts = LogOptions {
@@ -250,23 +251,24 @@ fn start_writer(dir: &Path, stream: &Stream, rate: f64, frames: u64) -> Result<P
     Peer::spawn(dir, "bench FITS writer", &args)
 }
 
-/// The logger's observer: notes the first frame's time; stops once the writer is done and no
-/// frame came for 100 ms (frames missed at the end never make a cube wait).
+/// The logger's observer: notes the first frame's time; stops once the writer is done and every
+/// frame it published is logged or counted missed (or at the deadline).
 struct Clock<'a> {
+    stream: &'a Stream,
     writer_done: &'a Mutex<bool>,
     first: Option<Instant>,
-    last: Instant,
+    accounted: u64,
     deadline: Instant,
 }
 
 impl LogObserver for Clock<'_> {
     fn stop_requested(&mut self) -> bool {
         let done = *self.writer_done.lock().unwrap_or_else(|p| p.into_inner());
-        (done && self.last.elapsed() > Duration::from_millis(100)) || Instant::now() > self.deadline
+        (done && self.accounted == self.stream.cnt0()) || Instant::now() > self.deadline
     }
-    fn frame(&mut self, _: &LogProgress) {
-        self.last = Instant::now();
-        self.first.get_or_insert(self.last);
+    fn frame(&mut self, p: &LogProgress) {
+        self.first.get_or_insert_with(Instant::now);
+        self.accounted = p.total_frames + p.total_missed;
     }
 }
 
