@@ -29,6 +29,7 @@
 //! and the `FRAMES` table ([`cube`]).
 #![deny(missing_docs)]
 
+mod backlog;
 pub mod cards;
 mod cfitsio;
 pub mod cube;
