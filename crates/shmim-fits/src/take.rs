@@ -45,7 +45,7 @@ impl<'s> Taker<'s> {
     /// Waits up to `poll` for a new frame and copies it into `buf` (one frame long); `None` when
     /// none came or the post was for a frame already taken.
     pub(crate) fn next(&mut self, poll: Duration, buf: &mut FrameBuf) -> Result<Option<Taken>> {
-        if let Some(taken) = self.from_backlog(buf)? {
+        if let Some(taken) = self.take_backlog(buf)? {
             return Ok(Some(taken));
         }
         match self.reader.wait_timeout(poll) {
@@ -54,7 +54,7 @@ impl<'s> Taker<'s> {
             Err(shmim_core::Error::Timeout(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        if let Some(taken) = self.from_backlog(buf)? {
+        if let Some(taken) = self.take_backlog(buf)? {
             return Ok(Some(taken));
         }
         let stamp = match read_through(self.stream, &mut self.reader, buf) {
@@ -73,7 +73,7 @@ impl<'s> Taker<'s> {
     }
 
     /// The oldest frame of a gap, if the stream's circular buffer still holds it.
-    fn from_backlog(&mut self, buf: &mut FrameBuf) -> Result<Option<Taken>> {
+    fn take_backlog(&mut self, buf: &mut FrameBuf) -> Result<Option<Taken>> {
         if self.stream.geometry().cb_size == 0 {
             return Ok(None);
         }
