@@ -72,6 +72,8 @@ pub struct Effort {
     /// sequential write's frame rate.
     pub fits_frames: u64,
     pub fits_shares: &'static [f64],
+    /// The same, on a stream with a circular buffer.
+    pub fits_cb_shares: &'static [f64],
 }
 
 /// The sections, in table order (`--only` takes these names).
@@ -111,6 +113,7 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
         } else {
             &[0.25, 0.5, 0.8, 1.0, 1.25]
         },
+        fits_cb_shares: if a.quick { &[] } else { &[0.8, 1.0] },
     };
     let dir = BenchDir::new(explicit_dir)?;
     let machine = machine::describe(&dir.path);
