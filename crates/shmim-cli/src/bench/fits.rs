@@ -54,12 +54,13 @@ struct Written {
 }
 
 /// One logging run: frames logged and missed, wall time per frame logged (first frame to cube
-/// renamed) and the logger thread's CPU time.
+/// renamed), and the CPU time of the logger's two threads and of its taking thread alone.
 struct Run {
     logged: u64,
     missed: u64,
     wall_ns: f64,
     cpu_ns: f64,
+    taking_cpu_ns: f64,
 }
 
 pub fn measure(dir: &Path, effort: &Effort, report: &mut Report) -> Result<()> {
@@ -120,14 +121,23 @@ pub fn measure(dir: &Path, effort: &Effort, report: &mut Report) -> Result<()> {
     }
     let logged: u64 = runs.iter().map(|(_, r)| r.logged).sum();
     let cpu: f64 = runs.iter().map(|(_, r)| r.cpu_ns).sum();
+    let taking: f64 = runs.iter().map(|(_, r)| r.taking_cpu_ns).sum();
     if logged > 0 {
-        report.rows.push(Row::new(
-            "fits",
-            "log 512² f32: logger CPU (both threads) per frame logged".into(),
-            Figure::ns(cpu / logged as f64),
-            "sequential write: CPU per 1 MiB write",
-            Figure::ns(base.cpu_ns),
-        ));
+        let per_frame = |ns: f64| Figure::ns(ns / logged as f64);
+        let base_cpu = "sequential write: CPU per 1 MiB write";
+        for (what, ns) in [
+            ("both threads", cpu),
+            ("taking thread (wait, copy)", taking),
+            ("writing thread (convert, write)", cpu - taking),
+        ] {
+            report.rows.push(Row::new(
+                "fits",
+                format!("log 512² f32: logger CPU per frame logged, {what}"),
+                per_frame(ns),
+                base_cpu,
+                Figure::ns(base.cpu_ns),
+            ));
+        }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     report.notes.push(format!(
@@ -203,22 +213,28 @@ fn log_at(dir: &Path, logs: &Path, rate: f64, frames: u64, cb: u32) -> Result<Ru
                 frames_per_cube: frames,
                 cubes: Some(1),
             };
+            let taking = cpu_ns(libc::RUSAGE_THREAD);
             let report = log(&stream, logs, &opts, &mut clock);
-            (report, clock.first, Instant::now())
+            (
+                report,
+                clock.first,
+                Instant::now(),
+                cpu_ns(libc::RUSAGE_THREAD) - taking,
+            )
         });
         let writer = start_writer(dir, &stream, rate, frames);
         let written = writer.and_then(|w| w.finish_within::<Written>(WAIT));
         *writer_done.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        let (report, first, end) = logger
+        let (report, first, end, taking) = logger
             .join()
             .map_err(|_| Failure::new("bench: the logger panicked"))?;
         let cpu = cpu_ns(libc::RUSAGE_SELF) - cpu_before;
         let report = report.map_err(Failure::from)?;
         written?;
-        Ok::<_, Failure>((report, first, end, cpu))
+        Ok::<_, Failure>((report, first, end, cpu, taking))
     });
     stream.destroy()?;
-    let (report, first, end, cpu) = outcome?;
+    let (report, first, end, cpu, taking) = outcome?;
     for cube in &report.cubes {
         remove_cube(cube);
     }
@@ -231,6 +247,7 @@ fn log_at(dir: &Path, logs: &Path, rate: f64, frames: u64, cb: u32) -> Result<Ru
         missed: report.missed,
         wall_ns: wall,
         cpu_ns: cpu,
+        taking_cpu_ns: taking,
     })
 }
 
