@@ -69,10 +69,13 @@ pub struct Effort {
     /// which tests use).
     pub mount_huge: bool,
     /// Frames per logging run of the `fits` rows, and the writer rates tried, as shares of the
-    /// sequential write's frame rate.
+    /// sequential write's frame rate (read only when built with the `fits` feature).
+    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
     pub fits_frames: u64,
+    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
     pub fits_shares: &'static [f64],
     /// The same, on a stream with a circular buffer.
+    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
     pub fits_cb_shares: &'static [f64],
 }
 
