@@ -265,6 +265,54 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
     assert_eq!(card(&table_cards, "NAXIS2"), frames.to_string());
 }
 
+#[test]
+fn save_frames_interrupted_keeps_the_frames_taken_and_says_so() {
+    let place = Place::new("save-sigint");
+    succeeded(&run(&place, &["create", "cam", "--shape", "16x16"]));
+    let _writer = writer(&place, "200");
+    let file = place.logs().join("cube.fits");
+    let saver = command(
+        &place,
+        &["save", "cam", file.to_str().unwrap(), "--frames", "100000"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let pid = Pid::from_child(&saver);
+    let saver = Running(saver);
+    let start = Instant::now();
+    while !place.log_files().iter().any(|f| f.ends_with(".tmp")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no file was opened"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    kill_process(pid, Signal::INT).unwrap();
+    let out = finish(saver, Duration::from_secs(30));
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "an interrupted save is a failure");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("shmim: interrupted: "), "{stderr}");
+    assert_eq!(
+        place.log_files(),
+        ["cube.fits"],
+        "the cube, no temporary file"
+    );
+    assert_fitsverify_clean(&file);
+    let cards = primary_cards(&file);
+    assert_eq!(card(&cards, "NAXIS3"), card(&cards, "NFRAMES"));
+    assert!(
+        last.contains(&format!(
+            "holds the {} of 100000 frames",
+            card(&cards, "NFRAMES")
+        )),
+        "{stderr}"
+    );
+}
+
 /// `VmHWM` (peak resident memory) of process `pid`, in bytes.
 fn peak_rss(pid: Pid) -> u64 {
     let pid = pid.as_raw_nonzero();
