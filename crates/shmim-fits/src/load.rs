@@ -83,6 +83,14 @@ pub fn load(file: &Path, dir: &Path, name: &str, replace: bool) -> Result<LoadRe
             Stream::create(name, &spec)?
         }
     };
+    // Another writer publishing now would make our write fail after the keywords changed: look
+    // first (a writer that starts in between still makes `write` fail, keywords set).
+    if stream.is_writing() {
+        return Err(shmim_core::Error::WriterBusy {
+            owner: stream.metadata_snapshot().owner_pid,
+        }
+        .into());
+    }
     let mut skipped = image.skipped;
     let mut set = 0;
     for (key, value, comment) in image.keywords {
