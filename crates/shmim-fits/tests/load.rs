@@ -276,3 +276,24 @@ fn a_bad_stream_name_is_refused_before_anything_is_read() {
         "{e}"
     );
 }
+
+#[test]
+fn a_stream_another_writer_holds_is_left_unchanged() {
+    let dir = TempDir::new("busy");
+    let file = saved_file(&dir);
+    let spec = StreamSpec::new(&[4, 3], Datatype::Float)
+        .keywords(2)
+        .dir(dir.path());
+    let _created = Stream::create("cam", &spec).unwrap();
+    let mut other = Stream::open_in(dir.path(), "cam").unwrap();
+    let guard = other.write().unwrap();
+    let e = load(&file, dir.path(), "cam", false).unwrap_err();
+    assert!(
+        matches!(e, Error::Stream(shmim_core::Error::WriterBusy { .. })),
+        "{e}"
+    );
+    drop(guard);
+    let s = Stream::open_in(dir.path(), "cam").unwrap();
+    assert!(s.keywords().unwrap().is_empty(), "no keyword was set");
+    assert_eq!(s.cnt0(), 0);
+}
