@@ -209,6 +209,13 @@ impl CubeWriter {
     /// for the pixel type) is converted to FITS's stored form in place: the caller's copy is
     /// spent.
     pub fn push(&mut self, bytes: &mut [u8], stamp: Stamp) -> Result<()> {
+        to_stored(self.datatype, bytes);
+        self.push_stored(bytes, stamp)
+    }
+
+    /// Writes the next frame, already in FITS's stored form ([`to_stored`]), and records its
+    /// stamp.
+    pub(crate) fn push_stored(&mut self, bytes: &[u8], stamp: Stamp) -> Result<()> {
         if bytes.len() as u64 != self.frame_bytes || self.frames() >= self.capacity() {
             return Err(Error::Fits {
                 op: "write pixels",
@@ -227,7 +234,6 @@ impl CubeWriter {
             Some(s) => s,
             None => *self.data_start.insert(self.file.data_start()?),
         };
-        to_stored(self.datatype, bytes);
         self.file
             .write_stored(start + self.frames() * self.frame_bytes, bytes)?;
         self.stamps.push(stamp);

@@ -4,8 +4,10 @@
 //! file) are two stages. In one thread their costs add up for every frame; in two, the slower
 //! one alone sets the pace, and the frames queued between them absorb a write that stalls (a
 //! disk flush, the logger being descheduled) instead of missing frames. Frame buffers go round:
-//! the taking side fills a free one and sends it here, this thread writes it and sends it back,
-//! so memory stays at [`DEPTH`] + 2 frames whatever the cube size.
+//! the taking side fills a free one, converts it to FITS's stored form while the frame is still
+//! in its core's cache, and sends it here; this thread writes it and sends it back, so memory
+//! stays at [`DEPTH`] + 2 frames whatever the cube size. (Converting here instead would pull
+//! the frame from the other core's cache once for the conversion and again for the write.)
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
@@ -25,7 +27,8 @@ pub(crate) enum Job {
         path: PathBuf,
         keywords: KeywordCards,
     },
-    /// Write a frame to the open cube; `missed` frames were published before it and not taken.
+    /// Write a frame, already in FITS's stored form, to the open cube; `missed` frames were
+    /// published before it and not taken.
     Frame {
         buf: FrameBuf,
         stamp: Stamp,
@@ -58,14 +61,10 @@ pub(crate) fn run(
                 }
                 open = Some(CubeWriter::create(&path, false, spec, &keywords)?);
             }
-            Job::Frame {
-                mut buf,
-                stamp,
-                missed,
-            } => {
+            Job::Frame { buf, stamp, missed } => {
                 if let Some(w) = open.as_mut() {
                     w.add_missed(missed);
-                    w.push(buf.bytes_mut(), stamp)?;
+                    w.push_stored(buf.bytes(), stamp)?;
                 }
                 let _ = free.send(buf);
             }

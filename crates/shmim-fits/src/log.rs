@@ -21,6 +21,7 @@ use shmim_core::{Stream, Timespec};
 use crate::cards::keyword_cards;
 use crate::cube::{CubeReport, CubeSpec};
 use crate::disk::{self, Job};
+use crate::encode::to_stored;
 use crate::error::Result;
 use crate::frame::FrameBuf;
 use crate::save::POLL;
@@ -185,6 +186,7 @@ impl Run {
                     return disk_gone();
                 }
             }
+            to_stored(stream.datatype(), buf.bytes_mut());
             let job = Job::Frame {
                 buf,
                 stamp: taken.stamp,
