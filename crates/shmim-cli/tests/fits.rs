@@ -157,6 +157,21 @@ fn assert_fitsverify_clean(path: &Path) {
     );
 }
 
+/// Waits until a file is being written in the logs directory (its temporary name is there) and
+/// has had time to take some frames, then sends SIGINT to `pid`.
+fn ctrl_c_once_writing(place: &Place, pid: Pid) {
+    let start = Instant::now();
+    while !place.log_files().iter().any(|f| f.ends_with(".tmp")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no file was opened"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(250));
+    kill_process(pid, Signal::INT).unwrap();
+}
+
 /// `shmim write cam --rate HZ` in the background, until dropped.
 fn writer(place: &Place, hz: &str) -> Running {
     let child = command(place, &["write", "cam", "--rate", hz])
@@ -224,17 +239,7 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
     let logs = place.logs();
     let _writer = writer(&place, "300");
     let (logger, pid) = endless_logger(&place);
-    // Wait until the cube is open and holds some frames, then Ctrl-C.
-    let start = Instant::now();
-    while !place.log_files().iter().any(|f| f.ends_with(".tmp")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no cube was opened"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    kill_process(pid, Signal::INT).unwrap();
+    ctrl_c_once_writing(&place, pid);
     let out = finish(logger, Duration::from_secs(30));
     let stdout = succeeded(&out);
     assert!(stdout.contains("stopped by Ctrl-C"), "{stdout}");
@@ -281,16 +286,7 @@ fn save_frames_interrupted_keeps_the_frames_taken_and_says_so() {
     .unwrap();
     let pid = Pid::from_child(&saver);
     let saver = Running(saver);
-    let start = Instant::now();
-    while !place.log_files().iter().any(|f| f.ends_with(".tmp")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no file was opened"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    kill_process(pid, Signal::INT).unwrap();
+    ctrl_c_once_writing(&place, pid);
     let out = finish(saver, Duration::from_secs(30));
     let (_, stderr) = text(&out);
     assert!(!out.status.success(), "an interrupted save is a failure");

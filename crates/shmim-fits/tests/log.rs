@@ -197,20 +197,31 @@ fn frames_published_while_the_logger_was_busy_are_counted_missed() {
     assert_eq!(cube.nmissed, 2);
 }
 
-#[test]
-fn frames_a_busy_logger_fell_behind_on_come_from_the_circular_buffer() {
-    let dir = TempDir::new("backlog");
+/// Logs, into cubes of 10 in `dir`, a stream with `slots` circular-buffer frames driven by a
+/// [`Script`].
+fn log_with_circular_buffer(
+    dir: &Path,
+    slots: u32,
+    publish_after: &[u64],
+    stop_after: u64,
+) -> shmim_fits::LogReport {
     let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
-        .circular_buffer(8)
-        .dir(dir.path());
+        .circular_buffer(slots)
+        .dir(dir);
     let s = Stream::create("cam", &spec).unwrap();
-    // Frames 2..=5 are published before the logger looks again: the buffer still has them all.
-    let mut script = script(dir.path(), "cam", &[4], 5);
+    let mut script = script(dir, "cam", publish_after, stop_after);
     let opts = LogOptions {
         frames_per_cube: 10,
         cubes: None,
     };
-    let r = log(&s, dir.path(), &opts, &mut script).unwrap();
+    log(&s, dir, &opts, &mut script).unwrap()
+}
+
+#[test]
+fn frames_a_busy_logger_fell_behind_on_come_from_the_circular_buffer() {
+    let dir = TempDir::new("backlog");
+    // Frames 2..=5 are published before the logger looks again: the buffer still has them all.
+    let r = log_with_circular_buffer(dir.path(), 8, &[4], 5);
     assert_eq!((r.frames, r.missed), (5, 0));
     let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
     assert_eq!(
@@ -227,18 +238,9 @@ fn frames_a_busy_logger_fell_behind_on_come_from_the_circular_buffer() {
 #[test]
 fn a_gap_longer_than_the_circular_buffer_is_counted_missed() {
     let dir = TempDir::new("overrun");
-    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
-        .circular_buffer(4)
-        .dir(dir.path());
-    let s = Stream::create("cam", &spec).unwrap();
     // Frames 2..=11 come at once; 4 slots keep 8..=11, and 8's slot is the next to be
     // overwritten, so 9, 10, 11 are taken and 2..=8 counted missed.
-    let mut script = script(dir.path(), "cam", &[10], 4);
-    let opts = LogOptions {
-        frames_per_cube: 10,
-        cubes: None,
-    };
-    let r = log(&s, dir.path(), &opts, &mut script).unwrap();
+    let r = log_with_circular_buffer(dir.path(), 4, &[10], 4);
     let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
     assert_eq!(cube.cnt0, [1, 9, 10, 11]);
     assert_eq!((cube.nmissed, r.missed), (7, 7));
