@@ -1,6 +1,6 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
-//! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
+//! group. Arguments after `--` go to `shmim bench` (groups `core` and `fits`), e.g.
 //! `cargo xtask bench core -- --plot target/bench-plots --json`, or to the C API benchmark (group
 //! `capi`), e.g. `cargo xtask bench capi -- --legacy-lib /usr/local/lib/libImageStreamIO.so`.
 
@@ -10,7 +10,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (`core` and `capi` take it).
+    /// Runs the group; the argument is what followed `--` (`core`, `fits`, `capi` and `python` take it).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -32,22 +32,14 @@ fn groups() -> Vec<Group> {
             run: capi,
         },
         Group {
+            name: "fits",
+            what: "`shmim bench --only fits`: shmim log of a 512² f32 stream vs a sequential write of the same directory",
+            run: |extra| shmim_bench(&["--only", "fits"], extra),
+        },
+        Group {
             name: "core",
             what: "`shmim bench`: issue 11's suite (publish, frames, wake, idle CPU, scaling, huge pages) with targets",
-            run: |extra| {
-                run(cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "-p",
-                        "shmim-cli",
-                        "--bin",
-                        "shmim",
-                        "--",
-                        "bench",
-                    ])
-                    .args(extra))
-            },
+            run: |extra| shmim_bench(&[], extra),
         },
         Group {
             name: "python",
@@ -75,6 +67,23 @@ fn capi(extra: &[String]) -> Result<(), String> {
             "--lib",
         ])
         .arg(built.join("libImageStreamIO.so"))
+        .args(extra))
+}
+
+/// Runs `shmim bench ARGS… EXTRA…`, built in release.
+fn shmim_bench(args: &[&str], extra: &[String]) -> Result<(), String> {
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "shmim-cli",
+            "--bin",
+            "shmim",
+            "--",
+            "bench",
+        ])
+        .args(args)
         .args(extra))
 }
 

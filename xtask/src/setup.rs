@@ -76,6 +76,17 @@ fn requirements() -> Vec<Requirement> {
             probe: || quiet(Command::new("python3").args(["-c", "import venv, ensurepip"])),
             remedy: Remedy::Apt(&["python3-venv", "python3-pip"]),
         },
+        Requirement {
+            what: "the independent FITS readers of the shmim-fits tests: fitsverify and astropy \
+                   (Debian's, for /usr/bin/python3) (test step)",
+            probe: || {
+                quiet(Command::new("fitsverify").arg("-h"))
+                    && quiet(
+                        Command::new("/usr/bin/python3").args(["-c", "import astropy.io.fits"]),
+                    )
+            },
+            remedy: Remedy::Apt(&["fitsverify", "python3-astropy"]),
+        },
     ]
 }
 
