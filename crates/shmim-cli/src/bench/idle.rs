@@ -122,8 +122,8 @@ fn cpu_now() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// The idle reader (`--mode idle-hybrid|idle-busy-poll|idle-blocking`): waits `rounds` times,
-/// timing its own CPU use, and prints the figures as JSON.
+/// The idle reader (`--mode idle-hybrid|idle-busy-poll|idle-blocking`): waits for each of the
+/// writer's `rounds` frames, timing its own CPU use, and prints the figures as JSON.
 pub fn peer(a: &BenchPeerArgs) -> Result<ExitCode> {
     let stream = Stream::open_in(&a.path, &a.mode)?;
     let mut r = stream.reader()?;
@@ -132,7 +132,10 @@ pub fn peer(a: &BenchPeerArgs) -> Result<ExitCode> {
         cpu_ns: Vec::new(),
         wall_ns: Vec::new(),
     };
-    for _ in 0..a.rounds {
+    // Until the writer's last frame, not for a count of waits: a reader descheduled across two
+    // frames (a loaded machine) sees both in one wait, and would then wait for a frame that
+    // never comes. The stream is fresh, so its frames are numbered 1..=rounds.
+    while r.last_frame() < a.rounds {
         let (cpu, wall) = (cpu_now(), Instant::now());
         match a.mode.as_str() {
             "idle-hybrid" => r.wait_hybrid(spin, WAIT)?,
