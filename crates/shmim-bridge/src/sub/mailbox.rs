@@ -1,0 +1,233 @@
+//! Between the network and a mirror: the per-stream mailbox.
+//!
+//! Zenoh delivers samples on its own threads (the subscription callback); a worker thread per
+//! stream writes the mirror. The mailbox between them decides what happens when the worker is
+//! slower than the link:
+//!
+//! * [`Mode::Latest`]: one frame slot. A new frame replaces a pending one (counted in
+//!   `drops`); the callback never waits, so the link, and therefore the publisher, is never
+//!   slowed by this subscriber.
+//! * [`Mode::Every`]: a bounded queue. When it is full the callback waits for room, which
+//!   backs up Zenoh's reliable, blocking-congestion-control channel to the publisher; the
+//!   publisher then misses source frames, and those show up here as gaps in source `cnt0`.
+//!
+//! Descriptions (metadata and keywords) never queue behind frames and are never dropped: a newer
+//! description replaces an older pending one. Gaps are counted at arrival, per generation.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use zenoh::bytes::ZBytes;
+
+use crate::mirror::Stats;
+use crate::wire::{FrameHeader, StreamMeta};
+
+/// How a subscription treats frames it cannot mirror as fast as they come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Keep only the newest frame per stream (never slows the publisher; drops counted).
+    Latest,
+    /// Queue frames (bounded); a full queue slows the link, and the frames the publisher then
+    /// misses are counted as gaps.
+    Every,
+}
+
+/// Frames the `every` queue holds.
+pub const EVERY_QUEUE: usize = 8;
+
+/// A frame as received: its header, the whole sample (pixels after the header) and when it came.
+pub struct Arrived {
+    /// The decoded header.
+    pub header: FrameHeader,
+    /// The sample's bytes (header included).
+    pub payload: ZBytes,
+    /// Transport latency: reception − `header.sent`, ns.
+    pub latency_ns: i64,
+}
+
+/// What the worker gets next.
+pub enum Work {
+    /// A description to apply.
+    Meta(StreamMeta),
+    /// A frame to mirror.
+    Frame(Arrived),
+    /// Nothing came within the wait.
+    Idle,
+    /// The mailbox was closed.
+    Closed,
+}
+
+#[derive(Default)]
+struct State {
+    meta: Option<StreamMeta>,
+    frames: VecDeque<Arrived>,
+    stats: Stats,
+    /// (generation, source cnt0) of the last frame that arrived.
+    last: Option<(u64, u64)>,
+    received: u64,
+    mirrored: u64,
+    stale: u64,
+    status: String,
+    closed: bool,
+}
+
+/// A stream's figures for the status line.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Frames received.
+    pub received: u64,
+    /// Frames written to the mirror.
+    pub mirrored: u64,
+    /// Frames dropped for want of their description.
+    pub stale: u64,
+    /// Gaps, drops, malformed, last latency.
+    pub stats: Stats,
+    /// What the worker is doing.
+    pub status: String,
+}
+
+/// One stream's mailbox.
+pub struct Mailbox {
+    mode: Mode,
+    state: Mutex<State>,
+    /// Signalled when work arrives.
+    work: Condvar,
+    /// Signalled when the queue has room (every mode).
+    room: Condvar,
+}
+
+impl Mailbox {
+    /// An empty mailbox.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A description arrived (as a sample or a query reply).
+    pub fn put_meta(&self, meta: StreamMeta) {
+        self.lock().meta = Some(meta);
+        self.work.notify_one();
+    }
+
+    /// A frame arrived: counts gaps, then queues it as the mode says.
+    pub fn put_frame(&self, frame: Arrived) {
+        let mut s = self.lock();
+        let h = frame.header;
+        if let Some((generation, cnt0)) = s.last {
+            if generation == h.generation && h.cnt0 > cnt0.saturating_add(1) {
+                s.stats.gaps += h.cnt0 - cnt0 - 1;
+            }
+        }
+        s.last = Some((h.generation, h.cnt0));
+        s.received += 1;
+        match self.mode {
+            Mode::Latest => {
+                if s.frames.pop_front().is_some() {
+                    s.stats.drops += 1;
+                }
+                s.frames.push_back(frame);
+            }
+            Mode::Every => {
+                while s.frames.len() >= EVERY_QUEUE && !s.closed {
+                    s = self.room.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+                s.frames.push_back(frame);
+            }
+        }
+        drop(s);
+        self.work.notify_one();
+    }
+
+    /// Continues the counts an earlier process recorded in the mirror: its gap, drop and
+    /// malformed totals, and its last source `cnt0` (so frames missed while no subscriber ran
+    /// count as gaps), for source generation `generation`.
+    pub fn resume(&self, recorded: &Stats, generation: u64) {
+        let mut s = self.lock();
+        s.stats.gaps += recorded.gaps;
+        s.stats.drops += recorded.drops;
+        s.stats.malformed += recorded.malformed;
+        if s.last.is_none() && recorded.src_cnt0 > 0 {
+            s.last = Some((generation, recorded.src_cnt0));
+        }
+    }
+
+    /// Counts a malformed message for this stream.
+    pub fn malformed(&self) -> u64 {
+        let mut s = self.lock();
+        s.stats.malformed += 1;
+        s.stats.malformed
+    }
+
+    /// Waits up to `timeout` for work: a pending description first, then the oldest frame.
+    pub fn take(&self, timeout: Duration) -> Work {
+        let mut s = self.lock();
+        if s.meta.is_none() && s.frames.is_empty() && !s.closed {
+            s = self
+                .work
+                .wait_timeout(s, timeout)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        if let Some(m) = s.meta.take() {
+            return Work::Meta(m);
+        }
+        if let Some(f) = s.frames.pop_front() {
+            drop(s);
+            self.room.notify_one();
+            return Work::Frame(f);
+        }
+        if s.closed { Work::Closed } else { Work::Idle }
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        self.lock().stats
+    }
+
+    /// Counts a frame written to the mirror and remembers its source figures.
+    pub fn count_mirrored(&self, last: &Stats) {
+        let mut s = self.lock();
+        s.mirrored += 1;
+        s.stats.src_cnt0 = last.src_cnt0;
+        s.stats.latency_ns = last.latency_ns;
+        s.stats.src_writetime_ns = last.src_writetime_ns;
+    }
+
+    /// Counts a frame dropped because its description is missing or of another generation.
+    pub fn count_stale(&self) {
+        self.lock().stale += 1;
+    }
+
+    /// Sets the status line's text (what the worker is doing).
+    pub fn set_status(&self, status: String) {
+        self.lock().status = status;
+    }
+
+    /// Received, mirrored and stale frames, the counters and the status, for the status line.
+    pub fn progress(&self) -> Progress {
+        let s = self.lock();
+        Progress {
+            received: s.received,
+            mirrored: s.mirrored,
+            stale: s.stale,
+            stats: s.stats,
+            status: s.status.clone(),
+        }
+    }
+
+    /// Stops the worker and releases a waiting callback.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_all();
+        self.room.notify_all();
+    }
+}

@@ -1,0 +1,268 @@
+//! `shmim-bridge sub KEYEXPR`: mirror every stream published under a key expression.
+//!
+//! One Zenoh subscription on `KEYEXPR` receives frames and descriptions; a liveliness
+//! subscription (with history) on the same expression learns of publishers, including those that
+//! were there first, and asks their queryables for the current description, so a late joiner has
+//! its mirror at once. Each key gets a [`mailbox::Mailbox`] and a [`worker::Worker`] thread that
+//! writes the mirror. Every malformed sample is counted against its key and dropped with a log
+//! line; nothing from the network reaches a stream before it was decoded and checked.
+
+pub mod mailbox;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use zenoh::bytes::ZBytes;
+use zenoh::sample::{Sample, SampleKind};
+use zenoh::{Session, Wait};
+
+use crate::error::{BridgeError, Result};
+use crate::log::log;
+use crate::session::NetArgs;
+use crate::wire::{self, KIND_FRAME, Message};
+use mailbox::{Arrived, Mailbox, Mode};
+use worker::{Target, Worker, log_malformed};
+
+/// `sub`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct SubArgs {
+    /// Key expression of the streams to mirror, e.g. shmim/cam or shmim/**.
+    pub keyexpr: String,
+    /// Local name of the mirror (only when KEYEXPR names one stream: no wildcard).
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+    /// Stream directory of the mirrors (default: $MILK_SHM_DIR, else /milk/shm, else /tmp).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// latest: keep the newest frame (drops counted, never slows the publisher);
+    /// every: bounded queue (a slow mirror slows the link; missed frames counted as gaps).
+    #[arg(long, value_enum, default_value_t = Mode::Latest)]
+    pub mode: Mode,
+    /// Refuse streams whose frames are larger than this many bytes.
+    #[arg(long, value_name = "N", default_value_t = 1 << 30)]
+    pub max_bytes: u64,
+    /// Exit after mirroring this many frames (all streams together).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Seconds between status lines (0: none).
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    pub status_every: f64,
+    /// Network options (--listen, --connect, --config).
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// The streams seen so far, by key.
+struct Router {
+    session: Session,
+    mode: Mode,
+    target: Arc<Target>,
+    streams: Mutex<HashMap<String, Arc<Mailbox>>>,
+}
+
+impl Router {
+    /// The mailbox of `key`, made (with its worker) on first sight.
+    fn mailbox(&self, key: &str) -> Arc<Mailbox> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = streams.get(key) {
+            return Arc::clone(m);
+        }
+        let mailbox = Arc::new(Mailbox::new(self.mode));
+        streams.insert(key.to_owned(), Arc::clone(&mailbox));
+        let request = request_meta(self.session.clone(), key.to_owned(), Arc::clone(&mailbox));
+        let worker = Worker::new(
+            key.to_owned(),
+            Arc::clone(&mailbox),
+            Arc::clone(&self.target),
+            Box::new(request),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("mirror {key}"))
+            .spawn(move || worker.run());
+        if let Err(e) = spawned {
+            log(format_args!("{key}: cannot start its worker: {e}"));
+        }
+        mailbox
+    }
+
+    fn on_sample(&self, sample: &Sample) {
+        if sample.kind() != SampleKind::Put {
+            return;
+        }
+        let key = sample.key_expr().as_str();
+        let mailbox = self.mailbox(key);
+        let received = crate::clock::now();
+        deliver(key, sample.payload(), &mailbox, received);
+    }
+
+    fn snapshot(&self) -> Vec<(String, mailbox::Progress)> {
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = streams
+            .iter()
+            .map(|(k, m)| (k.clone(), m.progress()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+/// Decodes a sample's header and hands the message to the stream's mailbox, or counts it as
+/// malformed.
+fn deliver(key: &str, payload: &ZBytes, mailbox: &Mailbox, received: shmim_core::Timespec) {
+    let mut head = [0u8; wire::frame_header_len()];
+    let n = read_prefix(payload, &mut head);
+    let outcome = match wire::peek_kind(&head[..n]) {
+        Ok(KIND_FRAME) => wire::decode_frame_header(&head[..n], payload.len()).map(|h| {
+            mailbox.put_frame(Arrived {
+                header: h,
+                payload: payload.clone(),
+                latency_ns: crate::clock::nanos_between(h.sent, received),
+            });
+        }),
+        Ok(_) => match wire::decode(&payload.to_bytes()) {
+            Ok(Message::Meta(m)) => {
+                mailbox.put_meta(m);
+                Ok(())
+            }
+            Ok(Message::Frame(..)) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        log_malformed(key, mailbox.malformed(), &e.to_string());
+    }
+}
+
+/// Copies up to `buf.len()` leading bytes of `payload`; returns how many.
+fn read_prefix(payload: &ZBytes, buf: &mut [u8]) -> usize {
+    let mut r = payload.reader();
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// A closure that asks `key`'s queryable for its description; replies land in `mailbox`.
+fn request_meta(session: Session, key: String, mailbox: Arc<Mailbox>) -> impl Fn() + Send {
+    move || {
+        let mb = Arc::clone(&mailbox);
+        let k = key.clone();
+        let asked = session
+            .get(&key)
+            .callback(move |reply| {
+                if let Ok(sample) = reply.result() {
+                    deliver(&k, sample.payload(), &mb, crate::clock::now());
+                }
+            })
+            .wait();
+        if let Err(e) = asked {
+            log(format_args!("{key}: cannot query its description: {e}"));
+        }
+    }
+}
+
+/// Runs `sub`.
+pub fn run(a: &SubArgs) -> Result<ExitCode> {
+    let keyexpr = zenoh::key_expr::KeyExpr::try_from(a.keyexpr.clone())
+        .map_err(|e| BridgeError::Usage(format!("{:?} is not a key expression: {e}", a.keyexpr)))?;
+    if let Some(name) = &a.as_name {
+        if crate::keys::has_wildcard(&a.keyexpr) {
+            return Err(BridgeError::Usage(format!(
+                "--as names one mirror, but {:?} can match many streams; name one stream (no * or $*) or drop --as",
+                a.keyexpr
+            )));
+        }
+        shmim_core::validate_name(name)?;
+    }
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| shmim_core::default_dir().to_path_buf());
+    if !dir.is_dir() {
+        return Err(BridgeError::Usage(format!(
+            "the stream directory {} does not exist (create it or pass --dir)",
+            dir.display()
+        )));
+    }
+    let session = a.net.open()?;
+    let router = Arc::new(Router {
+        session: session.clone(),
+        mode: a.mode,
+        target: Arc::new(Target {
+            dir,
+            as_name: a.as_name.clone(),
+            max_bytes: a.max_bytes,
+        }),
+        streams: Mutex::new(HashMap::new()),
+    });
+    let r = Arc::clone(&router);
+    let _frames = session
+        .declare_subscriber(keyexpr.clone())
+        .callback(move |sample| r.on_sample(&sample))
+        .wait()
+        .map_err(|e| BridgeError::zenoh(format!("subscribe to {keyexpr}"), e))?;
+    let r = Arc::clone(&router);
+    let _publishers = session
+        .liveliness()
+        .declare_subscriber(keyexpr.clone())
+        .history(true)
+        .callback(move |token| {
+            let key = token.key_expr().as_str();
+            match token.kind() {
+                SampleKind::Put => {
+                    log(format_args!("{key}: publisher present"));
+                    let mb = r.mailbox(key);
+                    request_meta(r.session.clone(), key.to_owned(), mb)();
+                }
+                SampleKind::Delete => log(format_args!("{key}: publisher gone (mirror kept)")),
+            }
+        })
+        .wait()
+        .map_err(|e| BridgeError::zenoh(format!("watch publishers of {keyexpr}"), e))?;
+    log(format_args!("subscribed to {keyexpr} ({:?} mode)", a.mode));
+    status_loop(&router, a)
+}
+
+/// Prints a status line per stream every `--status-every` seconds; returns when `--count`
+/// frames were mirrored (never otherwise).
+fn status_loop(router: &Router, a: &SubArgs) -> Result<ExitCode> {
+    let every = (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every));
+    let mut last = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let snap = router.snapshot();
+        let mirrored: u64 = snap.iter().map(|(_, p)| p.mirrored).sum();
+        let done = a.count.is_some_and(|n| mirrored >= n);
+        if done || every.is_some_and(|e| last.elapsed() >= e) {
+            last = Instant::now();
+            for (key, p) in &snap {
+                println!(
+                    "{key}: received {} mirrored {} gaps {} drops {} stale {} malformed {} latency {:.1} us src cnt0 {} [{}]",
+                    p.received,
+                    p.mirrored,
+                    p.stats.gaps,
+                    p.stats.drops,
+                    p.stale,
+                    p.stats.malformed,
+                    p.stats.latency_ns as f64 / 1e3,
+                    p.stats.src_cnt0,
+                    p.status
+                );
+            }
+        }
+        if done {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}

