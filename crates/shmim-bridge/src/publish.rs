@@ -191,8 +191,9 @@ impl StreamPublisher {
         self.announce(&meta)?;
         let mut reader = stream.reader()?;
         let mut last_sent: Option<Instant> = None;
+        let mut last_cnt0 = None;
         if stream.cnt0() > 0 {
-            self.send_frame(stream, &mut reader, &mut meta)?;
+            last_cnt0 = self.send_frame(stream, &mut reader, &mut meta, last_cnt0)?;
             last_sent = Some(Instant::now());
         }
         while next_frame(stream, &mut reader)? == Next::Frame {
@@ -204,19 +205,21 @@ impl StreamPublisher {
                     let _ = reader.flush();
                 }
             }
-            self.send_frame(stream, &mut reader, &mut meta)?;
+            last_cnt0 = self.send_frame(stream, &mut reader, &mut meta, last_cnt0)?;
             last_sent = Some(Instant::now());
         }
         Ok(())
     }
 
-    /// Copies the newest frame and puts it (after a new description if a keyword changed).
+    /// Copies the newest frame and puts it (after a new description if a keyword changed),
+    /// unless it is `last` (a post for a frame already sent); returns the frame number sent.
     fn send_frame(
         &self,
         stream: &Stream,
         reader: &mut Reader,
         meta: &mut StreamMeta,
-    ) -> Result<()> {
+        last: Option<u64>,
+    ) -> Result<Option<u64>> {
         let keywords = stream.keywords()?;
         if keywords_differ(&keywords, &meta.keywords) {
             meta.keywords = keywords;
@@ -226,6 +229,9 @@ impl StreamPublisher {
         let bytes = stream.geometry().frame_bytes();
         let mut buf = vec![0u8; head + bytes];
         let md = read_frame(stream, reader, &mut buf[head..])?;
+        if last == Some(md.cnt0) {
+            return Ok(last);
+        }
         let header = FrameHeader {
             generation: meta.generation,
             cnt0: md.cnt0,
@@ -240,7 +246,8 @@ impl StreamPublisher {
         self.publisher
             .put(ZBytes::from(buf))
             .wait()
-            .map_err(|e| BridgeError::zenoh(format!("put frame of {}", self.key), e))
+            .map_err(|e| BridgeError::zenoh(format!("put frame of {}", self.key), e))?;
+        Ok(Some(md.cnt0))
     }
 }
 

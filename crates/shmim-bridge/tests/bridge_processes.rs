@@ -242,3 +242,41 @@ fn either_side_can_be_killed_and_restarted() {
         "frames lost while a side was down are counted"
     );
 }
+
+#[test]
+fn ls_lists_the_published_streams_and_the_ones_still_awaited() {
+    let src_dir = TempDir::new("ls-src");
+    let port = free_port();
+    let _src = Stream::create(
+        "a*b",
+        &StreamSpec::new(&[4, 2], Datatype::I8)
+            .keywords(1)
+            .dir(src_dir.path()),
+    )
+    .unwrap();
+    let _pub = Bridge::start(&[
+        "pub",
+        "a*b",
+        "later",
+        "--prefix",
+        "lab/x",
+        "--dir",
+        src_dir.path().to_str().unwrap(),
+        "--listen",
+        &endpoint(port),
+    ]);
+    let mut out = String::new();
+    wait_until("ls to list both streams", || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_shmim-bridge"))
+            .args(["ls", "lab/**", "--json", "--connect", &endpoint(port)])
+            .output()
+            .unwrap();
+        out = String::from_utf8_lossy(&o.stdout).into_owned();
+        out.lines().count() == 2 && out.contains("\"shape\":\"4x2\"")
+    });
+    assert!(out.contains("\"key\":\"lab/x/a%2Ab\""), "{out}");
+    assert!(out.contains("\"name\":\"a*b\""), "{out}");
+    assert!(out.contains("\"datatype\":\"INT8\""), "{out}");
+    assert!(out.contains("\"key\":\"lab/x/later\""), "{out}");
+    assert!(out.contains("waiting for the stream"), "{out}");
+}

@@ -168,7 +168,8 @@ fn descriptions_no_stream_could_have_are_refused() {
         },
     ];
     for m in bad {
-        let got = decode(&encode_meta(&m));
+        let bytes = encode_meta(&m);
+        let got = decode(&bytes);
         assert!(
             matches!(got, Err(WireError::Invalid { .. })),
             "{m:?} gave {got:?}"

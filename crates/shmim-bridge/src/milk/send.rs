@@ -129,12 +129,18 @@ fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> 
     let mut rec = Vec::with_capacity(slice_bytes + record::TRAILER_LEN + usize::from(nb_kw) * 128);
     let mut previous = 0u64;
     let mut first = stream.cnt0() > 0;
+    let mut last_cnt0 = None;
     loop {
         if !first && next_frame(stream, &mut reader)? == Next::Gone {
             return Ok(End::StreamGone);
         }
         first = false;
         let md = read_frame(stream, &mut reader, &mut frame)?;
+        if last_cnt0 == Some(md.cnt0) {
+            // Woken by a post for a frame already sent (posts saturate and pile up).
+            continue;
+        }
+        last_cnt0 = Some(md.cnt0);
         let slice = record::next_slice(md.cnt1, previous, slices);
         previous = slice;
         let at = slice as usize * slice_bytes;
