@@ -23,7 +23,7 @@ pub struct LsArgs {
     /// Seconds to wait for peers and answers.
     #[arg(long, default_value_t = 2.0, value_name = "S")]
     pub timeout: f64,
-    /// Print JSON lines (one object per stream).
+    /// Print a JSON array (one object per stream).
     #[arg(long)]
     pub json: bool,
     /// Network options (--listen, --connect, --config).
@@ -112,12 +112,18 @@ pub fn run(a: &LsArgs) -> Result<ExitCode> {
 
 fn print(rows: &[Row], json: bool) {
     if json {
-        for r in rows {
-            println!(
-                "{{\"key\":{:?},\"name\":{:?},\"shape\":{:?},\"datatype\":{:?},\"keywords\":{},\"semaphores\":{}}}",
-                r.key, r.name, r.shape, r.datatype, r.keywords, r.semaphores
-            );
-        }
+        // Keys, names and type names hold no control characters (names are validated), so
+        // Rust's quoting is JSON's.
+        let items: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"key\":{:?},\"name\":{:?},\"shape\":{:?},\"datatype\":{:?},\"keywords\":{},\"semaphores\":{}}}",
+                    r.key, r.name, r.shape, r.datatype, r.keywords, r.semaphores
+                )
+            })
+            .collect();
+        println!("[{}]", items.join(",\n "));
         return;
     }
     if rows.is_empty() {

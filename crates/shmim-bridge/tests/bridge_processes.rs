@@ -272,7 +272,7 @@ fn ls_lists_the_published_streams_and_the_ones_still_awaited() {
             .output()
             .unwrap();
         out = String::from_utf8_lossy(&o.stdout).into_owned();
-        out.lines().count() == 2 && out.contains("\"shape\":\"4x2\"")
+        out.matches("\"key\"").count() == 2 && out.contains("\"shape\":\"4x2\"")
     });
     assert!(out.contains("\"key\":\"lab/x/a%2Ab\""), "{out}");
     assert!(out.contains("\"name\":\"a*b\""), "{out}");
