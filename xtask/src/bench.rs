@@ -1,7 +1,7 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
-//! group. Arguments after `--` go to `shmim bench` (group `core`), e.g.
-//! `cargo xtask bench core -- --plot target/bench-plots --json`.
+//! group. Arguments after `--` go to `shmim bench` (group `core`) or `shmim-bridge bench` (group
+//! `bridge`), e.g. `cargo xtask bench core -- --plot target/bench-plots --json`.
 
 use crate::cmd::{cargo, run};
 
@@ -9,7 +9,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (only `core` takes it).
+    /// Runs the group; the argument is what followed `--` (`core` and `bridge` take it).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -37,6 +37,24 @@ fn groups() -> Vec<Group> {
                         "shmim-cli",
                         "--bin",
                         "shmim",
+                        "--",
+                        "bench",
+                    ])
+                    .args(extra))
+            },
+        },
+        Group {
+            name: "bridge",
+            what: "`shmim-bridge bench`: Zenoh bridge vs a plain TCP pipeline, 64²/512²/2048² f32 (throughput, latency p50/p99)",
+            run: |extra| {
+                run(cargo()
+                    .args([
+                        "run",
+                        "--release",
+                        "-p",
+                        "shmim-bridge",
+                        "--bin",
+                        "shmim-bridge",
                         "--",
                         "bench",
                     ])

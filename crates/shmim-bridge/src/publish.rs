@@ -117,6 +117,9 @@ impl StreamPublisher {
         let publisher = session
             .declare_publisher(key.to_owned())
             .congestion_control(CongestionControl::Block)
+            // Each frame leaves at once instead of waiting to be batched with later messages:
+            // a frame is a whole message, often many fragments, and latency is what matters.
+            .express(true)
             .wait()
             .map_err(|e| BridgeError::zenoh(format!("declare publisher {key}"), e))?;
         let described: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));

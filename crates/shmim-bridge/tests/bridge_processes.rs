@@ -53,7 +53,7 @@ fn push_until_mirrored(src: &mut Stream, mirror_dir: &Path, name: &str, from: u6
         mirror
             .as_ref()
             .and_then(|m| long_keyword(m, "BR_SRC_CNT0"))
-            .is_some_and(|c| c as u64 >= from + 1)
+            .is_some_and(|c| c as u64 > from)
     });
     k
 }

@@ -232,3 +232,34 @@ fn milk_send_and_milk_recv_carry_a_cube_slice_by_slice() {
     let m = Stream::open_in(dst_dir.path(), "cube_copy").unwrap();
     assert_eq!(m.shape(), &[4, 4, 3]);
 }
+
+#[test]
+fn older_milk_records_without_the_magic_are_accepted_with_trailer_plain() {
+    let dir = TempDir::new("mrecv-plain");
+    let port = free_port();
+    let recv = Bridge::start(&[
+        "milk-recv",
+        "--port",
+        &port.to_string(),
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--count",
+        "3",
+        "--trailer",
+        "plain",
+    ]);
+    let mut tx = connect(port);
+    tx.write_all(&header("old", &[6, 5], 3, 0, 384)).unwrap();
+    let len = 6 * 5 * 2;
+    for k in 1..=3u64 {
+        tx.write_all(&checksum_frame(k, len)).unwrap();
+        for word in [k, 0] {
+            tx.write_all(&word.to_le_bytes()).unwrap();
+        }
+    }
+    assert!(recv.wait_exit().success());
+    let s = Stream::open_in(dir.path(), "old").unwrap();
+    let mut buf = vec![0u8; len];
+    s.read_bytes_into(&mut buf).unwrap();
+    assert_eq!(check_frame(&buf), Some(3));
+}

@@ -19,7 +19,7 @@ pub enum HeaderVariant {
 
 impl HeaderVariant {
     /// Bytes of the header on the wire.
-    pub const fn len(self) -> usize {
+    pub const fn bytes(self) -> usize {
         match self {
             Self::Default => 384,
             Self::Writehistory => 400,
@@ -137,7 +137,7 @@ pub fn parse(raw: &[u8]) -> Result<RemoteImage> {
 
 /// The header a milk transmitter would send for a stream with metadata `md`.
 pub fn build(md: &Metadata, variant: HeaderVariant) -> Vec<u8> {
-    let mut h = vec![0u8; variant.len()];
+    let mut h = vec![0u8; variant.bytes()];
     let mut put = |at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
     put(VERSION_AT, shmim_layout::IMAGESTRUCT_VERSION.as_bytes());
     let name = md.name.as_bytes();

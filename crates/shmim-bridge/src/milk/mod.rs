@@ -10,9 +10,10 @@
 //!    default build, 400 with `IMAGESTRUCT_WRITEHISTORY`, 4496 with `DAO_COMPAT`. Both ends must be
 //!    built alike ([`HeaderVariant`]). The receiver uses `name`, `naxis`, `size`, `datatype`,
 //!    `shared` and `NBkw` (the same offsets in every variant) to find or create its stream.
-//! 3. Per frame: the pixels of one slice, `typesize × size[0] × size[1]` bytes; then 24 bytes
-//!    `{magic = 0x12341234ff, cnt0, cnt1}` as three 64-bit integers (`cnt1` is the slice index);
-//!    then the transmitter's `NBkw` raw 128-byte `IMAGE_KEYWORD` entries.
+//! 3. Per frame: the pixels of one slice, `typesize × size[0] × size[1]` bytes; then the frame
+//!    trailer, `{magic = 0x12341234ff, cnt0, cnt1}` as three 64-bit integers in current milk,
+//!    `{cnt0, cnt1}` in older milk ([`record::Trailer`]; `cnt1` is the slice index); then the
+//!    transmitter's `NBkw` raw 128-byte `IMAGE_KEYWORD` entries.
 //!
 //! milk never reconnects and its receiver needs the transmitter to start second. Here
 //! `milk-recv` accepts the next connection when one ends and `milk-send` reconnects until the

@@ -7,41 +7,68 @@ use shmim_layout::{ImageKeyword, KeywordType, KeywordValue, read_cstr, write_cst
 use super::header::RemoteImage;
 use crate::error::{BridgeError, Result};
 
-/// The record marker milk writes after the pixels.
+/// The record marker newer milk writes after the pixels.
 pub const MAGIC: u64 = 0x0012_3412_34ff;
-/// Bytes of `{magic, cnt0, cnt1}`.
-pub const TRAILER_LEN: usize = 24;
 /// Bytes of one raw keyword entry.
 pub const KEYWORD_LEN: usize = 128;
 
-/// Bytes of one record for this image.
-pub fn record_len(img: &RemoteImage) -> usize {
-    img.slice_bytes() + TRAILER_LEN + usize::from(img.nb_kw) * KEYWORD_LEN
+/// The frame metadata after the pixels; milk changed it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Trailer {
+    /// `{magic 0x12341234ff, cnt0, cnt1}`, 24 bytes (current milk).
+    #[default]
+    Magic,
+    /// `{cnt0, cnt1}`, 16 bytes (milk before the magic was added, e.g. its `dev` branch of
+    /// 2024-03): no framing check is possible.
+    Plain,
 }
 
-/// `{magic, cnt0, cnt1}`.
-pub fn trailer(cnt0: u64, cnt1: u64) -> [u8; TRAILER_LEN] {
-    let mut t = [0u8; TRAILER_LEN];
-    t[..8].copy_from_slice(&MAGIC.to_le_bytes());
-    t[8..16].copy_from_slice(&cnt0.to_le_bytes());
-    t[16..].copy_from_slice(&cnt1.to_le_bytes());
-    t
-}
-
-/// `(cnt0, cnt1)` of a trailer, or an error if the magic is wrong (the stream lost its framing).
-pub fn parse_trailer(t: &[u8]) -> Result<(u64, u64)> {
-    let word = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&t[8 * i..8 * i + 8]);
-        u64::from_le_bytes(b)
-    };
-    if t.len() != TRAILER_LEN || word(0) != MAGIC {
-        return Err(BridgeError::Milk(format!(
-            "record marker {:#x} is not milk's {MAGIC:#x}: the connection lost its framing",
-            if t.len() >= 8 { word(0) } else { 0 }
-        )));
+impl Trailer {
+    /// Bytes of the trailer.
+    pub const fn bytes(self) -> usize {
+        match self {
+            Self::Magic => 24,
+            Self::Plain => 16,
+        }
     }
-    Ok((word(1), word(2)))
+
+    /// The trailer of a frame.
+    pub fn encode(self, cnt0: u64, cnt1: u64) -> Vec<u8> {
+        let mut t = Vec::with_capacity(24);
+        if self == Self::Magic {
+            t.extend_from_slice(&MAGIC.to_le_bytes());
+        }
+        t.extend_from_slice(&cnt0.to_le_bytes());
+        t.extend_from_slice(&cnt1.to_le_bytes());
+        t
+    }
+
+    /// `(cnt0, cnt1)` of a trailer, or an error if the magic is wrong (the connection lost its
+    /// framing).
+    pub fn parse(self, t: &[u8]) -> Result<(u64, u64)> {
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&t[8 * i..8 * i + 8]);
+            u64::from_le_bytes(b)
+        };
+        if t.len() != self.bytes() {
+            return Err(BridgeError::Milk(format!("{}-byte frame trailer", t.len())));
+        }
+        match self {
+            Self::Plain => Ok((word(0), word(1))),
+            Self::Magic if word(0) == MAGIC => Ok((word(1), word(2))),
+            Self::Magic => Err(BridgeError::Milk(format!(
+                "record marker {:#x} is not milk's {MAGIC:#x}: the connection lost its framing \
+                 (or the peer is an older milk: --trailer plain)",
+                word(0)
+            ))),
+        }
+    }
+}
+
+/// Bytes of one record for this image.
+pub fn record_len(img: &RemoteImage, trailer: Trailer) -> usize {
+    img.slice_bytes() + trailer.bytes() + usize::from(img.nb_kw) * KEYWORD_LEN
 }
 
 /// The raw entry milk sends for keyword `k` (or an unused entry).
@@ -102,13 +129,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trailer_round_trips_and_a_wrong_magic_is_an_error() {
-        let t = trailer(7, 2);
+    fn trailers_round_trip_and_a_wrong_magic_is_an_error() {
+        let t = Trailer::Magic.encode(7, 2);
         assert_eq!(&t[..8], &[0xff, 0x34, 0x12, 0x34, 0x12, 0, 0, 0]);
-        assert_eq!(parse_trailer(&t).ok(), Some((7, 2)));
+        assert_eq!(Trailer::Magic.parse(&t).ok(), Some((7, 2)));
         let mut bad = t;
         bad[0] = 0;
-        assert!(parse_trailer(&bad).is_err());
+        assert!(Trailer::Magic.parse(&bad).is_err());
+        let p = Trailer::Plain.encode(7, 2);
+        assert_eq!(p.len(), 16);
+        assert_eq!(Trailer::Plain.parse(&p).ok(), Some((7, 2)));
     }
 
     #[test]

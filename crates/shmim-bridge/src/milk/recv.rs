@@ -16,7 +16,7 @@ use clap::Args;
 use shmim_core::{ImageType, Keyword};
 
 use super::header::{self, HeaderVariant, RemoteImage};
-use super::record::{self, KEYWORD_LEN, TRAILER_LEN};
+use super::record::{self, KEYWORD_LEN, Trailer};
 use crate::error::{BridgeError, Result};
 use crate::log::log;
 use crate::mirror::{Foreign, Layout, Mirror, Stats};
@@ -39,6 +39,9 @@ pub struct RecvArgs {
     /// The transmitter's build of IMAGE_METADATA (sets the header's size).
     #[arg(long, value_enum, default_value_t = HeaderVariant::Default)]
     pub header: HeaderVariant,
+    /// The frame trailer the transmitter sends (older milk sends no magic).
+    #[arg(long, value_enum, default_value_t = Trailer::Magic)]
+    pub trailer: Trailer,
     /// Refuse streams whose frames are larger than this many bytes.
     #[arg(long, value_name = "N", default_value_t = 1 << 30)]
     pub max_bytes: u64,
@@ -119,27 +122,27 @@ fn read_record(conn: &mut TcpStream, buf: &mut [u8]) -> Result<bool> {
 
 impl Connection<'_> {
     fn serve(&mut self, mut conn: TcpStream, total: &mut u64) -> Result<()> {
-        let mut raw = vec![0u8; self.args.header.len()];
+        let mut raw = vec![0u8; self.args.header.bytes()];
         if !read_record(&mut conn, &mut raw)? {
             return Ok(());
         }
         let img = header::parse(&raw)?;
         let mut mirror = self.mirror(&img)?;
         let slice_bytes = img.slice_bytes();
-        let mut buf = vec![0u8; record::record_len(&img)];
+        let trailer = self.args.trailer;
+        let mut buf = vec![0u8; record::record_len(&img, trailer)];
         let mut keywords: Vec<Keyword> = Vec::new();
         let mut stats = Stats::default();
         let mut last_cnt0: Option<u64> = None;
         while read_record(&mut conn, &mut buf)? {
-            let (cnt0, slice) =
-                record::parse_trailer(&buf[slice_bytes..slice_bytes + TRAILER_LEN])?;
+            let (cnt0, slice) = trailer.parse(&buf[slice_bytes..slice_bytes + trailer.bytes()])?;
             if slice >= img.slices() {
                 return Err(BridgeError::Milk(format!(
                     "record for slice {slice} of a {}-slice stream",
                     img.slices()
                 )));
             }
-            let kw_raw = &buf[slice_bytes + TRAILER_LEN..];
+            let kw_raw = &buf[slice_bytes + trailer.bytes()..];
             let now: Vec<Keyword> = (0..img.nb_kw)
                 .filter_map(|i| {
                     let at = usize::from(i) * KEYWORD_LEN;

@@ -15,7 +15,7 @@ use clap::Args;
 use shmim_core::Stream;
 
 use super::header::{self, HeaderVariant};
-use super::record;
+use super::record::{self, Trailer};
 use crate::error::{BridgeError, Result};
 use crate::log::log;
 use crate::source::{Next, next_frame, open_when_present, read_frame};
@@ -33,6 +33,9 @@ pub struct SendArgs {
     /// The receiver's build of IMAGE_METADATA (sets the header's size).
     #[arg(long, value_enum, default_value_t = HeaderVariant::Default)]
     pub header: HeaderVariant,
+    /// The frame trailer the receiver expects (older milk expects no magic).
+    #[arg(long, value_enum, default_value_t = Trailer::Magic)]
+    pub trailer: Trailer,
     /// Exit after sending this many frames.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -126,7 +129,7 @@ fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> 
     let nb_kw = stream.geometry().nb_kw;
     let mut reader = stream.reader()?;
     let mut frame = vec![0u8; stream.geometry().frame_bytes()];
-    let mut rec = Vec::with_capacity(slice_bytes + record::TRAILER_LEN + usize::from(nb_kw) * 128);
+    let mut rec = Vec::with_capacity(slice_bytes + a.trailer.bytes() + usize::from(nb_kw) * 128);
     let mut previous = 0u64;
     let mut first = stream.cnt0() > 0;
     let mut last_cnt0 = None;
@@ -146,7 +149,7 @@ fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> 
         let at = slice as usize * slice_bytes;
         rec.clear();
         rec.extend_from_slice(&frame[at..at + slice_bytes]);
-        rec.extend_from_slice(&record::trailer(md.cnt0, slice));
+        rec.extend_from_slice(&a.trailer.encode(md.cnt0, slice));
         for i in 0..nb_kw {
             rec.extend_from_slice(&record::raw_keyword(stream.keyword_at(i).ok().as_ref()));
         }

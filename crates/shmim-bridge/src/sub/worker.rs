@@ -242,7 +242,7 @@ fn copy_after(payload: &zenoh::bytes::ZBytes, mut skip: usize, dst: &mut [u8]) {
 
 /// Logs the first malformed messages of a stream, then one in a thousand.
 pub fn log_malformed(key: &str, count: u64, why: &str) {
-    if count <= 10 || count.is_multiple_of(1000) {
+    if count <= 10 || count % 1000 == 0 {
         log(format_args!(
             "{key}: malformed message #{count} dropped: {why}"
         ));
