@@ -22,6 +22,7 @@ pub mod log;
 pub mod ls;
 pub mod milk;
 pub mod mirror;
+pub mod pool;
 pub mod publish;
 pub mod session;
 pub mod source;

@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use shmim_core::{Keyword, Metadata, Reader, Stream};
-use zenoh::bytes::ZBytes;
 use zenoh::pubsub::Publisher;
 use zenoh::qos::CongestionControl;
 use zenoh::{Session, Wait};
 
 use crate::error::{BridgeError, Result};
 use crate::log::log;
+use crate::pool::Pool;
 use crate::session::NetArgs;
 use crate::source::{Next, POLL, next_frame, open_when_present, read_frame};
 use crate::wire::{self, FrameHeader, StreamMeta};
@@ -102,6 +102,8 @@ struct StreamPublisher {
     publisher: Publisher<'static>,
     /// The encoded description the queryable answers with (none until the stream is open).
     described: Arc<Mutex<Option<Vec<u8>>>>,
+    /// Frame buffers, lent to Zenoh for each put.
+    pool: Arc<Pool>,
     _queryable: zenoh::query::Queryable<()>,
     _token: zenoh::liveliness::LivelinessToken,
 }
@@ -149,6 +151,7 @@ impl StreamPublisher {
             period,
             publisher,
             described,
+            pool: Arc::new(Pool::default()),
             _queryable: queryable,
             _token: token,
         })
@@ -230,7 +233,7 @@ impl StreamPublisher {
         }
         let head = wire::frame_header_len();
         let bytes = stream.geometry().frame_bytes();
-        let mut buf = vec![0u8; head + bytes];
+        let mut buf = self.pool.take(head + bytes);
         let md = read_frame(stream, reader, &mut buf[head..])?;
         if last == Some(md.cnt0) {
             return Ok(last);
@@ -247,7 +250,7 @@ impl StreamPublisher {
         wire::encode_frame_header(&header, bytes as u64, &mut prefix);
         buf[..head].copy_from_slice(&prefix);
         self.publisher
-            .put(ZBytes::from(buf))
+            .put(Pool::lend(&self.pool, buf))
             .wait()
             .map_err(|e| BridgeError::zenoh(format!("put frame of {}", self.key), e))?;
         Ok(Some(md.cnt0))

@@ -19,6 +19,9 @@ pub struct Figures {
     pub fps: f64,
     /// Megabytes (10⁶ bytes) per second delivered.
     pub mbps: f64,
+    /// Of the latency, the median time between the publisher handing the frame to Zenoh and
+    /// Zenoh handing it to the subscriber (the mirror's `BR_LAT_NS`; bridge only, µs).
+    pub link_p50_us: Option<f64>,
 }
 
 fn write(src: &mut Stream, k: u64) -> Result<()> {
@@ -76,55 +79,98 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Latency, then throughput.
-pub fn run(
-    src: &mut Stream,
-    mirror: &Stream,
-    lat_frames: u64,
-    thr_frames: u64,
-    watchdog: Duration,
-) -> Result<Figures> {
-    let mut reader = mirror.reader()?;
-    let bytes = mirror.geometry().frame_bytes() as f64;
-    let mut k = 0u64;
-    // Latency: one frame in flight; warm-up frames first.
-    let mut lat = Vec::with_capacity(lat_frames as usize);
-    for i in 0..lat_frames + 20 {
-        reader.flush()?;
-        k += 1;
-        write(src, k)?;
-        until_frame(&mut reader, mirror, k, watchdog)?;
-        let woke = now_ns();
-        let atime = mirror.metadata()?.atime.as_nanos();
-        if i >= 20 {
-            lat.push((woke - atime) as f64 / 1e3);
+/// One side of the comparison: a source this process writes and the mirror it reads.
+pub struct Rig {
+    /// The source stream.
+    pub src: Stream,
+    /// The mirror.
+    pub mirror: Stream,
+    reader: Reader,
+    /// The last frame number written (`cnt1` of the frames).
+    k: u64,
+    /// Latencies measured so far (µs).
+    pub latencies: Vec<f64>,
+    /// Zenoh's part of each latency (µs), when the mirror records it.
+    pub links: Vec<f64>,
+    /// Frames per second of each throughput round.
+    pub rates: Vec<f64>,
+}
+
+impl Rig {
+    /// A rig over a running pipeline.
+    pub fn new(src: Stream, mirror: Stream) -> Result<Self> {
+        let reader = mirror.reader()?;
+        Ok(Self {
+            src,
+            mirror,
+            reader,
+            k: 0,
+            latencies: Vec::new(),
+            links: Vec::new(),
+            rates: Vec::new(),
+        })
+    }
+
+    /// `frames` frames one at a time: commit → mirror reader awake; the first `warm` not kept.
+    pub fn latency_round(&mut self, frames: u64, warm: u64, watchdog: Duration) -> Result<()> {
+        for i in 0..frames + warm {
+            self.reader.flush()?;
+            self.k += 1;
+            write(&mut self.src, self.k)?;
+            let woke = until_frame(&mut self.reader, &self.mirror, self.k, watchdog)?;
+            let atime = self.mirror.metadata()?.atime.as_nanos();
+            if i >= warm {
+                self.latencies.push((woke - atime) as f64 / 1e3);
+                if let Ok(Some(k)) = self.mirror.keyword("BR_LAT_NS") {
+                    if let shmim_core::Value::Long(ns) = k.value {
+                        self.links.push(ns as f64 / 1e3);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `frames` frames with up to [`WINDOW`] in flight; records the frames/s delivered.
+    pub fn throughput_round(&mut self, frames: u64, watchdog: Duration) -> Result<()> {
+        self.reader.flush()?;
+        let last = self.k + frames;
+        let base = self.mirror.cnt0();
+        let start = Instant::now();
+        let mut seen = self.k;
+        while seen < last {
+            while self.k < last && self.k < seen + WINDOW {
+                self.k += 1;
+                write(&mut self.src, self.k)?;
+            }
+            self.reader
+                .wait_timeout(watchdog)
+                .map_err(|_| timeout("throughput frames reaching the mirror"))?;
+            seen = seen.max(self.mirror.metadata()?.cnt1);
+        }
+        let delivered = (self.mirror.cnt0() - base) as f64;
+        self.rates.push(delivered / start.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The figures of all rounds: latency percentiles over every sample, the median round's
+    /// rate.
+    pub fn figures(&self) -> Figures {
+        let mut lat = self.latencies.clone();
+        lat.sort_by(f64::total_cmp);
+        let mut rates = self.rates.clone();
+        rates.sort_by(f64::total_cmp);
+        let fps = percentile(&rates, 0.5);
+        let mut links = self.links.clone();
+        links.sort_by(f64::total_cmp);
+        Figures {
+            link_p50_us: (!links.is_empty()).then(|| percentile(&links, 0.5)),
+            p50_us: percentile(&lat, 0.5),
+            p99_us: percentile(&lat, 0.99),
+            fps,
+            mbps: fps * self.mirror.geometry().frame_bytes() as f64 / 1e6,
         }
     }
-    lat.sort_by(f64::total_cmp);
-    // Throughput: up to WINDOW frames in flight.
-    reader.flush()?;
-    let last = k + thr_frames;
-    let base = mirror.cnt0();
-    let start = Instant::now();
-    let mut seen = k;
-    while seen < last {
-        while k < last && k < seen + WINDOW {
-            k += 1;
-            write(src, k)?;
-        }
-        reader
-            .wait_timeout(watchdog)
-            .map_err(|_| timeout("throughput frames reaching the mirror"))?;
-        seen = seen.max(mirror.metadata()?.cnt1);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let delivered = (mirror.cnt0() - base) as f64;
-    Ok(Figures {
-        p50_us: percentile(&lat, 0.5),
-        p99_us: percentile(&lat, 0.99),
-        fps: delivered / secs,
-        mbps: delivered * bytes / secs / 1e6,
-    })
 }
 
 fn find(rows: &[(u32, Kind, Figures)], side: u32, kind: Kind) -> Option<Figures> {
@@ -137,8 +183,8 @@ fn find(rows: &[(u32, Kind, Figures)], side: u32, kind: Kind) -> Option<Figures>
 pub fn table(rows: &[(u32, Kind, Figures)]) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "{:<10} {:<8} {:>10} {:>10} {:>10} {:>10}\n",
-        "frame", "pipeline", "frames/s", "MB/s", "p50 µs", "p99 µs"
+        "{:<10} {:<8} {:>10} {:>10} {:>10} {:>10} {:>12}\n",
+        "frame", "pipeline", "frames/s", "MB/s", "p50 µs", "p99 µs", "link p50 µs"
     ));
     let mut sides: Vec<u32> = rows.iter().map(|r| r.0).collect();
     sides.dedup();
@@ -146,13 +192,15 @@ pub fn table(rows: &[(u32, Kind, Figures)]) -> String {
         for kind in [Kind::Tcp, Kind::Bridge] {
             if let Some(f) = find(rows, *side, kind) {
                 out.push_str(&format!(
-                    "{:<10} {:<8} {:>10.0} {:>10.1} {:>10.1} {:>10.1}\n",
+                    "{:<10} {:<8} {:>10.0} {:>10.1} {:>10.1} {:>10.1} {:>12}\n",
                     format!("{side}² f32"),
                     if kind == Kind::Tcp { "tcp" } else { "bridge" },
                     f.fps,
                     f.mbps,
                     f.p50_us,
-                    f.p99_us
+                    f.p99_us,
+                    f.link_p50_us
+                        .map_or_else(|| "-".into(), |l| format!("{l:.1}"))
                 ));
             }
         }
@@ -195,12 +243,13 @@ pub fn json(rows: &[(u32, Kind, Figures)]) -> String {
         .iter()
         .map(|(s, k, f)| {
             format!(
-                "{{\"side\":{s},\"pipeline\":\"{}\",\"fps\":{:.1},\"mbps\":{:.2},\"p50_us\":{:.2},\"p99_us\":{:.2}}}",
+                "{{\"side\":{s},\"pipeline\":\"{}\",\"fps\":{:.1},\"mbps\":{:.2},\"p50_us\":{:.2},\"p99_us\":{:.2},\"link_p50_us\":{}}}",
                 if *k == Kind::Tcp { "tcp" } else { "bridge" },
                 f.fps,
                 f.mbps,
                 f.p50_us,
-                f.p99_us
+                f.p99_us,
+                f.link_p50_us.map_or_else(|| "null".into(), |l| format!("{l:.2}"))
             )
         })
         .collect();

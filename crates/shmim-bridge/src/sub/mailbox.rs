@@ -54,6 +54,8 @@ pub enum Work {
     Frame(Arrived),
     /// Nothing came within the wait.
     Idle,
+    /// Work is waiting to be taken.
+    Pending,
     /// The mailbox was closed.
     Closed,
 }
@@ -118,8 +120,9 @@ impl Mailbox {
         self.work.notify_one();
     }
 
-    /// A frame arrived: counts gaps, then queues it as the mode says.
-    pub fn put_frame(&self, frame: Arrived) {
+    /// A frame arrived: counts gaps, then queues it as the mode says. `wake`: signal the
+    /// worker (the caller that is about to [`super::worker::drain`] itself passes `false`).
+    pub fn put_frame(&self, frame: Arrived, wake: bool) {
         let mut s = self.lock();
         let h = frame.header;
         if let Some((generation, cnt0)) = s.last {
@@ -138,12 +141,20 @@ impl Mailbox {
             }
             Mode::Every => {
                 while s.frames.len() >= EVERY_QUEUE && !s.closed {
+                    self.work.notify_one();
                     s = self.room.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
                 s.frames.push_back(frame);
             }
         }
         drop(s);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// Signals the worker that work is pending.
+    pub fn wake(&self) {
         self.work.notify_one();
     }
 
@@ -167,8 +178,9 @@ impl Mailbox {
         s.stats.malformed
     }
 
-    /// Waits up to `timeout` for work: a pending description first, then the oldest frame.
-    pub fn take(&self, timeout: Duration) -> Work {
+    /// Waits up to `timeout` until work is pending (without taking it: whoever applies work
+    /// takes it with [`Self::take_now`] under the worker's lock, which keeps frames in order).
+    pub fn wait_for_work(&self, timeout: Duration) -> Work {
         let mut s = self.lock();
         if s.meta.is_none() && s.frames.is_empty() && !s.closed {
             s = self
@@ -177,15 +189,25 @@ impl Mailbox {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+        if s.closed {
+            Work::Closed
+        } else if s.meta.is_some() || !s.frames.is_empty() {
+            Work::Pending
+        } else {
+            Work::Idle
+        }
+    }
+
+    /// The next piece of work, if any: a pending description first, then the oldest frame.
+    pub fn take_now(&self) -> Option<Work> {
+        let mut s = self.lock();
         if let Some(m) = s.meta.take() {
-            return Work::Meta(m);
+            return Some(Work::Meta(m));
         }
-        if let Some(f) = s.frames.pop_front() {
-            drop(s);
-            self.room.notify_one();
-            return Work::Frame(f);
-        }
-        if s.closed { Work::Closed } else { Work::Idle }
+        let f = s.frames.pop_front()?;
+        drop(s);
+        self.room.notify_one();
+        Some(Work::Frame(f))
     }
 
     /// The counters now.

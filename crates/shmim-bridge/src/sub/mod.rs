@@ -27,7 +27,7 @@ use crate::log::log;
 use crate::session::NetArgs;
 use crate::wire::{self, KIND_FRAME, Message};
 use mailbox::{Arrived, Mailbox, Mode};
-use worker::{Target, Worker, log_malformed};
+use worker::{Target, Worker, drain, log_malformed};
 
 /// `sub`'s options.
 #[derive(Debug, Clone, Args)]
@@ -63,32 +63,51 @@ struct Router {
     session: Session,
     mode: Mode,
     target: Arc<Target>,
-    streams: Mutex<HashMap<String, Arc<Mailbox>>>,
+    streams: Mutex<HashMap<String, Entry>>,
 }
 
+/// One stream's mailbox and worker.
+#[derive(Clone)]
+struct Entry {
+    mailbox: Arc<Mailbox>,
+    worker: Option<Arc<Mutex<Worker>>>,
+}
+
+/// Largest frame the subscription callback mirrors itself in `latest` mode (when the worker is
+/// idle): copying it takes a few microseconds, so the link is not held up; larger frames always
+/// go through the worker thread, so that the callback never waits (the mode's promise).
+const DIRECT_MAX_LATEST: usize = 64 * 1024;
+
 impl Router {
-    /// The mailbox of `key`, made (with its worker) on first sight.
-    fn mailbox(&self, key: &str) -> Arc<Mailbox> {
+    /// The mailbox and worker of `key`, made on first sight.
+    fn entry(&self, key: &str) -> Entry {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = streams.get(key) {
-            return Arc::clone(m);
+        if let Some(e) = streams.get(key) {
+            return e.clone();
         }
         let mailbox = Arc::new(Mailbox::new(self.mode));
-        streams.insert(key.to_owned(), Arc::clone(&mailbox));
         let request = request_meta(self.session.clone(), key.to_owned(), Arc::clone(&mailbox));
         let worker = Worker::new(
             key.to_owned(),
             Arc::clone(&mailbox),
             Arc::clone(&self.target),
             Box::new(request),
-        );
-        let spawned = std::thread::Builder::new()
-            .name(format!("mirror {key}"))
-            .spawn(move || worker.run());
-        if let Err(e) = spawned {
-            log(format_args!("{key}: cannot start its worker: {e}"));
-        }
-        mailbox
+        )
+        .spawn(format!("mirror {key}"));
+        let worker = match worker {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log(format_args!("{key}: cannot start its worker: {e}"));
+                None
+            }
+        };
+        let e = Entry { mailbox, worker };
+        streams.insert(key.to_owned(), e.clone());
+        e
+    }
+
+    fn mailbox(&self, key: &str) -> Arc<Mailbox> {
+        self.entry(key).mailbox
     }
 
     fn on_sample(&self, sample: &Sample) {
@@ -96,16 +115,24 @@ impl Router {
             return;
         }
         let key = sample.key_expr().as_str();
-        let mailbox = self.mailbox(key);
+        let entry = self.entry(key);
         let received = crate::clock::now();
-        deliver(key, sample.payload(), &mailbox, received);
+        let payload = sample.payload();
+        let direct = entry
+            .worker
+            .as_ref()
+            .filter(|_| self.mode == Mode::Every || payload.len() <= DIRECT_MAX_LATEST);
+        deliver(key, payload, &entry.mailbox, received, direct.is_none());
+        if let Some(w) = direct {
+            drain(w, &entry.mailbox);
+        }
     }
 
     fn snapshot(&self) -> Vec<(String, mailbox::Progress)> {
         let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let mut v: Vec<_> = streams
             .iter()
-            .map(|(k, m)| (k.clone(), m.progress()))
+            .map(|(k, e)| (k.clone(), e.mailbox.progress()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -114,16 +141,25 @@ impl Router {
 
 /// Decodes a sample's header and hands the message to the stream's mailbox, or counts it as
 /// malformed.
-fn deliver(key: &str, payload: &ZBytes, mailbox: &Mailbox, received: shmim_core::Timespec) {
+fn deliver(
+    key: &str,
+    payload: &ZBytes,
+    mailbox: &Mailbox,
+    received: shmim_core::Timespec,
+    wake: bool,
+) {
     let mut head = [0u8; wire::frame_header_len()];
     let n = read_prefix(payload, &mut head);
     let outcome = match wire::peek_kind(&head[..n]) {
         Ok(KIND_FRAME) => wire::decode_frame_header(&head[..n], payload.len()).map(|h| {
-            mailbox.put_frame(Arrived {
-                header: h,
-                payload: payload.clone(),
-                latency_ns: crate::clock::nanos_between(h.sent, received),
-            });
+            mailbox.put_frame(
+                Arrived {
+                    header: h,
+                    payload: payload.clone(),
+                    latency_ns: crate::clock::nanos_between(h.sent, received),
+                },
+                wake,
+            );
         }),
         Ok(_) => match wire::decode(&payload.to_bytes()) {
             Ok(Message::Meta(m)) => {
@@ -162,7 +198,7 @@ fn request_meta(session: Session, key: String, mailbox: Arc<Mailbox>) -> impl Fn
             .get(&key)
             .callback(move |reply| {
                 if let Ok(sample) = reply.result() {
-                    deliver(&k, sample.payload(), &mb, crate::clock::now());
+                    deliver(&k, sample.payload(), &mb, crate::clock::now(), true);
                 }
             })
             .wait();

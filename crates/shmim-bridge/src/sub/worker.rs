@@ -1,7 +1,7 @@
 //! The per-stream worker of `sub`: applies descriptions and frames to the mirror.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::mailbox::{Arrived, Mailbox, Work};
@@ -63,19 +63,43 @@ impl Worker {
         }
     }
 
-    /// Runs until the mailbox is closed.
-    pub fn run(mut self) {
-        loop {
-            match self.mailbox.take(Duration::from_millis(250)) {
-                Work::Closed => return,
-                Work::Idle => {
-                    if self.mirror.is_none() && self.refused.is_none() {
-                        self.request();
+    /// Starts the worker's thread; the returned handle lets the subscription callback do the
+    /// worker's job itself when the worker is idle ([`drain`]).
+    pub fn spawn(self, name: String) -> std::io::Result<Arc<Mutex<Self>>> {
+        let mailbox = Arc::clone(&self.mailbox);
+        let state = Arc::new(Mutex::new(self));
+        let s = Arc::clone(&state);
+        std::thread::Builder::new().name(name).spawn(move || {
+            loop {
+                match mailbox.wait_for_work(Duration::from_millis(250)) {
+                    Work::Closed => return,
+                    Work::Idle => s
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .apply(Work::Idle),
+                    _ => {
+                        let mut w = s.lock().unwrap_or_else(|p| p.into_inner());
+                        while let Some(work) = mailbox.take_now() {
+                            w.apply(work);
+                        }
                     }
                 }
-                Work::Meta(m) => self.apply_meta(m),
-                Work::Frame(f) => self.apply_frame(f),
             }
+        })?;
+        Ok(state)
+    }
+
+    /// Does one piece of work.
+    pub fn apply(&mut self, work: Work) {
+        match work {
+            Work::Closed | Work::Pending => {}
+            Work::Idle => {
+                if self.mirror.is_none() && self.refused.is_none() {
+                    self.request();
+                }
+            }
+            Work::Meta(m) => self.apply_meta(m),
+            Work::Frame(f) => self.apply_frame(f),
         }
     }
 
@@ -220,6 +244,21 @@ impl Worker {
                 self.key, f.header.cnt0
             )),
         }
+    }
+}
+
+/// Does the worker's pending work on the calling thread (the subscription callback) if the worker
+/// is idle, sparing a thread hand-off (two context switches) per frame; when it is busy, the
+/// work stays queued and the worker is signalled. Work is only ever taken under the worker's
+/// lock, so frames are applied in the order they arrived whoever applies them.
+pub fn drain(worker: &Mutex<Worker>, mailbox: &Mailbox) {
+    match worker.try_lock() {
+        Ok(mut w) => {
+            while let Some(work) = mailbox.take_now() {
+                w.apply(work);
+            }
+        }
+        Err(_) => mailbox.wake(),
     }
 }
 
