@@ -18,6 +18,7 @@ pub mod bench;
 pub mod clock;
 pub mod error;
 pub mod keys;
+pub mod layout;
 pub mod log;
 pub mod ls;
 pub mod milk;

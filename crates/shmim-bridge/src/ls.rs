@@ -74,14 +74,15 @@ pub fn run(a: &LsArgs) -> Result<ExitCode> {
                 key,
                 name: m.name,
                 shape: m
+                    .layout
                     .shape
                     .iter()
                     .map(u32::to_string)
                     .collect::<Vec<_>>()
                     .join("x"),
-                datatype: m.datatype.name().to_owned(),
+                datatype: m.layout.datatype.name().to_owned(),
                 keywords: m.keywords.len(),
-                semaphores: m.semaphores,
+                semaphores: m.layout.semaphores,
             });
         }
     }

@@ -19,9 +19,10 @@
 
 use std::path::{Path, PathBuf};
 
-use shmim_core::{Datatype, Keyword, Stream, StreamSpec, Timespec, Value};
+use shmim_core::{Keyword, Stream, StreamSpec, Timespec, Value};
 
 use crate::error::{BridgeError, Result};
+pub use crate::layout::Layout;
 
 /// Keyword entries a mirror has beyond its source's.
 pub const EXTRA_KEYWORDS: u16 = 7;
@@ -35,23 +36,6 @@ const STATS: [(&str, &str); 6] = [
     ("BR_SRC_WT_NS", "source writetime, ns (TAI)"),
     ("BR_MALFORMED", "malformed messages dropped"),
 ];
-
-/// What a mirror must look like: the source's file layout.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Layout {
-    /// Pixel type.
-    pub datatype: Datatype,
-    /// Axis lengths.
-    pub shape: Vec<u32>,
-    /// `imagetype` bits.
-    pub imagetype: u64,
-    /// Semaphores.
-    pub semaphores: u16,
-    /// The source's keyword entries.
-    pub keyword_slots: u16,
-    /// Circular-buffer frames.
-    pub cb_size: u32,
-}
 
 /// The figures a mirror publishes in its bridge keywords.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

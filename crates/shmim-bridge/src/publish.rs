@@ -23,6 +23,7 @@ use zenoh::qos::CongestionControl;
 use zenoh::{Session, Wait};
 
 use crate::error::{BridgeError, Result};
+use crate::layout::Layout;
 use crate::log::log;
 use crate::pool::Pool;
 use crate::session::NetArgs;
@@ -172,12 +173,14 @@ impl StreamPublisher {
         Ok(StreamMeta {
             generation: generation(&md),
             name: self.name.clone(),
-            datatype: stream.datatype(),
-            shape: stream.shape().to_vec(),
-            imagetype: md.imagetype,
-            semaphores: md.semaphores,
-            keyword_slots: md.keywords,
-            cb_size: md.cb_size,
+            layout: Layout {
+                datatype: stream.datatype(),
+                shape: stream.shape().to_vec(),
+                imagetype: md.imagetype,
+                semaphores: md.semaphores,
+                keyword_slots: md.keywords,
+                cb_size: md.cb_size,
+            },
             keywords,
         })
     }

@@ -20,7 +20,9 @@ mod cursor;
 mod decode;
 mod encode;
 
-use shmim_core::{Datatype, Keyword, Timespec};
+use shmim_core::{Keyword, Timespec};
+
+use crate::layout::Layout;
 
 pub use decode::{decode, decode_frame_header, peek_kind};
 pub use encode::{encode_frame_header, encode_meta, frame_header_len};
@@ -47,41 +49,10 @@ pub struct StreamMeta {
     pub generation: u64,
     /// The source stream's name.
     pub name: String,
-    /// Pixel type.
-    pub datatype: Datatype,
-    /// Used axis lengths (1 to 3).
-    pub shape: Vec<u32>,
-    /// `imagetype` bits.
-    pub imagetype: u64,
-    /// Number of semaphores.
-    pub semaphores: u16,
-    /// Number of keyword entries.
-    pub keyword_slots: u16,
-    /// Circular-buffer frames.
-    pub cb_size: u32,
+    /// Shape, type and the rest of the file layout.
+    pub layout: Layout,
     /// The used keyword entries (`cnt` is not sent and decodes as 0).
     pub keywords: Vec<Keyword>,
-}
-
-impl StreamMeta {
-    /// Bytes of one frame (`imdatamemsize`), or `None` if the shape overflows.
-    pub fn frame_bytes(&self) -> Option<u64> {
-        self.shape
-            .iter()
-            .try_fold(self.datatype.size() as u64, |n, &s| {
-                n.checked_mul(u64::from(s))
-            })
-    }
-
-    /// Whether a mirror made for `other` also fits `self` (same file layout).
-    pub fn same_layout(&self, other: &Self) -> bool {
-        self.datatype == other.datatype
-            && self.shape == other.shape
-            && self.imagetype == other.imagetype
-            && self.semaphores == other.semaphores
-            && self.keyword_slots == other.keyword_slots
-            && self.cb_size == other.cb_size
-    }
 }
 
 /// What travels with each frame besides its pixels.

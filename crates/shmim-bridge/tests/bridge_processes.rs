@@ -8,7 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use shmim_core::{Datatype, Stream, StreamSpec, Value};
-use support::{Bridge, TempDir, check_frame, checksum_frame, endpoint, free_port, wait_until};
+use support::{
+    Bridge, TempDir, check_frame, endpoint, free_port, long_keyword, publisher, source, subscriber,
+    wait_until, write_checksummed,
+};
 
 /// Opens `name` in `dir` once it exists.
 fn open_when_there(dir: &Path, name: &str) -> Stream {
@@ -20,21 +23,10 @@ fn open_when_there(dir: &Path, name: &str) -> Stream {
     s.unwrap()
 }
 
-/// The value of an integer keyword, if the stream has it.
-fn long_keyword(s: &Stream, name: &str) -> Option<i64> {
-    match s.keyword(name).ok()??.value {
-        Value::Long(v) => Some(v),
-        _ => None,
-    }
-}
-
 /// Writes checksummed frames `from..=to` into `src`, one every `pause`.
 fn write_frames(src: &mut Stream, from: u64, to: u64, pause: Duration) {
-    let len = src.geometry().frame_bytes();
     for k in from..=to {
-        let mut g = src.write().unwrap();
-        g.copy_from_bytes(&checksum_frame(k, len)).unwrap();
-        g.commit().unwrap();
+        write_checksummed(src, k);
         std::thread::sleep(pause);
     }
 }
@@ -142,38 +134,14 @@ fn checksummed_frames_cross_the_bridge_and_none_arrives_corrupt() {
 fn mirror_is_recreated_when_the_source_changes_shape() {
     let (src_dir, dst_dir) = (TempDir::new("re-src"), TempDir::new("re-dst"));
     let port = free_port();
-    let mut src = Stream::create(
-        "wfs",
-        &StreamSpec::new(&[16, 16], Datatype::U16).dir(src_dir.path()),
-    )
-    .unwrap();
-    let _pub = Bridge::start(&[
-        "pub",
-        "wfs",
-        "--dir",
-        src_dir.path().to_str().unwrap(),
-        "--listen",
-        &endpoint(port),
-    ]);
-    let _sub = Bridge::start(&[
-        "sub",
-        "shmim/*",
-        "--status-every",
-        "0",
-        "--dir",
-        dst_dir.path().to_str().unwrap(),
-        "--connect",
-        &endpoint(port),
-    ]);
-    let k = push_until_mirrored(&mut src, dst_dir.path(), "wfs", 0);
+    let mut src = source(src_dir.path(), "wfs", &[16, 16], Datatype::U16);
+    let _pub = publisher(src_dir.path(), "wfs", port);
+    let _sub = subscriber("shmim/*", dst_dir.path(), port, &[]);
+    push_until_mirrored(&mut src, dst_dir.path(), "wfs", 0);
     assert_eq!(open_when_there(dst_dir.path(), "wfs").shape(), &[16, 16]);
 
     drop(src);
-    let mut src = Stream::create(
-        "wfs",
-        &StreamSpec::new(&[8, 4, 2], Datatype::Double).dir(src_dir.path()),
-    )
-    .unwrap();
+    let mut src = source(src_dir.path(), "wfs", &[8, 4, 2], Datatype::Double);
     wait_until("the mirror re-created as 8x4x2 f64", || {
         Stream::open_in(dst_dir.path(), "wfs")
             .is_ok_and(|m| m.shape() == [8, 4, 2] && m.datatype() == Datatype::Double)
@@ -186,46 +154,27 @@ fn mirror_is_recreated_when_the_source_changes_shape() {
         check_frame(&buf).is_some(),
         "the re-created mirror holds a whole frame"
     );
-    let _ = k;
 }
 
 #[test]
 fn either_side_can_be_killed_and_restarted() {
     let (src_dir, dst_dir) = (TempDir::new("kill-src"), TempDir::new("kill-dst"));
     let port = free_port();
-    let src_path = src_dir.path().to_str().unwrap().to_owned();
-    let dst_path = dst_dir.path().to_str().unwrap().to_owned();
-    let mut src = Stream::create(
-        "dm",
-        &StreamSpec::new(&[32, 32], Datatype::Float).dir(src_dir.path()),
-    )
-    .unwrap();
-    let start_pub =
-        || Bridge::start(&["pub", "dm", "--dir", &src_path, "--listen", &endpoint(port)]);
-    let start_sub = || {
-        Bridge::start(&[
-            "sub",
-            "shmim/dm",
-            "--status-every",
-            "0",
-            "--dir",
-            &dst_path,
-            "--connect",
-            &endpoint(port),
-        ])
-    };
-    let publisher = start_pub();
-    let subscriber = start_sub();
+    let mut src = source(src_dir.path(), "dm", &[32, 32], Datatype::Float);
+    let start_pub = || publisher(src_dir.path(), "dm", port);
+    let start_sub = || subscriber("shmim/dm", dst_dir.path(), port, &[]);
+    let first_pub = start_pub();
+    let first_sub = start_sub();
     let mut k = push_until_mirrored(&mut src, dst_dir.path(), "dm", 0);
     let inode = std::fs::metadata(dst_dir.path().join("dm.im.shm")).unwrap();
 
-    publisher.kill();
+    first_pub.kill();
     write_frames(&mut src, k + 1, k + 20, Duration::from_millis(1));
     k += 20;
     let _publisher = start_pub();
     k = push_until_mirrored(&mut src, dst_dir.path(), "dm", k);
 
-    subscriber.kill();
+    first_sub.kill();
     write_frames(&mut src, k + 1, k + 20, Duration::from_millis(1));
     k += 20;
     let _subscriber = start_sub();

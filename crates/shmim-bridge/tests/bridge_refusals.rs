@@ -5,24 +5,14 @@ mod support;
 
 use std::time::Duration;
 
+use shmim_bridge::layout::Layout;
 use shmim_bridge::wire::{FrameHeader, StreamMeta, encode_frame_header, encode_meta};
-use shmim_core::{Datatype, Stream, StreamSpec, Timespec, Value};
-use support::{Bridge, TempDir, check_frame, checksum_frame, endpoint, free_port, wait_until};
+use shmim_core::{Datatype, Stream, Timespec};
+use support::{
+    TempDir, check_frame, endpoint, free_port, long_keyword, publisher, source, subscriber,
+    wait_until, write_checksummed,
+};
 use zenoh::Wait;
-
-fn long_keyword(s: &Stream, name: &str) -> Option<i64> {
-    match s.keyword(name).ok()??.value {
-        Value::Long(v) => Some(v),
-        _ => None,
-    }
-}
-
-fn write(src: &mut Stream, k: u64) {
-    let len = src.geometry().frame_bytes();
-    let mut g = src.write().unwrap();
-    g.copy_from_bytes(&checksum_frame(k, len)).unwrap();
-    g.commit().unwrap();
-}
 
 /// A Zenoh session of the test itself, connected to `port` only.
 fn injector(port: u16) -> zenoh::Session {
@@ -39,36 +29,20 @@ fn injector(port: u16) -> zenoh::Session {
 fn malformed_messages_are_counted_and_dropped_and_the_mirror_stays_whole() {
     let (src_dir, dst_dir) = (TempDir::new("mal-src"), TempDir::new("mal-dst"));
     let (pub_port, sub_port) = (free_port(), free_port());
-    let mut src = Stream::create(
-        "img",
-        &StreamSpec::new(&[16, 8], Datatype::U32).dir(src_dir.path()),
-    )
-    .unwrap();
-    let _pub = Bridge::start(&[
-        "pub",
-        "img",
-        "--dir",
-        src_dir.path().to_str().unwrap(),
-        "--listen",
-        &endpoint(pub_port),
-    ]);
-    let sub = Bridge::start(&[
-        "sub",
+    let mut src = source(src_dir.path(), "img", &[16, 8], Datatype::U32);
+    let _pub = publisher(src_dir.path(), "img", pub_port);
+    let sub_listen = endpoint(sub_port);
+    let sub = subscriber(
         "shmim/img",
-        "--status-every",
-        "0",
-        "--dir",
-        dst_dir.path().to_str().unwrap(),
-        "--connect",
-        &endpoint(pub_port),
-        "--listen",
-        &endpoint(sub_port),
-    ]);
+        dst_dir.path(),
+        pub_port,
+        &["--listen", &sub_listen],
+    );
     let mut k = 0;
     let mut mirror = None;
     wait_until("first frame mirrored", || {
         k += 1;
-        write(&mut src, k);
+        write_checksummed(&mut src, k);
         std::thread::sleep(Duration::from_millis(5));
         mirror = Stream::open_in(dst_dir.path(), "img").ok();
         mirror
@@ -114,17 +88,22 @@ fn malformed_messages_are_counted_and_dropped_and_the_mirror_stays_whole() {
     let meta = StreamMeta {
         generation: 1,
         name: "img".into(),
-        datatype: Datatype::U32,
-        shape: vec![0, 8],
-        imagetype: 0,
-        semaphores: 10,
-        keyword_slots: 0,
-        cb_size: 0,
+        layout: Layout {
+            datatype: Datatype::U32,
+            shape: vec![0, 8],
+            imagetype: 0,
+            semaphores: 10,
+            keyword_slots: 0,
+            cb_size: 0,
+        },
         keywords: vec![],
     };
     bad.push(encode_meta(&meta));
     let mut cut = encode_meta(&StreamMeta {
-        shape: vec![16, 8],
+        layout: Layout {
+            shape: vec![16, 8],
+            ..meta.layout.clone()
+        },
         ..meta
     });
     cut.truncate(cut.len() - 3);
@@ -148,7 +127,7 @@ fn malformed_messages_are_counted_and_dropped_and_the_mirror_stays_whole() {
         "frames after the injection, and the count in BR_MALFORMED",
         || {
             k += 1;
-            write(&mut src, k);
+            write_checksummed(&mut src, k);
             std::thread::sleep(Duration::from_millis(5));
             long_keyword(&mirror, "BR_MALFORMED").unwrap_or(0) >= injected
                 && mirror.cnt0() > frames_before + 2
@@ -167,39 +146,15 @@ fn malformed_messages_are_counted_and_dropped_and_the_mirror_stays_whole() {
 fn a_local_stream_the_bridge_did_not_create_is_never_replaced() {
     let (src_dir, dst_dir) = (TempDir::new("own-src"), TempDir::new("own-dst"));
     let port = free_port();
-    let mut src = Stream::create(
-        "cam",
-        &StreamSpec::new(&[8, 8], Datatype::Float).dir(src_dir.path()),
-    )
-    .unwrap();
+    let mut src = source(src_dir.path(), "cam", &[8, 8], Datatype::Float);
     // Somebody's own stream, with another shape, where the mirror would go.
-    let mine = Stream::create(
-        "cam",
-        &StreamSpec::new(&[4, 4], Datatype::U8).dir(dst_dir.path()),
-    )
-    .unwrap();
+    let mine = source(dst_dir.path(), "cam", &[4, 4], Datatype::U8);
     let ino = std::fs::metadata(mine.path().unwrap())
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .unwrap();
-    let _pub = Bridge::start(&[
-        "pub",
-        "cam",
-        "--dir",
-        src_dir.path().to_str().unwrap(),
-        "--listen",
-        &endpoint(port),
-    ]);
-    let sub = Bridge::start(&[
-        "sub",
-        "shmim/cam",
-        "--status-every",
-        "0",
-        "--dir",
-        dst_dir.path().to_str().unwrap(),
-        "--connect",
-        &endpoint(port),
-    ]);
-    write(&mut src, 1);
+    let _pub = publisher(src_dir.path(), "cam", port);
+    let sub = subscriber("shmim/cam", dst_dir.path(), port, &[]);
+    write_checksummed(&mut src, 1);
     sub.wait_log("no bridge created is in the way");
     let now = std::fs::metadata(mine.path().unwrap())
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
@@ -212,32 +167,10 @@ fn a_local_stream_the_bridge_did_not_create_is_never_replaced() {
 fn a_stream_over_max_bytes_is_refused() {
     let (src_dir, dst_dir) = (TempDir::new("max-src"), TempDir::new("max-dst"));
     let port = free_port();
-    let mut src = Stream::create(
-        "big",
-        &StreamSpec::new(&[64, 64], Datatype::Float).dir(src_dir.path()),
-    )
-    .unwrap();
-    let _pub = Bridge::start(&[
-        "pub",
-        "big",
-        "--dir",
-        src_dir.path().to_str().unwrap(),
-        "--listen",
-        &endpoint(port),
-    ]);
-    let sub = Bridge::start(&[
-        "sub",
-        "shmim/big",
-        "--max-bytes",
-        "16383",
-        "--status-every",
-        "0",
-        "--dir",
-        dst_dir.path().to_str().unwrap(),
-        "--connect",
-        &endpoint(port),
-    ]);
-    write(&mut src, 1);
+    let mut src = source(src_dir.path(), "big", &[64, 64], Datatype::Float);
+    let _pub = publisher(src_dir.path(), "big", port);
+    let sub = subscriber("shmim/big", dst_dir.path(), port, &["--max-bytes", "16383"]);
+    write_checksummed(&mut src, 1);
     sub.wait_log("exceed --max-bytes 16383");
     assert!(
         Stream::open_in(dst_dir.path(), "big").is_err(),

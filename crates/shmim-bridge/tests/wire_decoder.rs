@@ -4,6 +4,7 @@
 #[path = "../../shmim-layout/tests/support/splitmix.rs"]
 mod splitmix;
 
+use shmim_bridge::layout::Layout;
 use shmim_bridge::wire::{
     FrameHeader, Message, StreamMeta, WireError, decode, encode_frame_header, encode_meta,
     frame_header_len,
@@ -15,12 +16,14 @@ fn meta() -> StreamMeta {
     StreamMeta {
         generation: 0x1234_5678_9abc_def0,
         name: "wfs_cam".into(),
-        datatype: Datatype::Float,
-        shape: vec![64, 48],
-        imagetype: shmim_core::ImageType::MATH_DATA,
-        semaphores: 10,
-        keyword_slots: 4,
-        cb_size: 0,
+        layout: Layout {
+            datatype: Datatype::Float,
+            shape: vec![64, 48],
+            imagetype: shmim_core::ImageType::MATH_DATA,
+            semaphores: 10,
+            keyword_slots: 4,
+            cb_size: 0,
+        },
         keywords: vec![
             kw(0, "EXPTIME", Value::Double(0.5), "exposure [s]"),
             kw(1, "GAIN", Value::Long(-3), ""),
@@ -143,16 +146,25 @@ fn descriptions_no_stream_could_have_are_refused() {
             ..meta()
         },
         StreamMeta {
-            shape: vec![0, 4],
+            layout: Layout {
+                shape: vec![0, 4],
+                ..meta().layout
+            },
             ..meta()
         },
         StreamMeta {
-            shape: vec![u32::MAX, u32::MAX, u32::MAX],
+            layout: Layout {
+                shape: vec![u32::MAX, u32::MAX, u32::MAX],
+                ..meta().layout
+            },
             ..meta()
         },
         // A circular-buffer imagetype needs three axes.
         StreamMeta {
-            imagetype: 0x1,
+            layout: Layout {
+                imagetype: 0x1,
+                ..meta().layout
+            },
             ..meta()
         },
         StreamMeta {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::mailbox::{Arrived, Mailbox, Work};
 use crate::log::log;
-use crate::mirror::{Foreign, Layout, Mirror};
+use crate::mirror::{Foreign, Mirror};
 use crate::wire::{StreamMeta, frame_header_len};
 
 /// Where and how mirrors are made.
@@ -119,7 +119,7 @@ impl Worker {
             .as_name
             .clone()
             .unwrap_or_else(|| m.name.clone());
-        let bytes = m.frame_bytes().unwrap_or(u64::MAX);
+        let bytes = m.layout.frame_bytes().unwrap_or(u64::MAX);
         if bytes > self.target.max_bytes {
             if self.refused != Some(m.generation) {
                 log(format_args!(
@@ -134,14 +134,7 @@ impl Worker {
             self.meta = None;
             return;
         }
-        let layout = Layout {
-            datatype: m.datatype,
-            shape: m.shape.clone(),
-            imagetype: m.imagetype,
-            semaphores: m.semaphores,
-            keyword_slots: m.keyword_slots,
-            cb_size: m.cb_size,
-        };
+        let layout = m.layout.clone();
         let same = self.mirror.as_ref().is_some_and(|mr| {
             mr.layout() == &layout && mr.stream().path().is_some_and(|p| p.exists())
         });
@@ -162,8 +155,8 @@ impl Worker {
                         mr.stream()
                             .path()
                             .map_or_else(String::new, |p| p.display().to_string()),
-                        m.shape,
-                        m.datatype
+                        layout.shape,
+                        layout.datatype
                     ));
                     self.mailbox.set_status(format!("mirroring into {name}"));
                     if let Some(recorded) = mr.recorded_stats() {

@@ -7,6 +7,7 @@ use super::cursor::Cursor;
 use super::{
     FrameHeader, HEADER_LEN, KIND_FRAME, KIND_META, MAGIC, Message, StreamMeta, VERSION, WireError,
 };
+use crate::layout::Layout;
 
 /// Longest stream name (the C `name` field holds 79 bytes and a NUL).
 pub(super) const NAME_MAX: usize = shmim_layout::IMAGE_NAME_LEN - 1;
@@ -130,12 +131,14 @@ fn meta(c: &mut Cursor<'_>) -> Result<StreamMeta, WireError> {
     Ok(StreamMeta {
         generation,
         name,
-        datatype,
-        shape,
-        imagetype,
-        semaphores,
-        keyword_slots,
-        cb_size,
+        layout: Layout {
+            datatype,
+            shape,
+            imagetype,
+            semaphores,
+            keyword_slots,
+            cb_size,
+        },
         keywords,
     })
 }

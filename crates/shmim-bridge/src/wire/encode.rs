@@ -52,15 +52,16 @@ pub fn encode_meta(m: &StreamMeta) -> Vec<u8> {
     header(&mut out, KIND_META);
     out.extend_from_slice(&m.generation.to_le_bytes());
     short_str(&mut out, &m.name, super::decode::NAME_MAX);
-    out.push(m.datatype.code());
-    out.push(m.shape.len() as u8);
-    for s in &m.shape {
+    let l = &m.layout;
+    out.push(l.datatype.code());
+    out.push(l.shape.len() as u8);
+    for s in &l.shape {
         out.extend_from_slice(&s.to_le_bytes());
     }
-    out.extend_from_slice(&m.imagetype.to_le_bytes());
-    out.extend_from_slice(&m.semaphores.to_le_bytes());
-    out.extend_from_slice(&m.keyword_slots.to_le_bytes());
-    out.extend_from_slice(&m.cb_size.to_le_bytes());
+    out.extend_from_slice(&l.imagetype.to_le_bytes());
+    out.extend_from_slice(&l.semaphores.to_le_bytes());
+    out.extend_from_slice(&l.keyword_slots.to_le_bytes());
+    out.extend_from_slice(&l.cb_size.to_le_bytes());
     out.extend_from_slice(&(m.keywords.len() as u16).to_le_bytes());
     for k in &m.keywords {
         keyword(&mut out, k);

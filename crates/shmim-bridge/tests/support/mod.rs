@@ -163,3 +163,58 @@ pub fn check_frame(f: &[u8]) -> Option<u64> {
     let sum = u32::from_le_bytes(f[len - 4..].try_into().unwrap());
     (fnv(&f[..len - 4]) == sum).then(|| u64::from_le_bytes(f[..8].try_into().unwrap()))
 }
+
+/// A source stream `name` of `shape` and `datatype` in `dir`.
+pub fn source(
+    dir: &Path,
+    name: &str,
+    shape: &[u32],
+    datatype: shmim_core::Datatype,
+) -> shmim_core::Stream {
+    shmim_core::Stream::create(name, &shmim_core::StreamSpec::new(shape, datatype).dir(dir))
+        .unwrap()
+}
+
+/// `pub NAME --dir DIR --listen tcp/127.0.0.1:PORT`.
+pub fn publisher(dir: &Path, name: &str, port: u16) -> Bridge {
+    Bridge::start(&[
+        "pub",
+        name,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        &endpoint(port),
+    ])
+}
+
+/// `sub KEYEXPR --status-every 0 --dir DIR --connect tcp/127.0.0.1:PORT EXTRA…`.
+pub fn subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridge {
+    let mut args = vec![
+        "sub",
+        keyexpr,
+        "--status-every",
+        "0",
+        "--dir",
+        dir.to_str().unwrap(),
+    ];
+    let ep = endpoint(port);
+    args.extend_from_slice(&["--connect", &ep]);
+    args.extend_from_slice(extra);
+    Bridge::start(&args)
+}
+
+/// The value of an integer keyword, if the stream has it.
+pub fn long_keyword(s: &shmim_core::Stream, name: &str) -> Option<i64> {
+    match s.keyword(name).ok()??.value {
+        shmim_core::Value::Long(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// Publishes checksummed frame `k` in `src`.
+pub fn write_checksummed(src: &mut shmim_core::Stream, k: u64) {
+    let len = src.geometry().frame_bytes();
+    let mut g = src.write().unwrap();
+    g.copy_from_bytes(&checksum_frame(k, len)).unwrap();
+    g.commit().unwrap();
+}
