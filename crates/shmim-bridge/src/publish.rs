@@ -59,10 +59,7 @@ pub fn run(a: &PubArgs) -> Result<ExitCode> {
             )));
         }
     }
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| shmim_core::default_dir().to_path_buf());
+    let dir = crate::source::dir_or_default(a.dir.as_deref());
     let mut keys = Vec::new();
     for name in &a.names {
         shmim_core::validate_name(name)?;

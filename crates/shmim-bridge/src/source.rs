@@ -1,7 +1,7 @@
 //! The sending side's view of a local stream: wait for it, wake for its frames, copy them with
 //! the header fields of the same frame. Shared by `pub` (Zenoh) and `milk-send`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use shmim_core::{Error as CoreError, Metadata, Reader, Stream};
@@ -12,6 +12,14 @@ use crate::log::log;
 /// How often a sender looks for a stream that does not exist yet, and whether a silent stream
 /// was re-created.
 pub const POLL: Duration = Duration::from_millis(100);
+
+/// `--dir` if given, else the default stream directory (`MILK_SHM_DIR`, `/milk/shm`, `/tmp`).
+pub fn dir_or_default(explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(
+        || shmim_core::default_dir().to_path_buf(),
+        Path::to_path_buf,
+    )
+}
 
 /// Opens `name`, waiting (and saying so once) until it exists: start order does not matter.
 pub fn open_when_present(dir: &Path, name: &str) -> Stream {

@@ -37,6 +37,20 @@ fn long_kw(name: &str, v: i64) -> [u8; 128] {
     k
 }
 
+/// `milk-recv --port PORT --dir DIR EXTRA…`.
+fn milk_recv(port: u16, dir: &TempDir, extra: &[&str]) -> Bridge {
+    let port = port.to_string();
+    let mut args = vec![
+        "milk-recv",
+        "--port",
+        &port,
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Bridge::start(&args)
+}
+
 fn connect(port: u16) -> TcpStream {
     let mut c = None;
     wait_until("the receiver listening", || {
@@ -51,15 +65,7 @@ fn milk_recv_accepts_a_transmitter_and_publishes_each_record() {
     let dir = TempDir::new("mrecv");
     let port = free_port();
     let frames = 50u64;
-    let recv = Bridge::start(&[
-        "milk-recv",
-        "--port",
-        &port.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--count",
-        &frames.to_string(),
-    ]);
+    let recv = milk_recv(port, &dir, &["--count", &frames.to_string()]);
     let mut tx = connect(port);
     let (w, h) = (20u32, 10u32);
     tx.write_all(&header("tcpcam", &[w, h], 9, 2, 384)).unwrap();
@@ -91,17 +97,7 @@ fn milk_recv_accepts_a_transmitter_and_publishes_each_record() {
 fn milk_recv_drops_a_transmitter_that_loses_framing_and_accepts_the_next() {
     let dir = TempDir::new("mrecv-bad");
     let port = free_port();
-    let recv = Bridge::start(&[
-        "milk-recv",
-        "--port",
-        &port.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--count",
-        "1",
-        "--header",
-        "dao-compat",
-    ]);
+    let recv = milk_recv(port, &dir, &["--count", "1", "--header", "dao-compat"]);
     let len = 8 * 8;
     let mut bad = connect(port);
     bad.write_all(&header("dao", &[8, 8], 1, 0, 4496)).unwrap();
@@ -237,17 +233,7 @@ fn milk_send_and_milk_recv_carry_a_cube_slice_by_slice() {
 fn older_milk_records_without_the_magic_are_accepted_with_trailer_plain() {
     let dir = TempDir::new("mrecv-plain");
     let port = free_port();
-    let recv = Bridge::start(&[
-        "milk-recv",
-        "--port",
-        &port.to_string(),
-        "--dir",
-        dir.path().to_str().unwrap(),
-        "--count",
-        "3",
-        "--trailer",
-        "plain",
-    ]);
+    let recv = milk_recv(port, &dir, &["--count", "3", "--trailer", "plain"]);
     let mut tx = connect(port);
     tx.write_all(&header("old", &[6, 5], 3, 0, 384)).unwrap();
     let len = 6 * 5 * 2;

@@ -29,6 +29,25 @@ pub mod record;
 pub mod recv;
 pub mod send;
 
+use std::path::PathBuf;
+
+use clap::Args;
+
 pub use header::HeaderVariant;
+pub use record::Trailer;
 pub use recv::RecvArgs;
 pub use send::SendArgs;
+
+/// What both milk verbs need to know of the local side and of the milk peer's build.
+#[derive(Debug, Clone, Args)]
+pub struct MilkArgs {
+    /// Stream directory (default: $MILK_SHM_DIR, else /milk/shm, else /tmp).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The milk peer's build of IMAGE_METADATA (sets the header's size).
+    #[arg(long, value_enum, default_value_t = HeaderVariant::Default)]
+    pub header: HeaderVariant,
+    /// The frame trailer of the milk peer (older milk has no magic).
+    #[arg(long, value_enum, default_value_t = Trailer::Magic)]
+    pub trailer: Trailer,
+}

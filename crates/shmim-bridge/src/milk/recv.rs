@@ -15,8 +15,9 @@ use std::process::ExitCode;
 use clap::Args;
 use shmim_core::{ImageType, Keyword};
 
-use super::header::{self, HeaderVariant, RemoteImage};
-use super::record::{self, KEYWORD_LEN, Trailer};
+use super::MilkArgs;
+use super::header::{self, RemoteImage};
+use super::record::{self, KEYWORD_LEN};
 use crate::error::{BridgeError, Result};
 use crate::log::log;
 use crate::mirror::{Foreign, Layout, Mirror, Stats};
@@ -33,15 +34,9 @@ pub struct RecvArgs {
     /// Local stream name (default: the name in the transmitter's header).
     #[arg(long = "as", value_name = "NAME")]
     pub as_name: Option<String>,
-    /// Stream directory (default: $MILK_SHM_DIR, else /milk/shm, else /tmp).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// The transmitter's build of IMAGE_METADATA (sets the header's size).
-    #[arg(long, value_enum, default_value_t = HeaderVariant::Default)]
-    pub header: HeaderVariant,
-    /// The frame trailer the transmitter sends (older milk sends no magic).
-    #[arg(long, value_enum, default_value_t = Trailer::Magic)]
-    pub trailer: Trailer,
+    /// Directory, header and trailer options.
+    #[command(flatten)]
+    pub milk: MilkArgs,
     /// Refuse streams whose frames are larger than this many bytes.
     #[arg(long, value_name = "N", default_value_t = 1 << 30)]
     pub max_bytes: u64,
@@ -55,10 +50,7 @@ pub fn run(a: &RecvArgs) -> Result<ExitCode> {
     if let Some(n) = &a.as_name {
         shmim_core::validate_name(n)?;
     }
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| shmim_core::default_dir().to_path_buf());
+    let dir = crate::source::dir_or_default(a.milk.dir.as_deref());
     let listener = TcpListener::bind((a.bind.as_str(), a.port))
         .map_err(|e| BridgeError::io(format!("listen on {}:{}", a.bind, a.port), e))?;
     log(format_args!(
@@ -122,14 +114,14 @@ fn read_record(conn: &mut TcpStream, buf: &mut [u8]) -> Result<bool> {
 
 impl Connection<'_> {
     fn serve(&mut self, mut conn: TcpStream, total: &mut u64) -> Result<()> {
-        let mut raw = vec![0u8; self.args.header.bytes()];
+        let mut raw = vec![0u8; self.args.milk.header.bytes()];
         if !read_record(&mut conn, &mut raw)? {
             return Ok(());
         }
         let img = header::parse(&raw)?;
         let mut mirror = self.mirror(&img)?;
         let slice_bytes = img.slice_bytes();
-        let trailer = self.args.trailer;
+        let trailer = self.args.milk.trailer;
         let mut buf = vec![0u8; record::record_len(&img, trailer)];
         let mut keywords: Vec<Keyword> = Vec::new();
         let mut stats = Stats::default();

@@ -7,15 +7,15 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 use shmim_core::Stream;
 
-use super::header::{self, HeaderVariant};
-use super::record::{self, Trailer};
+use super::MilkArgs;
+use super::header;
+use super::record;
 use crate::error::{BridgeError, Result};
 use crate::log::log;
 use crate::source::{Next, next_frame, open_when_present, read_frame};
@@ -27,15 +27,9 @@ pub struct SendArgs {
     pub name: String,
     /// The milk receiver, HOST:PORT.
     pub target: String,
-    /// Stream directory (default: $MILK_SHM_DIR, else /milk/shm, else /tmp).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// The receiver's build of IMAGE_METADATA (sets the header's size).
-    #[arg(long, value_enum, default_value_t = HeaderVariant::Default)]
-    pub header: HeaderVariant,
-    /// The frame trailer the receiver expects (older milk expects no magic).
-    #[arg(long, value_enum, default_value_t = Trailer::Magic)]
-    pub trailer: Trailer,
+    /// Directory, header and trailer options.
+    #[command(flatten)]
+    pub milk: MilkArgs,
     /// Exit after sending this many frames.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -54,10 +48,7 @@ enum End {
 /// Runs `milk-send`.
 pub fn run(a: &SendArgs) -> Result<ExitCode> {
     shmim_core::validate_name(&a.name)?;
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| shmim_core::default_dir().to_path_buf());
+    let dir = crate::source::dir_or_default(a.milk.dir.as_deref());
     let mut sent = 0u64;
     loop {
         let stream = open_when_present(&dir, &a.name);
@@ -120,7 +111,7 @@ fn connect(target: &str) -> TcpStream {
 
 fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> Result<End> {
     let md = stream.metadata()?;
-    if conn.write_all(&header::build(&md, a.header)).is_err() {
+    if conn.write_all(&header::build(&md, a.milk.header)).is_err() {
         return Ok(End::Disconnected);
     }
     let shape = stream.shape().to_vec();
@@ -129,7 +120,8 @@ fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> 
     let nb_kw = stream.geometry().nb_kw;
     let mut reader = stream.reader()?;
     let mut frame = vec![0u8; stream.geometry().frame_bytes()];
-    let mut rec = Vec::with_capacity(slice_bytes + a.trailer.bytes() + usize::from(nb_kw) * 128);
+    let mut rec =
+        Vec::with_capacity(slice_bytes + a.milk.trailer.bytes() + usize::from(nb_kw) * 128);
     let mut previous = 0u64;
     let mut first = stream.cnt0() > 0;
     let mut last_cnt0 = None;
@@ -149,7 +141,7 @@ fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> 
         let at = slice as usize * slice_bytes;
         rec.clear();
         rec.extend_from_slice(&frame[at..at + slice_bytes]);
-        rec.extend_from_slice(&a.trailer.encode(md.cnt0, slice));
+        rec.extend_from_slice(&a.milk.trailer.encode(md.cnt0, slice));
         for i in 0..nb_kw {
             rec.extend_from_slice(&record::raw_keyword(stream.keyword_at(i).ok().as_ref()));
         }

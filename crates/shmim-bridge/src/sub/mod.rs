@@ -221,10 +221,7 @@ pub fn run(a: &SubArgs) -> Result<ExitCode> {
         }
         shmim_core::validate_name(name)?;
     }
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| shmim_core::default_dir().to_path_buf());
+    let dir = crate::source::dir_or_default(a.dir.as_deref());
     if !dir.is_dir() {
         return Err(BridgeError::Usage(format!(
             "the stream directory {} does not exist (create it or pass --dir)",
