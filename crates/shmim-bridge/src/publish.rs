@@ -202,7 +202,16 @@ impl StreamPublisher {
             last_cnt0 = self.send_frame(stream, &mut reader, &mut meta, last_cnt0)?;
             last_sent = Some(Instant::now());
         }
-        while next_frame(stream, &mut reader)? == Next::Frame {
+        loop {
+            match next_frame(stream, &mut reader)? {
+                Next::Gone => return Ok(()),
+                Next::Idle => {
+                    // Keyword changes travel even while no frame does.
+                    self.announce_keywords(stream, &mut meta)?;
+                    continue;
+                }
+                Next::Frame => {}
+            }
             if let (Some(period), Some(t)) = (self.period, last_sent) {
                 // Coalesce: sleep out the period, then send whatever is newest by then.
                 let since = t.elapsed();
@@ -213,6 +222,15 @@ impl StreamPublisher {
             }
             last_cnt0 = self.send_frame(stream, &mut reader, &mut meta, last_cnt0)?;
             last_sent = Some(Instant::now());
+        }
+    }
+
+    /// Puts a new description if a keyword changed since the last one.
+    fn announce_keywords(&self, stream: &Stream, meta: &mut StreamMeta) -> Result<()> {
+        let keywords = stream.keywords()?;
+        if keywords_differ(&keywords, &meta.keywords) {
+            meta.keywords = keywords;
+            self.announce(meta)?;
         }
         Ok(())
     }
@@ -226,11 +244,7 @@ impl StreamPublisher {
         meta: &mut StreamMeta,
         last: Option<u64>,
     ) -> Result<Option<u64>> {
-        let keywords = stream.keywords()?;
-        if keywords_differ(&keywords, &meta.keywords) {
-            meta.keywords = keywords;
-            self.announce(meta)?;
-        }
+        self.announce_keywords(stream, meta)?;
         let head = wire::frame_header_len();
         let bytes = stream.geometry().frame_bytes();
         let mut buf = self.pool.take(head + bytes);

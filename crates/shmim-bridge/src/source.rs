@@ -43,23 +43,21 @@ pub fn open_when_present(dir: &Path, name: &str) -> Stream {
 pub enum Next {
     /// A frame was published.
     Frame,
+    /// Nothing for [`POLL`]: the caller may look at other things (keywords) and wait again.
+    Idle,
     /// The stream was re-created or removed: open it again.
     Gone,
 }
 
-/// Waits for the next frame, or for the stream to be replaced or removed.
+/// Waits up to [`POLL`] for the next frame; says whether one came, none did, or the stream was
+/// replaced or removed.
 pub fn next_frame(stream: &Stream, reader: &mut Reader) -> Result<Next> {
-    loop {
-        match reader.wait_timeout(POLL) {
-            Ok(_) => return Ok(Next::Frame),
-            Err(CoreError::Timeout(_)) => {
-                if stream.inode_changed()? {
-                    return Ok(Next::Gone);
-                }
-            }
-            Err(CoreError::Replaced { .. }) => return Ok(Next::Gone),
-            Err(e) => return Err(e.into()),
-        }
+    match reader.wait_timeout(POLL) {
+        Ok(_) => Ok(Next::Frame),
+        Err(CoreError::Timeout(_)) if stream.inode_changed()? => Ok(Next::Gone),
+        Err(CoreError::Timeout(_)) => Ok(Next::Idle),
+        Err(CoreError::Replaced { .. }) => Ok(Next::Gone),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -123,11 +123,18 @@ fn checksummed_frames_cross_the_bridge_and_none_arrives_corrupt() {
             None => corrupt += 1,
         }
     }
-    let _src = writer.join().unwrap();
+    let src = writer.join().unwrap();
     assert_eq!(corrupt, 0, "corrupt frames accepted");
     assert!(good > 0);
     assert_eq!(long_keyword(&mirror, "BR_SRC_CNT0"), Some(last as i64));
     assert!(long_keyword(&mirror, "BR_LAT_NS").is_some());
+
+    // A keyword change travels without a frame.
+    src.set_keyword("EXPTIME", Value::Double(0.5), "exposure")
+        .unwrap();
+    wait_until("the changed keyword mirrored", || {
+        mirror.keyword("EXPTIME").ok().flatten().map(|k| k.value) == Some(Value::Double(0.5))
+    });
 }
 
 #[test]

@@ -70,7 +70,12 @@ pub fn tcp_send(a: &TcpSendArgs) -> Result<ExitCode> {
     let mut buf = vec![0u8; HEAD + bytes];
     let mut reader = stream.reader()?;
     let mut last = None;
-    while next_frame(&stream, &mut reader)? == Next::Frame {
+    loop {
+        match next_frame(&stream, &mut reader)? {
+            Next::Gone => break,
+            Next::Idle => continue,
+            Next::Frame => {}
+        }
         let md = read_frame(&stream, &mut reader, &mut buf[HEAD..])?;
         if last == Some(md.cnt0) {
             continue;

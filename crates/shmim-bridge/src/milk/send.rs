@@ -126,8 +126,12 @@ fn serve(stream: &Stream, mut conn: TcpStream, a: &SendArgs, sent: &mut u64) -> 
     let mut first = stream.cnt0() > 0;
     let mut last_cnt0 = None;
     loop {
-        if !first && next_frame(stream, &mut reader)? == Next::Gone {
-            return Ok(End::StreamGone);
+        if !first {
+            match next_frame(stream, &mut reader)? {
+                Next::Gone => return Ok(End::StreamGone),
+                Next::Idle => continue,
+                Next::Frame => {}
+            }
         }
         first = false;
         let md = read_frame(stream, &mut reader, &mut frame)?;
