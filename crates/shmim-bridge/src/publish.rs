@@ -156,11 +156,20 @@ impl StreamPublisher {
     }
 
     fn run(self) {
+        // The same failure again and again (e.g. no free reader slot) is said once.
+        let mut last_error = String::new();
         loop {
             let stream = open_when_present(&self.dir, &self.name);
-            if let Err(e) = self.serve(&stream) {
-                log(format_args!("{}: {e}; re-opening", self.name));
-                std::thread::sleep(POLL);
+            match self.serve(&stream) {
+                Ok(()) => last_error.clear(),
+                Err(e) => {
+                    let e = e.to_string();
+                    if e != last_error {
+                        log(format_args!("{}: {e}; trying again", self.name));
+                        last_error = e;
+                    }
+                    std::thread::sleep(POLL);
+                }
             }
         }
     }

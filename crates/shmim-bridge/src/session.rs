@@ -51,6 +51,10 @@ impl NetArgs {
                     ("mode", "\"peer\""),
                     ("scouting/multicast/enabled", "false"),
                     ("scouting/gossip/enabled", "false"),
+                    // 16 batches of 64 KiB (Zenoh's maximum, default 2) for data: a 1 MiB frame
+                    // is 16 fragments, and with 2 batches the publisher and Zenoh's sending
+                    // thread would hand the queue back and forth eight times per frame.
+                    ("transport/link/tx/queue/size/data", "16"),
                 ] {
                     c.insert_json5(key, value).map_err(|e| zerr(key, &e))?;
                 }

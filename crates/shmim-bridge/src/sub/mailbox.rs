@@ -253,3 +253,113 @@ impl Mailbox {
         self.room.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shmim_core::Timespec;
+
+    use super::*;
+
+    fn frame(generation: u64, cnt0: u64) -> Arrived {
+        Arrived {
+            header: FrameHeader {
+                generation,
+                cnt0,
+                cnt1: 0,
+                atime: Timespec::default(),
+                writetime: Timespec::default(),
+                sent: Timespec::default(),
+            },
+            payload: ZBytes::from(vec![cnt0 as u8]),
+            latency_ns: 0,
+        }
+    }
+
+    fn next_cnt0(m: &Mailbox) -> Option<u64> {
+        match m.take_now()? {
+            Work::Frame(f) => Some(f.header.cnt0),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn latest_keeps_only_the_newest_frame_and_counts_the_others_as_drops() {
+        let m = Mailbox::new(Mode::Latest);
+        for c in 1..=5 {
+            m.put_frame(frame(1, c), true);
+        }
+        assert_eq!(next_cnt0(&m), Some(5));
+        assert!(m.take_now().is_none());
+        assert_eq!(
+            (m.stats().drops, m.stats().gaps, m.progress().received),
+            (4, 0, 5)
+        );
+    }
+
+    #[test]
+    fn gaps_in_source_cnt0_are_counted_within_a_generation_only() {
+        let m = Mailbox::new(Mode::Every);
+        for (g, c) in [(1, 10), (1, 11), (1, 15), (2, 1), (2, 3)] {
+            m.put_frame(frame(g, c), true);
+            let _ = m.take_now();
+        }
+        assert_eq!(
+            m.stats().gaps,
+            3 + 1,
+            "11→15 and 1→3; the new generation restarts"
+        );
+    }
+
+    #[test]
+    fn a_pending_description_is_taken_before_frames() {
+        let m = Mailbox::new(Mode::Every);
+        m.put_frame(frame(1, 1), true);
+        let meta = crate::wire::StreamMeta {
+            generation: 1,
+            name: "x".into(),
+            layout: crate::layout::Layout {
+                datatype: shmim_core::Datatype::U8,
+                shape: vec![1],
+                imagetype: 0,
+                semaphores: 1,
+                keyword_slots: 0,
+                cb_size: 0,
+            },
+            keywords: vec![],
+        };
+        m.put_meta(meta);
+        assert!(matches!(m.take_now(), Some(Work::Meta(_))));
+        assert_eq!(next_cnt0(&m), Some(1));
+    }
+
+    #[test]
+    fn every_mode_keeps_order_and_makes_the_producer_wait_when_full() {
+        let m = Arc::new(Mailbox::new(Mode::Every));
+        for c in 1..=EVERY_QUEUE as u64 {
+            m.put_frame(frame(1, c), true);
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let producer = {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || {
+                m.put_frame(frame(1, 100), true);
+                tx.send(()).unwrap();
+            })
+        };
+        // The queue is full: the producer cannot have returned yet (on a slow machine this can
+        // only pass wrongly, never fail wrongly).
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+        assert_eq!(next_cnt0(&m), Some(1));
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the producer got room");
+        producer.join().unwrap();
+        let rest: Vec<u64> = std::iter::from_fn(|| next_cnt0(&m)).collect();
+        assert_eq!(
+            rest,
+            (2..=EVERY_QUEUE as u64).chain([100]).collect::<Vec<_>>()
+        );
+        assert_eq!(m.stats().drops, 0);
+    }
+}

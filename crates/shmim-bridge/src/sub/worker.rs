@@ -40,6 +40,8 @@ pub struct Worker {
     last_request: Option<Instant>,
     /// Whether the counts of an earlier process were taken over (once per process).
     resumed: bool,
+    /// Whether the last frame could not be written to the mirror.
+    failing: bool,
 }
 
 impl Worker {
@@ -60,6 +62,7 @@ impl Worker {
             refused: None,
             last_request: None,
             resumed: false,
+            failing: false,
         }
     }
 
@@ -231,11 +234,19 @@ impl Worker {
             copy_after(payload, skip, dst)
         });
         match done {
-            Ok(_) => self.mailbox.count_mirrored(&stats),
-            Err(e) => log(format_args!(
-                "{}: frame {} not mirrored: {e}",
-                self.key, f.header.cnt0
-            )),
+            Ok(_) => {
+                self.mailbox.count_mirrored(&stats);
+                self.failing = false;
+            }
+            // Said once per run of failures (e.g. another writer holds the mirror's flag).
+            Err(e) if !self.failing => {
+                self.failing = true;
+                log(format_args!(
+                    "{}: frame {} not mirrored: {e} (said once until a frame is mirrored again)",
+                    self.key, f.header.cnt0
+                ));
+            }
+            Err(_) => {}
         }
     }
 }
