@@ -219,7 +219,7 @@ impl Mirror {
     }
 
     /// Writes the bridge keywords that changed.
-    pub fn set_stats(&mut self, stats: &Stats) -> Result<()> {
+    fn set_stats(&mut self, stats: &Stats) -> Result<()> {
         let Some(mark) = self.mark_at else {
             return Ok(());
         };
@@ -252,14 +252,26 @@ impl Mirror {
         Ok(())
     }
 
-    /// Publishes one frame through the normal commit: `fill` writes the pixel bytes (it must not
-    /// fail: everything is checked before), then `cnt1` and the source's `atime` are set.
+    /// Publishes one frame through the normal commit: the bridge keywords first (`stats`, so a
+    /// reader woken by this frame sees its figures), then `fill` writes the pixel bytes (it must
+    /// not fail: everything is checked before), then `cnt1` and the source's `atime` are set.
     pub fn publish(
         &mut self,
         cnt1: u64,
         atime: Option<Timespec>,
+        stats: Option<&Stats>,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<u64> {
+        if self.stream.is_writing() {
+            // A bridge killed mid-frame left the flag set. Only the mirror's bridge writes it, so
+            // a flag whose holder is dead is taken over: the recovery guard is dropped without a
+            // commit (an abandon this handle now owns), and the write below resumes it and
+            // publishes a whole frame. A live holder is left alone: busy, and no figures move.
+            drop(self.stream.recover_writer(false)?);
+        }
+        if let Some(stats) = stats {
+            self.set_stats(stats)?;
+        }
         let mut guard = self.stream.write()?;
         fill(guard.bytes_mut());
         guard.set_cnt1(cnt1);

@@ -236,3 +236,56 @@ fn ls_lists_the_published_streams_and_the_ones_still_awaited() {
     assert!(out.contains("\"key\":\"lab/x/later\""), "{out}");
     assert!(out.contains("waiting for the stream"), "{out}");
 }
+
+/// Not a test on its own: when re-executed with `SHMIM_BRIDGE_HOLD=DIR`, takes the write flag of
+/// stream `dm` in `DIR`, says so, and waits to be killed.
+#[test]
+fn helper_hold_the_write_flag_until_killed() {
+    let Some(dir) = std::env::var_os("SHMIM_BRIDGE_HOLD") else {
+        return;
+    };
+    let mut s = Stream::open_in(dir, "dm").unwrap();
+    let _guard = s.write().unwrap();
+    println!("holding");
+    std::thread::sleep(support::WATCHDOG);
+}
+
+#[test]
+fn a_restarted_subscriber_takes_over_a_mirror_whose_writer_died_mid_frame() {
+    use std::io::BufRead;
+    let (src_dir, dst_dir) = (TempDir::new("dead-src"), TempDir::new("dead-dst"));
+    let port = free_port();
+    let mut src = source(src_dir.path(), "dm", &[16, 16], Datatype::Float);
+    let _pub = publisher(src_dir.path(), "dm", port);
+    let first = subscriber("shmim/dm", dst_dir.path(), port, &[]);
+    let k = push_until_mirrored(&mut src, dst_dir.path(), "dm", 0);
+    first.kill();
+
+    // A process dies holding the mirror's write flag, mid-frame.
+    let mut holder = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_hold_the_write_flag_until_killed",
+            "--nocapture",
+        ])
+        .env("SHMIM_BRIDGE_HOLD", dst_dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("holding"))));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(open_when_there(dst_dir.path(), "dm").is_writing());
+
+    let _second = subscriber("shmim/dm", dst_dir.path(), port, &[]);
+    push_until_mirrored(&mut src, dst_dir.path(), "dm", k);
+    let mirror = open_when_there(dst_dir.path(), "dm");
+    assert!(!mirror.is_writing());
+    let mut buf = vec![0u8; mirror.geometry().frame_bytes()];
+    mirror.read_bytes_into(&mut buf).unwrap();
+    assert!(
+        check_frame(&buf).is_some(),
+        "a whole frame after the take-over"
+    );
+}

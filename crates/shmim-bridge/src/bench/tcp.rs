@@ -141,7 +141,7 @@ pub fn tcp_recv(a: &TcpRecvArgs) -> Result<ExitCode> {
             tv_sec: word(&head, 2) as i64,
             tv_nsec: word(&head, 3) as i64,
         };
-        mirror.publish(word(&head, 1), Some(atime), |dst| {
+        mirror.publish(word(&head, 1), Some(atime), None, |dst| {
             dst.copy_from_slice(&pixels)
         })?;
     }

@@ -152,10 +152,9 @@ impl Connection<'_> {
             }
             last_cnt0 = Some(cnt0);
             stats.src_cnt0 = cnt0;
-            mirror.set_stats(&stats)?;
             let at = slice as usize * slice_bytes;
             let pixels = &buf[..slice_bytes];
-            mirror.publish(slice, None, |dst| {
+            mirror.publish(slice, None, Some(&stats), |dst| {
                 dst[at..at + slice_bytes].copy_from_slice(pixels)
             })?;
             self.frames += 1;

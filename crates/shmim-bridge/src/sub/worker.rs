@@ -223,14 +223,8 @@ impl Worker {
         stats.src_cnt0 = f.header.cnt0;
         stats.latency_ns = f.latency_ns;
         stats.src_writetime_ns = f.header.writetime.as_nanos().clamp(0, i64::MAX as i128) as i64;
-        if let Err(e) = mirror.set_stats(&stats) {
-            log(format_args!(
-                "{}: bridge keywords not written: {e}",
-                self.key
-            ));
-        }
         let payload = &f.payload;
-        let done = mirror.publish(f.header.cnt1, Some(f.header.atime), |dst| {
+        let done = mirror.publish(f.header.cnt1, Some(f.header.atime), Some(&stats), |dst| {
             copy_after(payload, skip, dst)
         });
         match done {
