@@ -28,40 +28,30 @@ fn groups() -> Vec<Group> {
         Group {
             name: "core",
             what: "`shmim bench`: issue 11's suite (publish, frames, wake, idle CPU, scaling, huge pages) with targets",
-            run: |extra| {
-                run(cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "-p",
-                        "shmim-cli",
-                        "--bin",
-                        "shmim",
-                        "--",
-                        "bench",
-                    ])
-                    .args(extra))
-            },
+            run: |extra| bench_verb("shmim-cli", "shmim", extra),
         },
         Group {
             name: "bridge",
             what: "`shmim-bridge bench`: Zenoh bridge vs a plain TCP pipeline, 64²/512²/2048² f32 (throughput, latency p50/p99)",
-            run: |extra| {
-                run(cargo()
-                    .args([
-                        "run",
-                        "--release",
-                        "-p",
-                        "shmim-bridge",
-                        "--bin",
-                        "shmim-bridge",
-                        "--",
-                        "bench",
-                    ])
-                    .args(extra))
-            },
+            run: |extra| bench_verb("shmim-bridge", "shmim-bridge", extra),
         },
     ]
+}
+
+/// Runs `BIN bench EXTRA…` of `package`, built in release.
+fn bench_verb(package: &str, bin: &str, extra: &[String]) -> Result<(), String> {
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--",
+            "bench",
+        ])
+        .args(extra))
 }
 
 /// Runs `example` of `package`, built in release.
