@@ -289,3 +289,36 @@ fn a_restarted_subscriber_takes_over_a_mirror_whose_writer_died_mid_frame() {
         "a whole frame after the take-over"
     );
 }
+
+#[test]
+fn max_rate_coalesces_to_the_newest_frame_and_the_skipped_ones_are_counted_as_gaps() {
+    let (src_dir, dst_dir) = (TempDir::new("rate-src"), TempDir::new("rate-dst"));
+    let port = free_port();
+    let mut src = source(src_dir.path(), "wfs", &[8, 8], Datatype::U16);
+    let _pub = Bridge::start(&[
+        "pub",
+        "wfs",
+        "--max-rate",
+        "20",
+        "--dir",
+        src_dir.path().to_str().unwrap(),
+        "--listen",
+        &endpoint(port),
+    ]);
+    let _sub = subscriber("shmim/wfs", dst_dir.path(), port, &["--mode", "latest"]);
+    let k = push_until_mirrored(&mut src, dst_dir.path(), "wfs", 0);
+    // 200 frames in a burst, far faster than 20 Hz.
+    write_frames(&mut src, k + 1, k + 200, Duration::ZERO);
+    let mirror = open_when_there(dst_dir.path(), "wfs");
+    wait_until("the burst's last frame mirrored", || {
+        long_keyword(&mirror, "BR_SRC_CNT0") == Some((k + 200) as i64)
+    });
+    let mut buf = vec![0u8; mirror.geometry().frame_bytes()];
+    mirror.read_bytes_into(&mut buf).unwrap();
+    assert_eq!(check_frame(&buf), Some(k + 200), "the newest frame won");
+    // At 20 Hz, sending all 200 would take 10 s; the burst takes far less.
+    assert!(
+        long_keyword(&mirror, "BR_GAPS").unwrap() > 0,
+        "frames the publisher skipped are gaps"
+    );
+}
