@@ -9,7 +9,7 @@ use shmim_bridge::layout::Layout;
 use shmim_bridge::wire::{FrameHeader, StreamMeta, encode_frame_header, encode_meta};
 use shmim_core::{Datatype, Stream, Timespec};
 use support::{
-    TempDir, check_frame, endpoint, free_port, long_keyword, publisher, source, subscriber,
+    Bridge, TempDir, check_frame, endpoint, free_port, long_keyword, publisher, source, subscriber,
     wait_until, write_checksummed,
 };
 use zenoh::Wait;
@@ -194,4 +194,43 @@ fn as_is_refused_for_a_key_expression_that_can_match_many_streams() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--as names one mirror"), "{err}");
+}
+
+#[test]
+fn garbage_on_made_up_keys_costs_a_log_line_and_no_stream_worker() {
+    let dst_dir = TempDir::new("stray-dst");
+    let port = free_port();
+    let sub = Bridge::start(&[
+        "sub",
+        "shmim/**",
+        "--status-every",
+        "0",
+        "--dir",
+        dst_dir.path().to_str().unwrap(),
+        "--listen",
+        &endpoint(port),
+    ]);
+    sub.wait_log("subscribed to");
+    let session = injector(port);
+    wait_until("the injector reaches the subscriber", || {
+        session.info().peers_zid().wait().next().is_some()
+    });
+    for i in 0..10 {
+        session
+            .put(format!("shmim/junk{i}"), b"SHMB\x01\x02garbage".to_vec())
+            .wait()
+            .unwrap();
+    }
+    wait_until("10 malformed messages logged", || {
+        sub.log().matches("malformed message").count() >= 10
+    });
+    let threads = std::fs::read_dir(format!("/proc/{}/task", sub.pid())).unwrap();
+    for t in threads {
+        let comm = std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap_or_default();
+        assert!(
+            !comm.starts_with("mirror"),
+            "a worker for a made-up key: {comm}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dst_dir.path()).unwrap().count(), 0);
 }

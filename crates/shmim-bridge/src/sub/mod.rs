@@ -25,7 +25,7 @@ use zenoh::{Session, Wait};
 use crate::error::{BridgeError, Result};
 use crate::log::log;
 use crate::session::NetArgs;
-use crate::wire::{self, KIND_FRAME, Message};
+use crate::wire::{self, KIND_FRAME, Message, StreamMeta, WireError};
 use mailbox::{Arrived, Mailbox, Mode};
 use worker::{Target, Worker, drain, log_malformed};
 
@@ -64,7 +64,12 @@ struct Router {
     mode: Mode,
     target: Arc<Target>,
     streams: Mutex<HashMap<String, Entry>>,
+    /// Malformed messages on keys without a stream.
+    stray: Mutex<u64>,
 }
+
+/// Most streams one subscriber mirrors.
+const MAX_STREAMS: usize = 1024;
 
 /// One stream's mailbox and worker.
 #[derive(Clone)]
@@ -117,17 +122,51 @@ impl Router {
             return;
         }
         let key = sample.key_expr().as_str();
-        let entry = self.entry(key);
         let received = crate::clock::now();
         let payload = sample.payload();
+        let parsed = parse(payload, received);
+        // A key gets a mailbox and a worker thread only for a message that passed the checks,
+        // and only up to MAX_STREAMS keys: garbage on made-up keys costs a log line, not a thread.
+        let entry = match (self.existing(key), &parsed) {
+            (Some(e), _) => e,
+            (None, Ok(_)) if self.count() < MAX_STREAMS => self.entry(key),
+            (None, Ok(_)) => {
+                log_malformed(
+                    key,
+                    self.stray(),
+                    "too many streams for one subscriber; dropped",
+                );
+                return;
+            }
+            (None, Err(e)) => {
+                log_malformed(key, self.stray(), &e.to_string());
+                return;
+            }
+        };
         let direct = entry
             .worker
             .as_ref()
             .filter(|_| payload.len() <= DIRECT_MAX);
-        deliver(key, payload, &entry.mailbox, received, direct.is_none());
+        deliver(key, parsed, &entry.mailbox, direct.is_none());
         if let Some(w) = direct {
             drain(w, &entry.mailbox);
         }
+    }
+
+    fn existing(&self, key: &str) -> Option<Entry> {
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.get(key).cloned()
+    }
+
+    fn count(&self) -> usize {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Counts a malformed message on a key that has no stream; returns the count.
+    fn stray(&self) -> u64 {
+        let mut n = self.stray.lock().unwrap_or_else(|p| p.into_inner());
+        *n += 1;
+        *n
     }
 
     fn snapshot(&self) -> Vec<(String, mailbox::Progress)> {
@@ -141,40 +180,45 @@ impl Router {
     }
 }
 
-/// Decodes a sample's header and hands the message to the stream's mailbox, or counts it as
-/// malformed.
-fn deliver(
-    key: &str,
+/// A message that passed the decoder's checks.
+enum Parsed {
+    Frame(Arrived),
+    Meta(StreamMeta),
+}
+
+/// Decodes a sample: a frame's header only (its pixels are copied once, straight into the
+/// mirror), a description whole.
+fn parse(
     payload: &ZBytes,
-    mailbox: &Mailbox,
     received: shmim_core::Timespec,
-    wake: bool,
-) {
+) -> std::result::Result<Parsed, WireError> {
     let mut head = [0u8; wire::frame_header_len()];
     let n = read_prefix(payload, &mut head);
-    let outcome = match wire::peek_kind(&head[..n]) {
-        Ok(KIND_FRAME) => wire::decode_frame_header(&head[..n], payload.len()).map(|h| {
-            mailbox.put_frame(
-                Arrived {
-                    header: h,
-                    payload: payload.clone(),
-                    latency_ns: crate::clock::nanos_between(h.sent, received),
-                },
-                wake,
-            );
-        }),
-        Ok(_) => match wire::decode(&payload.to_bytes()) {
-            Ok(Message::Meta(m)) => {
-                mailbox.put_meta(m);
-                Ok(())
-            }
-            Ok(Message::Frame(..)) => Ok(()),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    if let Err(e) = outcome {
-        log_malformed(key, mailbox.malformed(), &e.to_string());
+    if wire::peek_kind(&head[..n])? == KIND_FRAME {
+        let h = wire::decode_frame_header(&head[..n], payload.len())?;
+        return Ok(Parsed::Frame(Arrived {
+            header: h,
+            payload: payload.clone(),
+            latency_ns: crate::clock::nanos_between(h.sent, received),
+        }));
+    }
+    match wire::decode(&payload.to_bytes())? {
+        Message::Meta(m) => Ok(Parsed::Meta(m)),
+        Message::Frame(..) => Err(WireError::Kind { found: KIND_FRAME }),
+    }
+}
+
+/// Hands a parsed message to the stream's mailbox, or counts it there as malformed.
+fn deliver(
+    key: &str,
+    parsed: std::result::Result<Parsed, WireError>,
+    mailbox: &Mailbox,
+    wake: bool,
+) {
+    match parsed {
+        Ok(Parsed::Frame(f)) => mailbox.put_frame(f, wake),
+        Ok(Parsed::Meta(m)) => mailbox.put_meta(m),
+        Err(e) => log_malformed(key, mailbox.malformed(), &e.to_string()),
     }
 }
 
@@ -200,7 +244,7 @@ fn request_meta(session: Session, key: String, mailbox: Arc<Mailbox>) -> impl Fn
             .get(&key)
             .callback(move |reply| {
                 if let Ok(sample) = reply.result() {
-                    deliver(&k, sample.payload(), &mb, crate::clock::now(), true);
+                    deliver(&k, parse(sample.payload(), crate::clock::now()), &mb, true);
                 }
             })
             .wait();
@@ -240,6 +284,7 @@ pub fn run(a: &SubArgs) -> Result<ExitCode> {
             max_bytes: a.max_bytes,
         }),
         streams: Mutex::new(HashMap::new()),
+        stray: Mutex::new(0),
     });
     let r = Arc::clone(&router);
     let _frames = session
