@@ -1,6 +1,8 @@
 //! Build script of `libImageStreamIO`:
 //! * gives the shared library its SONAME (`libImageStreamIO.so.<major>`), so programs link
 //!   against the ABI major version rather than a file;
+//! * compiles `src/cancel.c`, the C frames the blocking calls wait in (see `src/cancel.rs`), with
+//!   `-fexceptions` so that a thread cancelled there unwinds through them;
 //! * writes the private configuration header `ImageStreamIO_config.h` (project, version, build
 //!   options) into `OUT_DIR`, for the library's own C test programs only. It is never installed
 //!   and no public header includes it; its directory reaches the tests as
@@ -12,6 +14,15 @@ fn main() {
     let major = env("CARGO_PKG_VERSION_MAJOR");
     let soname = format!("libImageStreamIO.so.{major}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+
+    cc::Build::new()
+        .file("src/cancel.c")
+        .flag("-fexceptions")
+        .flag("-Wall")
+        .flag("-Wextra")
+        .warnings_into_errors(true)
+        .compile("shmim_capi_cancel");
+    println!("cargo:rerun-if-changed=src/cancel.c");
 
     let out = PathBuf::from(env("OUT_DIR"));
     let header = format!(

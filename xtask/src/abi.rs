@@ -13,17 +13,18 @@
 //!
 //! | side | how | what |
 //! |---|---|---|
-//! | `c:shmim` | C probe compiled against `crates/shmim-capi/include` | layout, field types, prototypes |
-//! | `rust` | generated crate using `offset_of!` on `shmim-layout` (+ `IMAGE` of `shmim-capi`) | layout |
+//! | `c:shmim` | C probe compiled against `crates/shmim-capi/include` (+ the variant record) | layout, field types, prototypes |
+//! | `rust` | generated crate using `offset_of!` on `shmim-layout` and `IMAGE` of `shmim-capi` | layout |
 //! | `lib` | `nm -D --defined-only libImageStreamIO.so` (debug build, or `--lib PATH`) | exported symbols |
 //! | `c:legacy` | the same C probe against `--legacy-header DIR`, with the variant's macros | layout, field types, prototypes |
 //!
 //! All sides are compared with the same manifest, so with `--legacy-header` a line that agrees
 //! on every side proves shmim and the legacy header agree with each other. The variants: shmim's
-//! headers describe the default build only (they have no `IMAGESTRUCT_WRITEHISTORY` or
-//! `DAO_COMPAT` switch) and the library is built for it, so a variant run checks the Rust side
-//! built with that `shmim-layout` feature, and a legacy header compiled with the variant's
-//! macro if one is given.
+//! headers honour `IMAGESTRUCT_WRITEHISTORY` and `DAO_COMPAT` as the legacy header does, and the
+//! library has the cargo features `writehistory` and `dao-compat`; a variant run compiles the C
+//! probe with the variant's macro (and the `ImageStreamIO_variant.h` an install of that variant
+//! writes), and the Rust probe with that feature of `shmim-layout` and `shmim-capi`. The `lib`
+//! side (exported symbols, the same in every variant) is checked on the default build.
 //!
 //! Output: the sides with their verdicts, then the mismatches (see `abi/compare.rs` for how
 //! consequences of one moved field are grouped under it); `--verbose` lists every consequence,
@@ -44,7 +45,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cmd::root;
 use crate::header::capi_dir;
-use crate::install::target_dir;
+use crate::install::install_tree::VARIANT_HEADER;
+use crate::install::{Variant, target_dir};
 
 use c_probe::CProbe;
 use compare::Mismatch;
@@ -150,25 +152,27 @@ pub fn check(options: &Options) -> Result<Check, String> {
     let default_layout = variant == "default";
     let work = target_dir().join("abi").join(variant);
     let mut check = Check::new(manifest);
+    // shmim's headers with the variant's macros, and the variant record an install of a library
+    // built for it would write (ImageStruct.h refuses a mismatch).
     let include = capi_dir().join("include");
-    let shmim_source = format!("cc -I {}", include.display());
-    if default_layout {
-        let m = CProbe {
-            side: "c:shmim",
-            manifest: &check.manifest,
-            include: &include,
-            defines: &[],
-            work: work.join("c-shmim"),
-        }
-        .measure()?;
-        check.add(m);
-    } else {
-        check.skip(
-            "c:shmim",
-            &shmim_source,
-            "shmim's headers describe the default build only (no IMAGESTRUCT_WRITEHISTORY or DAO_COMPAT switch)",
-        );
+    let variant_dir = work.join("variant-include");
+    let record = Variant::of_feature(options.feature.as_deref())
+        .header(&capi_dir())
+        .map_err(|e| format!("variant header: {e}"))?;
+    std::fs::create_dir_all(&variant_dir).map_err(|e| format!("{}: {e}", variant_dir.display()))?;
+    std::fs::write(variant_dir.join(VARIANT_HEADER), record)
+        .map_err(|e| format!("{}: {e}", variant_dir.display()))?;
+    let defines = check.manifest.c_defines.clone();
+    let m = CProbe {
+        side: "c:shmim",
+        manifest: &check.manifest,
+        include: &include,
+        variant_include: Some(&variant_dir),
+        defines: &defines,
+        work: work.join("c-shmim"),
     }
+    .measure()?;
+    check.add(m);
     let m = RustProbe {
         manifest: &check.manifest,
     }
@@ -197,7 +201,7 @@ pub fn check(options: &Options) -> Result<Check, String> {
         check.skip(
             "lib",
             "nm -D libImageStreamIO.so",
-            "the library is built for the default layout only",
+            "the exported symbols are the same in every variant: checked on the default build",
         );
     }
     match &options.legacy_header {
@@ -207,6 +211,7 @@ pub fn check(options: &Options) -> Result<Check, String> {
                 side: "c:legacy",
                 manifest: &check.manifest,
                 include: dir,
+                variant_include: None,
                 defines: &defines,
                 work: work.join("c-legacy"),
             }

@@ -80,13 +80,18 @@ fn steps() -> Vec<Step> {
             run: capi_asan,
         },
         Step {
+            name: "capi-cmake",
+            what: "libImageStreamIO installed (dist profile, stripped) and as a CMake subproject: find_package and add_subdirectory clients, layout variants, valgrind",
+            run: crate::cmake::ci,
+        },
+        Step {
             name: "loom-envcache",
             what: "loom model of the envcache publication flag",
             run: loom_envcache,
         },
         Step {
             name: "loom-sync",
-            what: "loom models of the write flag, seqlock, abandon and reader slots",
+            what: "loom models of the write flag, its recovery, seqlock, abandon and reader slots",
             run: loom_sync,
         },
         Step {
@@ -103,6 +108,11 @@ fn steps() -> Vec<Step> {
             name: "tsan",
             what: "ThreadSanitizer on the multithreaded tests",
             run: tsan,
+        },
+        Step {
+            name: "python",
+            what: "Python package: maturin abi3 wheel, fresh venvs (numpy 2, numpy 1), stubs (mypy), pytest vs the CLI and the C library",
+            run: crate::python::ci,
         },
     ]
 }
@@ -157,6 +167,12 @@ const MIRI_PACKAGES: &[(&str, &[&str])] = &[
     ("shmim-sync", &["--features", "strict", "--lib"]),
     // Open validation is a pure function over header bytes; the rest of core maps files.
     ("shmim-core", &["--lib", "--", "validate::", "name::"]),
+    // A writer thread and a reader thread on a process-local (heap) stream, `strict`: no data
+    // race and no mixed-size atomic access through the safe API.
+    (
+        "shmim-core",
+        &["--features", "strict", "--test", "same_process"],
+    ),
 ];
 
 /// Multithreaded test targets run under ThreadSanitizer, as (package, test target, extra cargo
@@ -164,6 +180,7 @@ const MIRI_PACKAGES: &[(&str, &[&str])] = &[
 const TSAN_TESTS: &[(&str, &str, &[&str])] = &[
     ("shmim-envcache", "stress", &[]),
     ("shmim-sync", "tsan_seqlock", &["--features", "strict"]),
+    ("shmim-core", "same_process", &["--features", "strict"]),
 ];
 
 /// The one platform shmim supports; `-Zbuild-std` needs it spelled out.

@@ -3,8 +3,9 @@
 //! Each public header comes from one cbindgen configuration in `crates/shmim-capi/cbindgen/` and
 //! the Rust source files named below; the configurations carry the few hand-written parts (the
 //! `errno_t` typedef, `CLOCK_ISIO`, `ROUND_UP_8`, the CUDA handle, the `static inline` helpers).
-//! The generated headers are committed under `crates/shmim-capi/include/`; `--check` regenerates
-//! them in memory and fails on any difference, which is how CI catches a Rust change whose header
+//! The generated headers are committed under `crates/shmim-capi/include/`, and copied into
+//! `crates/shmim-capi/ImageStreamIO/` (the CMake subproject directory); `--check` regenerates
+//! them in memory and fails on any difference in either place, which is how CI catches a Rust change whose header
 //! was not regenerated. `ImageStreamIO_atomic.h` is written by hand and not touched here.
 
 use std::path::{Path, PathBuf};
@@ -52,17 +53,6 @@ pub fn capi_dir() -> PathBuf {
     root().join("crates/shmim-capi")
 }
 
-/// The public headers an install copies (generated and hand-written).
-pub fn public_headers() -> Vec<PathBuf> {
-    let include = capi_dir().join("include");
-    HEADERS
-        .iter()
-        .map(|h| h.file)
-        .chain(["ImageStreamIO_atomic.h"])
-        .map(|f| include.join(f))
-        .collect()
-}
-
 fn generate(h: &Header) -> Result<String, String> {
     let dir = capi_dir();
     let config_path = dir.join("cbindgen").join(h.config);
@@ -77,29 +67,46 @@ fn generate(h: &Header) -> Result<String, String> {
         .map_err(|e| format!("cbindgen for {}: {e}", h.file))?;
     let mut out = Vec::new();
     bindings.write(&mut out);
-    String::from_utf8(out).map_err(|e| format!("{}: not UTF-8: {e}", h.file))
+    let text = String::from_utf8(out).map_err(|e| format!("{}: not UTF-8: {e}", h.file))?;
+    Ok(semicolons_inside_conditions(&text))
+}
+
+/// cbindgen 0.29 closes the `#if defined(…)` of a `#[cfg]` struct field before the field's `;`,
+/// which leaves an empty declaration (`;` alone, an extension that `-Wpedantic` rejects) in the
+/// struct when the macro is not defined: the `;` goes inside.
+fn semicolons_inside_conditions(text: &str) -> String {
+    text.replace("\n#endif\n  ;\n", ";\n#endif\n")
 }
 
 fn differs(path: &Path, text: &str) -> bool {
     std::fs::read_to_string(path).ok().as_deref() != Some(text)
 }
 
+/// Where each generated header is written: the crate's `include/` (what installs copy and the
+/// tests compile against) and `ImageStreamIO/`, the directory that stands in for the legacy
+/// repository in CMake projects (`add_subdirectory`), which has the three headers at its root.
+fn destinations() -> [PathBuf; 2] {
+    let dir = capi_dir();
+    [dir.join("include"), dir.join("ImageStreamIO")]
+}
+
 /// Regenerates the headers (`check`: compares instead, failing on drift).
 pub fn run(check: bool) -> Result<(), String> {
-    let include = capi_dir().join("include");
     let mut stale = Vec::new();
     for h in HEADERS {
         let text = generate(h)?;
-        let path = include.join(h.file);
-        if !differs(&path, &text) {
-            continue;
-        }
-        if check {
-            stale.push(h.file);
-        } else {
-            std::fs::create_dir_all(&include).map_err(|e| format!("{}: {e}", include.display()))?;
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            eprintln!("wrote {}", path.display());
+        for dir in destinations() {
+            let path = dir.join(h.file);
+            if !differs(&path, &text) {
+                continue;
+            }
+            if check {
+                stale.push(path.display().to_string());
+            } else {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
         }
     }
     if stale.is_empty() {

@@ -5,16 +5,18 @@
 //! cargo xtask stress    the full reliability scenarios, as a table (RELIABILITY.md)
 //! cargo xtask bench     benchmarks (release builds), one group or all: `bench --list`
 //! cargo xtask header    regenerate the C headers of libImageStreamIO (`--check`: fail on drift)
-//! cargo xtask install   install libImageStreamIO: `install --prefix DIR [--debug]`
+//! cargo xtask install   install libImageStreamIO: `install --prefix DIR [--debug] [--features F]`
 //! cargo xtask abi       check the C headers, Rust structs and library against the ABI manifests
 //! ```
 
 mod abi;
 mod bench;
 mod ci;
+mod cmake;
 mod cmd;
 mod header;
 mod install;
+mod python;
 mod selfcontained;
 mod setup;
 mod stress;
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
         "stress" => stress::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci|bench|header|install|abi> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]\n  header [--check]\n  install --prefix DIR [--debug]\n  abi [--features writehistory|dao-compat] [--legacy-header DIR] [--lib PATH] [--json] [--verbose] [--table]"
+                "usage: cargo xtask <ci|bench|header|install|abi> [options]\n  ci [--list] [--from STEP] [--only STEP]\n  bench [--list] [GROUP…]\n  header [--check]\n  install --prefix DIR [--debug] [--features writehistory|dao-compat]\n  abi [--features writehistory|dao-compat] [--legacy-header DIR] [--lib PATH] [--json] [--verbose] [--table]"
             );
             Ok(())
         }

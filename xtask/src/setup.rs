@@ -59,9 +59,33 @@ fn requirements() -> Vec<Requirement> {
             remedy: Remedy::Apt(&["pkg-config"]),
         },
         Requirement {
+            what: "cmake and valgrind (capi-cmake step)",
+            probe: || {
+                quiet(Command::new("cmake").arg("--version"))
+                    && quiet(Command::new("valgrind").arg("--version"))
+            },
+            remedy: Remedy::Apt(&["cmake", "valgrind"]),
+        },
+        Requirement {
             what: "the C compiler's sanitizer runtimes (capi-asan step)",
             probe: cc_sanitizers_link,
             remedy: Remedy::Apt(&["libasan8", "libubsan1", "libtsan2"]),
+        },
+        Requirement {
+            what: "python3 with venv and pip (python step)",
+            probe: || quiet(Command::new("python3").args(["-c", "import venv, ensurepip"])),
+            remedy: Remedy::Apt(&["python3-venv", "python3-pip"]),
+        },
+        Requirement {
+            what: "the independent FITS readers of the shmim-fits tests: fitsverify and astropy \
+                   (Debian's, for /usr/bin/python3) (test step)",
+            probe: || {
+                quiet(Command::new("fitsverify").arg("-h"))
+                    && quiet(
+                        Command::new("/usr/bin/python3").args(["-c", "import astropy.io.fits"]),
+                    )
+            },
+            remedy: Remedy::Apt(&["fitsverify", "python3-astropy"]),
         },
     ]
 }

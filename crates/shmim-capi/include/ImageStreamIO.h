@@ -91,9 +91,12 @@ errno_t ImageStreamIO_createIm(IMAGE *image,
                                int CBsize);
 
 /**
- * Creates a stream with every parameter explicit: `location` -1 for CPU memory (≥ 0: a GPU
- * device, whose pixels are not in the file), `NBsem` semaphores, `imagetype` flags. A shared
- * stream replaces an existing one of the same name (a GPU stream refuses to: `FILEEXISTS`).
+ * Creates a stream with every parameter explicit: `location` -1 for CPU memory, `NBsem`
+ * semaphores, `imagetype` flags. A shared stream replaces an existing one of the same name. A GPU
+ * location (≥ 0) needs CUDA, which this build has not: `FILEEXISTS` if the file exists (as
+ * legacy, checked first), else `NOTIMPL`, and nothing is created. A process-local image
+ * (`shared` = 0) takes any non-empty name (cut to 79 bytes; it names no file) and ignores the
+ * location, as legacy.
  *
  * # Safety
  * `image` must be writable; `name` a C string; `size` must hold `naxis` values.
@@ -112,7 +115,10 @@ errno_t ImageStreamIO_createIm_gpu(IMAGE *image,
 
 /**
  * Opens the existing stream `name` (a symlink named like a stream is followed; the `IMAGE` keeps
- * the link's name, `md->name` the target's).
+ * the link's name, `md->name` the target's). Fails at once on a missing or invalid file (no
+ * retry while a creator might still be writing it), and on a GPU stream (no CUDA in this build:
+ * no pixel pointer to give). A successful open leaves `used` and `createcnt` as they were, as
+ * legacy; a failed one sets `used` to 0.
  *
  * # Safety
  * `image` must be writable; `name` a C string.
@@ -137,9 +143,12 @@ errno_t ImageStreamIO_read_sharedmem_image_toIMAGE(const char *name, IMAGE *imag
 errno_t ImageStreamIO_closeIm(IMAGE *image);
 
 /**
- * Destroys the stream's semaphores, removes its file `DIR/<md->name>.im.shm` (if it is still the
- * file this handle has open, and `md->name` a valid stream name) and closes it; frees a
- * process-local image. Nothing to do for a handle that is not open.
+ * Removes the stream's file and closes the stream; frees a process-local image. As legacy, only
+ * a handle marked used (by `createIm`, or by the program) is destroyed; any other returns
+ * `SUCCESS` untouched (a handle from `openIm` is not marked). The file removed is the one the
+ * handle has open, found as `DIR/<md->name>.im.shm` or by the `IMAGE`'s own name: a stream
+ * re-created meanwhile under that name is left alone. The semaphores are not destroyed: other
+ * processes still use them (and glibc's `sem_destroy` does nothing anyway).
  *
  * # Safety
  * As for [`ImageStreamIO_closeIm`].
@@ -184,8 +193,9 @@ long ImageStreamIO_sempost(IMAGE *image, long index);
 long ImageStreamIO_sempost_excl(IMAGE *image, long index);
 
 /**
- * Posts like [`ImageStreamIO_sempost`] every `dtus` microseconds, forever (returns only on an
- * error).
+ * Posts like [`ImageStreamIO_sempost`] every `dtus` microseconds, forever: it returns only on
+ * an error (`INVALIDARG` for a negative period or a bad index), and a program stops it by
+ * cancelling its thread (the sleep between posts is a cancellation point).
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library, open for as long as this runs.
@@ -195,7 +205,7 @@ long ImageStreamIO_sempost_loop(IMAGE *image, long index, long dtus);
 /**
  * Registers this process as a reader: the semaphore already registered to it, else
  * `semindexdefault` if free, else the first free one; -1 if every semaphore belongs to a live
- * process. Free: `semReadPID` ≤ 0 or a process that no longer exists.
+ * process (or there are none). Free: `semReadPID` ≤ 0 or a process that no longer exists.
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library.
@@ -203,7 +213,8 @@ long ImageStreamIO_sempost_loop(IMAGE *image, long index, long dtus);
 int ImageStreamIO_getsemwaitindex(IMAGE *image, int semindexdefault);
 
 /**
- * `sem_wait` on semaphore `index`: 0 when a post was taken, -1 with `errno` otherwise.
+ * `sem_wait` on semaphore `index`: 0 when a post was taken, -1 with `errno` otherwise. A
+ * cancellation point: a thread blocked here can be cancelled.
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library.
@@ -221,7 +232,7 @@ int ImageStreamIO_semtrywait(IMAGE *image, int index);
 
 /**
  * `sem_timedwait` on semaphore `index` until the absolute `CLOCK_REALTIME` time `semwts`: 0
- * when a post was taken, -1 with `errno` (`ETIMEDOUT` at the deadline).
+ * when a post was taken, -1 with `errno` (`ETIMEDOUT` at the deadline). A cancellation point.
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library; `semwts` NULL or readable.
@@ -237,7 +248,7 @@ int ImageStreamIO_semtimedwait(IMAGE *image, int index, const struct timespec *s
 long ImageStreamIO_semflush(IMAGE *image, long index);
 
 /**
- * The value of semaphore `index`, -1 for a bad index.
+ * The value of semaphore `index`, -1 for a bad index (or an image without semaphores).
  *
  * # Safety
  * `image` must be NULL or an open `IMAGE` filled by this library.
@@ -270,7 +281,8 @@ long ImageStreamIO_UpdateIm_atime(IMAGE *image, struct timespec *atime);
  * fewer than three axes). Any other image: `*buffer` = the pixels, for any index.
  *
  * # Safety
- * `image` must be NULL or an open `IMAGE` filled by this library; `buffer` NULL or writable.
+ * `image` must be NULL or a readable `IMAGE` whose `md` is NULL or a readable header (an open
+ * stream, or one built by hand); `buffer` NULL or writable.
  */
 errno_t ImageStreamIO_readBufferAt(const IMAGE *image, unsigned int slice_index, void **buffer);
 

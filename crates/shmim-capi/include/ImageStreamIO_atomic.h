@@ -16,6 +16,14 @@
  * that posts by itself can use ImageStreamIO_atomic_publish instead. Bound the reader's retries
  * by a deadline in real code: a writer that died mid-frame leaves the flag set.
  *
+ * Who holds the flag: begin_write claims it in two shmim-private words of IMAGE_METADATA
+ * padding (zero in every legacy file, not struct members: reached by offset), the claim PID at
+ * offset 228 and the claim ticket (low 32 bits of cnt0 when the flag was taken) at offset 244.
+ * publish and UpdateIm clear the claim before the flag and leave the ticket for the next writer
+ * (so begin_write never touches cnt0's cache line, the one busy-polling readers spin on). Readers
+ * use them to tell a writer that died mid-frame from a live one. ownerPID is not touched: it is the stream's owner (milk's
+ * shmimsetown*), never the writer.
+ *
  * The copies of a seqlock race with the writer by design (a torn copy is thrown away by
  * validation). Programs checked with ThreadSanitizer copy with ImageStreamIO_atomic_copy_in /
  * _copy_out, which are made of relaxed atomic accesses and therefore race-free. TSan does not
@@ -24,9 +32,14 @@
 #ifndef IMAGESTREAMIO_ATOMIC_H
 #define IMAGESTREAMIO_ATOMIC_H
 
+#include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "ImageStruct.h"
 
@@ -76,27 +89,119 @@ static inline uint8_t ImageStreamIO_atomic_acquire_fence_then_load(uint8_t *writ
 #endif
 }
 
-/* Takes the write flag (0 -> 1, acquire: ordered after the previous writer's release of it),
- * then a release fence; records `owner` in ownerPID unless it is 0. Returns 0, or -1 when
- * another writer holds the flag. */
-static inline int ImageStreamIO_atomic_begin_write(IMAGE_METADATA *md, pid_t owner)
+/* The shmim-private claim words: C padding between `shared` and `inode`, and between `status`
+ * and `flag`, in every layout variant (the variants differ after CBcycle). */
+#define IMAGESTREAMIO_CLAIM_PID_OFFSET 228
+#define IMAGESTREAMIO_CLAIM_TICKET_OFFSET 244
+#ifdef __cplusplus
+#define IMAGESTREAMIO_ATOMIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define IMAGESTREAMIO_ATOMIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+IMAGESTREAMIO_ATOMIC_ASSERT(offsetof(IMAGE_METADATA, shared) < IMAGESTREAMIO_CLAIM_PID_OFFSET &&
+                                offsetof(IMAGE_METADATA, inode) >=
+                                    IMAGESTREAMIO_CLAIM_PID_OFFSET + 4,
+                            "the claim PID must lie in padding");
+IMAGESTREAMIO_ATOMIC_ASSERT(offsetof(IMAGE_METADATA, status) < IMAGESTREAMIO_CLAIM_TICKET_OFFSET &&
+                                offsetof(IMAGE_METADATA, flag) >=
+                                    IMAGESTREAMIO_CLAIM_TICKET_OFFSET + 4,
+                            "the claim ticket must lie in padding");
+
+/* The claim PID: the shmim writer holding the write flag, 0 when none does. */
+static inline int32_t *ImageStreamIO_atomic_claim_pid(IMAGE_METADATA *md)
 {
+    return (int32_t *)(void *)((unsigned char *)md + IMAGESTREAMIO_CLAIM_PID_OFFSET);
+}
+
+/* The claim ticket: low 32 bits of cnt0 when the claim PID took the flag. */
+static inline uint32_t *ImageStreamIO_atomic_claim_ticket(IMAGE_METADATA *md)
+{
+    return (uint32_t *)(void *)((unsigned char *)md + IMAGESTREAMIO_CLAIM_TICKET_OFFSET);
+}
+
+#ifndef __cplusplus
+/* POSIX; declared again for strict ISO C dialects, where <signal.h> hides it. */
+extern int kill(pid_t, int);
+#endif
+
+/* 1 if `pid` names no running process: none has that PID, or it is a zombie (exited, not
+ * reaped). 0 for a live process, a process of another user, or when we cannot tell. errno is
+ * preserved. */
+static inline int ImageStreamIO_atomic_pid_dead(pid_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    int saved = errno, dead = 0;
+    if (kill(pid, 0) == -1 && errno == ESRCH) {
+        dead = 1;
+    } else {
+        /* "PID (comm) S ...": the state follows the last ')' (comm may hold one). */
+        char path[32], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = '\0';
+            const char *p = strrchr(buf, ')');
+            if (p != NULL) {
+                while (*++p == ' ')
+                    ;
+                dead = *p == 'Z' || *p == 'X';
+            }
+        }
+    }
+    errno = saved;
+    return dead;
+}
+
+/* Takes the write flag (0 -> 1, acquire: ordered after the previous writer's release of it, and
+ * so after the ticket its publish left), then a release fence, then claims it: the claim PID
+ * 0 -> `me` (release: a reader of the PID reads the ticket with it). `me` 0 means getpid(). If
+ * the claim is not 0, a legacy writer cleared the flag plainly over another writer's claim: it is
+ * taken over only if that writer is dead (ticket refreshed, then compare-and-swap from its PID);
+ * else the flag stays set for the live writer, which still writes under it. Returns 0, or -1 when
+ * another writer holds the flag. */
+static inline int ImageStreamIO_atomic_begin_write(IMAGE_METADATA *md, pid_t me)
+{
+    if (me <= 0)
+        me = getpid();
     uint8_t expected = 0;
     if (!__atomic_compare_exchange_n(&md->write, &expected, (uint8_t)1, 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return -1;
     ImageStreamIO_atomic_release_fence_after(&md->write);
-    if (owner != 0)
-        __atomic_store_n(&md->ownerPID, owner, __ATOMIC_RELAXED);
-    return 0;
+    int32_t claim = 0;
+    if (__atomic_compare_exchange_n(ImageStreamIO_atomic_claim_pid(md), &claim, (int32_t)me, 0,
+                                    __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+        return 0;
+    if (claim > 0 && claim != me && ImageStreamIO_atomic_pid_dead(claim)) {
+        __atomic_store_n(ImageStreamIO_atomic_claim_ticket(md),
+                         (uint32_t)__atomic_load_n(&md->cnt0, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        if (__atomic_compare_exchange_n(ImageStreamIO_atomic_claim_pid(md), &claim,
+                                        (int32_t)me, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return 0;
+    }
+    return -1;
 }
 
-/* Publishes the frame written since begin_write: cnt0 += 1 (release: the pixels are visible
- * with the new count), then write = 0 (release: a reader that sees 0 sees the new count).
- * Returns the new frame number. Post the semaphores after this, never before. */
-static inline uint64_t ImageStreamIO_atomic_publish(IMAGE_METADATA *md)
+/* Publishes the frame written since begin_write by `me` (0: getpid()): cnt0 += 1 (release: the
+ * pixels are visible with the new count); then, if the claim is ours or nobody's, the ticket of
+ * the next writer (low 32 bits of the new cnt0) and the claim cleared (release); then write = 0
+ * (release: a reader that sees 0 sees the new count). Returns the new frame number. Post the
+ * semaphores after this, never before. */
+static inline uint64_t ImageStreamIO_atomic_publish(IMAGE_METADATA *md, pid_t me)
 {
+    if (me <= 0)
+        me = getpid();
     uint64_t frame = __atomic_add_fetch(&md->cnt0, (uint64_t)1, __ATOMIC_RELEASE);
+    int32_t claim = __atomic_load_n(ImageStreamIO_atomic_claim_pid(md), __ATOMIC_RELAXED);
+    if (claim == (int32_t)me || claim == 0) {
+        __atomic_store_n(ImageStreamIO_atomic_claim_ticket(md), (uint32_t)frame, __ATOMIC_RELAXED);
+        if (claim != 0)
+            __atomic_store_n(ImageStreamIO_atomic_claim_pid(md), (int32_t)0, __ATOMIC_RELEASE);
+    }
     __atomic_store_n(&md->write, (uint8_t)0, __ATOMIC_RELEASE);
     return frame;
 }

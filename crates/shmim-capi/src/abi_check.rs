@@ -106,10 +106,38 @@ same_offsets!(
     tv_nsec = tv_nsec
 );
 
+// The fields of the legacy compile-time variants (cargo features of this crate and of
+// shmim-layout, C macros IMAGESTRUCT_WRITEHISTORY and DAO_COMPAT).
+#[cfg(feature = "writehistory")]
+const _: () = {
+    type M = IMAGE_METADATA;
+    type R = l::ImageMetadata;
+    assert!(offset_of!(M, wCBindex) == offset_of!(R, w_cb_index));
+    assert!(offset_of!(M, wCBcycle) == offset_of!(R, w_cb_cycle));
+    assert!(offset_of!(IMAGE, writehist) == 248);
+};
+#[cfg(feature = "dao-compat")]
+const _: () = {
+    type M = IMAGE_METADATA;
+    type R = l::ImageMetadata;
+    assert!(offset_of!(M, lastPos) == offset_of!(R, last_pos));
+    assert!(offset_of!(M, lastNb) == offset_of!(R, last_nb));
+    assert!(offset_of!(M, packetNb) == offset_of!(R, packet_nb));
+    assert!(offset_of!(M, packetTotal) == offset_of!(R, packet_total));
+    assert!(offset_of!(M, lastNbArray) == offset_of!(R, last_nb_array));
+};
+
+/// `sizeof(IMAGE)`: 248 bytes, 256 with the write-history pointer.
+const IMAGE_SIZE: usize = if cfg!(feature = "writehistory") {
+    256
+} else {
+    248
+};
+
 // format.md, "IMAGE (process-local handle)".
 const _: () = {
     type I = IMAGE;
-    assert!(size_of::<I>() == 248 && align_of::<I>() == 8);
+    assert!(size_of::<I>() == IMAGE_SIZE && align_of::<I>() == 8);
     assert!(offset_of!(I, name) == 0);
     assert!(offset_of!(I, used) == 80);
     assert!(offset_of!(I, createcnt) == 88);

@@ -261,10 +261,31 @@ pub struct IMAGE_METADATA {
     pub CBindex: u32,
     /// Circular-buffer wraps.
     pub CBcycle: u64,
+    /// Current write-history slot (`IMAGESTRUCT_WRITEHISTORY` builds only).
+    #[cfg(feature = "writehistory")]
+    pub wCBindex: u32,
+    /// Write-history wraps (`IMAGESTRUCT_WRITEHISTORY` builds only).
+    #[cfg(feature = "writehistory")]
+    pub wCBcycle: u64,
     /// Bytes of one frame.
     pub imdatamemsize: u64,
     /// CUDA IPC handle of a GPU stream.
     pub cudaMemHandle: cudaIpcMemHandle_t,
+    /// First position of the last partial write (`DAO_COMPAT` builds only).
+    #[cfg(feature = "dao-compat")]
+    pub lastPos: u32,
+    /// Size of the last partial write (`DAO_COMPAT` builds only).
+    #[cfg(feature = "dao-compat")]
+    pub lastNb: u32,
+    /// Current partial packet number (`DAO_COMPAT` builds only).
+    #[cfg(feature = "dao-compat")]
+    pub packetNb: u32,
+    /// Expected number of packets (`DAO_COMPAT` builds only).
+    #[cfg(feature = "dao-compat")]
+    pub packetTotal: u32,
+    /// Sub-frame numbers (`DAO_COMPAT` builds only).
+    #[cfg(feature = "dao-compat")]
+    pub lastNbArray: [u64; MAX_NB_PARTIAL_PACKET as usize],
 }
 
 /// Which process triggered on, and wrote to, the stream (64 bytes).
@@ -352,6 +373,9 @@ pub union IMAGE_ARRAY {
     pub CF: *mut complex_float,
     /// `_DATATYPE_COMPLEX_DOUBLE`.
     pub CD: *mut complex_double,
+    /// Untyped, for C++ templates (`DAO_COMPAT` builds only).
+    #[cfg(feature = "dao-compat")]
+    pub V: *mut c_void,
 }
 
 /// A process's handle on a stream (248 bytes): pointers into the mapped file, filled by
@@ -403,4 +427,7 @@ pub struct IMAGE {
     pub CircBuff_md: *mut CBFRAMEMD,
     /// Circular-buffer frames (NULL when `CBsize` is 0).
     pub CBimdata: *mut c_void,
+    /// Write-history entries (`IMAGESTRUCT_WRITEHISTORY` builds only).
+    #[cfg(feature = "writehistory")]
+    pub writehist: *mut FRAMEWRITEMD,
 }

@@ -3,12 +3,11 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use shmim_core::legacy::View;
-
 use crate::error_codes::*;
-use crate::handle::{image_name, open_target, open_view, read_image, view};
+use crate::handle::release;
+use crate::handle::{header, image_name, live, read_image};
 use crate::image_struct::IMAGE;
-use crate::lifecycle::{ImageStreamIO_closeIm, ImageStreamIO_openIm};
+use crate::lifecycle::open;
 use crate::report::{Failure, Outcome, boundary};
 
 fn stream_path(name: &str) -> PathBuf {
@@ -28,6 +27,28 @@ fn compare(path: &Path, ino: u64) -> Outcome<errno_t> {
     }
 }
 
+/// `md->name` (up to its NUL) and `md->inode` of an `IMAGE`'s header.
+///
+/// # Safety
+/// `im`'s header, if [`header`] accepts it, must be readable for the call.
+unsafe fn name_and_inode(im: &IMAGE) -> Outcome<(Vec<u8>, u64)> {
+    let md = header(im)?;
+    // SAFETY: fields of the accepted header (caller contract); a byte array has no invalid
+    // values, and a name torn by a concurrent writer only fails the checks below.
+    let (name, inode) = unsafe {
+        (
+            std::ptr::addr_of!((*md).name).read_volatile(),
+            live(&raw mut (*md).inode),
+        )
+    };
+    let name = name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok((name, inode))
+}
+
 /// `SUCCESS` if the file `DIR/<md->name>.im.shm` still has the inode the stream was created
 /// with, `INODE` if it was replaced, `FAILURE` if it cannot be checked (or `md->name` is not a
 /// valid stream name).
@@ -41,13 +62,12 @@ pub unsafe extern "C" fn ImageStreamIO_check_image_inode(image: *mut IMAGE) -> e
         |c| c,
         || {
             // SAFETY: forwarded to the caller.
-            let v = unsafe { open_view(image) }?;
+            let (name, inode) = unsafe { name_and_inode(&read_image(image)?) }?;
             // The header is shared with every process that can write the file: its name must
             // not take the check out of the directory.
-            let name = &v.geometry().name;
-            shmim_core::validate_name(name)
+            let name = shmim_core::validate_name_bytes(&name)
                 .map_err(|e| Failure::new(IMAGESTREAMIO_FAILURE, format!("md->name: {e}")))?;
-            compare(&stream_path(name), v.inode())
+            compare(&stream_path(name), inode)
         },
     )
 }
@@ -64,15 +84,16 @@ pub unsafe extern "C" fn ImageStreamIO_check_image_endpoint_inode(image: *mut IM
         |c| c,
         || {
             // SAFETY: forwarded to the caller.
-            let im = unsafe { read_image(image) }?;
-            // SAFETY: forwarded to the caller.
-            let v = unsafe { view(&im) }?;
-            endpoint(&im, &v)
+            unsafe { endpoint(&read_image(image)?) }
         },
     )
 }
 
-fn endpoint(im: &IMAGE, v: &View) -> Outcome<errno_t> {
+/// # Safety
+/// As for [`name_and_inode`].
+unsafe fn endpoint(im: &IMAGE) -> Outcome<errno_t> {
+    // SAFETY: forwarded to the caller.
+    let (_, inode) = unsafe { name_and_inode(im) }?;
     let link = stream_path(&image_name(im));
     let target = std::fs::canonicalize(&link).map_err(|e| {
         Failure::new(
@@ -80,7 +101,7 @@ fn endpoint(im: &IMAGE, v: &View) -> Outcome<errno_t> {
             format!("resolve {}: {e}", link.display()),
         )
     })?;
-    compare(&target, v.inode())
+    compare(&target, inode)
 }
 
 /// If the name the handle was opened by now leads to a new stream compatible with the mapped
@@ -99,36 +120,34 @@ pub unsafe extern "C" fn ImageStreamIO_autorelink_if_need_if_can(image: *mut IMA
         || {
             // SAFETY: forwarded to the caller.
             let im = unsafe { read_image(image) }?;
-            {
-                // SAFETY: forwarded to the caller.
-                let v = unsafe { view(&im) }?;
-                if endpoint(&im, &v)? == IMAGESTREAMIO_SUCCESS {
-                    return Ok(IMAGESTREAMIO_SUCCESS);
-                }
+            // SAFETY: forwarded to the caller.
+            if unsafe { endpoint(&im) }? == IMAGESTREAMIO_SUCCESS {
+                return Ok(IMAGESTREAMIO_SUCCESS);
             }
+            // The nested open and closes are the internal ones: their failures become this
+            // call's one report.
             let name = crate::report::c_string(&image_name(&im));
             let mut fresh = std::mem::MaybeUninit::<IMAGE>::zeroed();
-            // SAFETY: `fresh` is a writable IMAGE; `name` a C string.
-            let rc = unsafe { ImageStreamIO_openIm(fresh.as_mut_ptr(), name.as_ptr()) };
-            if rc != IMAGESTREAMIO_SUCCESS {
-                return Err(Failure::new(
-                    IMAGESTREAMIO_FAILURE,
-                    format!("cannot open the new {}: error {rc}", name.to_string_lossy()),
-                ));
-            }
             let fresh = fresh.as_mut_ptr();
+            // SAFETY: `fresh` is a writable IMAGE; `name` a C string.
+            unsafe { open(fresh, name.as_ptr()) }.map_err(|f| {
+                Failure::new(
+                    IMAGESTREAMIO_FAILURE,
+                    format!("cannot open the new {}: {f}", name.to_string_lossy()),
+                )
+            })?;
             // SAFETY: both handles are open.
             let ok = unsafe { compatible(image, fresh) };
             if !matches!(ok, Ok(true)) {
                 // SAFETY: `fresh` was opened above and is not used afterwards.
-                unsafe { ImageStreamIO_closeIm(fresh) };
+                let _ = unsafe { release(fresh) };
                 return Err(Failure::new(
                     IMAGESTREAMIO_FAILURE,
                     "the new stream does not fit the old handle (type, size, semaphores, keywords, buffer)",
                 ));
             }
             // SAFETY: `image` is open (caller contract) and replaced right after.
-            unsafe { ImageStreamIO_closeIm(image) };
+            let _ = unsafe { release(image) };
             // SAFETY: both point to valid IMAGEs; `fresh` is moved into the caller's handle.
             unsafe { image.write(fresh.read()) };
             Ok(IMAGESTREAMIO_SUCCESS)
@@ -164,17 +183,54 @@ pub unsafe extern "C" fn ImageStreamIO_new_image_compatible(
     )
 }
 
+/// The header fields two images must agree on, read once.
+struct Shape {
+    datatype: u8,
+    location: i8,
+    nb_sem: u16,
+    naxis: u8,
+    size: [u32; 3],
+    nb_kw: u16,
+    cb_size: u32,
+}
+
+impl Shape {
+    /// # Safety
+    /// `image` is NULL or a readable `IMAGE` whose `md` is NULL or a readable header.
+    unsafe fn of(image: *const IMAGE) -> Outcome<Self> {
+        // SAFETY: forwarded to the caller.
+        let md = header(&unsafe { read_image(image) }?)?;
+        // SAFETY: each read is of a field of a readable header (caller contract), aligned
+        // (`header`).
+        unsafe {
+            Ok(Self {
+                datatype: live(&raw mut (*md).datatype),
+                location: live((&raw mut (*md).location).cast::<u8>()) as i8,
+                nb_sem: live(&raw mut (*md).sem),
+                naxis: live(&raw mut (*md).naxis),
+                size: [0, 1, 2].map(|a| live(&raw mut (*md).size[a])),
+                nb_kw: live(&raw mut (*md).NBkw),
+                cb_size: live(&raw mut (*md).CBsize),
+            })
+        }
+    }
+}
+
+/// The legacy rule, on the headers as they are: same datatype, location, semaphores, axes and
+/// used axis lengths; at least as many keywords and circular-buffer frames in `dst`.
+///
 /// # Safety
 /// As for [`ImageStreamIO_new_image_compatible`].
 unsafe fn compatible(src: *const IMAGE, dst: *const IMAGE) -> Outcome<bool> {
     // SAFETY: forwarded to the caller.
-    let (a, b) = unsafe { (open_target(src)?, open_target(dst)?) };
-    let (a, b) = (a.geometry(), b.geometry());
+    let (a, b) = unsafe { (Shape::of(src)?, Shape::of(dst)?) };
+    let axes = usize::from(a.naxis.min(3));
     Ok(a.datatype == b.datatype
         && a.location == b.location
         && a.nb_sem == b.nb_sem
         && a.naxis == b.naxis
-        && a.shape() == b.shape()
+        && a.size[0] == b.size[0]
+        && (1..axes).all(|i| a.size[i] == b.size[i])
         && a.nb_kw <= b.nb_kw
         && a.cb_size <= b.cb_size)
 }

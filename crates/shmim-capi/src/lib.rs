@@ -17,10 +17,21 @@
 //! | `update` | `UpdateIm`: publishing a frame |
 //! | `buffers` | slices and circular-buffer pointers |
 //! | `inode` | replacement checks and relink |
+//! | `cancel` | thread cancellation: the C shim the blocking calls wait in |
 //!
-//! Deliberate differences from the legacy library, all invisible in the file format:
-//! * `UpdateIm` publishes with release ordering and posts with a race-free bound; it also
-//!   records the frame's metadata in the circular-buffer entry it copies into (shmim-core's rule).
+//! Per call, the library checks what memory safety needs and nothing else: the `IMAGE`'s pointers
+//! and the sizes in the header (which any process sharing the file may rewrite) must keep every
+//! access inside the mapping. Programs may edit the header in place (milk reshapes streams), build
+//! an `IMAGE` by hand for the slice helpers, or copy `IMAGE`s by value; the library follows.
+//!
+//! The blocking calls (`semwait`, `semtimedwait`, `sempost_loop`) are cancellation points that
+//! block in C (`cancel`), and every other call runs with thread cancellation disabled, so
+//! `pthread_cancel` of a thread blocked in the library ends that thread cleanly.
+//!
+//! Every deliberate difference from the legacy library, with its reason, is in the project's
+//! `docs/c-api.md`; in short:
+//! * `UpdateIm` publishes with release ordering and posts with a race-free bound; it also records
+//!   the frame's metadata in the circular-buffer entry it copies into (shmim-core's rule).
 //! * Files are created 0666 with `fchmod` (the process umask is never touched) and built under a
 //!   temporary name, then renamed into place.
 //! * A process-local image (`shared` = 0) is laid out as in the legacy library: `md`, the pixels
@@ -28,33 +39,30 @@
 //!   `semptr` NULL, so programs may free them themselves (milk: `free(array); free(md);
 //!   free(kw)`) or with `closeIm`/`destroyIm` (which free all three, as legacy `destroyIm` does;
 //!   doing both is a double free, as in legacy). Difference: `shmfd` is -1 (legacy 0, which a
-//!   careless close would take for stdin). Calls on a local image validate its 384-byte header
-//!   alone; the semaphore and inode functions refuse it (no semaphores, no file).
+//!   careless close would take for stdin).
 //! * The stream's descriptor (`shmfd`) is opened `O_CLOEXEC` (legacy: inherited across `exec`);
 //!   a program that wants a child process to inherit it clears the flag with `fcntl`.
-//! * Bad arguments are errors (`INVALIDARG`, or -1/`EINVAL` for the wait functions) reported
-//!   through the printError hook; the legacy library printed and carried on, or crashed. Every
-//!   call re-validates the header the `IMAGE` points to, so a scribbled-over header is refused
-//!   (`FAILURE`) rather than trusted.
+//! * Bad arguments to a shared stream are errors (`INVALIDARG`, or -1/`EINVAL` for the wait
+//!   functions) reported through the printError hook; the legacy library printed and carried on,
+//!   or crashed. Shared stream names that could leave the stream directory are refused.
 //! * A stream symlink is followed only to a target inside the stream directory.
-//! * The header's `md->name` and `md->inode` are whatever the last writer of the file put there:
-//!   `destroyIm` removes `DIR/<md->name>.im.shm` only when `md->name` is a valid stream name and
-//!   that file is the one the handle has open (`fstat`); legacy: whatever path the name formed.
-//!   A header that no longer validates still has its file removed when it is the one the handle
-//!   has open (found by `md->name`, else the `IMAGE`'s name), and `destroyIm` returns `FAILURE`.
+//! * `destroyIm` removes the file the handle has open (found by `md->name` or the `IMAGE`'s name,
+//!   checked by inode), never another one, and never destroys the semaphores.
 //! * The wait functions refuse (-1, `EINVAL`, `FAILURE` reported) a semaphore whose glibc flag
 //!   word is neither 0 nor 0x80, on which glibc would abort the process or use the wrong clock.
-//! * GPU streams (`location` ≥ 0) are created and opened, but this build has no CUDA: their
-//!   pixel pointer is NULL and `get_image_d_ptr` reports `NOTIMPL`.
+//! * GPU streams (`location` ≥ 0): this build has no CUDA; opening one fails (as a non-CUDA legacy
+//!   build), creating one returns `NOTIMPL` (a non-CUDA legacy build made a stream with no pixel
+//!   pointer).
 //!
-//! Cost: `UpdateIm` on a 64×64 stream with 10 semaphores and no waiting reader takes about
-//! 2 100 instructions (≈ 0.2 µs on the CI machine), half of it validating the header; the legacy
-//! library spent ≈ 1.2 µs in `getpid` calls alone.
+//! Cargo features `writehistory` and `dao-compat` build the legacy compile-time layout variants
+//! (`IMAGESTRUCT_WRITEHISTORY`, `DAO_COMPAT`). Cost: `UpdateIm` with 10 semaphores takes about
+//! 75 ns, at least 10× less than the legacy library side by side (PERFORMANCE.md).
 #![allow(non_snake_case)]
 #![deny(missing_docs)]
 
 mod abi_check;
 mod buffers;
+mod cancel;
 pub mod error_codes;
 mod handle;
 pub mod image_struct;

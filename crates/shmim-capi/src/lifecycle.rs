@@ -1,12 +1,13 @@
 //! Creating, opening, closing and destroying streams; stream file names.
 
 use std::ffi::{c_char, c_int, c_long, c_void};
+use std::time::Duration;
 
-use shmim_core::{Datatype, Stream, StreamSpec};
-use shmim_layout::{IMAGE_NB_SEMAPHORE, ImageType, LOCATION_CPU};
+use shmim_core::{Datatype, OpenOptions, Stream, StreamSpec};
+use shmim_layout::{FILE_SUFFIX, IMAGE_NB_SEMAPHORE, ImageType, LOCATION_CPU, RegionSpec};
 
 use crate::error_codes::*;
-use crate::handle::{c_name, fill, fill_local, is_local, read_image, release, view};
+use crate::handle::{c_name, fill, fill_local, header, is_local, read_image, release};
 use crate::image_struct::*;
 use crate::report::{Failure, Outcome, boundary};
 
@@ -52,9 +53,12 @@ pub unsafe extern "C" fn ImageStreamIO_createIm(
     }
 }
 
-/// Creates a stream with every parameter explicit: `location` -1 for CPU memory (≥ 0: a GPU
-/// device, whose pixels are not in the file), `NBsem` semaphores, `imagetype` flags. A shared
-/// stream replaces an existing one of the same name (a GPU stream refuses to: `FILEEXISTS`).
+/// Creates a stream with every parameter explicit: `location` -1 for CPU memory, `NBsem`
+/// semaphores, `imagetype` flags. A shared stream replaces an existing one of the same name. A GPU
+/// location (≥ 0) needs CUDA, which this build has not: `FILEEXISTS` if the file exists (as
+/// legacy, checked first), else `NOTIMPL`, and nothing is created. A process-local image
+/// (`shared` = 0) takes any non-empty name (cut to 79 bytes; it names no file) and ignores the
+/// location, as legacy.
 ///
 /// # Safety
 /// `image` must be writable; `name` a C string; `size` must hold `naxis` values.
@@ -79,51 +83,35 @@ pub unsafe extern "C" fn ImageStreamIO_createIm_gpu(
             if image.is_null() {
                 return Err(Failure::invalid("NULL IMAGE pointer"));
             }
-            // SAFETY: a C string (caller contract).
-            let name = unsafe { c_name(name) }?;
-            let naxis = usize::try_from(naxis)
-                .ok()
-                .filter(|n| (1..=3).contains(n))
-                .ok_or_else(|| Failure::invalid(format!("naxis {naxis} is not 1, 2 or 3")))?;
-            if size.is_null() {
-                return Err(Failure::invalid("NULL size array"));
-            }
-            // SAFETY: `size` holds `naxis` values (caller contract).
-            let shape = unsafe { std::slice::from_raw_parts(size, naxis) }.to_vec();
-            let datatype =
-                Datatype::try_from(datatype).map_err(|e| Failure::invalid(format!("{e}")))?;
             let shared = match shared {
                 1 => true,
                 s if s > 1 => return Err(Failure::invalid(format!("shared is {s}, not 0 or 1"))),
                 _ => false,
             };
-            let count = |what: &str, n: c_int| {
-                u16::try_from(n)
-                    .map_err(|_| Failure::invalid(format!("{what} {n} is not 0..=65535")))
-            };
-            let mut spec = StreamSpec::new(&shape, datatype)
-                .keywords(count("NBkw", NBkw)?)
-                .imagetype(imagetype);
-            if location < LOCATION_CPU {
-                return Err(Failure::invalid(format!("location {location} is below -1")));
-            }
-            let stream = if shared {
-                spec = spec
-                    .semaphores(count("NBsem", NBsem)?)
-                    .circular_buffer(CBsize);
-                if location >= 0 {
-                    spec = spec.gpu(location);
-                }
-                Stream::create_legacy_mode(name, &spec)?
-            } else {
-                // Process-local images have no semaphores and no circular buffer (legacy rule);
-                // separate `calloc` blocks, as the legacy library (programs free them).
-                spec = spec.semaphores(0);
-                let stream = Stream::create_local(name, &spec)?;
+            // SAFETY: forwarded to the caller.
+            let args = unsafe { Creation::from_args(naxis, size, datatype, NBkw, imagetype) }?;
+            if !shared {
+                // SAFETY: forwarded to the caller.
+                let name = unsafe { any_name(name) }?;
+                // Process-local images have no semaphores and no circular buffer, and live in
+                // CPU memory (legacy rules); separate `calloc` blocks, as the legacy library
+                // (programs free them). Made under a placeholder name, then given its own.
+                let stream = Stream::create_local("local", &args.spec().semaphores(0))?;
                 // SAFETY: `image` is writable (caller contract).
                 unsafe { fill_local(image, stream, name) }?;
                 return Ok(IMAGESTREAMIO_SUCCESS);
-            };
+            }
+            // SAFETY: a C string (caller contract).
+            let name = unsafe { c_name(name) }?;
+            let nb_sem = count("NBsem", NBsem)?;
+            if location < LOCATION_CPU {
+                return Err(Failure::invalid(format!("location {location} is below -1")));
+            }
+            if location >= 0 {
+                return Err(args.gpu_refused(name, nb_sem, CBsize, location));
+            }
+            let spec = args.spec().semaphores(nb_sem).circular_buffer(CBsize);
+            let stream = Stream::create_legacy_mode(name, &spec)?;
             // SAFETY: `image` is writable (caller contract).
             unsafe { fill(image, stream, name, true) }?;
             Ok(IMAGESTREAMIO_SUCCESS)
@@ -131,8 +119,106 @@ pub unsafe extern "C" fn ImageStreamIO_createIm_gpu(
     )
 }
 
+/// A count argument that must fit the header's 16-bit field.
+fn count(what: &str, n: c_int) -> Outcome<u16> {
+    u16::try_from(n).map_err(|_| Failure::invalid(format!("{what} {n} is not 0..=65535")))
+}
+
+/// The geometry arguments of `createIm_gpu` (checked when the stream is made).
+struct Creation {
+    shape: Vec<u32>,
+    datatype: Datatype,
+    nb_kw: u16,
+    imagetype: u64,
+}
+
+impl Creation {
+    /// # Safety
+    /// `size` must be NULL or hold `naxis` values.
+    unsafe fn from_args(
+        naxis: c_long,
+        size: *const u32,
+        datatype: u8,
+        nb_kw: c_int,
+        imagetype: u64,
+    ) -> Outcome<Self> {
+        let naxis = usize::try_from(naxis)
+            .ok()
+            .filter(|n| (1..=3).contains(n))
+            .ok_or_else(|| Failure::invalid(format!("naxis {naxis} is not 1, 2 or 3")))?;
+        if size.is_null() {
+            return Err(Failure::invalid("NULL size array"));
+        }
+        // SAFETY: `size` holds `naxis` values (caller contract).
+        let shape = unsafe { std::slice::from_raw_parts(size, naxis) }.to_vec();
+        Ok(Self {
+            shape,
+            datatype: Datatype::try_from(datatype).map_err(|e| Failure::invalid(format!("{e}")))?,
+            nb_kw: count("NBkw", nb_kw)?,
+            imagetype,
+        })
+    }
+
+    fn spec(&self) -> StreamSpec {
+        StreamSpec::new(&self.shape, self.datatype)
+            .keywords(self.nb_kw)
+            .imagetype(self.imagetype)
+    }
+
+    /// Why a GPU stream is not created: `INVALIDARG` for a geometry no stream can have, then (as
+    /// a legacy build) `FILEEXISTS` for an existing file, else `NOTIMPL`: this build has no CUDA,
+    /// so there is no device memory for the stream's pixels.
+    fn gpu_refused(&self, name: &str, nb_sem: u16, cb_size: u32, location: i8) -> Failure {
+        let mut layout = RegionSpec::new(&self.shape, self.datatype)
+            .with_keywords(self.nb_kw)
+            .with_semaphores(nb_sem)
+            .with_imagetype(self.imagetype)
+            .with_circular_buffer(cb_size);
+        layout.location = location;
+        if let Err(e) = layout.regions() {
+            return Failure::from(shmim_core::Error::Geometry(e));
+        }
+        let path = shmim_core::default_dir().join(format!("{name}{FILE_SUFFIX}"));
+        if std::fs::metadata(&path).is_ok() {
+            return Failure::new(
+                IMAGESTREAMIO_FILEEXISTS,
+                format!(
+                    "{} exists; a GPU stream never replaces a file",
+                    path.display()
+                ),
+            );
+        }
+        Failure::new(
+            IMAGESTREAMIO_NOTIMPL,
+            format!(
+                "GPU stream {name:?} on device {location}: this build of libImageStreamIO has no \
+                 CUDA support"
+            ),
+        )
+    }
+}
+
+/// A process-local image's name: any bytes up to the NUL, but not none.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+unsafe fn any_name<'a>(name: *const c_char) -> Outcome<&'a [u8]> {
+    if name.is_null() {
+        return Err(Failure::invalid("NULL image name"));
+    }
+    // SAFETY: a NUL-terminated C string (caller contract).
+    let bytes = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+    if bytes.is_empty() {
+        return Err(Failure::invalid("empty image name"));
+    }
+    Ok(bytes)
+}
+
 /// Opens the existing stream `name` (a symlink named like a stream is followed; the `IMAGE` keeps
-/// the link's name, `md->name` the target's).
+/// the link's name, `md->name` the target's). Fails at once on a missing or invalid file (no
+/// retry while a creator might still be writing it), and on a GPU stream (no CUDA in this build:
+/// no pixel pointer to give). A successful open leaves `used` and `createcnt` as they were, as
+/// legacy; a failed one sets `used` to 0.
 ///
 /// # Safety
 /// `image` must be writable; `name` a C string.
@@ -167,21 +253,38 @@ pub unsafe extern "C" fn ImageStreamIO_read_sharedmem_image_toIMAGE(
     )
 }
 
+/// [`ImageStreamIO_openIm`] without reporting (for the caller's boundary).
+///
 /// # Safety
 /// As for [`ImageStreamIO_openIm`].
-unsafe fn open(image: *mut IMAGE, name: *const c_char) -> Outcome<errno_t> {
+pub(crate) unsafe fn open(image: *mut IMAGE, name: *const c_char) -> Outcome<errno_t> {
     if image.is_null() {
         return Err(Failure::invalid("NULL IMAGE pointer"));
     }
     let opened = (|| {
         // SAFETY: a C string (caller contract).
         let name = unsafe { c_name(name) }?;
-        let stream = Stream::open(name)?;
+        let at_once = OpenOptions {
+            retry: Duration::ZERO,
+            ..OpenOptions::default()
+        };
+        let stream = Stream::open_with(shmim_core::default_dir(), name, &at_once)?;
+        let location = stream.geometry().location;
+        if location >= 0 {
+            return Err(Failure::new(
+                IMAGESTREAMIO_FAILURE,
+                format!(
+                    "{name} is a GPU stream (device {location}): this build of libImageStreamIO \
+                     has no CUDA support, so there is no pixel pointer to give"
+                ),
+            ));
+        }
         // SAFETY: `image` is writable (caller contract).
         unsafe { fill(image, stream, name, false) }
     })();
     if opened.is_err() {
-        // As the legacy library: a failed open leaves the handle marked unused.
+        // A failed open leaves the handle marked unused (legacy: when the file cannot be
+        // opened; when it opens but is refused, legacy leaves `used` and a dangling `md`).
         // SAFETY: `image` is writable (caller contract).
         unsafe { std::ptr::addr_of_mut!((*image).used).write(0) };
     }
@@ -209,9 +312,12 @@ pub unsafe extern "C" fn ImageStreamIO_closeIm(image: *mut IMAGE) -> errno_t {
     )
 }
 
-/// Destroys the stream's semaphores, removes its file `DIR/<md->name>.im.shm` (if it is still the
-/// file this handle has open, and `md->name` a valid stream name) and closes it; frees a
-/// process-local image. Nothing to do for a handle that is not open.
+/// Removes the stream's file and closes the stream; frees a process-local image. As legacy, only
+/// a handle marked used (by `createIm`, or by the program) is destroyed; any other returns
+/// `SUCCESS` untouched (a handle from `openIm` is not marked). The file removed is the one the
+/// handle has open, found as `DIR/<md->name>.im.shm` or by the `IMAGE`'s own name: a stream
+/// re-created meanwhile under that name is left alone. The semaphores are not destroyed: other
+/// processes still use them (and glibc's `sem_destroy` does nothing anyway).
 ///
 /// # Safety
 /// As for [`ImageStreamIO_closeIm`].
@@ -226,38 +332,12 @@ pub unsafe extern "C" fn ImageStreamIO_destroyIm(image: *mut IMAGE) -> errno_t {
             if im.used != 1 || im.md.is_null() {
                 return Ok(IMAGESTREAMIO_SUCCESS);
             }
-            let mut removed = Ok(());
-            if !is_local(&im) {
+            let removed = if is_local(&im) {
+                Ok(())
+            } else {
                 // SAFETY: an open handle (caller contract).
-                removed = match unsafe { view(&im) } {
-                    Ok(v) => {
-                        for i in 0..v.geometry().nb_sem {
-                            if let Ok(sem) = v.semaphore(i) {
-                                // SAFETY: a semaphore initialised at creation; glibc's
-                                // sem_destroy only checks it.
-                                unsafe { libc::sem_destroy(sem.as_ptr()) };
-                            }
-                        }
-                        // SAFETY: as above.
-                        unsafe { libc::sem_destroy(v.semlog().as_ptr()) };
-                        remove_if_ours(&v.geometry().name, im.shmfd)
-                    }
-                    // The header no longer validates (semaphores are not touched), but the file
-                    // this handle has open is still ours to remove: looked up by `md->name` if
-                    // it is still a valid name, else by the `IMAGE`'s own name (the one it was
-                    // created or opened by), and removed only if it is the inode of `shmfd`.
-                    // The validation error is the result.
-                    Err(invalid) => {
-                        // SAFETY: an open handle (caller contract).
-                        let md_name = unsafe { raw_md_name(&im) };
-                        let image_name = crate::handle::image_name(&im);
-                        for name in md_name.iter().chain([&image_name]) {
-                            let _ = remove_if_ours(name, im.shmfd);
-                        }
-                        Err(invalid)
-                    }
-                };
-            }
+                header(&im).and_then(|_| unsafe { remove_stream_file(&im) })
+            };
             // SAFETY: forwarded to the caller.
             unsafe { release(image) }?;
             removed.map(|()| IMAGESTREAMIO_SUCCESS)
@@ -265,38 +345,50 @@ pub unsafe extern "C" fn ImageStreamIO_destroyIm(image: *mut IMAGE) -> errno_t {
     )
 }
 
-/// `md->name` read raw (lossy, up to its first NUL), if the mapping holds a whole header.
+/// Unlinks the file a shared handle has open: `DIR/<md->name>.im.shm` or `DIR/<IMAGE name>.im.shm`,
+/// whichever is still the inode of its descriptor. `md->name` is whatever the last writer of the
+/// header put there: a name that is not a valid stream name (it could lead out of the directory)
+/// is not used as a path. `FAILURE` if the file is still linked but by neither name.
 ///
 /// # Safety
-/// `im.md` must be valid for reads of `im.memsize` bytes (an open shared handle).
-unsafe fn raw_md_name(im: &IMAGE) -> Option<String> {
-    if im.md.is_null() || im.memsize < size_of::<IMAGE_METADATA>() as u64 {
-        return None;
-    }
-    // SAFETY: the header is readable (checked length, caller contract); a byte array has no
-    // invalid values. Another process may write it meanwhile: a torn name is merely a name
-    // that does not match the inode check.
-    let name = unsafe { std::ptr::addr_of!((*im.md).name).read_volatile() };
-    let bytes: Vec<u8> = name
+/// `im` is a shared handle whose header [`header`] accepted, mapped for the call.
+unsafe fn remove_stream_file(im: &IMAGE) -> Outcome<()> {
+    // SAFETY: a byte array inside the accepted header (caller contract); any value is valid. A
+    // name torn by a concurrent writer is merely a name that does not match the inode check.
+    let md_name = unsafe { std::ptr::addr_of!((*im.md).name).read_volatile() };
+    let md_name: Vec<u8> = md_name
         .iter()
         .take_while(|&&c| c != 0)
         .map(|&c| c as u8)
         .collect();
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    let st = fstat(im.shmfd)?;
+    for name in [md_name, crate::handle::image_name(im).into_bytes()] {
+        let Ok(name) = shmim_core::validate_name_bytes(&name) else {
+            continue;
+        };
+        let path = shmim_core::default_dir().join(format!("{name}{FILE_SUFFIX}"));
+        if is_inode(&path, &st) {
+            return std::fs::remove_file(&path).map_err(|e| {
+                Failure::new(
+                    IMAGESTREAMIO_FAILURE,
+                    format!("unlink {}: {e}", path.display()),
+                )
+            });
+        }
+    }
+    if st.st_nlink == 0 {
+        // Unlinked already: replaced by a new stream, or removed by someone else.
+        return Ok(());
+    }
+    Err(Failure::new(
+        IMAGESTREAMIO_FAILURE,
+        "the stream file is still linked, but neither md->name nor the IMAGE's name leads to it \
+         in the stream directory: not removed",
+    ))
 }
 
-/// Removes `DIR/name.im.shm` if it is still the file open as `fd` (same device and inode; a
-/// stream re-created by someone else meanwhile is left alone). `name` is `md->name`, which any
-/// process that can write the file controls, as it does `md->inode`: a name that is not a valid
-/// stream name (it could lead out of the directory) removes nothing and is a `FAILURE`.
-fn remove_if_ours(name: &str, fd: c_int) -> Outcome<()> {
-    use std::os::unix::fs::MetadataExt;
-    shmim_core::validate_name(name).map_err(|e| {
-        Failure::new(
-            IMAGESTREAMIO_FAILURE,
-            format!("md->name: {e}; no file removed"),
-        )
-    })?;
+/// `fstat` of a stream's descriptor.
+fn fstat(fd: c_int) -> Outcome<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is writable for one `struct stat`; fstat only writes it (and fails on a bad
     // descriptor, which is reported).
@@ -304,25 +396,20 @@ fn remove_if_ours(name: &str, fd: c_int) -> Outcome<()> {
         return Err(Failure::new(
             IMAGESTREAMIO_FAILURE,
             format!(
-                "fstat of the stream's descriptor: {}; no file removed",
+                "fstat of the stream's descriptor {fd}: {}",
                 std::io::Error::last_os_error()
             ),
         ));
     }
     // SAFETY: fstat succeeded, so it filled `st`.
-    let st = unsafe { st.assume_init() };
-    let path = shmim_core::default_dir().join(format!("{name}{}", shmim_layout::FILE_SUFFIX));
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.is_file() && m.ino() == st.st_ino && m.dev() == st.st_dev => {
-            std::fs::remove_file(&path).map_err(|e| {
-                Failure::new(
-                    IMAGESTREAMIO_FAILURE,
-                    format!("unlink {}: {e}", path.display()),
-                )
-            })
-        }
-        _ => Ok(()),
-    }
+    Ok(unsafe { st.assume_init() })
+}
+
+/// Whether `path` (not followed if a symlink) is the file `st` describes.
+fn is_inode(path: &std::path::Path, st: &libc::stat) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_file() && m.ino() == st.st_ino && m.dev() == st.st_dev)
 }
 
 /// Writes `DIR/name.im.shm` into `file_name` (`ssz` bytes); `FAILURE` if it does not fit, with

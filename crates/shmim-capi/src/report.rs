@@ -5,7 +5,7 @@
 //! through the installed printer (with the Rust file and line where it was raised, the exported
 //! function's name, the code and a message) and turned into the function's error value; a panic is
 //! caught, reported as `IMAGESTREAMIO_FAILURE` and turned into the same error value, so no unwind
-//! ever crosses into C.
+//! ever crosses into C. The body runs with thread cancellation disabled ([`CancelOff`]).
 
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::io::Write;
@@ -15,6 +15,7 @@ use std::sync::{PoisonError, RwLock};
 use shmim_core::validate::Invalid;
 use shmim_layout::LayoutError;
 
+use crate::cancel::CancelOff;
 use crate::error_codes::*;
 
 /// A C error printer: `(file, function, line, code, message)`.
@@ -69,6 +70,12 @@ impl Failure {
     }
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.msg, code_name(self.code))
+    }
+}
+
 impl From<shmim_core::Error> for Failure {
     #[track_caller]
     fn from(e: shmim_core::Error) -> Self {
@@ -110,13 +117,14 @@ fn code_of(e: &shmim_core::Error) -> errno_t {
 /// What an export's body returns.
 pub(crate) type Outcome<T> = Result<T, Failure>;
 
-/// Runs an export's body: reports a failure or a panic through the printer and returns
-/// `on_error(code)` for it.
+/// Runs an export's body, with thread cancellation disabled: reports a failure or a panic through
+/// the printer and returns `on_error(code)` for it.
 pub(crate) fn boundary<T>(
     func: &'static CStr,
     on_error: impl FnOnce(errno_t) -> T,
     body: impl FnOnce() -> Outcome<T>,
 ) -> T {
+    let _cancel = CancelOff::new();
     let failure = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(v)) => return v,
         Ok(Err(f)) => f,

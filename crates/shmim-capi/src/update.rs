@@ -5,7 +5,7 @@ use std::ffi::c_long;
 use shmim_layout::Timespec;
 
 use crate::error_codes::*;
-use crate::handle::{is_local, read_image, target, view};
+use crate::handle::with_stream;
 use crate::image_struct::IMAGE;
 use crate::report::boundary;
 
@@ -55,17 +55,62 @@ unsafe fn update(
 ) -> c_long {
     boundary(func, c_long::from, || {
         // SAFETY: forwarded to the caller.
-        let im = unsafe { read_image(image) }?;
-        if is_local(&im) && !im.md.is_null() && im.used == 1 {
-            // A process-local image: `md->shared` is 0, so nothing to do (legacy rule); its
-            // header alone is checked.
+        let frame = unsafe {
+            with_stream(image, |view| match view {
+                // A process-local image: `md->shared` is 0, so nothing to do (legacy rule).
+                None => Ok(None),
+                Some(view) => Ok(view.update(atime)?),
+            })
+        }?;
+        #[cfg(feature = "writehistory")]
+        if let Some(frame) = frame {
             // SAFETY: forwarded to the caller.
-            unsafe { target(&im) }?;
-            return Ok(c_long::from(IMAGESTREAMIO_SUCCESS));
+            unsafe { record_write(&crate::handle::read_image(image)?, frame) }?;
         }
-        // SAFETY: forwarded to the caller.
-        let v = unsafe { view(&im) }?;
-        v.update(atime)?;
+        #[cfg(not(feature = "writehistory"))]
+        let _ = frame;
         Ok(c_long::from(IMAGESTREAMIO_SUCCESS))
     })
+}
+
+/// The write-history entry of frame `frame` (`IMAGESTRUCT_WRITEHISTORY` builds), as the legacy
+/// `UpdateIm` records it: the next slot of the 100 (`wCBindex`, counting wraps in `wCBcycle`)
+/// gets the frame's `cnt0`, `writetime` and this process. Written after the frame is published
+/// and posted (legacy: just before the posts), so a reader woken by this frame may find the
+/// entry a moment later.
+///
+/// # Safety
+/// As for [`ImageStreamIO_UpdateIm`].
+#[cfg(feature = "writehistory")]
+unsafe fn record_write(im: &IMAGE, frame: u64) -> crate::report::Outcome<()> {
+    use crate::handle::{live, write_history};
+    use crate::image_struct::IMAGESTRUCT_FRAMEWRITEMDSIZE as SLOTS;
+    use shmim_sync::Field;
+    // SAFETY: forwarded to the caller.
+    let history = unsafe { write_history(im) }?;
+    let md = im.md;
+    // SAFETY: the header `write_history` accepted (mapped for the call), and entry `slot` of the
+    // 100 it placed inside the mapping; shared fields are accessed atomically only.
+    unsafe {
+        let (index, cycle) = (
+            Field::new(&raw mut (*md).wCBindex),
+            Field::new(&raw mut (*md).wCBcycle),
+        );
+        let mut slot = index.peek().wrapping_add(1);
+        if slot >= SLOTS {
+            slot = 0;
+            cycle.set(cycle.peek().wrapping_add(1));
+        }
+        index.set(slot);
+        let entry = history.add(slot as usize);
+        Field::new(&raw mut (*entry).cnt0).set(frame);
+        Field::new(&raw mut (*entry).wpid).set(shmim_sync::pid::current());
+        let (sec, nsec) = (
+            live(&raw mut (*md).writetime.tv_sec),
+            live(&raw mut (*md).writetime.tv_nsec),
+        );
+        Field::new(&raw mut (*entry).writetime.tv_sec).set(sec);
+        Field::new(&raw mut (*entry).writetime.tv_nsec).set(nsec);
+    }
+    Ok(())
 }

@@ -19,6 +19,12 @@ const PROGRAMS: &[&str] = &[
     "inode.c",
     "legacy_style.c",
     "legacy_edges.c",
+    "helpers_by_hand.c",
+    "local_legacy.c",
+    "reshape.c",
+    "cancel.c",
+    "owner_pid.c",
+    "replaced_wait.c",
 ];
 
 #[test]

@@ -35,6 +35,58 @@ fn c_filename_truncation_circular_slices_and_destroying_a_damaged_stream() {
 }
 
 #[test]
+fn c_slice_helpers_are_arithmetic_on_a_hand_built_image() {
+    let dir = StreamDir::new("helpers-by-hand");
+    run(&toolchain().build("helpers_by_hand.c"), &[], &dir);
+}
+
+#[test]
+fn c_local_images_take_any_name_and_answer_semaphore_calls_quietly_as_legacy() {
+    let dir = StreamDir::new("local-legacy");
+    let out = run(&toolchain().build("local_legacy.c"), &[], &dir);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("ERROR"),
+        "a call printed"
+    );
+}
+
+#[test]
+fn c_open_fails_at_once_leaves_used_alone_and_destroy_spares_opened_handles() {
+    let dir = StreamDir::new("open-legacy");
+    run(&toolchain().build("open_legacy.c"), &[], &dir);
+}
+
+#[test]
+fn c_gpu_streams_neither_open_nor_get_created_without_cuda() {
+    let dir = StreamDir::new("gpu");
+    let spec = StreamSpec::new(&[4, 4], Datatype::Float)
+        .gpu(0)
+        .semaphores(2)
+        .dir(dir.path());
+    let gpu = Stream::create("gpu", &spec).unwrap();
+    run(&toolchain().build("gpu_streams.c"), &[], &dir);
+    gpu.destroy().unwrap();
+}
+
+#[test]
+fn c_streams_reshaped_in_place_keep_publishing_and_waking_readers() {
+    let dir = StreamDir::new("reshape");
+    run(&toolchain().build("reshape.c"), &[], &dir);
+}
+
+#[test]
+fn c_threads_blocked_in_waits_or_the_post_loop_are_cancelled_cleanly() {
+    let dir = StreamDir::new("cancel");
+    run(&toolchain().build("cancel.c"), &[], &dir);
+}
+
+#[test]
+fn c_clock_isio_is_the_clock_updateim_stamps_whatever_the_include_order() {
+    let dir = StreamDir::new("clock");
+    run(&toolchain().build("clock_isio.c"), &[], &dir);
+}
+
+#[test]
 fn c_type_helpers_match_the_datatype_table_for_every_code() {
     let dir = StreamDir::new("types");
     run(&toolchain().build("types.c"), &[], &dir);
@@ -69,6 +121,18 @@ fn c_circular_buffer_and_slice_helpers() {
 fn c_inode_checks_and_relink_follow_replaced_and_aliased_streams() {
     let dir = StreamDir::new("inode");
     run(&toolchain().build("inode.c"), &[], &dir);
+}
+
+#[test]
+fn c_frames_of_every_writing_style_never_change_the_owner_pid_milk_sets() {
+    let dir = StreamDir::new("owner-pid");
+    run(&toolchain().build("owner_pid.c"), &[], &dir);
+}
+
+#[test]
+fn c_waiter_on_a_replaced_stream_times_out_at_its_deadline_then_sees_the_new_inode() {
+    let dir = StreamDir::new("replaced-wait");
+    run(&toolchain().build("replaced_wait.c"), &[], &dir);
 }
 
 #[test]
@@ -179,7 +243,7 @@ fn c_reader_never_accepts_a_torn_frame_from_a_free_running_c_writer() {
 fn atomic_header_protocol_is_clean_under_thread_sanitizer() {
     let t = toolchain();
     let dir = StreamDir::new("tsan");
-    let include = format!("-I{}", t.prefix.join("include").display());
+    let include = format!("-I{}", t.prefix.join("include/ImageStreamIO").display());
     let helpers = format!("-I{}", common::c_dir().display());
     let config = format!("-I{}", common::config_dir());
     let flags = [
@@ -220,4 +284,31 @@ fn atomic_header_protocol_is_clean_under_thread_sanitizer() {
         "the racy variant was not caught: {}\n{stderr}",
         out.status
     );
+}
+
+#[test]
+fn c_close_unmaps_a_stream_whose_descriptor_the_program_closed_itself() {
+    let dir = StreamDir::new("close-unmaps");
+    run(
+        &toolchain().build("robust_edges.c"),
+        &["close-unmaps"],
+        &dir,
+    );
+}
+
+#[test]
+fn c_calls_succeed_when_the_directory_warning_cannot_be_written() {
+    let exe = toolchain().build("robust_edges.c");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = common::checked(
+        std::process::Command::new(&exe)
+            .arg("stderr-full")
+            .env("MILK_SHM_DIR", "/nonexistent/shmim-stderr-full")
+            .stderr(full),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("filename 0 0 /"), "{stdout}");
 }

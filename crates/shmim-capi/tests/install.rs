@@ -52,10 +52,13 @@ const C_API: &[&str] = &[
     "ImageStreamIO_UpdateIm_atime",
 ];
 
-const PUBLIC_HEADERS: &[&str] = &[
+/// What `include/ImageStreamIO/` holds: the public headers and the variant record.
+const INSTALLED_HEADERS: &[&str] = &[
     "ImageStreamIO.h",
     "ImageStreamIOError.h",
     "ImageStreamIO_atomic.h",
+    "ImageStreamIO_lock.h",
+    "ImageStreamIO_variant.h",
     "ImageStruct.h",
 ];
 
@@ -96,14 +99,19 @@ fn install_has_the_soname_links_public_headers_and_pkg_config() {
         String::from_utf8_lossy(&dynamic.stdout).contains(&format!("Library soname: [{soname}]"))
     );
 
-    let mut headers: Vec<String> = std::fs::read_dir(t.prefix.join("include"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    headers.sort();
-    assert_eq!(headers, PUBLIC_HEADERS);
-    for h in PUBLIC_HEADERS {
-        let text = std::fs::read_to_string(t.prefix.join("include").join(h)).unwrap();
+    let include = t.prefix.join("include");
+    let entries = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(entries(&include), ["ImageStreamIO"]);
+    assert_eq!(entries(&include.join("ImageStreamIO")), INSTALLED_HEADERS);
+    for h in INSTALLED_HEADERS {
+        let text = std::fs::read_to_string(include.join("ImageStreamIO").join(h)).unwrap();
         assert!(
             !text.contains("ImageStreamIO_config"),
             "{h} includes the private header"
@@ -118,11 +126,96 @@ fn install_has_the_soname_links_public_headers_and_pkg_config() {
     let modversion = pkg_config(&t.prefix, &["--modversion"]);
     assert_eq!(String::from_utf8_lossy(&modversion.stdout).trim(), version);
     assert!(t.libs.iter().any(|l| l == "-lImageStreamIO"));
-    assert!(
-        t.cflags
-            .iter()
-            .any(|f| f == &format!("-I{}", t.prefix.join("include").display()))
+    // Both include styles: <ImageStreamIO/ImageStreamIO.h> and "ImageStreamIO.h".
+    let includes: Vec<String> = t
+        .cflags
+        .iter()
+        .filter(|f| f.starts_with("-I"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        includes,
+        [
+            format!("-I{}", include.display()),
+            format!("-I{}", include.join("ImageStreamIO").display())
+        ]
     );
+    assert_eq!(
+        entries(&t.prefix.join("lib/cmake/ImageStreamIO")),
+        [
+            "ImageStreamIOConfig.cmake",
+            "ImageStreamIOConfigVersion.cmake"
+        ]
+    );
+}
+
+#[test]
+fn static_library_exports_only_the_c_api() {
+    // One relocatable object: every symbol but the C API's is local, so a program that also
+    // links another Rust static library gets no duplicate standard library.
+    let lib = toolchain().prefix.join("lib/libImageStreamIO.a");
+    let out = checked(Command::new("nm").args(["-g", "--defined-only"]).arg(&lib));
+    let global: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect();
+    let expected: BTreeSet<String> = C_API.iter().map(|s| s.to_string()).collect();
+    assert_eq!(global, expected);
+}
+
+#[test]
+fn both_include_styles_compile() {
+    let t = toolchain();
+    let dir = StreamDir::new("include-styles");
+    for style in ["-DANGLE_INCLUDE", "-DQUOTE_INCLUDE"] {
+        let exe = t.build_with(
+            "cc",
+            "include_style.c",
+            &[style, "-Wall", "-Wextra", "-Werror"],
+            &[],
+            true,
+        );
+        run(&exe, &[], &dir);
+    }
+}
+
+#[test]
+fn a_program_built_for_another_layout_variant_does_not_compile() {
+    // The installed ImageStreamIO_variant.h records the library's switches; ImageStruct.h refuses
+    // a program whose switches differ, before it could run with a mismatched IMAGE.
+    let t = toolchain();
+    let own = common::variant();
+    for (define, on) in [
+        ("IMAGESTRUCT_WRITEHISTORY", own.writehistory),
+        ("DAO_COMPAT", own.dao_compat),
+    ] {
+        let mut cmd = Command::new("cc");
+        cmd.args(["-fsyntax-only", "-xc", "-"]);
+        cmd.args(&t.cflags);
+        if on {
+            // The library has it: a program without it is refused.
+            cmd.arg(format!("-U{define}"));
+        } else {
+            cmd.arg(format!("-D{define}"));
+        }
+        let out = cmd
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(
+                    b"#include <ImageStreamIO/ImageStreamIO.h>\nint main(void) { return 0; }\n",
+                )?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("#error") && stderr.contains(define),
+            "{define}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -207,7 +300,7 @@ fn static_library_links_a_legacy_program() {
             .split_whitespace()
             .filter(|l| *l != "-lImageStreamIO"),
     );
-    let include = format!("-I{}", t.prefix.join("include").display());
+    let include = format!("-I{}", t.prefix.join("include/ImageStreamIO").display());
     let exe = t.build_with("cc", "legacy_style.c", &["-O0", &include], &after, false);
     assert!(
         !String::from_utf8_lossy(&checked(Command::new("readelf").arg("-d").arg(&exe)).stdout)

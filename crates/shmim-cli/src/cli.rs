@@ -42,6 +42,16 @@ pub enum Command {
     Read(ReadArgs),
     /// Measure writer, reader and wake-up costs against hardware baselines.
     Bench(BenchArgs),
+    /// Save the current frame (or the next N frames, as a cube) to a FITS file.
+    #[cfg(feature = "fits")]
+    Save(SaveArgs),
+    /// Create a stream from a FITS image, or publish it as the next frame of an existing one.
+    #[cfg(feature = "fits")]
+    Load(LoadArgs),
+    /// Log a stream to FITS cubes in a directory, paced by its writer (Ctrl-C finishes the open
+    /// cube).
+    #[cfg(feature = "fits")]
+    Log(LogArgs),
     /// The demo's writer process.
     #[command(name = "__demo-writer", hide = true)]
     DemoWriter(ChildWriterArgs),
@@ -214,6 +224,52 @@ pub struct ReadArgs {
     pub json: bool,
 }
 
+#[cfg(feature = "fits")]
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Stream name.
+    pub name: String,
+    /// FITS file to write (written under a temporary name, then renamed).
+    pub file: PathBuf,
+    /// Save the next N frames as a cube (with a per-frame table) instead of the current frame.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub frames: Option<u64>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// With --frames: give up when no new frame comes for this many seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+#[cfg(feature = "fits")]
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// FITS file to read (the primary image, or the first image extension).
+    pub file: PathBuf,
+    /// Stream name.
+    pub name: String,
+    /// Re-create the stream if it exists with another shape or type.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[cfg(feature = "fits")]
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Stream name.
+    pub name: String,
+    /// Directory for the cubes (NAME_YYYYMMDDThh:mm:ss.nnnnnnnnn.fits).
+    #[arg(value_name = "DIR")]
+    pub log_dir: PathBuf,
+    /// Frames per cube.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub frames_per_cube: u64,
+    /// Stop after this many cubes (default: until Ctrl-C).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cubes: Option<u64>,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Fewer iterations and round trips (for tests; figures are noisier).
@@ -242,7 +298,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub huge_dir: Option<PathBuf>,
     /// Run only these sections (comma-separated): publish, frames, wake, idle, scaling, huge,
-    /// envcache.
+    /// envcache, fits.
     #[arg(long, value_delimiter = ',', value_name = "SECTION,…")]
     pub only: Vec<String>,
 }
@@ -294,4 +350,7 @@ pub struct BenchPeerArgs {
     /// This reader's index (fan-out).
     #[arg(long, default_value_t = 0)]
     pub index: u16,
+    /// Frame period of the FITS bench's writer, in µs.
+    #[arg(long, default_value_t = 0)]
+    pub period_us: u64,
 }

@@ -16,6 +16,8 @@ mod clock;
 mod cmd;
 mod dir;
 mod failure;
+#[cfg(feature = "fits")]
+mod interrupt;
 mod parse;
 mod pattern;
 mod progress;

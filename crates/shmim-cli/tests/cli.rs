@@ -404,6 +404,51 @@ fn purge_removes_only_streams_nobody_uses() {
     assert!(d.path().join("used.im.shm").exists());
 }
 
+/// milk's `shmimsetowncurrent`: `ownerPID` set to the owning process, in place in the file.
+fn set_owner_pid(stream_file: &Path, pid: i32) {
+    std::os::unix::fs::FileExt::write_all_at(
+        &std::fs::OpenOptions::new()
+            .write(true)
+            .open(stream_file)
+            .unwrap(),
+        &pid.to_ne_bytes(),
+        220,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_stream_owned_by_a_live_process_keeps_its_owner_through_frames_and_purge() {
+    let d = TempDir::new("owned");
+    ok(&shmim(d.path(), &["create", "owned", "--shape", "4"]));
+    let owner = Bg(StdCommand::new("sleep").arg("600").spawn().unwrap());
+    let pid = owner.0.id() as i32;
+    set_owner_pid(&d.path().join("owned.im.shm"), pid);
+    let wrote = ok(&shmim(
+        d.path(),
+        &["write", "owned", "--rate", "1000", "--count", "3"],
+    ));
+    assert!(wrote.contains("wrote 3 frames"), "{wrote}");
+
+    let ls = json(&shmim(d.path(), &["ls", "--json"]));
+    assert_eq!(ls[0]["owner_pid"], pid, "frames leave ownerPID alone");
+    assert_eq!(ls[0]["owner"], "alive");
+    assert_eq!(
+        ls[0]["writer"], "dead",
+        "the writer is the last poster, gone"
+    );
+    let info = ok(&shmim(d.path(), &["info", "owned"]));
+    assert!(info.contains(&format!("{pid} (alive)")), "{info}");
+
+    let out = ok(&shmim(d.path(), &["purge"]));
+    assert!(
+        out.contains(&format!("kept owned (owner {pid} alive)")),
+        "{out}"
+    );
+    assert!(d.path().join("owned.im.shm").exists());
+    drop(owner);
+}
+
 #[test]
 fn watch_prints_one_line_per_refresh_over_a_pipe() {
     let d = TempDir::new("watch");

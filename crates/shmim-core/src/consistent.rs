@@ -1,20 +1,24 @@
 //! Consistent copies out of a live stream: the seqlock of `shmim-sync`, bounded by a deadline,
-//! with stuck and dead writers told apart.
+//! with stuck and dead writers told apart by the write flag's claim (`WriteFlag::holder`).
 
 use std::time::{Duration, Instant};
 
+use shmim_sync::liveness;
 use shmim_sync::seqlock::{read_begin, read_validate};
 use shmim_sync::spin::Spin;
+use shmim_sync::write_flag::Holder;
 
 use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md};
+use crate::writer::write_flag;
 
-/// How often a reader facing a set write flag asks whether its owner still lives.
+/// How often a reader facing a set write flag asks whether its claimant still lives.
 const OWNER_CHECK_EVERY: Duration = Duration::from_millis(1);
 
 /// Runs `copy` until it copied a frame no writer touched meanwhile, and returns that frame's
-/// `cnt0` and how many copies were thrown away first. Gives up after `timeout` with [`Error::Torn`] (the frame kept changing) or
-/// [`Error::WriterStuck`]; returns [`Error::WriterDied`] as soon as the flag's owner is known dead.
+/// `cnt0` and how many copies were thrown away first. Gives up after `timeout` with
+/// [`Error::Torn`] (the frame kept changing) or [`Error::WriterStuck`]; returns
+/// [`Error::WriterDied`] as soon as the flag's claimant is known dead.
 pub(crate) fn consistent_copy_counted(
     map: &Mapping,
     timeout: Duration,
@@ -39,7 +43,7 @@ pub(crate) fn consistent_copy_counted(
         };
         if busy && owner_checked.elapsed() >= OWNER_CHECK_EVERY {
             owner_checked = Instant::now();
-            if let Some(e) = dead_owner(map) {
+            if let Some(e) = dead_writer(map) {
                 return Err(e);
             }
         }
@@ -66,27 +70,33 @@ pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
         .unwrap_or_else(|| start + Duration::from_secs(365 * 86_400))
 }
 
-/// `WriterDied` if the flag's recorded owner no longer exists.
-pub(crate) fn dead_owner(map: &Mapping) -> Option<Error> {
-    let owner = md!(map, owner_pid).peek();
-    // ownerPID ≤ 1: none recorded (0 unset, 1 "no process" in legacy files): nothing to ask.
-    (owner > 1 && shmim_sync::liveness::is_dead(owner)).then_some(Error::WriterDied { owner })
+/// `WriterDied` if the flag is set, its claimant no longer runs, and the ticket still matches.
+pub(crate) fn dead_writer(map: &Mapping) -> Option<Error> {
+    match write_flag(map).holder(liveness::is_dead) {
+        Holder::Died { claim } => Some(Error::WriterDied { writer: claim }),
+        Holder::Nobody | Holder::Stuck { .. } => None,
+    }
 }
 
 /// The error for a write flag that stayed set for `waited`.
 pub(crate) fn stuck_or_dead(map: &Mapping, waited: Duration) -> Error {
-    dead_owner(map).unwrap_or(Error::WriterStuck {
-        owner: md!(map, owner_pid).peek(),
-        waited,
-    })
+    match write_flag(map).holder(liveness::is_dead) {
+        Holder::Died { claim } => Error::WriterDied { writer: claim },
+        Holder::Stuck { claim } => Error::WriterStuck {
+            writer: claim,
+            waited,
+        },
+        // Cleared at the last instant: no writer is stuck, we just ran out of time.
+        Holder::Nobody => Error::Torn { waited },
+    }
 }
 
-/// Waits until no writer holds the flag (or its owner is dead, or `timeout` passes).
+/// Waits until no writer holds the flag (or its claimant is dead, or `timeout` passes).
 pub(crate) fn wait_for_no_write(map: &Mapping, timeout: Duration) -> Result<()> {
     let start = Instant::now();
     let mut spin = Spin::for_duration(timeout);
     let write = md!(map, write);
     let outcome =
-        shmim_sync::spin::wait_for_value(write.cell(), 0, &mut spin, || dead_owner(map).is_none());
+        shmim_sync::spin::wait_for_value(write.cell(), 0, &mut spin, || dead_writer(map).is_none());
     outcome.map_err(|_| stuck_or_dead(map, start.elapsed()))
 }

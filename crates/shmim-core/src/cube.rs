@@ -90,6 +90,7 @@ impl WriteGuard<'_> {
     /// Copies `src` into slice `index` of the cube (set `cnt1` to say which slice you wrote).
     pub fn copy_slice_from<T: Pixel>(&mut self, index: u64, src: &[T]) -> Result<()> {
         let src: &[u8] = bytemuck::cast_slice(src);
+        self.settle();
         let map = self.mapping();
         let (offset, _) = slice_range::<T>(map.geometry(), index, src.len())?;
         map.copy_in(offset, src);
@@ -106,7 +107,8 @@ impl Reader {
         let buf: &mut [u8] = bytemuck::cast_slice_mut(buf);
         let map = self.mapping();
         let (offset, _) = slice_range::<T>(map.geometry(), index, buf.len())?;
-        consistent_copy(map, self.read_timeout(), || map.copy_out(offset, buf))
+        let pixels = map.reader_pixels()?;
+        consistent_copy(map, self.read_timeout(), || pixels.copy_out(offset, buf))
     }
 }
 

@@ -6,6 +6,7 @@
 //! (set it before starting, as with the legacy library). Code that needs another directory passes
 //! it explicitly ([`crate::StreamSpec::dir`], [`crate::Stream::open_in`]).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -29,7 +30,10 @@ pub(crate) fn resolve(env: Option<&Path>) -> PathBuf {
         if dir.is_dir() {
             return dir.to_path_buf();
         }
-        eprintln!(
+        // A warning that cannot be written (stderr full, closed, or a broken pipe with SIGPIPE
+        // ignored) is dropped: `eprintln!` would panic, and every later call would fail.
+        let _ = writeln!(
+            std::io::stderr(),
             "shmim: {SHM_DIR_ENV}={} is not an existing directory; using the default stream directory",
             dir.display()
         );

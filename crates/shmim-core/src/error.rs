@@ -104,24 +104,31 @@ pub enum Error {
         count: u64,
     },
     /// Another writer holds the write flag.
-    #[error("another writer is writing (ownerPID {owner})")]
+    #[error(
+        "another writer holds the write flag (claimed by PID {writer}; 0: no shmim claim, e.g. a legacy writer)"
+    )]
     WriterBusy {
-        /// `ownerPID` (≤ 1: none recorded, e.g. a legacy writer).
-        owner: i32,
+        /// The claim PID: the shmim writer holding the flag (0: none claims it, e.g. a legacy
+        /// writer, which claims nothing).
+        writer: i32,
     },
-    /// The write flag stayed set for the whole timeout and its owner is alive or unknown.
-    #[error("writer stuck: write flag set for {waited:?} (ownerPID {owner})")]
+    /// The write flag stayed set for the whole timeout and its holder is alive, unknown, or
+    /// claims nothing.
+    #[error(
+        "writer stuck: write flag set for {waited:?} (claimed by PID {writer}; 0: no shmim claim, e.g. a legacy writer)"
+    )]
     WriterStuck {
-        /// `ownerPID` (≤ 1: none recorded, e.g. a legacy writer).
-        owner: i32,
+        /// The claim PID (0: none, e.g. a legacy writer).
+        writer: i32,
         /// How long we waited.
         waited: Duration,
     },
-    /// The write flag is set and its owner process no longer exists.
-    #[error("writer died mid-frame (ownerPID {owner} no longer exists)")]
+    /// The write flag is set, its claimant no longer runs (exited, or a zombie), and the flag is
+    /// still the one it took: [`crate::Stream::recover_writer`] can take it over.
+    #[error("writer died mid-frame (claim PID {writer} no longer runs); recover_writer takes over")]
     WriterDied {
         /// The dead writer's PID.
-        owner: i32,
+        writer: i32,
     },
     /// The frame kept changing under every copy until the timeout.
     #[error("no consistent copy within {waited:?}: the frame kept changing")]
@@ -145,6 +152,14 @@ pub enum Error {
     Replaced {
         /// The stream.
         name: String,
+    },
+    /// The stream's file was deleted and nothing replaced it: no frame will come.
+    #[error("stream {name} was removed ({} no longer exists)", path.display())]
+    Removed {
+        /// The stream.
+        name: String,
+        /// The path it was opened by.
+        path: PathBuf,
     },
     /// A semaphore operation failed.
     #[error(transparent)]
@@ -178,6 +193,18 @@ pub enum Error {
     /// The segment lock failed.
     #[error(transparent)]
     Lock(#[from] shmim_sync::lock::LockError),
+    /// Another open handle (another process, or another `open` of this one) kept the keyword
+    /// writers' lock of the stream for the whole wait: it is stopped or hung mid-write.
+    #[error(
+        "the keyword lock of {} stayed taken for {waited:?} (is a keyword writer stopped?)",
+        path.display()
+    )]
+    KeywordsLocked {
+        /// The stream file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
     /// Every keyword entry is in use.
     #[error("all {count} keyword entries are in use")]
     KeywordsFull {
@@ -192,6 +219,21 @@ pub enum SegmentMismatch {
     /// The file does not start with the segment magic.
     #[error("not a shmim segment (bad magic)")]
     Magic,
+    /// The file is a segment of another format version.
+    #[error(
+        "segment format version {found}, this shmim reads version {} only{}",
+        crate::segment::SEGMENT_VERSION,
+        if *found == 1 {
+            " (version 1 kept a robust pthread mutex in the file, which let the file steer the \
+             unlocking process's memory): re-create the segment"
+        } else {
+            ""
+        }
+    )]
+    Version {
+        /// The version in the file.
+        found: u32,
+    },
     /// The file is a segment of another size (another struct, or another version of it).
     #[error("holds {found} bytes of data, the type has {expected}")]
     Size {

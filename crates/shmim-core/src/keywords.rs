@@ -2,11 +2,28 @@
 //!
 //! Writing an entry stores name, type, value and comment, then increments its `cnt` (Release), as
 //! the legacy convention "cnt counts the writes of this keyword" asks. Entries are copied in and
-//! out with relaxed atomic words, so two threads of one process writing the same entry through
-//! different handles race only in the protocol, never in the Rust memory model. Reading copies the
-//! entry twice and accepts it when both copies agree and `cnt` did not move around them (an
-//! acquire fence orders the copies before the check); after 100 failed attempts it returns
-//! [`Error::Torn`]. The legacy format has no write flag for keywords, so a writer preempted in the
+//! out with relaxed atomic words, so readers racing a writer race only in the protocol, never in
+//! the Rust memory model. Reading copies the entry twice and accepts it when both copies agree and
+//! `cnt` did not move around them (an acquire fence orders the copies before the check); after 100
+//! failed attempts it returns [`Error::Torn`].
+//!
+//! # Keyword writers are serialised
+//! Setting a keyword is a read-modify-write of the whole table: find the entry of that name or
+//! the first unused one, then fill it. Two writers doing that at once pick the same free entry and
+//! interleave their stores (a keyword lost, or an entry mixed from two writes that reads as valid
+//! forever), or both add the same name. The file format has no room for a lock, so shmim uses two
+//! that live outside it:
+//! * **across open files** (other processes, and other handles of this process, each of which
+//!   opened the file itself): an OFD write lock on the bytes of the keyword region
+//!   (`shmim_sync::range_lock`). It belongs to the open file description, so the kernel drops it
+//!   when a holder dies; a holder that is stopped makes other writers give up after
+//!   [`LOCK_WAIT`] with [`Error::KeywordsLocked`] rather than hang;
+//! * **within one open file** (threads sharing a handle, which share its description, where the
+//!   OFD lock would be granted to both): a mutex in the handle's mapping, taken first. A
+//!   process-local stream has only this one.
+//!
+//! Limits: legacy C writers store keywords with plain stores and take no lock; they can still
+//! race a shmim writer (and each other). Readers take no lock, so a writer preempted in the
 //! middle of an entry, before its `cnt` increment, can still be seen half-written: that is as
 //! consistent as the file format allows (RELIABILITY.md).
 
@@ -14,6 +31,13 @@ use shmim_layout::{
     ImageKeyword, KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING, KeywordType, KeywordValue, read_cstr,
     write_cstr,
 };
+
+use std::os::fd::AsFd;
+use std::sync::{MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use shmim_sync::range_lock::{self, RangeGuard};
+use shmim_sync::spin::Spin;
 
 use crate::error::{Error, Result};
 use crate::mapping::Mapping;
@@ -50,6 +74,10 @@ pub struct Keyword {
 /// How many times a read retries while the entry keeps changing.
 const READ_ATTEMPTS: usize = 100;
 
+/// How long a keyword writer waits for another handle's keyword write to end. One write is a
+/// table scan and a 128-byte copy: microseconds, or a few scheduler ticks on a loaded machine.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(2);
+
 impl Stream {
     /// Keyword entry `index` as it is now.
     pub fn keyword_at(&self, index: u16) -> Result<Keyword> {
@@ -74,13 +102,16 @@ impl Stream {
     }
 
     /// Sets keyword `name` (its existing entry, or the first unused one); returns the index.
+    /// Keyword writers of shmim are serialised (module docs), so two of them never fill one entry
+    /// or add one name twice.
     pub fn set_keyword(&self, name: &str, value: Value, comment: &str) -> Result<u16> {
-        encode(name, &value, comment)?;
+        let kw = encode(name, &value, comment)?;
+        let _writers = KeywordWriters::lock(&self.map)?;
         let mut free = None;
         for i in 0..self.geometry().nb_kw {
             let k = read_entry(&self.map, i)?;
             if k.value != Value::Empty && k.name == name {
-                return self.set_keyword_at(i, name, value, comment).map(|()| i);
+                return write_entry(&self.map, i, &kw).map(|()| i);
             }
             if k.value == Value::Empty && free.is_none() {
                 free = Some(i);
@@ -89,10 +120,10 @@ impl Stream {
         let i = free.ok_or(Error::KeywordsFull {
             count: self.geometry().nb_kw,
         })?;
-        self.set_keyword_at(i, name, value, comment).map(|()| i)
+        write_entry(&self.map, i, &kw).map(|()| i)
     }
 
-    /// Writes entry `index`.
+    /// Writes entry `index` (serialised with every other shmim keyword writer).
     pub fn set_keyword_at(
         &self,
         index: u16,
@@ -100,19 +131,68 @@ impl Stream {
         value: Value,
         comment: &str,
     ) -> Result<()> {
-        let p = self.map.keyword_ptr(index)?;
         let kw = encode(name, &value, comment)?;
-        let bytes = bytemuck::bytes_of(&kw);
-        let base = self.map.offset_of(p.cast());
-        let cnt_at = core::mem::offset_of!(ImageKeyword, cnt);
-        // Everything but the counter, then the counter (Release: readers that see the new count
-        // see the entry).
-        self.map.copy_in_words(base, &bytes[..cnt_at]);
-        self.map
-            .copy_in_words(base + cnt_at + 8, &bytes[cnt_at + 8..]);
-        counter(p).fetch_add(1);
-        Ok(())
+        let _writers = KeywordWriters::lock(&self.map)?;
+        write_entry(&self.map, index, &kw)
     }
+}
+
+/// Exclusive right to write keyword entries, held from the table scan to the last store.
+struct KeywordWriters<'m> {
+    _file: Option<RangeGuard<'m>>,
+    // Declared last: dropped after the file lock, so another thread of ours never finds the
+    // mutex free while our description still holds the range.
+    _local: MutexGuard<'m, ()>,
+}
+
+impl<'m> KeywordWriters<'m> {
+    /// The mapping's mutex, then (for a stream file) the OFD lock on the keyword region.
+    fn lock(map: &'m Mapping) -> Result<Self> {
+        let local = map
+            .keyword_writers()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let region = map.geometry().regions.keywords;
+        let Some((file, path, _)) = map.file().filter(|_| region.len > 0) else {
+            return Ok(Self {
+                _file: None,
+                _local: local,
+            });
+        };
+        let start = Instant::now();
+        let mut spin = Spin::for_duration(LOCK_WAIT);
+        loop {
+            match range_lock::try_lock(file.as_fd(), region.offset, region.len) {
+                Ok(Some(held)) => {
+                    return Ok(Self {
+                        _file: Some(held),
+                        _local: local,
+                    });
+                }
+                Ok(None) if spin.pause() => {}
+                Ok(None) => {
+                    return Err(Error::KeywordsLocked {
+                        path: path.to_owned(),
+                        waited: start.elapsed(),
+                    });
+                }
+                Err(e) => return Err(Error::io("fcntl(F_OFD_SETLK)", path, e)),
+            }
+        }
+    }
+}
+
+/// Stores `kw` into entry `index`: everything but the counter, then the counter (Release: readers
+/// that see the new count see the entry). The caller holds [`KeywordWriters`].
+fn write_entry(map: &Mapping, index: u16, kw: &ImageKeyword) -> Result<()> {
+    let p = map.keyword_ptr(index)?;
+    let bytes = bytemuck::bytes_of(kw);
+    let base = map.offset_of(p.cast());
+    let cnt_at = core::mem::offset_of!(ImageKeyword, cnt);
+    map.copy_in_words(base, &bytes[..cnt_at]);
+    map.copy_in_words(base + cnt_at + 8, &bytes[cnt_at + 8..]);
+    counter(p).fetch_add(1);
+    Ok(())
 }
 
 /// The entry for `name`, `value`, `comment` (counter 0), or which part does not fit.

@@ -61,6 +61,22 @@ impl View {
         Ok(Self { map })
     }
 
+    /// Views memory whose regions the caller located and bounded itself, with no validation of
+    /// the header: the C library does this on every call, from the pointers its `IMAGE` was
+    /// opened with and the counts the header holds now, so that programs that edit a stream's
+    /// metadata in place (milk reshapes streams) keep working while every access stays inside
+    /// the mapping.
+    ///
+    /// # Safety
+    /// `base` must be 8-aligned and valid for reads and writes of `geo.regions.file_size` bytes
+    /// for as long as the returned view lives, and every region of `geo` must lie inside those
+    /// bytes, its offset 8-aligned (what [`View::new`] establishes by validation).
+    pub unsafe fn bounded(base: *mut u8, geo: Geometry) -> Self {
+        // SAFETY: forwarded to the caller.
+        let map = unsafe { Mapping::borrowed(base, geo) };
+        Self { map }
+    }
+
     /// The geometry validated when the view was made.
     pub fn geometry(&self) -> &Geometry {
         self.map.geometry()

@@ -10,6 +10,8 @@
 //! * a [`Reader`] registers in a semaphore slot (released on drop) and copies frames out with
 //!   [`Reader::read_into`], which never returns a torn frame: it returns the frame or a
 //!   [`Error::Torn`] / [`Error::WriterStuck`] / [`Error::WriterDied`] error;
+//! * every wait strategy returns each frame at most once, and notices within 100 ms that the
+//!   stream was re-created ([`Error::Replaced`]) or deleted ([`Error::Removed`]);
 //! * no `&[T]` into live shared pixels is ever handed out: reads are copies.
 //!
 //! ```
@@ -48,16 +50,34 @@
 //! # Decisions where the spec is silent
 //! * Commit also fills the circular-buffer frame metadata (`CBFRAMEMD`: cnt0, cnt1, atime,
 //!   writetime) of the slot it copies into; the legacy library leaves those entries zero.
-//! * `ownerPID` is set by each shmim writer when it takes the flag and cleared by its commit: it
-//!   names the process holding the flag (0 otherwise, as legacy writers leave it), so a dead
-//!   writer is told apart from a live legacy one. An abandoned flag keeps its owner. The last
-//!   writer of a frame is in `semWritePID` ([`Stream::last_writer`]).
+//! * `ownerPID` keeps its legacy meaning (the stream's owner, set by milk's `shmimsetown*`) and is
+//!   never written after create. The writer holding the flag is named by two shmim-private words
+//!   of header padding, the claim PID and claim ticket (`docs/protocol.md`, "The fields involved"), which
+//!   tell a dead writer ([`Error::WriterDied`]) from a live or legacy one. The last writer of a
+//!   frame is in `semWritePID` ([`Stream::last_writer`]).
+//! * A frame abandoned by one handle (a guard dropped without commit) can be resumed by the next
+//!   write through any handle of the same process to the same file, even after the abandoning
+//!   handle was dropped; other processes see a stuck writer until then.
 //! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
 //!   or `-`.
+//! * A writer and readers in one process: a [`WriteGuard`]'s `&mut` pixels are never memory
+//!   another thread of this process reads. [`Reader`]s copy pixels from their own mapping of the
+//!   stream file (made on their first copy), which makes the case the cross-process one of the
+//!   protocol (the seqlock's documented race, discarded by validation). Under the `strict`
+//!   feature `pixels_mut`/`bytes_mut` lend a staging buffer that commit writes back with aligned
+//!   8-byte atomic words, and every shared pixel access is such a word, so even a process-local
+//!   stream shared by threads is race-free (Miri and ThreadSanitizer check it). Same methods in
+//!   both builds: the feature is additive.
+//! * Keyword writers ([`Stream::set_keyword`]) are serialised: an OFD lock on the keyword region
+//!   across processes and open handles, a mutex within one handle; legacy C writers take no lock.
+//! * A new stream or segment file is built under an unpredictable name (`.NAME.<64 random
+//!   bits>.tmp`), owner-only, and given its final mode just before the rename.
+//! * [`Segment`]s use the owner-PID lock of `docs/segment-lock.md` (format version 2).
 #![deny(missing_docs)]
 
+mod abandoned;
 mod consistent;
 mod create;
 mod cube;
@@ -68,6 +88,7 @@ mod keywords;
 #[doc(hidden)]
 pub mod legacy;
 mod list;
+mod live_pixels;
 mod mapping;
 mod metadata;
 mod name;
@@ -80,6 +101,7 @@ mod spec;
 mod stream;
 pub mod validate;
 mod writer;
+mod writer_pixels;
 
 pub use cube::CbFrame;
 pub use dir::default_dir;
@@ -87,13 +109,15 @@ pub use error::{Error, Result, SegmentMismatch};
 pub use keywords::{Keyword, Value};
 pub use list::{Listed, list};
 #[doc(hidden)]
+pub use live_pixels::LivePixels;
+#[doc(hidden)]
 pub use mapping::{RawStream, free_heap};
 pub use metadata::Metadata;
 pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
-pub use reader::{DEFAULT_PURE_SPIN, Reader};
-pub use segment::{SEGMENT_SUFFIX, Segment, SegmentGuard};
+pub use reader::{DEFAULT_PURE_SPIN, REPLACEMENT_CHECK_EVERY, Reader};
+pub use segment::{SEGMENT_SUFFIX, SEGMENT_VERSION, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;
 pub use stream::Stream;

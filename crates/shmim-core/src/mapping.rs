@@ -8,10 +8,32 @@
 //! under the mapping: the kernel then raises SIGBUS on access (RELIABILITY.md).
 //!
 //! Nothing here creates a Rust reference into the shared bytes: shared fields are reached through
-//! `shmim-sync` atomic views, pixels through raw-pointer copies.
+//! `shmim-sync` atomic views, pixels through raw-pointer copies. The one `&mut` into shared
+//! pixels is a [`crate::WriteGuard`]'s (`pixels_mut`, `bytes_mut`), and the rules below keep it
+//! exclusive in the Rust memory model, not just in the protocol.
+//!
+//! # Same-process readers never share the writer's pixel memory
+//! A guard borrows its `Stream` mutably, so nothing else reaches the handle's mapping through the
+//! handle while it lives. But [`crate::Reader`]s made from the handle keep this `Mapping` (they
+//! live in other threads), and a reader copying pixels while the guard's `&mut [T]` is alive is
+//! a data race — and an aliasing violation — *in this process*, which the seqlock's validation
+//! cannot excuse. So readers copy pixels through [`Mapping::reader_pixels`]: for a stream file,
+//! a second mapping of the pixel region, made on a reader's first copy and shared by all
+//! readers of the handle. The writer's `&mut` and the readers' loads then touch different
+//! memory of this process — the same physical pages, exactly as a reader in another process
+//! does — which reduces the case to the cross-process one of `docs/protocol.md` (the
+//! documented seqlock race on the pixels). The readers' atomics on the header (`cnt0`, `write`,
+//! semaphores) stay on the handle's mapping: the guard's `&mut` never covers them.
+//!
+//! A process-local stream (heap memory) cannot be mapped twice: its readers share the writer's
+//! memory. Under the `strict` feature the guard's `&mut` is then a staging buffer written back
+//! with 8-byte atomic words (see `writer_pixels.rs`), so there is no race at all (Miri proves it,
+//! `tests/same_process.rs`); the default build keeps the documented seqlock race there.
 
 use std::fs::File;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use shmim_layout::{
     CbFrameMd, ImageKeyword, ImageMetadata, Region, SemSlot, StreamProcTrace, Timespec,
@@ -49,12 +71,99 @@ pub(crate) struct Mapping {
     len: usize,
     geo: Geometry,
     backing: Backing,
+    /// Kept out of line: inline, these fields made every publish 3 ns slower (`shmim bench`).
+    seldom: Box<Seldom>,
 }
 
-// SAFETY: the mapping is plain memory shared with other processes anyway; every access from this
-// crate goes through atomic views or raw-pointer copies (no `&`/`&mut` to shared bytes outlives a
-// WriteGuard, which holds `&mut Stream`), so sharing the handle between threads adds no data race
-// the cross-process protocol does not already handle. `base` stays valid as long as `backing`.
+/// What a mapping needs only now and then (a keyword write, a reader's first copy).
+#[derive(Default)]
+struct Seldom {
+    /// Serialises keyword writers of this process that share this mapping's open file description
+    /// (its OFD lock does not exclude them from each other; see `keywords.rs`).
+    keyword_writers: std::sync::Mutex<()>,
+    /// The readers' own mapping of the pixel region (module docs), made on first use.
+    reader_twin: OnceLock<PixelTwin>,
+}
+
+/// A second mapping of a stream file's pixel region, for readers.
+struct PixelTwin {
+    map: memmap2::MmapRaw,
+    /// Offset of the pixel region's first byte in `map` (the map starts on a page boundary).
+    data_at: usize,
+}
+
+impl PixelTwin {
+    /// Maps the pages holding `data` (a non-empty region of `file`), prefaulted: the first copy
+    /// would touch them all anyway, and one `MAP_POPULATE` is cheaper than a fault per page.
+    fn map(file: &File, path: &Path, data: Region) -> Result<Self> {
+        let page = rustix::param::page_size() as u64;
+        let first = data.offset - data.offset % page;
+        let len = usize::try_from(data.end() - first).map_err(|_| {
+            Error::io(
+                "mmap",
+                path,
+                std::io::Error::from(std::io::ErrorKind::OutOfMemory),
+            )
+        })?;
+        let map = memmap2::MmapOptions::new()
+            .offset(first)
+            .len(len)
+            .populate()
+            .map_raw(file)
+            .map_err(|e| Error::io("mmap", path, e))?;
+        Ok(Self {
+            map,
+            data_at: (data.offset - first) as usize,
+        })
+    }
+}
+
+/// Where [`crate::Reader`]s copy pixels from: the readers' own mapping of the pixel region for a
+/// stream file, the handle's memory otherwise (module docs).
+pub(crate) struct ReaderPixels<'m> {
+    /// The pixel region's first byte.
+    data: *mut u8,
+    /// The pixel region in file offsets.
+    region: Region,
+    _mapping: PhantomData<&'m Mapping>,
+}
+
+impl ReaderPixels<'_> {
+    /// Address of the pixel region's first byte in the memory readers copy from.
+    #[cfg(test)]
+    pub(crate) fn data(&self) -> *const u8 {
+        self.data
+    }
+
+    /// A racy copy of `dst.len()` bytes at file offset `offset`, inside the pixel region
+    /// (validated by the caller's seqlock).
+    #[inline]
+    pub(crate) fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+        let start = offset as u64;
+        let inside = start >= self.region.offset
+            && start
+                .checked_add(dst.len() as u64)
+                .is_some_and(|end| end <= self.region.end());
+        assert!(inside, "reader copy outside the pixel region");
+        let at = self
+            .data
+            .wrapping_add((start - self.region.offset) as usize);
+        // SAFETY: the range is inside the pixel region (asserted), which `data` maps for as long
+        // as the `Mapping` this borrows lives; `dst` is the caller's own buffer. Whole 8-byte
+        // words around it are mapped too (page-granular mappings, or a `Box<[u64]>`).
+        unsafe { shmim_sync::seqlock::copy_out(dst, at) }
+    }
+}
+
+// SAFETY: `base` (and the readers' twin) stay valid as long as `backing`, wherever the value
+// moves. Threads sharing a `Mapping` (a handle and its readers) reach the shared bytes through
+// atomic views, raw-pointer copies, and one `&mut`: a `WriteGuard`'s pixels. That `&mut` is
+// never aliased by another thread of this process: the guard holds `&mut Stream`, and readers
+// copy pixels from their own mapping of the file (module docs), so what remains is the seqlock's
+// documented race with a writer *elsewhere*, as between processes. A process-local stream has no
+// second mapping: under `strict` its guard's `&mut` is a private staging buffer and every shared
+// pixel access an 8-byte atomic word (race-free, proven by Miri); the default build keeps the
+// documented seqlock race there. Keyword writers are serialised by `keyword_writers`.
 unsafe impl Send for Mapping {}
 // SAFETY: as above.
 unsafe impl Sync for Mapping {}
@@ -83,8 +192,16 @@ impl Mapping {
     pub(crate) fn into_raw(self) -> RawStream {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so each field is moved out exactly once.
-        let (backing, geometry) =
-            unsafe { (std::ptr::read(&this.backing), std::ptr::read(&this.geo)) };
+        let (backing, geometry, seldom) = unsafe {
+            (
+                std::ptr::read(&this.backing),
+                std::ptr::read(&this.geo),
+                std::ptr::read(&this.seldom),
+            )
+        };
+        // The readers' mapping is ours alone (no reader is left: the caller holds the only
+        // handle): unmap it.
+        drop(seldom);
         let (fd, inode) = match backing {
             Backing::File {
                 _map,
@@ -164,6 +281,7 @@ impl Mapping {
                 path,
                 ino,
             },
+            seldom: Box::default(),
         }
     }
 
@@ -178,6 +296,7 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Borrowed,
+            seldom: Box::default(),
         }
     }
 
@@ -191,7 +310,13 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Heap(block),
+            seldom: Box::default(),
         }
+    }
+
+    /// The in-process half of the keyword writers' lock (see `keywords.rs`).
+    pub(crate) fn keyword_writers(&self) -> &std::sync::Mutex<()> {
+        &self.seldom.keyword_writers
     }
 
     pub(crate) fn geometry(&self) -> &Geometry {
@@ -206,6 +331,32 @@ impl Mapping {
             } => Some((file, path, *ino)),
             Backing::Heap(_) | Backing::Borrowed => None,
         }
+    }
+
+    /// Where readers copy pixels from (module docs): for a stream file, the readers' own mapping
+    /// of the pixel region, made on first use (`mmap` can fail: the error names the file).
+    #[inline]
+    pub(crate) fn reader_pixels(&self) -> Result<ReaderPixels<'_>> {
+        let region = self.geo.regions.data;
+        let data = match &self.backing {
+            Backing::File { file, path, .. } if region.len > 0 => {
+                let twin = match self.seldom.reader_twin.get() {
+                    Some(twin) => twin,
+                    None => {
+                        let made = PixelTwin::map(file, path, region)?;
+                        // Another reader of this handle may have made one meanwhile: keep one.
+                        self.seldom.reader_twin.get_or_init(|| made)
+                    }
+                };
+                twin.map.as_mut_ptr().wrapping_add(twin.data_at)
+            }
+            _ => self.base.wrapping_add(region.offset as usize),
+        };
+        Ok(ReaderPixels {
+            data,
+            region,
+            _mapping: PhantomData,
+        })
     }
 
     /// Whether the memory is a shared file mapping (not a process-local or borrowed block).
@@ -389,6 +540,10 @@ impl Mapping {
 
 /// The stream clock: `CLOCK_TAI` (as the legacy `CLOCK_ISIO` on Linux).
 pub(crate) fn now() -> Timespec {
+    // Miri (isolated) has only a virtual monotonic clock; its runs check memory, not time.
+    #[cfg(miri)]
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    #[cfg(not(miri))]
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Tai);
     Timespec {
         tv_sec: t.tv_sec,

@@ -27,8 +27,15 @@ pub struct Metadata {
     pub write_time: Timespec,
     /// `creatorPID`.
     pub creator_pid: i32,
-    /// `ownerPID`: the shmim writer holding the write flag now (0 = none recorded).
+    /// `ownerPID`: the stream's owner as milk sets it (`shmimsetown*`; 0 = none). shmim never
+    /// changes it after create.
     pub owner_pid: i32,
+    /// The claim PID (shmim-private header padding): the shmim writer holding the write flag,
+    /// 0 = none.
+    pub claim_pid: i32,
+    /// The claim ticket (shmim-private header padding): low 32 bits of `cnt0` when the claim PID
+    /// took the flag.
+    pub claim_ticket: u32,
     /// `shared`.
     pub shared: bool,
     /// `inode` recorded at creation.
@@ -81,6 +88,8 @@ impl From<&ImageMetadata> for Metadata {
             write_time: md.writetime,
             creator_pid: md.creator_pid,
             owner_pid: md.owner_pid,
+            claim_pid: md.claim_pid,
+            claim_ticket: md.claim_ticket,
             shared: md.shared != 0,
             inode: md.inode,
             location: md.location,

@@ -5,35 +5,71 @@
 //! The writer posts every semaphore after each frame, so the reader's semaphore counts frames
 //! (saturating at `SEMAPHORE_MAXVAL`: a slow reader may wake for frames it already missed; the
 //! reader counts `cnt0` gaps in [`Reader::missed`], and [`Reader::wait_latest`] drains the backlog).
-//! When the stream is re-created, the creator clears `READY` and posts, and a waiting reader returns
-//! [`Error::Replaced`]. Dropping the reader releases the slot.
 //!
-//! Readers that only poll `cnt0` need no slot: [`Stream::poller`].
+//! **Each frame at most once.** A frame is its `cnt0`. Every strategy returns a frame only when
+//! `cnt0` moved past the last one this reader returned; a post that brings no new frame (one the
+//! busy-poll phase of [`Reader::wait_hybrid`] already returned, a backlog of saturated posts, a
+//! post without a publish) is consumed and the wait goes on.
+//!
+//! **Replacement.** When the stream is re-created, the creator clears `READY` in every slot and
+//! posts nothing: a waiter must never be told a frame arrived when none did. So every strategy
+//! looks by itself, at least every 100 ms ([`REPLACEMENT_CHECK_EVERY`]): `READY` cleared on our
+//! slot, or a different file at the stream's path, is [`Error::Replaced`]; no file at the path is
+//! [`Error::Removed`]. Blocking waits are therefore sliced: timed waits of at most 100 ms, which
+//! cost nothing while frames flow (a post ends the slice at once).
+//!
+//! **Fork.** A `Reader` inherited by a forked child belongs to the parent: dropping it there
+//! leaves the slot and its bits alone (the reader remembers the PID that registered it).
+//!
+//! Readers that only poll `cnt0` need no slot: [`Stream::poller`]. The design is in
+//! `docs/protocol.md` ("Registered readers", "Waiting", "Replacing and removing a stream", "Fork").
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shmim_layout::{SEMCTRL_READY, SEMSTATUS_CONNECTED};
+use shmim_sync::semaphore::Semaphore;
 use shmim_sync::spin::{Gave, Spin, wait_for_change};
 use shmim_sync::{liveness, pid, slot};
 
-use crate::consistent::{consistent_copy_counted, wait_for_no_write};
+use crate::consistent::{consistent_copy_counted, deadline_after, wait_for_no_write};
 use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md};
 use crate::pixel::Pixel;
 use crate::stream::Stream;
 
+/// The longest a waiting reader goes without checking whether its stream was replaced or removed
+/// (the length of a blocking wait's slice).
+pub const REPLACEMENT_CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// A registered (or polling) reader of a stream.
 pub struct Reader {
     map: Arc<Mapping>,
     name: String,
-    slot: Option<u16>,
+    /// The PID that registered the slot: only that process releases it.
     me: i32,
-    last: u64,
-    missed: u64,
+    frames: Frames,
+    watch: Watch,
     retries: u64,
     read_timeout: Duration,
     pure_spin: Duration,
+}
+
+/// The frames a reader returned: the last one, and the gaps.
+struct Frames {
+    last: u64,
+    missed: u64,
+}
+
+/// What a waiting reader looks at to notice that its stream was replaced or removed. Kept apart
+/// from the rest of the reader so that a wait can check it while it borrows the mapping.
+struct Watch {
+    slot: Option<u16>,
+    /// The mapped file's `(device, inode)`.
+    mapped: Option<(u64, u64)>,
+    /// When the path was last checked against `mapped`.
+    checked: Instant,
 }
 
 /// Default pure-spin phase of [`Reader::poll_spin`]: long enough to cover any handoff between two
@@ -45,8 +81,8 @@ impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
             .field("stream", &self.name)
-            .field("slot", &self.slot)
-            .field("last", &self.last)
+            .field("slot", &self.watch.slot)
+            .field("last", &self.frames.last)
             .finish()
     }
 }
@@ -72,13 +108,24 @@ impl Stream {
 
     /// A reader without a slot: it can poll `cnt0` and copy frames, not block on a semaphore.
     pub fn poller(&self) -> Reader {
+        let mapped = self
+            .map
+            .file()
+            .and_then(|(file, _, _)| rustix::fs::fstat(file).ok())
+            .map(|st| (st.st_dev, st.st_ino));
         Reader {
             map: Arc::clone(&self.map),
             name: self.name.clone(),
-            slot: None,
             me: pid::current(),
-            last: self.cnt0(),
-            missed: 0,
+            frames: Frames {
+                last: self.cnt0(),
+                missed: 0,
+            },
+            watch: Watch {
+                slot: None,
+                mapped,
+                checked: Instant::now(),
+            },
             retries: 0,
             read_timeout: self.read_timeout,
             pure_spin: DEFAULT_PURE_SPIN,
@@ -98,14 +145,11 @@ impl Stream {
                 self.map.sem(i)?.flush();
                 set_bits(&self.map, i, true);
                 let mut reader = self.poller();
-                reader.slot = Some(i);
-                // A replacement that cleared READY and posted just before our bits were set would
-                // go unnoticed by this reader's waits: look once, now that READY is set.
-                if self.inode_changed()? {
-                    return Err(Error::Replaced {
-                        name: self.name.clone(),
-                    });
-                }
+                reader.watch.slot = Some(i);
+                // A replacement that cleared READY just before our bit was set would go
+                // unnoticed through the bit: look at the path once, now that READY is set
+                // (dropping the reader on error releases the slot).
+                reader.watch.path(&reader.map, &reader.name)?;
                 return Ok(reader);
             }
         }
@@ -137,20 +181,90 @@ fn set_bits(map: &Mapping, i: u16, on: bool) {
     }
 }
 
+impl Watch {
+    /// `Replaced` once a creator cleared `READY` on our slot (cheap: one load).
+    fn ready(&self, map: &Mapping, name: &str) -> Result<()> {
+        if let Some(i) = self.slot {
+            if map.semctrl(i)?.peek() & SEMCTRL_READY == 0 {
+                return Err(Error::Replaced { name: name.into() });
+            }
+        }
+        Ok(())
+    }
+
+    /// `Replaced` / `Removed` if the stream's path no longer holds the mapped file (a `stat`).
+    fn path(&mut self, map: &Mapping, name: &str) -> Result<()> {
+        self.checked = Instant::now();
+        let (Some(mapped), Some((_, path, _))) = (self.mapped, map.file()) else {
+            return Ok(());
+        };
+        match rustix::fs::stat(path) {
+            Ok(st) if (st.st_dev, st.st_ino) == mapped => Ok(()),
+            Ok(_) => Err(Error::Replaced { name: name.into() }),
+            Err(rustix::io::Errno::NOENT) => Err(Error::Removed {
+                name: name.into(),
+                path: PathBuf::from(path),
+            }),
+            // Cannot tell (a directory we may no longer search…): the next check may.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// [`Self::ready`] always, [`Self::path`] when the last one is [`REPLACEMENT_CHECK_EVERY`]
+    /// old at `now`.
+    fn check(&mut self, map: &Mapping, name: &str, now: Instant) -> Result<()> {
+        self.ready(map, name)?;
+        if now.duration_since(self.checked) >= REPLACEMENT_CHECK_EVERY {
+            self.path(map, name)?;
+        }
+        Ok(())
+    }
+}
+
+impl Frames {
+    /// Records `cnt0` as returned, counting the frames skipped since the last one.
+    fn saw(&mut self, cnt0: u64) -> u64 {
+        if cnt0 > self.last.wrapping_add(1) && cnt0 > self.last {
+            self.missed = self.missed.saturating_add(cnt0 - self.last - 1);
+        }
+        self.last = cnt0;
+        cnt0
+    }
+
+    /// `map`'s frame counter now, if it moved past the last frame returned (then recorded).
+    fn new_frame(&mut self, map: &Mapping) -> Option<u64> {
+        let c = md!(map, cnt0).observe();
+        (c != self.last).then(|| self.saw(c))
+    }
+}
+
+/// The semaphore of a reader's `slot` (an error for a poller, which has none). A free function,
+/// so that it borrows the mapping alone and a wait can update the rest of its reader meanwhile.
+fn slot_semaphore(map: &Mapping, slot: Option<u16>) -> Result<Semaphore<'_>> {
+    match slot {
+        Some(i) => map.sem(i),
+        None => Err(Error::IndexOutOfRange {
+            what: "reader slot (poller has none)",
+            index: 0,
+            count: 0,
+        }),
+    }
+}
+
 impl Reader {
     /// The semaphore slot, if registered.
     pub fn slot(&self) -> Option<u16> {
-        self.slot
+        self.watch.slot
     }
 
     /// The frame number this reader last saw.
     pub fn last_frame(&self) -> u64 {
-        self.last
+        self.frames.last
     }
 
     /// Frames published that this reader never saw (gaps in `cnt0` between its waits).
     pub fn missed(&self) -> u64 {
-        self.missed
+        self.frames.missed
     }
 
     /// Copies [`Self::read_into`] threw away because a writer touched the frame during the copy.
@@ -163,66 +277,73 @@ impl Reader {
         self.read_timeout = timeout;
     }
 
-    fn semaphore(&self) -> Result<shmim_sync::semaphore::Semaphore<'_>> {
-        match self.slot {
-            Some(i) => self.map.sem(i),
-            None => Err(Error::IndexOutOfRange {
-                what: "reader slot (poller has none)",
-                index: 0,
-                count: 0,
-            }),
-        }
+    /// The registered slot's semaphore.
+    fn semaphore(&self) -> Result<Semaphore<'_>> {
+        slot_semaphore(&self.map, self.watch.slot)
     }
 
-    /// After a wake-up: replaced stream? Otherwise note the new frame number.
-    fn woke(&mut self) -> Result<u64> {
-        if let Some(i) = self.slot {
-            if self.map.semctrl(i)?.peek() & SEMCTRL_READY == 0 {
-                return Err(Error::Replaced {
-                    name: self.name.clone(),
-                });
+    /// Blocks on the slot's semaphore until a new frame, or `deadline` (`Ok(None)`), in slices of
+    /// at most [`REPLACEMENT_CHECK_EVERY`] with the replacement check between them.
+    fn block(&mut self, deadline: Option<Instant>) -> Result<Option<u64>> {
+        let sem = slot_semaphore(&self.map, self.watch.slot)?;
+        let (map, name) = (&*self.map, self.name.as_str());
+        loop {
+            let now = Instant::now();
+            self.watch.check(map, name, now)?;
+            let slice_end = now + REPLACEMENT_CHECK_EVERY;
+            let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+            if sem.wait_timeout(until.saturating_duration_since(now))? {
+                // A post: a frame, unless READY was cleared (then the post is not a frame's) or
+                // it brings no frame we have not returned yet.
+                self.watch.ready(map, name)?;
+                if let Some(frame) = self.frames.new_frame(map) {
+                    return Ok(Some(frame));
+                }
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
             }
         }
-        Ok(self.saw(md!(self.map, cnt0).observe()))
     }
 
-    fn saw(&mut self, cnt0: u64) -> u64 {
-        if cnt0 > self.last.wrapping_add(1) && cnt0 > self.last {
-            self.missed = self.missed.saturating_add(cnt0 - self.last - 1);
-        }
-        self.last = cnt0;
-        cnt0
-    }
-
-    /// Blocks until the writer posts; returns the frame number then current.
+    /// Blocks until the writer publishes a new frame; returns its frame number. [`Error::Replaced`]
+    /// or [`Error::Removed`] within 100 ms of the stream being re-created or deleted.
     pub fn wait(&mut self) -> Result<u64> {
-        self.semaphore()?.wait()?;
-        self.woke()
+        loop {
+            if let Some(frame) = self.block(None)? {
+                return Ok(frame);
+            }
+        }
     }
 
     /// Like [`Self::wait`], for at most `timeout` ([`Error::Timeout`] after it).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<u64> {
-        if self.semaphore()?.wait_timeout(timeout)? {
-            self.woke()
-        } else {
-            Err(Error::Timeout(timeout))
-        }
+        let deadline = deadline_after(Instant::now(), timeout);
+        self.block(Some(deadline))?.ok_or(Error::Timeout(timeout))
     }
 
-    /// Takes a pending post if there is one (no blocking, no system call).
+    /// Takes a pending post if it brings a new frame (no blocking, no system call while frames
+    /// flow); posts that bring none are consumed. Checks `READY` on every call and the stream's
+    /// path at most every 100 ms.
     pub fn try_wait(&mut self) -> Result<Option<u64>> {
-        if self.semaphore()?.try_wait() {
-            self.woke().map(Some)
-        } else {
-            Ok(None)
+        let sem = slot_semaphore(&self.map, self.watch.slot)?;
+        let (map, name) = (&*self.map, self.name.as_str());
+        self.watch.check(map, name, Instant::now())?;
+        while sem.try_wait() {
+            self.watch.ready(map, name)?;
+            if let Some(frame) = self.frames.new_frame(map) {
+                return Ok(Some(frame));
+            }
         }
+        Ok(None)
     }
 
-    /// Waits for a post, then drains the backlog, so the next wait is for a new frame.
+    /// Waits for a new frame, then drains the backlog and returns the newest frame, so the next
+    /// wait is for a frame published after this one.
     pub fn wait_latest(&mut self, timeout: Duration) -> Result<u64> {
         let frame = self.wait_timeout(timeout)?;
-        self.semaphore()?.flush();
-        Ok(frame)
+        self.flush()?;
+        // Frames published before the flush whose posts it drained: the newest is ours now.
+        Ok(self.frames.new_frame(&self.map).unwrap_or(frame))
     }
 
     /// Drains pending posts.
@@ -244,16 +365,32 @@ impl Reader {
 
     /// Busy-polls `cnt0` until it moves past the last frame seen, or `deadline`: first a pure
     /// spin for [`Self::pure_spin`], then with backoff and yielding. Returns [`Error::Timeout`] at
-    /// the deadline. Burns a CPU while it waits.
+    /// the deadline, [`Error::Replaced`] / [`Error::Removed`] within 100 ms of a replacement.
+    /// Burns a CPU while it waits.
     pub fn poll_spin(&mut self, deadline: Instant) -> Result<u64> {
         let budget = self.pure_spin;
         self.poll(Spin::until(deadline).pure_for(budget), deadline)
     }
 
     fn poll(&mut self, mut spin: Spin, deadline: Instant) -> Result<u64> {
-        match wait_for_change(md!(self.map, cnt0).cell(), self.last, &mut spin, || true) {
-            Ok(c) => Ok(self.saw(c)),
-            Err(Gave::Timeout | Gave::PeerGone) => Err(Error::Timeout(
+        let (map, name, watch) = (&*self.map, self.name.as_str(), &mut self.watch);
+        let mut gone = None;
+        // The spin asks this every millisecond or so: `READY` then, the path every 100 ms.
+        let still_there = || match watch.check(map, name, Instant::now()) {
+            Ok(()) => true,
+            Err(e) => {
+                gone = Some(e);
+                false
+            }
+        };
+        let last = self.frames.last;
+        let outcome = wait_for_change(md!(map, cnt0).cell(), last, &mut spin, still_there);
+        match outcome {
+            Ok(c) => Ok(self.frames.saw(c)),
+            Err(Gave::PeerGone) => Err(gone.unwrap_or_else(|| Error::Replaced {
+                name: self.name.clone(),
+            })),
+            Err(Gave::Timeout) => Err(Error::Timeout(
                 deadline.saturating_duration_since(Instant::now()),
             )),
         }
@@ -264,16 +401,20 @@ impl Reader {
     /// do not).
     pub fn wait_hybrid(&mut self, spin: Duration, timeout: Duration) -> Result<u64> {
         let start = Instant::now();
-        let until = crate::consistent::deadline_after(start, spin);
-        if let Ok(frame) = self.poll(Spin::until(until).pure_for(spin), until) {
-            // The post that came with this frame is still pending: take it, so a later blocking
-            // wait does not return at once for a frame we already have.
-            if let Ok(sem) = self.semaphore() {
-                sem.try_wait();
+        let until = deadline_after(start, spin.min(timeout));
+        match self.poll(Spin::until(until).pure_for(spin), until) {
+            Ok(frame) => {
+                // The post of this frame may be pending, or still to come: take it if it is
+                // there; if it comes later, the next wait consumes it as a post without a new
+                // frame.
+                self.semaphore()?.try_wait();
+                Ok(frame)
             }
-            return Ok(frame);
+            Err(Error::Timeout(_)) => self
+                .block(Some(deadline_after(start, timeout)))?
+                .ok_or(Error::Timeout(timeout)),
+            Err(e) => Err(e),
         }
-        self.wait_timeout(timeout.saturating_sub(start.elapsed()))
     }
 
     /// Copies the current frame into `buf` consistently; returns its frame number.
@@ -305,10 +446,13 @@ impl Reader {
         }
         let offset = g.regions.data.offset as usize;
         let map = &self.map;
+        // Pixels through the readers' own mapping: never the memory a WriteGuard of this
+        // process hands out as `&mut` (mapping.rs).
+        let pixels = map.reader_pixels()?;
         let (frame, retries) =
-            consistent_copy_counted(map, self.read_timeout, || map.copy_out(offset, buf))?;
+            consistent_copy_counted(map, self.read_timeout, || pixels.copy_out(offset, buf))?;
         self.retries += retries;
-        Ok(self.saw(frame))
+        Ok(self.frames.saw(frame))
     }
 
     /// Waits until no writer holds the flag; `WriterStuck`/`WriterDied` otherwise.
@@ -327,7 +471,12 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        if let Some(i) = self.slot {
+        // Only the registering process releases: a forked child's copy of this reader is the
+        // parent's registration, still in use by the parent.
+        if pid::current() != self.me {
+            return;
+        }
+        if let Some(i) = self.watch.slot {
             set_bits(&self.map, i, false);
             if let Ok(pid_slot) = self.map.sem_read_pid(i) {
                 slot::release(pid_slot.cell(), self.me);

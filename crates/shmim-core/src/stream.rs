@@ -26,7 +26,9 @@ pub struct Stream {
     pub(crate) map: Arc<Mapping>,
     pub(crate) name: String,
     pub(crate) dir: Option<PathBuf>,
-    /// This handle abandoned a write and still owns the flag (protocol.md rule 4).
+    /// This handle of a process-local image abandoned a write and still owns the flag
+    /// (protocol.md rule 4). File-backed streams record abandons process-wide instead
+    /// (`abandoned.rs`), so any handle of the process can resume them.
     pub(crate) owns_flag: bool,
     pub(crate) read_timeout: Duration,
 }
@@ -166,6 +168,19 @@ impl Stream {
         md!(self.map, write).peek() != 0
     }
 
+    /// The shmim writer that claims the write flag now (the claim PID), if the flag is set and
+    /// claimed. `None` while the flag is clear, or held by a legacy writer (which claims nothing).
+    pub fn flag_claim(&self) -> Option<i32> {
+        let claim = md!(self.map, claim_pid).peek();
+        (self.is_writing() && claim > 0).then_some(claim)
+    }
+
+    /// The writer as tools show it: the claim PID while a shmim writer holds the flag, else the
+    /// process that published last (`semWritePID`).
+    pub fn writer_pid(&self) -> Option<i32> {
+        self.flag_claim().or_else(|| self.last_writer())
+    }
+
     /// The registered readers now: `(slot, PID)` for every `semReadPID` entry holding a PID.
     pub fn registered_readers(&self) -> Vec<(u16, i32)> {
         (0..self.geometry().nb_sem)
@@ -240,6 +255,7 @@ impl Stream {
     }
 
     /// Whether the file at the stream's path is no longer the one mapped (re-created, or removed).
+    /// Readers look by themselves while they wait ([`Error::Replaced`], [`Error::Removed`]).
     pub fn inode_changed(&self) -> Result<bool> {
         let Some((_, path, ino)) = self.map.file() else {
             return Ok(false);

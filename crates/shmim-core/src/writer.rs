@@ -1,74 +1,121 @@
 //! Writing frames: the [`WriteGuard`].
 //!
-//! `stream.write()` takes the write flag and returns the guard, the only way to get `&mut` access
-//! to the pixels. `guard.commit()` publishes in protocol.md's order: circular-buffer copy, times,
-//! `cnt0 += 1`, `write = 0`, then semaphores. A guard dropped without `commit` (an early return, a
-//! `?`, a panic) is an **abandon**: the flag stays set, so no consistent reader can accept the
-//! half-written frame, no semaphore is posted, and the stream handle remembers that it owns the
-//! flag; its next commit clears it. Readers meanwhile see a stuck writer.
+//! `stream.write()` takes the write flag and claims it (`shmim-sync`'s `write_flag`: the claim PID
+//! and ticket in the header's padding; `ownerPID` is never touched) and returns the guard, the
+//! only way to get `&mut` access to the pixels. `guard.commit()` publishes in the order of
+//! `docs/protocol.md`: circular-buffer copy, times, `cnt0 += 1`, claim cleared, `write = 0`, then
+//! semaphores. A guard dropped without `commit` (an early return, a `?`, a panic) is an
+//! **abandon**: the flag stays set and claimed, so no consistent reader can accept the
+//! half-written frame, no semaphore is posted, and this process remembers that it owns the flag
+//! (`abandoned.rs`): the next write through *any* handle of this process to the same file
+//! resumes it, and its commit clears it. Readers meanwhile see a stuck writer.
 
 use shmim_layout::{CbFrameMd, Timespec};
-use shmim_sync::{pid, write_flag};
+use shmim_sync::write_flag::{Busy, StreamFlag};
+use shmim_sync::{liveness, pid};
 
-use crate::consistent::dead_owner;
+use crate::abandoned;
 use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md, now};
 use crate::pixel::Pixel;
 use crate::stream::Stream;
+use crate::writer_pixels::Staging;
 
 /// Exclusive write access to a stream's current frame; commit it or it is abandoned.
 #[must_use = "a WriteGuard dropped without commit() abandons the frame: readers see a stuck writer"]
 pub struct WriteGuard<'s> {
-    stream: &'s mut Stream,
+    pub(crate) stream: &'s mut Stream,
     atime: Option<Timespec>,
     committed: bool,
+    /// In-place pixel access under `strict` (`writer_pixels.rs`); empty otherwise.
+    #[cfg_attr(not(feature = "strict"), allow(dead_code))]
+    pub(crate) staged: Staging,
+}
+
+/// The write protocol on `map`'s header: `write`, `cnt0` and the two claim words.
+pub(crate) fn write_flag(map: &Mapping) -> StreamFlag<'_> {
+    StreamFlag::from_fields(
+        md!(map, write),
+        md!(map, cnt0),
+        md!(map, claim_pid),
+        md!(map, claim_ticket),
+    )
 }
 
 impl Stream {
     /// Takes the write flag. `WriterBusy` if another writer holds it.
+    ///
+    /// A frame abandoned by this process (a guard dropped without commit, through this handle or
+    /// another one to the same file, even one dropped since) is resumed: the flag is still ours,
+    /// and this guard's commit publishes a complete frame over the half-written one.
     pub fn write(&mut self) -> Result<WriteGuard<'_>> {
-        self.check_cpu()?;
-        let me = pid::current();
-        let (write, owner) = (md!(self.map, write), md!(self.map, owner_pid));
-        let taken = if self.owns_flag {
-            write_flag::resume(write.cell(), owner.cell(), me)
-        } else {
-            write_flag::begin(write.cell(), owner.cell(), me)
-        };
-        taken.map_err(|busy| Error::WriterBusy { owner: busy.owner })?;
-        self.owns_flag = false;
-        Ok(WriteGuard {
-            stream: self,
-            atime: None,
-            committed: false,
+        let resume = self.owns_flag;
+        self.take_flag(|flag, me| {
+            if resume {
+                flag.resume(me, liveness::is_dead)
+            } else {
+                flag.begin(me, liveness::is_dead)
+            }
         })
     }
 
     /// Takes over a write flag left set by a dead writer (or by a stuck one, with `force`): the
     /// returned guard's commit publishes a complete new frame and clears the flag. The flag is
     /// never cleared without a new frame, so readers never accept the dead writer's half frame.
+    ///
+    /// Without `force`, the flag is taken only on the evidence of [`Error::WriterDied`] (its
+    /// claim names a process that no longer runs, and the flag is still the one that process
+    /// took), by a single compare-and-swap of the claim: of any number of concurrent recoverers
+    /// and writers, in any processes, at most one wins; the others get [`Error::WriterBusy`]. A
+    /// clear flag is simply taken, as by [`Self::write`].
+    ///
+    /// `force` takes the flag whatever holds it: **if its holder is alive after all, two writers
+    /// then write at once** and readers may accept a torn frame. For an operator who checked by
+    /// hand (a legacy writer's flag, which carries no claim, or a writer in another PID
+    /// namespace).
     pub fn recover_writer(&mut self, force: bool) -> Result<WriteGuard<'_>> {
-        self.check_cpu()?;
-        if md!(self.map, write).peek() == 0 {
-            return self.write();
+        if force {
+            // The forced flag is ours now, whatever held it: if it was a frame this process
+            // abandoned, its record must go, or another handle of ours could adopt the flag this
+            // guard holds.
+            abandoned::adopt(&self.map);
         }
-        if !force {
-            match dead_owner(&self.map) {
-                Some(Error::WriterDied { .. }) => {}
-                _ => {
-                    return Err(Error::WriterBusy {
-                        owner: md!(self.map, owner_pid).peek(),
-                    });
-                }
+        self.take_flag(|flag, me| {
+            if force {
+                flag.force(me);
+                Ok(())
+            } else {
+                flag.recover(me, liveness::is_dead)
             }
+        })
+    }
+
+    /// Takes the flag with `take`; when refused because the claim is our own PID, resumes a frame
+    /// this handle (process-local image) or this process (see `abandoned.rs`) abandoned.
+    fn take_flag(
+        &mut self,
+        take: impl FnOnce(&StreamFlag<'_>, i32) -> Result<(), Busy>,
+    ) -> Result<WriteGuard<'_>> {
+        self.check_cpu()?;
+        let me = pid::current();
+        {
+            let flag = write_flag(&self.map);
+            let taken = match take(&flag, me) {
+                Err(busy)
+                    if busy.claim == me && (self.owns_flag || abandoned::adopt(&self.map)) =>
+                {
+                    flag.resume(me, liveness::is_dead)
+                }
+                other => other,
+            };
+            taken.map_err(|busy| Error::WriterBusy { writer: busy.claim })?;
         }
-        let (write, owner) = (md!(self.map, write), md!(self.map, owner_pid));
-        write_flag::take_over(write.cell(), owner.cell(), pid::current());
         self.owns_flag = false;
         Ok(WriteGuard {
             stream: self,
             atime: None,
             committed: false,
+            staged: Staging::default(),
         })
     }
 
@@ -96,26 +143,6 @@ impl WriteGuard<'_> {
         &self.stream.map
     }
 
-    /// The frame's pixels, typed (checked against the stream's datatype).
-    pub fn pixels_mut<T: Pixel>(&mut self) -> Result<&mut [T]> {
-        self.stream.check_type::<T>()?;
-        let n = self.stream.nelement() as usize;
-        let p = self.map().data_ptr().cast::<T>();
-        // SAFETY: the pixel region holds `nelement` elements of T (validated geometry; T's size is
-        // the datatype's), starts 8-aligned in a page-aligned (or u64-aligned heap) block, and
-        // lives as long as the stream borrowed by this guard. We hold the write flag, so no other
-        // shmim writer writes here; readers only make raw, validated copies (the seqlock's
-        // deliberate race). The borrow of `self` keeps the slice from outliving the guard.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
-    }
-
-    /// The frame's pixels as bytes.
-    pub fn bytes_mut(&mut self) -> &mut [u8] {
-        let n = self.stream.geometry().frame_bytes();
-        // SAFETY: as in `pixels_mut`, for `imdatamemsize` bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.map().data_ptr(), n) }
-    }
-
     /// Copies a whole frame in.
     pub fn copy_from<T: Pixel>(&mut self, src: &[T]) -> Result<()> {
         self.stream.check_type::<T>()?;
@@ -132,6 +159,7 @@ impl WriteGuard<'_> {
             });
         }
         let offset = g.regions.data.offset as usize;
+        self.settle();
         self.map().copy_in(offset, src);
         Ok(())
     }
@@ -148,6 +176,7 @@ impl WriteGuard<'_> {
 
     /// Publishes the frame; returns its frame number (the new `cnt0`).
     pub fn commit(mut self) -> Result<u64> {
+        self.settle();
         let frame = commit(self.map(), self.atime, pid::current());
         self.committed = true;
         Ok(frame)
@@ -156,9 +185,13 @@ impl WriteGuard<'_> {
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
+        self.settle();
         if !self.committed {
-            // Abandon: leave the flag set (see the module docs) and remember we own it.
-            self.stream.owns_flag = true;
+            // Abandon: leave the flag set and claimed (see the module docs), and remember we own
+            // it: process-wide for a file, in the handle for a process-local image.
+            if !abandoned::remember(&self.stream.map) {
+                self.stream.owns_flag = true;
+            }
         }
     }
 }
@@ -175,12 +208,10 @@ pub(crate) fn commit(map: &Mapping, atime: Option<Timespec>, me: i32) -> u64 {
     let (writetime, atime_field) = unsafe { (&raw mut (*md).writetime, &raw mut (*md).atime) };
     Mapping::set_time(writetime, t);
     Mapping::set_time(atime_field, atime.unwrap_or(t));
-    // The flag's owner is cleared with the flag (the Release store of `write = 0` in `publish`
-    // orders this store before it): `ownerPID` names a process only while it holds the flag, so a
-    // reader never blames a flag held by a legacy writer (which records no owner) on an earlier,
-    // long-gone shmim writer. The last writer stays recorded in `semWritePID`.
-    md!(map, owner_pid).set(0);
-    let frame = write_flag::publish(md!(map, cnt0).cell(), md!(map, write).cell());
+    // cnt0 += 1, our claim cleared, write = 0 (shmim-sync decides the orderings). `ownerPID` is
+    // the stream owner's (milk), never ours to touch. The last writer is recorded in
+    // `semWritePID` by the posts.
+    let frame = write_flag(map).publish(me);
     post_all(map, me);
     frame
 }

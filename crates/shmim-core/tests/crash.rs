@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{StreamDir, arg, eventually, role, spawn_child};
+use common::{StreamDir, arg, count_from_env, eventually, role, spawn_child};
 use shmim_core::{Datatype, Error, Stream, StreamSpec};
 
 const SIDE: u32 = 512;
@@ -33,10 +33,7 @@ fn uniform(px: &[u32]) -> bool {
 
 #[test]
 fn a_writer_killed_at_random_points_never_hangs_or_fools_a_reader() {
-    let rounds: u32 = std::env::var("SHMIM_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let rounds: u32 = count_from_env("SHMIM_CRASH_ROUNDS", 10);
     let dir = StreamDir::new("crash");
     let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path());
     let mut s = Stream::create("crash", &spec).unwrap();

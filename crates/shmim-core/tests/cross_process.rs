@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{StreamDir, arg, eventually, expect_success, role, spawn_child};
+use common::{StreamDir, arg, count_from_env, eventually, expect_success, role, spawn_child};
 use shmim_core::{Datatype, Error, Stream, StreamSpec};
 
 const SIDE: u32 = 64;
@@ -109,6 +109,13 @@ fn child() {
             g.pixels_mut::<u32>().unwrap()[..10].fill(0xdead);
             std::thread::sleep(Duration::from_secs(600));
         }
+        "read_and_die_mid_write" => {
+            let mut s = Stream::open(&name).unwrap();
+            let _r = s.reader().unwrap();
+            let mut g = s.write().unwrap();
+            g.pixels_mut::<u32>().unwrap()[..10].fill(0xdead);
+            std::thread::sleep(Duration::from_secs(600));
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -187,16 +194,17 @@ fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
         &[("STREAM", "died".into())],
     );
     let pid = writer.id() as i32;
-    eventually("the child to take the write flag", 60, || {
-        w.metadata_snapshot().owner_pid == pid
+    eventually("the child to take and claim the write flag", 60, || {
+        w.metadata_snapshot().claim_pid == pid
     });
+    assert_eq!(w.metadata_snapshot().owner_pid, 0, "ownerPID is never ours");
     kill(&mut writer);
 
     let mut r = Stream::open_in(dir.path(), "died").unwrap();
     r.set_read_timeout(Duration::from_secs(30));
     let mut px = vec![0u32; (SIDE * SIDE) as usize];
     match r.read_into(&mut px) {
-        Err(Error::WriterDied { owner }) => assert_eq!(owner, pid),
+        Err(Error::WriterDied { writer }) => assert_eq!(writer, pid),
         other => panic!("expected WriterDied, got {other:?}"),
     }
     assert!(matches!(
@@ -210,16 +218,56 @@ fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
     assert!(check(&px));
 }
 
+/// A killed child that nobody reaps stays a zombie (common in containers whose init never reaps):
+/// `kill(pid, 0)` still finds it, but it runs no code. It counts as dead: its flag reads
+/// `WriterDied` and can be taken over, and its reader slot is free again.
+#[test]
+fn a_killed_unreaped_writer_is_dead_and_its_reader_slot_is_reclaimed() {
+    let dir = StreamDir::new("xp-zombie");
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::U32)
+        .semaphores(1)
+        .dir(dir.path());
+    let mut w = Stream::create("zombie", &spec).unwrap();
+    let mut child = spawn_child(
+        "child",
+        "read_and_die_mid_write",
+        dir.path(),
+        &[("STREAM", "zombie".into())],
+    );
+    let pid = child.id() as i32;
+    eventually("the child to register and claim the flag", 60, || {
+        w.metadata_snapshot().claim_pid == pid && w.registered_readers() == [(0, pid)]
+    });
+    child.kill().unwrap(); // SIGKILL, and no wait: a zombie until the end of the test
+    eventually("the child to become a zombie", 60, || {
+        // "PID (comm) Z ...": state Z once the kernel has killed it.
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    });
+
+    let mut px = vec![0u32; (SIDE * SIDE) as usize];
+    w.set_read_timeout(Duration::from_secs(30));
+    match w.read_into(&mut px) {
+        Err(Error::WriterDied { writer }) => assert_eq!(writer, pid),
+        other => panic!("expected WriterDied for the zombie, got {other:?}"),
+    }
+    let r = w.reader().expect("the zombie's slot is free");
+    assert_eq!(r.slot(), Some(0));
+    let mut g = w.recover_writer(false).unwrap();
+    g.copy_from(&frame(1)).unwrap();
+    assert_eq!(g.commit().unwrap(), 1);
+    child.wait().unwrap();
+}
+
 /// One writer, three reader processes, checksummed frames of three sizes (8², 64², 256² u32):
 /// no torn frame accepted, `cnt0` never goes backwards. `cargo test` runs a short version;
 /// `cargo xtask ci` runs 100 000 frames per size in release (`SHMIM_STRESS_FRAMES`; the 256²
 /// stream gets a tenth of them).
 #[test]
 fn readers_in_other_processes_never_accept_a_torn_frame() {
-    let frames: u64 = std::env::var("SHMIM_STRESS_FRAMES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let frames: u64 = count_from_env("SHMIM_STRESS_FRAMES", 2000);
     for (side, frames) in [(8u32, frames), (SIDE, frames), (256, frames / 10)] {
         let dir = StreamDir::new("xp-stress");
         let spec = StreamSpec::new(&[side, side], Datatype::U32)
@@ -245,7 +293,7 @@ fn readers_in_other_processes_never_accept_a_torn_frame() {
     }
 }
 
-/// A legacy writer holding the flag (it records no owner) after a shmim writer that has since
+/// A legacy writer holding the flag (it claims nothing) after a shmim writer that has since
 /// exited: readers report it stuck, never dead, and no one takes the flag from it.
 #[test]
 fn a_legacy_writer_after_a_dead_shmim_writer_is_stuck_not_dead() {
@@ -258,9 +306,9 @@ fn a_legacy_writer_after_a_dead_shmim_writer_is_stuck_not_dead() {
     ];
     expect_success(spawn_child("child", "writer", dir.path(), &env));
     assert_eq!(
-        r.metadata().unwrap().owner_pid,
+        r.metadata().unwrap().claim_pid,
         0,
-        "the exited writer's commit cleared its ownership"
+        "the exited writer's commit cleared its claim"
     );
     // The legacy idiom `im.md->write = 1;`, done by another process through the file.
     std::os::unix::fs::FileExt::write_all_at(
@@ -276,7 +324,7 @@ fn a_legacy_writer_after_a_dead_shmim_writer_is_stuck_not_dead() {
     let mut px = vec![0u32; (SIDE * SIDE) as usize];
     assert!(matches!(
         r.read_into(&mut px),
-        Err(Error::WriterStuck { owner: 0, .. })
+        Err(Error::WriterStuck { writer: 0, .. })
     ));
     assert!(matches!(
         r.recover_writer(false),

@@ -9,7 +9,7 @@ mod common;
 use std::os::unix::fs::symlink;
 use std::time::Duration;
 
-use common::StreamDir;
+use common::{StreamDir, count_from_env};
 use shmim_core::{Datatype, ImageType, OpenOptions, Stream, StreamSpec};
 
 #[path = "../../shmim-layout/tests/support/splitmix.rs"]
@@ -117,10 +117,7 @@ fn exercise(dir: &StreamDir, name: &str) {
 
 #[test]
 fn no_generated_hostile_file_crashes_open() {
-    let cases: u64 = std::env::var("SHMIM_HOSTILE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let cases: u64 = count_from_env("SHMIM_HOSTILE_CASES", 300);
     let dir = StreamDir::new("hostile");
     let seeds = seeds(&dir);
     let mut rng = Rng(0xbad_f11e);

@@ -63,6 +63,11 @@ fn check(dir: &StreamDir, name: &str, e: Expect) -> Stream {
     assert!(
         md.shared && md.location == -1 && md.proc_trace == 10 && !md.write && md.owner_pid == 0
     );
+    assert_eq!(
+        (md.claim_pid, md.claim_ticket),
+        (0, 0),
+        "the claim words are zero padding"
+    );
     assert_eq!((md.status, md.flag, md.logflag, md.cnt2), (0, 0, 0, 0));
     let r = s.reader().unwrap();
     assert_eq!(r.slot(), Some(0), "semReadPID all -1: slot 0 is free");
@@ -244,12 +249,31 @@ fn legacy_semaphores_hold_their_posted_values_and_wake_a_reader() {
     assert_eq!(reader.wait_timeout(Duration::from_secs(5)).unwrap(), 4);
 }
 
+#[test]
+fn the_claim_words_are_zero_padding_in_every_legacy_file() {
+    for name in [
+        "golden_f32",
+        "golden_fresh_i32",
+        "golden_u16_cube_cb",
+        "golden_cd_1d",
+    ] {
+        let bytes = std::fs::read(golden(name)).unwrap();
+        for at in [
+            shmim_layout::CLAIM_PID_OFFSET,
+            shmim_layout::CLAIM_TICKET_OFFSET,
+        ] {
+            assert_eq!(bytes[at..at + 4], [0; 4], "{name} @{at}");
+        }
+    }
+}
+
 /// Byte ranges that legitimately differ between two files with the same content.
 fn masked(bytes: &[u8], r: &Regions, extra: &[(u64, u64)]) -> Vec<u8> {
     let mut b = bytes.to_vec();
     let mut mask = |from: u64, len: u64| b[from as usize..(from + len) as usize].fill(0);
     mask(152, 68); // creationtime, lastaccesstime, atime, writetime, creatorPID
     mask(232, 8); // inode
+    mask(244, 4); // shmim's claim ticket: low 32 bits of cnt0 after a shmim publish
     mask(r.sem_write_pid.offset, r.sem_write_pid.len);
     for i in 0..r.semaphores.len / 32 {
         mask(r.semaphores.offset + 32 * i, 8); // value and waiter words

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::StreamDir;
+use common::{StreamDir, try_wait_until};
 use shmim_core::{Datatype, Error, ImageType, Stream, StreamSpec, Value};
 
 fn stream(dir: &StreamDir, name: &str, spec: StreamSpec) -> Stream {
@@ -34,10 +34,11 @@ fn commit_publishes_and_wakes_every_registered_reader() {
     }
     let md = w.metadata().unwrap();
     assert_eq!(
-        (md.cnt0, md.write, md.owner_pid),
-        (1, false, 0),
-        "the owner is cleared with the flag"
+        (md.cnt0, md.write, md.claim_pid, md.claim_ticket),
+        (1, false, 0, 1),
+        "the claim is cleared with the flag; the ticket is the next writer's"
     );
+    assert_eq!(md.owner_pid, 0, "ownerPID is milk's, never ours");
     assert_eq!(w.last_writer(), Some(std::process::id() as i32));
     assert!(md.write_time.tv_sec > 0 && md.atime == md.write_time);
 }
@@ -83,7 +84,7 @@ fn abandoned_write_is_never_accepted_and_the_next_commit_recovers() {
     r.set_read_timeout(Duration::from_millis(20));
     let mut buf = [0u8; 8];
     match r.read_into(&mut buf) {
-        Err(Error::WriterStuck { owner, .. }) => assert_eq!(owner, std::process::id() as i32),
+        Err(Error::WriterStuck { writer, .. }) => assert_eq!(writer, std::process::id() as i32),
         other => panic!("expected WriterStuck, got {other:?}"),
     }
     assert!(r.is_writing());
@@ -123,6 +124,105 @@ fn forced_take_over_publishes_a_new_frame() {
     g.copy_from(&[5u8, 5]).unwrap();
     assert_eq!(g.commit().unwrap(), 1);
     assert!(!b.is_writing());
+}
+
+#[test]
+fn a_frame_abandoned_by_a_dropped_handle_is_resumed_by_the_next_handle_of_the_process() {
+    let dir = StreamDir::new("abandon-dropped");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned
+    drop(a);
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(b.is_writing(), "the half frame stays flagged");
+    let mut g = b
+        .write()
+        .expect("this process's abandoned frame is resumed");
+    g.copy_from(&[3u8, 3]).unwrap();
+    assert_eq!(g.commit().unwrap(), 1);
+
+    // The same through recover_writer(false), which refuses a live claim but not our own
+    // abandoned one.
+    drop(b.write().unwrap());
+    drop(b);
+    let mut c = Stream::open_in(dir.path(), "s").unwrap();
+    assert_eq!(c.recover_writer(false).unwrap().commit().unwrap(), 2);
+}
+
+#[test]
+fn two_threads_racing_to_adopt_an_abandoned_frame_get_exactly_one_guard() {
+    let dir = StreamDir::new("abandon-race");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    for round in 0..200 {
+        drop(a.write().unwrap()); // abandoned by `a`, which stays open
+        let barrier = std::sync::Barrier::new(2);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let barrier = &barrier;
+                    let mut h = Stream::open_in(dir.path(), "s").unwrap();
+                    s.spawn(move || {
+                        barrier.wait();
+                        let guard = h.write();
+                        let won = guard.is_ok();
+                        // Hold the guard until both have tried.
+                        barrier.wait();
+                        if let Ok(g) = guard {
+                            g.commit().unwrap();
+                        }
+                        won
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert_eq!(
+            won.iter().filter(|&&w| w).count(),
+            1,
+            "round {round}: {won:?}"
+        );
+        assert!(!a.is_writing());
+    }
+}
+
+#[test]
+fn a_stale_abandon_record_never_hands_out_a_flag_another_handle_holds() {
+    let dir = StreamDir::new("abandon-stale");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned and recorded
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    assert_eq!(b.recover_writer(true).unwrap().commit().unwrap(), 1);
+    // The record is stale now: the flag was taken over and published since.
+    let mut c = Stream::open_in(dir.path(), "s").unwrap();
+    let held = c.write().unwrap();
+    let mut d = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(matches!(d.write(), Err(Error::WriterBusy { .. })));
+    held.commit().unwrap();
+    assert_eq!(d.write_frame(&[1u8, 1]).unwrap(), 3);
+    drop(a);
+}
+
+#[test]
+fn forcing_our_own_abandoned_flag_consumes_its_record() {
+    let dir = StreamDir::new("abandon-forced");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    drop(a.write().unwrap()); // abandoned and recorded
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    let held = b.recover_writer(true).unwrap(); // same ticket as the record: no publish yet
+    let mut c = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(
+        matches!(c.write(), Err(Error::WriterBusy { .. })),
+        "the forced flag is b's alone"
+    );
+    assert_eq!(held.commit().unwrap(), 1);
+    assert_eq!(c.write_frame(&[1u8, 1]).unwrap(), 2);
+}
+
+#[test]
+fn a_process_local_image_resumes_its_abandoned_frame_through_recover_writer() {
+    let spec = StreamSpec::new(&[2], Datatype::U8);
+    let mut local = Stream::create_local("local-abandon", &spec).unwrap();
+    drop(local.write().unwrap());
+    assert_eq!(local.recover_writer(false).unwrap().commit().unwrap(), 1);
 }
 
 #[test]
@@ -236,7 +336,7 @@ fn cube_slices_follow_the_legacy_index_rules() {
 }
 
 #[test]
-fn replacing_a_stream_wakes_its_blocked_readers_and_they_can_follow() {
+fn a_blocked_reader_of_a_replaced_stream_returns_replaced_and_handles_can_follow() {
     let dir = StreamDir::new("replace");
     let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
     let old = Stream::create("s", &spec).unwrap();
@@ -258,6 +358,98 @@ fn replacing_a_stream_wakes_its_blocked_readers_and_they_can_follow() {
     new.write_frame(&[3u8; 8]).unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(follower.read_into(&mut buf).unwrap(), 1);
+}
+
+/// One call of each wait strategy, bounded by a watchdog far longer than the 100 ms within which
+/// a replacement must be noticed.
+const STRATEGIES: [&str; 6] = [
+    "wait",
+    "wait_timeout",
+    "try_wait",
+    "wait_latest",
+    "poll_spin",
+    "wait_hybrid",
+];
+
+fn wait_with(strategy: &str, r: &mut shmim_core::Reader) -> shmim_core::Result<u64> {
+    let watchdog = Duration::from_secs(30);
+    match strategy {
+        "wait" => r.wait(),
+        "wait_timeout" => r.wait_timeout(watchdog),
+        "try_wait" => {
+            try_wait_until(r, std::time::Instant::now() + watchdog)?.ok_or(Error::Timeout(watchdog))
+        }
+        "wait_latest" => r.wait_latest(watchdog),
+        "poll_spin" => r.poll_spin(std::time::Instant::now() + watchdog),
+        "wait_hybrid" => r.wait_hybrid(Duration::from_micros(100), watchdog),
+        other => unreachable!("{other}"),
+    }
+}
+
+/// Starts a reader of `s` waiting with `strategy` in a thread, lets it block, runs `change`,
+/// and returns what the wait returned.
+fn waiting_through(
+    dir: &StreamDir,
+    strategy: &'static str,
+    change: impl FnOnce(),
+) -> shmim_core::Result<u64> {
+    let old = Stream::open_in(dir.path(), "s").unwrap();
+    let mut reader = old.reader().unwrap();
+    let waiter = std::thread::spawn(move || wait_with(strategy, &mut reader));
+    std::thread::sleep(Duration::from_millis(20));
+    change();
+    let got = waiter.join().unwrap();
+    assert_eq!(
+        old.semaphore_values(),
+        vec![0; old.semaphore_values().len()],
+        "{strategy}: nothing may be posted on the old file"
+    );
+    got
+}
+
+/// For every strategy, on a fresh stream: what a blocked wait returns when `change` runs.
+fn every_strategy_through(
+    tag: &str,
+    change: impl Fn(&StreamDir, &StreamSpec),
+) -> Vec<(&'static str, shmim_core::Result<u64>)> {
+    STRATEGIES
+        .into_iter()
+        .map(|strategy| {
+            let dir = StreamDir::new(tag);
+            let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
+            Stream::create("s", &spec).unwrap();
+            (
+                strategy,
+                waiting_through(&dir, strategy, || change(&dir, &spec)),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn replacing_a_stream_posts_nothing_and_every_wait_strategy_returns_replaced() {
+    let results = every_strategy_through("replaced-strategies", |_, spec| {
+        Stream::create("s", spec).unwrap();
+    });
+    for (strategy, got) in results {
+        assert!(
+            matches!(got, Err(Error::Replaced { .. })),
+            "{strategy}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn deleting_a_stream_makes_every_wait_strategy_return_removed() {
+    let results = every_strategy_through("removed-strategies", |dir, _| {
+        std::fs::remove_file(dir.file("s")).unwrap()
+    });
+    for (strategy, got) in results {
+        match got {
+            Err(Error::Removed { path, .. }) => assert!(path.ends_with("s.im.shm"), "{path:?}"),
+            other => panic!("{strategy}: expected Removed, got {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -1,12 +1,15 @@
-//! Shared structs in named segments: typed, locked, robust when a holder dies.
+//! Shared structs in named segments: typed, locked, robust when a holder dies, refusing the old
+//! format, and never judging a holder outside the creator's PID namespace.
 
 mod common;
 
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use bytemuck::{Pod, Zeroable};
 use common::{StreamDir, arg, eventually, role, spawn_child};
 use shmim_core::{Error, Segment, SegmentMismatch};
+use shmim_sync::lock::LockError;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
@@ -57,13 +60,16 @@ fn a_value_round_trips_through_the_lock() {
             assert!(a.try_lock().unwrap().is_none(), "held by b");
             assert!(matches!(
                 a.lock_timeout(Duration::from_millis(5)),
-                Err(Error::Timeout(_))
+                Err(Error::Lock(LockError::Timeout {
+                    unjudged: false,
+                    ..
+                }))
             ));
         });
     });
     assert!(
-        matches!(b.lock(), Err(Error::Lock(_))),
-        "not recursive: the holder is told, not deadlocked"
+        matches!(a.lock(), Err(Error::Lock(LockError::Deadlock))),
+        "not recursive, even through another handle: the holder is told, not deadlocked"
     );
     drop(g);
     assert!(a.try_lock().unwrap().is_some());
@@ -123,7 +129,7 @@ fn the_next_locker_is_told_when_a_holder_died() {
         "the dead holder's half update is visible"
     );
     g.dirty = 0;
-    g.mark_consistent().unwrap();
+    g.mark_consistent();
     drop(g);
     let g = seg.lock().unwrap();
     assert!(!g.previous_owner_died());
@@ -131,15 +137,128 @@ fn the_next_locker_is_told_when_a_holder_died() {
 }
 
 #[test]
-fn a_leaked_guard_keeps_the_mapping_alive_after_the_segment_is_dropped() {
+fn a_thread_that_ends_holding_the_lock_leaves_it_owner_died() {
     let dir = StreamDir::new("seg-leak");
-    let a = Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
-    std::mem::forget(a.lock().unwrap());
-    drop(a);
-    // glibc still lists the leaked, locked mutex among this thread's robust mutexes and writes
-    // through it on the next robust lock; it must still be mapped.
-    let b = Segment::create(dir.path(), "other", &Params::zeroed()).unwrap();
-    let mut g = b.lock().unwrap();
-    g.loops = 1;
-    assert_eq!(g.loops, 1);
+    let seg = Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| std::mem::forget(seg.lock().unwrap()));
+    });
+    let mut g = seg.lock_timeout(Duration::from_secs(30)).unwrap();
+    assert!(g.previous_owner_died());
+    g.mark_consistent();
+}
+
+#[test]
+fn a_segment_of_the_old_format_is_refused_with_a_clear_error() {
+    let dir = StreamDir::new("seg-v1");
+    // Version 1: a glibc robust mutex at offset 16.
+    let mut file = vec![0u8; 64 + 24];
+    file[..8].copy_from_slice(b"SHMIMSEG");
+    file[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    file[12..16].copy_from_slice(&24u32.to_ne_bytes());
+    std::fs::write(dir.path().join("old.seg.shm"), &file).unwrap();
+    match Segment::<Params>::open(dir.path(), "old") {
+        Err(
+            e @ Error::Segment {
+                check: SegmentMismatch::Version { found: 1 },
+                ..
+            },
+        ) => assert!(e.to_string().contains("re-create"), "{e}"),
+        other => panic!("expected a version error, got {:?}", other.err()),
+    }
+}
+
+/// The PID of a process that existed and is gone (reaped).
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// Plants a lock word naming `pid` (thread `pid`) as the holder of segment `name`.
+fn plant_holder(dir: &StreamDir, name: &str, pid: u32) {
+    let word = u64::from(pid) | (u64::from(pid) << 32);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join(format!("{name}.seg.shm")))
+        .unwrap();
+    f.write_all_at(&word.to_ne_bytes(), 16).unwrap();
+}
+
+#[test]
+fn a_dead_holder_is_taken_over_only_within_the_creators_pid_namespace() {
+    let dir = StreamDir::new("seg-ns");
+    Segment::create(dir.path(), "home", &Params::zeroed()).unwrap();
+    Segment::create(dir.path(), "away", &Params::zeroed()).unwrap();
+    let dead = dead_pid();
+    // Created here: the dead holder is judged dead and taken over.
+    plant_holder(&dir, "home", dead);
+    let home = Segment::<Params>::open(dir.path(), "home").unwrap();
+    assert_ne!(home.pid_namespace(), 0);
+    assert!(home.try_lock().unwrap().unwrap().previous_owner_died());
+    // A header recording another namespace (crafted): this process is a stranger there, the PID
+    // means nothing to it, so it waits, times out, and can only force.
+    plant_holder(&dir, "away", dead);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("away.seg.shm"))
+        .unwrap();
+    f.write_all_at(&(home.pid_namespace() ^ 1).to_ne_bytes(), 24)
+        .unwrap();
+    let away = Segment::<Params>::open(dir.path(), "away").unwrap();
+    match away.lock_timeout(Duration::from_millis(50)) {
+        Err(
+            e @ Error::Lock(LockError::Timeout {
+                unjudged: true,
+                owner,
+                ..
+            }),
+        ) => {
+            assert_eq!(owner, dead);
+            assert!(e.to_string().contains("force"), "{e}");
+        }
+        other => panic!("expected an unjudged timeout, got {:?}", other.err()),
+    }
+    let mut g = away.force_lock();
+    assert!(g.previous_owner_died());
+    g.mark_consistent();
+}
+
+/// Address ranges mapped in this process (`/proc/self/maps`).
+fn mapped_ranges() -> Vec<(u64, u64)> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (lo, hi) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(lo, 16).ok()?,
+                u64::from_str_radix(hi, 16).ok()?,
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn a_held_lock_leaves_no_address_of_this_process_in_the_file() {
+    let dir = StreamDir::new("seg-leak-addr");
+    let seg = Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
+    let other = Segment::create(dir.path(), "other", &Params::zeroed()).unwrap();
+    // Two held locks: a robust pthread mutex would link them into this thread's robust list,
+    // through pointers stored in the shared files.
+    let _g = seg.lock().unwrap();
+    let _h = other.lock().unwrap();
+    let maps = mapped_ranges();
+    for name in ["params", "other"] {
+        let header = std::fs::read(dir.path().join(format!("{name}.seg.shm"))).unwrap();
+        for (i, w) in header[16..64].chunks_exact(8).enumerate() {
+            let v = u64::from_ne_bytes(w.try_into().unwrap());
+            assert!(
+                !maps.iter().any(|&(lo, hi)| (lo..hi).contains(&v)),
+                "{name}: header word at {} holds {v:#x}, an address of this process",
+                16 + 8 * i
+            );
+        }
+    }
 }

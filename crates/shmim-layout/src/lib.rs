@@ -42,7 +42,7 @@ pub use cstr::{CStrError, read_cstr, write_cstr};
 pub use datatype::{ComplexF32, ComplexF64, Datatype, DatatypeError};
 pub use imagetype::{ImageType, ZAxis};
 pub use keyword::{ImageKeyword, KeywordType, KeywordTypeError, KeywordValue};
-pub use metadata::{IMAGE_METADATA_SIZE, ImageMetadata};
+pub use metadata::{CLAIM_PID_OFFSET, CLAIM_TICKET_OFFSET, IMAGE_METADATA_SIZE, ImageMetadata};
 pub use proctrace::StreamProcTrace;
 pub use regions::{LayoutError, Region, RegionSpec, Regions};
 pub use semaphore::SemSlot;

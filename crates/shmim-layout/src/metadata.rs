@@ -40,12 +40,17 @@ pub struct ImageMetadata {
     pub writetime: Timespec,
     /// `creatorPID`.
     pub creator_pid: i32,
-    /// `ownerPID`: 0 = unset; shmim writers record themselves here while writing (shared).
+    /// `ownerPID`: the stream's owner as milk sets it (`shmimsetown*`); 0 = none. milk's purge
+    /// deletes streams whose owner is 0 or dead, so shmim never writes it after create.
     pub owner_pid: i32,
     /// `shared`: 1 when the image lives in a file.
     pub shared: u8,
     /// C padding.
-    pub _pad2: [u8; 7],
+    pub _pad2: [u8; 3],
+    /// shmim-private, C padding (offset 228): the claim PID, the shmim writer holding the write
+    /// flag (0 = none). Zero in every file the legacy library creates; not in the public C
+    /// struct. Set and cleared by `shmim-sync`'s write-flag protocol only (shared).
+    pub claim_pid: i32,
     /// `inode`: inode of the file when it was created.
     pub inode: u64,
     /// `location`: -1 CPU, ≥ 0 GPU device.
@@ -53,7 +58,12 @@ pub struct ImageMetadata {
     /// `status`.
     pub status: u8,
     /// C padding.
-    pub _pad3: [u8; 6],
+    pub _pad3: [u8; 2],
+    /// shmim-private, C padding (offset 244): the claim ticket, the low 32 bits of `cnt0` when
+    /// the claim PID took the write flag (evidence that the flag it holds is still the one it
+    /// took); every shmim publish leaves it for the next writer. Zero in legacy files; not in the
+    /// public C struct (shared).
+    pub claim_ticket: u32,
     /// `flag`.
     pub flag: u64,
     /// `logflag`.
@@ -153,6 +163,15 @@ const DAO_LEN: usize = 0;
 #[cfg(feature = "dao-compat")]
 const DAO_LEN: usize = 16 + 8 * crate::MAX_NB_PARTIAL_PACKET;
 
+/// Offset of the shmim-private claim PID ([`ImageMetadata::claim_pid`]): four bytes of C padding
+/// between `shared` and `inode`, the same in every layout variant (the variants differ after
+/// `CBcycle`). C code reaches it by offset (`ImageStreamIO_atomic.h`).
+pub const CLAIM_PID_OFFSET: usize = 228;
+
+/// Offset of the shmim-private claim ticket ([`ImageMetadata::claim_ticket`]): four bytes of C
+/// padding between `status` and `flag`, the same in every layout variant.
+pub const CLAIM_TICKET_OFFSET: usize = 244;
+
 /// `sizeof(IMAGE_METADATA)` of this build: 384 by default, 400 with `writehistory`, 4496 with
 /// `dao-compat`.
 pub const IMAGE_METADATA_SIZE: usize = TAIL.1 + 64 + DAO_LEN;
@@ -177,9 +196,11 @@ const _: () = {
     assert!(offset_of!(M, creator_pid) == 216);
     assert!(offset_of!(M, owner_pid) == 220);
     assert!(offset_of!(M, shared) == 224);
+    assert!(offset_of!(M, claim_pid) == CLAIM_PID_OFFSET);
     assert!(offset_of!(M, inode) == 232);
     assert!(offset_of!(M, location) == 240);
     assert!(offset_of!(M, status) == 241);
+    assert!(offset_of!(M, claim_ticket) == CLAIM_TICKET_OFFSET);
     assert!(offset_of!(M, flag) == 248);
     assert!(offset_of!(M, logflag) == 256);
     assert!(offset_of!(M, sem) == 258);

@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use shmim_layout::SemSlot;
 use shmim_sync::semaphore::Semaphore;
 use shmim_sync::spin::{self, Spin};
-use shmim_sync::{Field, seqlock, write_flag};
+use shmim_sync::write_flag::StreamFlag;
+use shmim_sync::{Field, seqlock};
 use support::{ChildProcess, ROLE, SHM, SharedFile, wait_for};
 
 /// Bounds every wait, so a lost peer ends the bench instead of hanging it.
@@ -37,10 +38,14 @@ const PING: usize = 0;
 const PONG: usize = 128;
 const A_CNT0: usize = 256;
 const A_WRITE: usize = 264;
-const A_OWNER: usize = 268;
+const A_CLAIM: usize = 268;
+const A_TICKET: usize = 272;
 const B_CNT0: usize = 384;
 const B_WRITE: usize = 392;
-const B_OWNER: usize = 396;
+const B_CLAIM: usize = 396;
+const B_TICKET: usize = 400;
+const A_MD: [usize; 4] = [A_CNT0, A_WRITE, A_CLAIM, A_TICKET];
+const B_MD: [usize; 4] = [B_CNT0, B_WRITE, B_CLAIM, B_TICKET];
 const SEM_A: usize = 512;
 const SEM_B: usize = 640;
 const READY: usize = 768;
@@ -53,11 +58,18 @@ const SEM_ROUNDS: u64 = 20_000;
 const BATCH: u64 = 1_000;
 const BATCHES: u64 = 2_000;
 
-/// A stream's three protocol fields.
+/// A stream's four protocol fields.
 struct Md<'a> {
     cnt0: Field<'a, u64>,
     write: Field<'a, u8>,
-    owner: Field<'a, i32>,
+    claim: Field<'a, i32>,
+    ticket: Field<'a, u32>,
+}
+
+impl Md<'_> {
+    fn flag(&self) -> StreamFlag<'_> {
+        StreamFlag::from_fields(self.write, self.cnt0, self.claim, self.ticket)
+    }
 }
 
 struct Segment {
@@ -71,11 +83,14 @@ impl Segment {
         unsafe { Field::new(self.file.at(offset)) }
     }
 
-    fn md(&self, cnt0: usize, write: usize, owner: usize) -> Md<'_> {
+    /// The protocol fields at `at`: cnt0, then write, claim and ticket (as `[cnt0, write, claim,
+    /// ticket]` offsets).
+    fn md(&self, [cnt0, write, claim, ticket]: [usize; 4]) -> Md<'_> {
         Md {
             cnt0: self.field(cnt0),
             write: self.field(write),
-            owner: self.field(owner),
+            claim: self.field(claim),
+            ticket: self.field(ticket),
         }
     }
 
@@ -108,10 +123,7 @@ fn main() {
         spin_until(|| pong.peek() == i);
     });
     let poll = cross_process(&seg, "poll", SPIN_ROUNDS, |i| {
-        let (a, b) = (
-            seg.md(A_CNT0, A_WRITE, A_OWNER),
-            seg.md(B_CNT0, B_WRITE, B_OWNER),
-        );
+        let (a, b) = (seg.md(A_MD), seg.md(B_MD));
         write_frame(&a);
         wait_for_count(&b, i);
     });
@@ -120,7 +132,7 @@ fn main() {
         assert!(seg.sem(SEM_B).wait_timeout(WATCHDOG).unwrap(), "watchdog");
     });
 
-    let local = seg.md(A_CNT0, A_WRITE, A_OWNER);
+    let local = seg.md(A_MD);
     let begin_publish = per_op(|| write_frame(&local));
     let empty_read = per_op(|| {
         let c = seqlock::read_begin(local.cnt0.cell(), local.write.cell()).unwrap();
@@ -189,10 +201,7 @@ fn child(role: &str, path: &Path) {
                 pong.set(i);
             }
             "poll" => {
-                let (a, b) = (
-                    seg.md(A_CNT0, A_WRITE, A_OWNER),
-                    seg.md(B_CNT0, B_WRITE, B_OWNER),
-                );
+                let (a, b) = (seg.md(A_MD), seg.md(B_MD));
                 wait_for_count(&a, i);
                 write_frame(&b);
             }
@@ -243,8 +252,10 @@ fn per_op<R>(mut op: impl FnMut() -> R) -> Stats {
 }
 
 fn write_frame(md: &Md<'_>) {
-    write_flag::begin(md.write.cell(), md.owner.cell(), 1).expect("one writer per stream");
-    write_flag::publish(md.cnt0.cell(), md.write.cell());
+    md.flag()
+        .begin(1, |_| false)
+        .expect("one writer per stream");
+    md.flag().publish(1);
 }
 
 fn wait_for_count(md: &Md<'_>, want: u64) {

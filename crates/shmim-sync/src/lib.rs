@@ -10,14 +10,16 @@
 //! | module | protocol |
 //! |---|---|
 //! | [`field`] | one generic accessor family for every shared field, and the [`field::AtomicCell`] trait the protocols are written against (std and loom) |
-//! | [`write_flag`] | writer begin / publish / abandon / take-over of a stale flag |
+//! | [`write_flag`] | writer begin / publish / abandon, the claim words, who holds the flag, recovery of a dead writer's flag |
 //! | [`seqlock`] | consistent read: begin, validate, and the one racy pixel copy |
 //! | [`spin`] | bounded spinning: backoff, deadline, liveness |
 //! | [`slot`] | reader-slot claim and release (compare-and-swap on `semReadPID[i]`) |
-//! | [`lock`] | the robust exclusive lock for segments many parties edit (process-shared robust pthread mutex) |
+//! | [`lock`] | the segment lock for data many processes edit: an owner-PID word, timed futex waits, owner death by liveness (also in C: `ImageStreamIO_lock.h`) |
+//! | [`lock_word`] | the segment lock's word and its transitions (the part loom checks) |
+//! | [`range_lock`] | an exclusive lock on a byte range of a file, held by its open file description (keyword writers) |
 //! | [`semaphore`] | glibc process-shared `sem_t` in the file, with a race-free `SEMAPHORE_MAXVAL` clamp |
-//! | [`liveness`] | is this PID a live process? |
-//! | [`pid`] | this process's PID, cached safely across `fork` |
+//! | [`liveness`] | is this PID a live process? (zombies count as dead) |
+//! | [`pid`] | this process's PID, cached safely across `fork` (no lock a fork can catch) |
 //!
 //! Everything here is internal plumbing for `shmim-core` and `shmim-capi`; end users see
 //! operations (`guard.commit()`, `reader.wait()`), never orderings.
@@ -35,7 +37,10 @@
 //!   and read Relaxed, spin loops yield to the model scheduler, and the OS-backed modules
 //!   (semaphores, lock, liveness, PID) are left out. Models: publish vs consistent reader (no torn
 //!   or stale frame accepted), two writers racing `begin`, abandon vs reader, reader-slot claim
-//!   and release.
+//!   and release, recovery of a dead writer's flag by two recoverers against a writer in its
+//!   begin window and a legacy writer (`loom_recover`, which also rejects a broken variant),
+//!   the segment lock's word (`loom_lock`: acquire, release, waiters, take-over of
+//!   a dead holder and of a stale record of one's own PID, force — never two holders).
 //! * **Miri** (`miri`): the unit tests over heap buffers (accessors, seqlock, copy, slots, spin),
 //!   with `--features strict` and strict provenance; tests that make system calls are
 //!   `cfg_attr(miri, ignore)`.
@@ -43,9 +48,12 @@
 //!   checksummed frames, and two writers handing non-atomic state over through the flag, built
 //!   with `strict` and `--cfg shmim_tsan` (fences as read-modify-writes, see [`write_flag`]); no
 //!   suppressions.
-//! * **Real processes** (`tests/cross_process.rs`): a post in one process wakes another blocked
-//!   in `sem_wait` / `sem_clockwait`; the robust lock excludes across processes; a holder killed
-//!   with SIGKILL hands the next locker an owner-died lock, which it can repair.
+//! * **Real processes** (`tests/cross_process.rs`, `tests/fork_pid.rs`,
+//!   `tests/lock_processes.rs`): a post in one process wakes another blocked in `sem_wait` /
+//!   `sem_clockwait`; a forked child gets its own PID, even when the fork catches another
+//!   thread inside the first `pid::current()`; the segment lock excludes across processes; a
+//!   holder killed with SIGKILL hands the next locker an owner-died lock, which it can repair;
+//!   a holder in another PID namespace is never judged, only forced.
 //!
 //! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -55,9 +63,12 @@ pub mod field;
 pub mod liveness;
 #[cfg(not(loom))]
 pub mod lock;
+pub mod lock_word;
 #[cfg(not(loom))]
 pub mod pid;
 mod primitive;
+#[cfg(not(loom))]
+pub mod range_lock;
 #[cfg(not(loom))]
 pub mod semaphore;
 pub mod seqlock;

@@ -1,90 +1,81 @@
 //! A symmetric exclusive lock that can live at any 8-aligned offset of any shared mapping, robust
-//! when a holder dies.
+//! when a holder dies, usable from C (`ImageStreamIO_lock.h`) with the same protocol.
 //!
-//! # The choice: a process-shared, robust, error-checking pthread mutex
-//! The lock *is* a glibc `pthread_mutex_t` (40 bytes, align 8 on x86_64) initialised with
-//! `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` and `PTHREAD_MUTEX_ERRORCHECK`, so a C program
-//! mapping the same bytes locks it with plain `pthread_mutex_lock`. The kernel does the hard part:
-//! every thread registers the robust mutexes it holds in a per-thread list, and when the thread
-//! exits or its process dies (SIGKILL included) the kernel marks each one `FUTEX_OWNER_DIED` and
-//! wakes a waiter. No PID check, so no PID-reuse hazard. The price is that the proof is by real
-//! processes and SIGKILL (`tests/cross_process.rs`), not by loom: the state machine is glibc's and
-//! the kernel's, not ours.
+//! # Why not a robust pthread mutex
+//! A process-shared robust pthread mutex keeps glibc's robust-list pointers *inside the shared
+//! bytes*: whoever can write the file can make the unlocking process write chosen values into
+//! its own heap, and the heap addresses of every locker leak into the file. Its type is not
+//! checked either (a plain mutex created from C silently loses robustness). Nothing in a shared
+//! file may steer this process's memory, so the lock is a word that holds only *who* holds it.
 //!
-//! # Owner died
-//! When the previous holder died holding the lock, the next locker still gets it, and its guard
-//! says so ([`LockGuard::owner_died`]). The data the lock protects may be half updated: repair or
-//! re-initialise it, then call [`LockGuard::mark_consistent`]. If the guard is dropped without
-//! that, glibc marks the mutex *not recoverable*: every later `lock` fails with
-//! [`LockError::NotRecoverable`] (C sees `ENOTRECOVERABLE`) until someone re-initialises it with
-//! [`RobustLock::init`] (which is only sound when nobody uses the lock).
+//! # The protocol (`docs/segment-lock.md`; the word and its orderings: [`crate::lock_word`])
+//! * The word holds the holder's PID and thread id; taking it is one compare-and-swap.
+//! * A busy lock is waited for with **timed** process-shared futex waits on the word (a dead
+//!   holder wakes nobody), re-judging the holder every [`RECHECK`].
+//! * A holder is **dead** when [`crate::liveness`] says so (zombies count as dead). That is only
+//!   asked when the locker and the recorded holder are both in the PID namespace the segment's
+//!   creator recorded (the inode of `/proc/self/ns/pid`): a PID from another namespace means
+//!   nothing here, so across namespaces a locker waits until its timeout
+//!   ([`LockError::Timeout`] says why) and may then take the lock with [`PidLock::force`].
+//! * A locker that finds **its own PID** in the word asks this process's record of its guards:
+//!   held by this thread → [`LockError::Deadlock`]; by another live thread → wait; by nobody →
+//!   the record is stale (a dead process had our PID, or a thread of ours ended holding it) and
+//!   the lock is taken over. The record is consulted and the word changed under one process-wide
+//!   mutex, so two threads of one process never both take the lock.
+//! * The locker after a death is told ([`LockGuard::owner_died`]), like `EOWNERDEAD`: the data
+//!   may be half updated. It repairs it and calls [`LockGuard::mark_consistent`]; if it releases
+//!   without doing so, the *next* locker is told in turn.
 //!
-//! # Fairness
-//! None guaranteed. The lock is a futex: an unlock wakes one waiter, but a thread that arrives
-//! meanwhile (or the unlocker itself, locking again at once) may take the lock first, so a waiter
-//! can in principle wait indefinitely under sustained contention. Hold it briefly. No priority
-//! inheritance either (`PTHREAD_PRIO_NONE`).
-//!
-//! # Orderings
-//! This module names no ordering of its own: `pthread_mutex_lock` acquires and
-//! `pthread_mutex_unlock` releases (POSIX memory synchronisation), so everything written under
-//! the lock by one holder is visible to the next, in any process. Plain (non-atomic) accesses to
-//! the protected data are therefore fine *among parties that all take the lock*.
-//!
-//! # Requirements
-//! glibc ≥ 2.30 (`pthread_mutex_clocklock`, also what [`crate::semaphore`] needs for
-//! `sem_clockwait`). The mapping must stay mapped, at the same address, while a process holds the
-//! lock (the kernel walks the robust list through that address); the guard's lifetime ensures it
-//! on the Rust side.
-//!
-//! ```no_run
-//! # use shmim_sync::lock::RobustLock;
-//! # fn f(p: *mut libc::pthread_mutex_t) -> Result<(), shmim_sync::lock::LockError> {
-//! // SAFETY: `p` points to an initialised lock in a mapping that outlives `lock`.
-//! let lock = unsafe { RobustLock::from_ptr(p) };
-//! let mut guard = lock.lock()?;
-//! if guard.owner_died() {
-//!     // repair the protected table here, then:
-//!     guard.mark_consistent()?;
-//! }
-//! # Ok(()) }
-//! ```
+//! # Limits
+//! * Fairness: none (a futex wakes one sleeper; a thread arriving meanwhile may win).
+//! * A C program's guards are not in this process's record: do not lock one lock from both C and
+//!   Rust code of the same process (the Rust side would take a C holder of its own process for
+//!   stale).
+//! * Without `/proc` the namespace cannot be read (recorded as 0): no automatic take-over at all,
+//!   only timeouts and `force`.
+//! * `fork` while another thread holds the process-wide record's mutex leaves the child unable
+//!   to lock (as with any mutex); a child must not use guards inherited from its parent.
 
 use std::io;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-unsafe extern "C" {
-    /// glibc ≥ 2.30: `pthread_mutex_timedlock` against a chosen clock (the `libc` crate does not
-    /// bind it); used with `CLOCK_MONOTONIC` so wall-clock jumps do not shorten or stretch a
-    /// timeout.
-    fn pthread_mutex_clocklock(
-        mutex: *mut libc::pthread_mutex_t,
-        clock: libc::clockid_t,
-        abstime: *const libc::timespec,
-    ) -> libc::c_int;
-}
+use crate::lock_word::{self, Attempt, Locker, Verdict, Word};
+use crate::{liveness, pid};
 
-/// Why a lock operation failed (a busy lock or a timeout is `Ok(None)`, not an error).
+/// How long a waiter sleeps before it judges the holder again (a dead holder wakes nobody).
+pub const RECHECK: Duration = Duration::from_millis(10);
+
+/// Why a lock operation failed (a busy [`PidLock::try_lock`] is `Ok(None)`, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// A holder died, and the one after it released the lock without marking it consistent.
-    #[error(
-        "lock is not recoverable: a holder died and the next one did not mark it consistent \
-         (re-initialise the segment)"
-    )]
-    NotRecoverable,
     /// This thread already holds the lock (it is not recursive).
     #[error("this thread already holds the lock")]
     Deadlock,
-    /// `mark_consistent` on a lock that is not in the owner-died state (or not robust).
-    #[error("the lock is not in the owner-died state (or is not a robust mutex)")]
-    NotInconsistent,
-    /// Any other failure of a pthread call (e.g. `EINVAL`: the bytes are not an initialised
-    /// mutex).
+    /// The lock stayed held for the whole wait.
+    #[error(
+        "lock still held by PID {owner} after {waited:?}{}",
+        if *unjudged {
+            "; that holder is outside this segment's PID namespace (or the namespace is unknown), \
+             so its death cannot be detected: if you know it is gone, take the lock with force"
+        } else {
+            " (a live process)"
+        }
+    )]
+    Timeout {
+        /// The holder's PID, in its own namespace.
+        owner: u32,
+        /// How long we waited.
+        waited: Duration,
+        /// Liveness could not be checked (another PID namespace): only `force` can help.
+        unjudged: bool,
+    },
+    /// A futex call failed for another reason than a timeout, a changed word or a signal.
     #[error("{op} failed: {source}")]
     Os {
-        /// The pthread call.
+        /// The call.
         op: &'static str,
         /// The OS error.
         #[source]
@@ -92,230 +83,405 @@ pub enum LockError {
     },
 }
 
-/// A view of a process-shared robust mutex in a mapping.
-#[derive(Clone, Copy)]
-pub struct RobustLock<'a> {
-    m: *mut libc::pthread_mutex_t,
-    _mapping: PhantomData<&'a libc::pthread_mutex_t>,
+/// Which lock this is, independent of where it is mapped: the process's record of its own
+/// guards is keyed by it, so two mappings of one file are one lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockId {
+    /// Device of the file.
+    pub dev: u64,
+    /// Inode of the file.
+    pub ino: u64,
+    /// Offset of the word in the file.
+    pub offset: u64,
 }
 
-// SAFETY: a process-shared mutex is designed to be used from any thread (and process); the
-// pointer stays valid for 'a by the constructor's contract. Which thread unlocks is the guard's
-// business (it is not `Send`).
-unsafe impl Send for RobustLock<'_> {}
-// SAFETY: as above; every operation is a pthread call, which synchronises internally.
-unsafe impl Sync for RobustLock<'_> {}
+/// A view of a lock word in a mapping.
+#[derive(Clone, Copy)]
+pub struct PidLock<'a> {
+    word: &'a AtomicU64,
+    home_ns: u64,
+    id: LockId,
+}
 
-impl<'a> RobustLock<'a> {
+impl std::fmt::Debug for PidLock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PidLock")
+            .field("word", &Word::decode(self.raw()))
+            .field("home_ns", &self.home_ns)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl<'a> PidLock<'a> {
     /// Bytes the lock occupies.
-    pub const SIZE: usize = size_of::<libc::pthread_mutex_t>();
+    pub const SIZE: usize = 8;
     /// Alignment the lock needs.
-    pub const ALIGN: usize = align_of::<libc::pthread_mutex_t>();
+    pub const ALIGN: usize = 8;
 
-    /// Initialises the bytes at `p` as a process-shared, robust, error-checking mutex, unlocked.
+    /// Initialises the word at `p`: free.
     ///
     /// # Safety
-    /// `p` must be valid for writes of [`Self::SIZE`] bytes and [`Self::ALIGN`]-aligned, and no
-    /// thread of any process may be using those bytes as a mutex (re-initialising a mutex someone
-    /// holds or waits on is undefined in POSIX).
-    pub unsafe fn init(p: *mut libc::pthread_mutex_t) -> Result<(), LockError> {
-        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-        let attr = attr.as_mut_ptr();
-        // SAFETY: `attr` is writable storage for an attribute object.
-        let rc = unsafe { libc::pthread_mutexattr_init(attr) };
-        check(rc, "pthread_mutexattr_init")?;
-        let configured = (|| {
-            // SAFETY: `attr` was initialised above and is destroyed only below.
-            let rc =
-                unsafe { libc::pthread_mutexattr_setpshared(attr, libc::PTHREAD_PROCESS_SHARED) };
-            check(rc, "pthread_mutexattr_setpshared")?;
-            // SAFETY: as above.
-            let rc = unsafe { libc::pthread_mutexattr_setrobust(attr, libc::PTHREAD_MUTEX_ROBUST) };
-            check(rc, "pthread_mutexattr_setrobust")?;
-            // ERRORCHECK: relocking by the holder is `EDEADLK`, not a hang.
-            // SAFETY: as above.
-            let rc =
-                unsafe { libc::pthread_mutexattr_settype(attr, libc::PTHREAD_MUTEX_ERRORCHECK) };
-            check(rc, "pthread_mutexattr_settype")?;
-            // SAFETY: the caller guarantees `p` is writable, aligned and unused; `attr` is valid.
-            let rc = unsafe { libc::pthread_mutex_init(p, attr) };
-            check(rc, "pthread_mutex_init")
-        })();
-        // SAFETY: `attr` was initialised and is not used after this.
-        unsafe { libc::pthread_mutexattr_destroy(attr) };
-        configured
+    /// `p` must be 8-aligned and valid for writes, and nobody may be using it as a lock.
+    pub unsafe fn init(p: *mut u64) {
+        // SAFETY: forwarded to the caller.
+        unsafe { AtomicU64::from_ptr(p) }.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Views the lock at `p`.
+    /// Views the lock at `p`. `home_ns` is the PID namespace recorded with it (0: unknown),
+    /// `id` names it for this process's record of its guards.
     ///
     /// # Safety
-    /// `p` must be [`Self::ALIGN`]-aligned, valid for reads and writes of [`Self::SIZE`] bytes
-    /// for `'a` (the mapping outlives the view and stays at this address), and hold a mutex
-    /// initialised by [`Self::init`] (or by C with the same attributes).
-    pub unsafe fn from_ptr(p: *mut libc::pthread_mutex_t) -> Self {
+    /// `p` must be 8-aligned and valid for reads and writes for `'a` (the mapping outlives the
+    /// view and stays at this address), and accessed only atomically in this process. Any value
+    /// in the word is acceptable.
+    pub unsafe fn from_ptr(p: *mut u64, home_ns: u64, id: LockId) -> Self {
         Self {
-            m: p,
-            _mapping: PhantomData,
+            // SAFETY: forwarded to the caller.
+            word: unsafe { AtomicU64::from_ptr(p) },
+            home_ns,
+            id,
         }
     }
 
-    /// The raw `pthread_mutex_t *`, for C.
-    pub fn as_ptr(&self) -> *mut libc::pthread_mutex_t {
-        self.m
+    /// The raw word now (for tools and messages).
+    pub fn raw(&self) -> u64 {
+        self.word.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Blocks until the lock is ours.
+    /// Blocks until the lock is ours (a live holder may keep it forever; across PID namespaces
+    /// a dead one does: prefer [`Self::lock_timeout`]).
     pub fn lock(&self) -> Result<LockGuard<'a>, LockError> {
-        // SAFETY: an initialised mutex, valid for 'a (constructor contract).
-        let rc = unsafe { libc::pthread_mutex_lock(self.m) };
-        match self.acquired(rc, "pthread_mutex_lock")? {
-            Some(guard) => Ok(guard),
-            // POSIX does not allow EBUSY / ETIMEDOUT here; report it rather than panic.
-            None => Err(LockError::Os {
-                op: "pthread_mutex_lock",
-                source: io::Error::from_raw_os_error(rc),
-            }),
+        self.lock_until(None)
+    }
+
+    /// Takes the lock if it is free or its holder is dead; `Ok(None)` if a live holder has it.
+    pub fn try_lock(&self) -> Result<Option<LockGuard<'a>>, LockError> {
+        Ok(self.acquire(Some(Instant::now()))?.ok())
+    }
+
+    /// Waits at most `timeout` (measured on the monotonic clock).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<LockGuard<'a>, LockError> {
+        self.lock_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline` (`None`: forever); the timeout error names the holder.
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<LockGuard<'a>, LockError> {
+        let start = Instant::now();
+        self.acquire(deadline)?.map_err(|seen| {
+            let w = Word::decode(seen);
+            LockError::Timeout {
+                owner: w.owner,
+                waited: start.elapsed(),
+                unjudged: !self.judgeable(w),
+            }
+        })
+    }
+
+    /// Takes the lock whatever holds it, as if its holder had died: the guard says
+    /// [`LockGuard::owner_died`]. For a holder that cannot be judged (another PID namespace)
+    /// and is known to be gone. **If it is alive, there are two holders**: the old one's
+    /// release is then ignored, but its writes meanwhile are not.
+    pub fn force(&self) -> LockGuard<'a> {
+        let me = self.locker();
+        let mut held = record();
+        lock_word::force(self.word, me);
+        held.retain(|h| h.id != self.id || h.pid != me.pid);
+        held.push(Held {
+            id: self.id,
+            pid: me.pid,
+            tid: me.tid,
+        });
+        self.guard(me, true)
+    }
+
+    /// Whether liveness can be asked about the holder `w` from here.
+    fn judgeable(&self, w: Word) -> bool {
+        !w.foreign && self.locker().home
+    }
+
+    fn locker(&self) -> Locker {
+        Locker {
+            pid: pid::current() as u32,
+            tid: rustix::thread::gettid().as_raw_nonzero().get() as u32,
+            home: in_namespace(self.home_ns),
         }
     }
 
-    /// Takes the lock if it is free; `Ok(None)` if someone holds it.
-    pub fn try_lock(&self) -> Result<Option<LockGuard<'a>>, LockError> {
-        // SAFETY: an initialised mutex, valid for 'a (constructor contract).
-        let rc = unsafe { libc::pthread_mutex_trylock(self.m) };
-        self.acquired(rc, "pthread_mutex_trylock")
-    }
-
-    /// Blocks for at most `timeout`, measured on `CLOCK_MONOTONIC`; `Ok(None)` on timeout.
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'a>>, LockError> {
-        let deadline = crate::semaphore::deadline_after(timeout);
-        // SAFETY: an initialised mutex, valid for 'a (constructor contract); `deadline` is a
-        // valid timespec for the duration of the call.
-        let rc = unsafe { pthread_mutex_clocklock(self.m, libc::CLOCK_MONOTONIC, &deadline) };
-        self.acquired(rc, "pthread_mutex_clocklock")
-    }
-
-    /// Turns the return code of a locking call into a guard (`Some`), busy/timeout (`None`), or
-    /// an error. pthread functions return the error number; they do not set `errno`.
-    fn acquired(
-        &self,
-        rc: libc::c_int,
-        op: &'static str,
-    ) -> Result<Option<LockGuard<'a>>, LockError> {
-        let owner_died = match rc {
-            0 => false,
-            // We hold the lock, in the owner-died state.
-            libc::EOWNERDEAD => true,
-            libc::EBUSY | libc::ETIMEDOUT => return Ok(None),
-            libc::ENOTRECOVERABLE => return Err(LockError::NotRecoverable),
-            libc::EDEADLK => return Err(LockError::Deadlock),
-            e => {
-                return Err(LockError::Os {
-                    op,
-                    source: io::Error::from_raw_os_error(e),
-                });
-            }
-        };
-        Ok(Some(LockGuard {
+    fn guard(&self, me: Locker, owner_died: bool) -> LockGuard<'a> {
+        LockGuard {
             lock: *self,
+            me,
             owner_died,
             consistent: !owner_died,
             _not_send: PhantomData,
-        }))
+        }
+    }
+
+    /// Attempts, sleeping between them, until the lock is ours, or `deadline` (then `Err` with
+    /// the word last seen).
+    fn acquire(&self, deadline: Option<Instant>) -> Result<Result<LockGuard<'a>, u64>, LockError> {
+        let me = self.locker();
+        let mut waited = false;
+        loop {
+            let outcome = {
+                // The record and the word change together (module docs).
+                let mut held = record();
+                let outcome =
+                    lock_word::attempt(self.word, me, waited, |w| self.judge(w, me, &mut held));
+                if let Attempt::Acquired { .. } = outcome {
+                    held.push(Held {
+                        id: self.id,
+                        pid: me.pid,
+                        tid: me.tid,
+                    });
+                }
+                outcome
+            };
+            let seen = match outcome {
+                Attempt::Acquired { owner_died } => return Ok(Ok(self.guard(me, owner_died))),
+                Attempt::Relock => return Err(LockError::Deadlock),
+                Attempt::Busy(seen) => seen,
+            };
+            let nap = match deadline {
+                None => RECHECK,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(RECHECK),
+                    _ => return Ok(Err(seen)),
+                },
+            };
+            if let Some(value) = lock_word::announce_waiter(self.word, seen) {
+                futex_wait(self.word, Word::futex_value(value), nap)?;
+                waited = true;
+            }
+        }
+    }
+
+    /// The verdict on the holder a busy word names (module docs). `held` is this process's
+    /// record, locked by the caller.
+    fn judge(&self, w: Word, me: Locker, held: &mut Vec<Held>) -> Verdict {
+        if !me.home || w.foreign {
+            return Verdict::Alive;
+        }
+        if w.owner == me.pid {
+            held.retain(|h| h.pid == me.pid);
+            return match held.iter().find(|h| h.id == self.id) {
+                Some(h) if h.tid == me.tid => Verdict::ThisThread,
+                Some(h) if thread_alive(h.tid) => Verdict::Alive,
+                // A thread of ours ended holding it, or a dead process had our PID.
+                Some(_) | None => {
+                    held.retain(|h| h.id != self.id);
+                    Verdict::Dead
+                }
+            };
+        }
+        // `owner` is > 0 here (a free word needs no verdict), so `kill` never sees 0 or less.
+        if liveness::is_dead(w.owner as i32) {
+            Verdict::Dead
+        } else {
+            Verdict::Alive
+        }
     }
 }
 
-/// The held lock; dropping it unlocks.
+/// The held lock; dropping it releases it (and wakes a sleeper).
 ///
-/// Not `Send`: a pthread mutex must be unlocked by the thread that locked it (and the kernel's
-/// owner-died bookkeeping is per thread).
+/// Not `Send`: the word names the locking thread, and the process's record of its guards ties
+/// the guard to it.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
-    lock: RobustLock<'a>,
+    lock: PidLock<'a>,
+    me: Locker,
     owner_died: bool,
     consistent: bool,
     _not_send: PhantomData<*const ()>,
 }
 
+impl std::fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("owner_died", &self.owner_died)
+            .field("consistent", &self.consistent)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LockGuard<'_> {
-    /// True when the previous holder died holding the lock: the protected data may be half
-    /// updated. Stays true after [`Self::mark_consistent`] (it describes how the lock was taken).
+    /// True when a previous holder died holding the lock and nobody repaired the data since: it
+    /// may be half updated. Stays true after [`Self::mark_consistent`] (it describes how the
+    /// lock was taken).
     pub fn owner_died(&self) -> bool {
         self.owner_died
     }
 
-    /// False between an owner-died acquisition and [`Self::mark_consistent`]. Dropping the guard
-    /// in that state makes the lock permanently unusable ([`LockError::NotRecoverable`]).
+    /// False between an owner-died acquisition and [`Self::mark_consistent`]. Released in that
+    /// state, the lock tells the next locker that the owner died.
     pub fn is_consistent(&self) -> bool {
         self.consistent
     }
 
-    /// Declares the protected data repaired, so the lock works normally again after this guard.
-    /// A no-op on a lock taken normally.
-    pub fn mark_consistent(&mut self) -> Result<(), LockError> {
-        if self.consistent {
-            return Ok(());
-        }
-        // SAFETY: a valid mutex that this thread holds in the owner-died state.
-        match unsafe { libc::pthread_mutex_consistent(self.lock.m) } {
-            0 => {
-                self.consistent = true;
-                Ok(())
-            }
-            libc::EINVAL => Err(LockError::NotInconsistent),
-            e => Err(LockError::Os {
-                op: "pthread_mutex_consistent",
-                source: io::Error::from_raw_os_error(e),
-            }),
-        }
+    /// Declares the protected data repaired: the next locker is not told of the death. A no-op on
+    /// a lock taken normally.
+    pub fn mark_consistent(&mut self) {
+        self.consistent = true;
     }
 }
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: a valid mutex held by this thread (the guard is not `Send`). If it was taken
-        // owner-died and not marked consistent, glibc makes it not recoverable here, as
-        // documented.
-        let rc = unsafe { libc::pthread_mutex_unlock(self.lock.m) };
-        debug_assert_eq!(rc, 0, "unlocking a held robust mutex cannot fail");
+        let wake = {
+            let mut held = record();
+            held.retain(|h| {
+                !(h.id == self.lock.id && h.pid == self.me.pid && h.tid == self.me.tid)
+            });
+            lock_word::release(self.lock.word, self.me, self.consistent)
+        };
+        if wake {
+            futex_wake(self.lock.word);
+        }
     }
 }
 
-fn check(rc: libc::c_int, op: &'static str) -> Result<(), LockError> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(LockError::Os {
-            op,
-            source: io::Error::from_raw_os_error(rc),
-        })
+/// One guard of this process, in its record.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    id: LockId,
+    /// The process that took it (entries of a parent are ignored in a forked child).
+    pid: u32,
+    tid: u32,
+}
+
+/// This process's record of the guards it holds.
+fn record() -> MutexGuard<'static, Vec<Held>> {
+    static HELD: Mutex<Vec<Held>> = Mutex::new(Vec::new());
+    // A panic while the record was locked leaves it consistent (every change is one call).
+    HELD.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether thread `tid` of this process is alive (`tgkill(getpid(), tid, 0)`); never asks
+/// about a value ≤ 0.
+fn thread_alive(tid: u32) -> bool {
+    let Ok(tid) = libc::pid_t::try_from(tid) else {
+        return false;
+    };
+    if tid <= 0 {
+        return false;
     }
+    // SAFETY: signal 0 sends nothing; it only checks that the thread exists in our group.
+    let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid::current(), tid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The inode of this process's PID namespace (`/proc/self/ns/pid`), 0 if it cannot be read.
+/// Cached per PID (a forked child of a process that called `unshare(CLONE_NEWPID)` is in another
+/// namespace than its parent).
+pub fn pid_namespace() -> u64 {
+    static CACHE: Mutex<(i32, u64)> = Mutex::new((0, 0));
+    let me = pid::current();
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.0 != me {
+        let ns = rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino);
+        *cache = (me, ns);
+    }
+    cache.1
+}
+
+/// Whether this process is in namespace `home` (never when either is unknown).
+fn in_namespace(home: u64) -> bool {
+    home != 0 && pid_namespace() == home
+}
+
+/// Sleeps while the futex half of `word` holds `value`, for at most `nap`. A wake, a changed
+/// value, a signal or the timeout all just return (the caller attempts again).
+fn futex_wait(word: &AtomicU64, value: u32, nap: Duration) -> Result<(), LockError> {
+    let ts = libc::timespec {
+        tv_sec: nap.as_secs() as libc::time_t,
+        tv_nsec: nap.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: the address is the word's low half (little-endian), valid while `word` is; the
+    // kernel only reads it. FUTEX_WAIT without the PRIVATE flag: the word is shared between
+    // processes. The timeout is relative (CLOCK_MONOTONIC).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr().cast::<u32>(),
+            libc::FUTEX_WAIT,
+            value,
+            &ts as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            0,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) => Ok(()),
+        _ => Err(LockError::Os {
+            op: "futex(FUTEX_WAIT)",
+            source: e,
+        }),
+    }
+}
+
+/// Wakes one sleeper of `word`. A failure here only delays the sleeper to its next recheck.
+fn futex_wake(word: &AtomicU64) {
+    // SAFETY: as in `futex_wait`; FUTEX_WAKE only uses the address as a key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr().cast::<u32>(),
+            libc::FUTEX_WAKE,
+            1,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0,
+        )
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock_word::{OWNER_DIED, OWNER_MASK};
 
-    /// A heap-allocated lock for in-process tests.
-    struct Heap(Box<std::mem::MaybeUninit<libc::pthread_mutex_t>>);
+    /// A heap word for in-process tests, with its own identity.
+    struct Heap(Box<u64>, LockId);
 
     impl Heap {
-        fn new() -> Self {
-            let mut b = Box::new(std::mem::MaybeUninit::zeroed());
-            // SAFETY: fresh, aligned heap storage nobody else uses.
-            unsafe { RobustLock::init(b.as_mut_ptr()) }.unwrap();
-            Self(b)
+        fn new(offset: u64) -> Self {
+            Self(
+                Box::new(0),
+                LockId {
+                    dev: u64::MAX,
+                    ino: u64::MAX,
+                    offset,
+                },
+            )
         }
 
-        fn lock(&mut self) -> RobustLock<'_> {
-            // SAFETY: initialised above; the box outlives the borrow.
-            unsafe { RobustLock::from_ptr(self.0.as_mut_ptr()) }
+        fn set(&mut self, raw: u64) {
+            *self.0 = raw;
+        }
+
+        fn lock(&mut self) -> PidLock<'_> {
+            // SAFETY: a live, aligned heap word, accessed only through the view meanwhile.
+            unsafe { PidLock::from_ptr(&raw mut *self.0, pid_namespace(), self.1) }
         }
     }
 
+    fn me() -> (u32, u32) {
+        (
+            std::process::id(),
+            rustix::thread::gettid().as_raw_nonzero().get() as u32,
+        )
+    }
+
     #[test]
-    #[cfg_attr(miri, ignore)]
-    fn try_lock_fails_while_held_and_succeeds_after_release() {
-        let mut heap = Heap::new();
+    #[cfg_attr(miri, ignore)] // system calls are outside Miri
+    fn try_lock_fails_while_another_thread_holds_it_and_succeeds_after() {
+        let mut heap = Heap::new(1);
         let lock = heap.lock();
         let guard = lock.lock().unwrap();
         assert!(!guard.owner_died());
@@ -336,63 +502,156 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn relocking_from_the_holding_thread_is_an_error_not_a_hang() {
-        let mut heap = Heap::new();
+        let mut heap = Heap::new(2);
         let lock = heap.lock();
         let _guard = lock.lock().unwrap();
         assert!(matches!(lock.lock(), Err(LockError::Deadlock)));
+        assert!(matches!(lock.try_lock(), Err(LockError::Deadlock)));
     }
 
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn lock_timeout_gives_up_on_a_held_lock() {
-        let mut heap = Heap::new();
+    fn a_waiter_is_woken_by_the_release() {
+        let mut heap = Heap::new(3);
+        let lock = heap.lock();
+        let guard = lock.lock().unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let g = lock.lock_timeout(Duration::from_secs(60)).unwrap();
+                assert!(!g.owner_died());
+            });
+            while !Word::decode(lock.raw()).waiters && !waiter.is_finished() {
+                std::thread::yield_now();
+            }
+            drop(guard);
+            waiter.join().unwrap();
+        });
+        assert_eq!(lock.raw(), 0, "released, clean");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn lock_timeout_names_a_live_holder() {
+        let mut heap = Heap::new(4);
         let lock = heap.lock();
         let _guard = lock.lock().unwrap();
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let r = lock.lock_timeout(Duration::from_millis(5)).unwrap();
-                assert!(r.is_none(), "timed out");
+            s.spawn(|| match lock.lock_timeout(Duration::from_millis(5)) {
+                Err(LockError::Timeout {
+                    owner, unjudged, ..
+                }) => {
+                    assert_eq!(owner, std::process::id());
+                    assert!(!unjudged);
+                }
+                other => panic!("expected a timeout, got {other:?}"),
             });
         });
     }
 
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn a_holder_thread_that_exits_leaves_owner_died_then_consistent_lock_works() {
-        let mut heap = Heap::new();
+    fn a_thread_that_ends_holding_the_lock_leaves_it_owner_died() {
+        let mut heap = Heap::new(5);
         let lock = heap.lock();
         std::thread::scope(|s| {
-            // The thread ends holding the lock: its robust list marks it owner-died at exit.
             s.spawn(|| std::mem::forget(lock.lock().unwrap()));
         });
-        let mut guard = lock.lock().unwrap();
+        let mut guard = lock.lock_timeout(Duration::from_secs(60)).unwrap();
         assert!(guard.owner_died() && !guard.is_consistent());
-        guard.mark_consistent().unwrap();
-        assert!(guard.is_consistent());
-        assert!(guard.mark_consistent().is_ok(), "marking twice is harmless");
+        guard.mark_consistent();
         drop(guard);
-        let guard = lock.lock().unwrap();
-        assert!(!guard.owner_died());
+        assert!(!lock.lock().unwrap().owner_died());
     }
 
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn dropping_an_owner_died_guard_unmarked_makes_the_lock_not_recoverable() {
-        let mut heap = Heap::new();
+    fn releasing_unrepaired_tells_the_next_locker_again() {
+        let mut heap = Heap::new(6);
+        heap.set(u64::from(OWNER_DIED));
         let lock = heap.lock();
-        std::thread::scope(|s| {
-            s.spawn(|| std::mem::forget(lock.lock().unwrap()));
-        });
         let guard = lock.lock().unwrap();
         assert!(guard.owner_died());
         drop(guard);
-        assert!(matches!(lock.lock(), Err(LockError::NotRecoverable)));
-        assert!(matches!(lock.try_lock(), Err(LockError::NotRecoverable)));
+        let mut guard = lock.lock().unwrap();
+        assert!(guard.owner_died(), "still not repaired");
+        guard.mark_consistent();
+        drop(guard);
+        assert!(!lock.lock().unwrap().owner_died());
     }
 
     #[test]
-    fn the_lock_is_a_glibc_mutex() {
-        assert_eq!(RobustLock::SIZE, 40);
-        assert_eq!(RobustLock::ALIGN, 8);
+    #[cfg_attr(miri, ignore)]
+    fn our_own_pid_with_no_guard_of_ours_is_a_stale_record() {
+        let (pid, tid) = me();
+        let mut heap = Heap::new(7);
+        // A dead process had our PID (and even this thread's id) and died holding the lock.
+        for recorded_tid in [tid, tid.wrapping_add(1_000_000), 0] {
+            heap.set(
+                Word {
+                    owner: pid,
+                    tid: recorded_tid,
+                    ..Word::default()
+                }
+                .encode(),
+            );
+            let lock = heap.lock();
+            let guard = lock.try_lock().unwrap().expect("taken over");
+            assert!(guard.owner_died());
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn hostile_words_never_crash_and_end_in_a_take_over_or_a_timeout() {
+        let (pid, _) = me();
+        let values = [
+            u64::MAX,
+            u64::from(OWNER_MASK),
+            0xffff_ffff_0000_0001, // PID 1 (init: alive), thread id -1
+            0x8000_0000_0000_0000,
+            u64::from(OWNER_MASK) | (u64::from(u32::MAX) << 32),
+            u64::from(pid) | 0x2000_0000, // our PID marked foreign
+            u64::from(OWNER_DIED) | 0xdead_0000_0000_0000,
+        ];
+        for (i, raw) in values.into_iter().enumerate() {
+            let mut heap = Heap::new(100 + i as u64);
+            heap.set(raw);
+            let lock = heap.lock();
+            match lock.lock_timeout(Duration::from_millis(20)) {
+                Ok(guard) => assert!(
+                    guard.owner_died() || Word::decode(raw).is_free(),
+                    "{raw:#x}: a take-over is reported"
+                ),
+                Err(LockError::Timeout { .. }) => {}
+                Err(e) => panic!("{raw:#x}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn force_takes_a_lock_nobody_can_judge() {
+        let mut heap = Heap::new(8);
+        // Held by PID 2 "in another namespace".
+        heap.set(u64::from(2 | crate::lock_word::FOREIGN));
+        let lock = heap.lock();
+        match lock.lock_timeout(Duration::from_millis(5)) {
+            Err(e @ LockError::Timeout { unjudged: true, .. }) => {
+                assert!(e.to_string().contains("force"), "{e}");
+            }
+            other => panic!("expected an unjudged timeout, got {other:?}"),
+        }
+        let mut guard = lock.force();
+        assert!(guard.owner_died());
+        guard.mark_consistent();
+        drop(guard);
+        assert_eq!(lock.raw(), 0);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn this_process_knows_its_pid_namespace() {
+        assert_ne!(pid_namespace(), 0, "/proc/self/ns/pid is readable here");
+        assert_eq!(pid_namespace(), pid_namespace());
     }
 }

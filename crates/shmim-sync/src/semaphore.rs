@@ -14,6 +14,23 @@
 //! uncontended post a single instruction with no system call (the wake is skipped when nobody
 //! waits). The layout facts are checked against real `sem_init`/`sem_post` in the tests.
 
+// The bounded post below, `waiters`, `flush` and `flag_word` read and write glibc's `sem_t` by
+// hand. That layout (one 64-bit word, value in the low half, waiters in the high half, futex
+// privacy word at offset 8) is glibc's on 64-bit targets, little-endian. Elsewhere (musl's
+// `sem_t`, glibc's 32-bit layout, big-endian halves) the same bytes mean something else, and a
+// "bounded post" would corrupt semaphores other processes wait on: refuse to build.
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_pointer_width = "64",
+    target_endian = "little"
+)))]
+compile_error!(
+    "shmim-sync needs glibc's 64-bit sem_t layout (Linux, glibc, 64-bit, little-endian, as on \
+     x86_64): its race-free bounded sem_post reads and writes that word directly, and this \
+     target (musl, 32-bit or big-endian) lays sem_t out differently"
+);
+
 use std::io;
 use std::marker::PhantomData;
 use std::sync::atomic::AtomicU64;
@@ -264,7 +281,7 @@ impl<'a> Semaphore<'a> {
     }
 }
 
-/// `CLOCK_MONOTONIC` now + `timeout`, saturating (also the robust lock's timed wait).
+/// `CLOCK_MONOTONIC` now + `timeout`, saturating.
 pub(crate) fn deadline_after(timeout: Duration) -> libc::timespec {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     let secs = now

@@ -99,12 +99,14 @@ pub fn read<C: AtomicCell<u64>, W: AtomicCell<u8>>(
 /// This is the one deliberate data race of shmim (the one every seqlock makes): a writer may be
 /// storing into `src` meanwhile, and the result is then discarded by [`read_validate`]. It is done
 /// through raw pointers, never through a reference to the mapping. With the `strict` feature the
-/// copy is made of relaxed atomic loads instead (aligned 8-byte words, bytes at the edges), which
-/// is race-free in the Rust memory model; loom, Miri and ThreadSanitizer runs use it.
+/// copy is made of relaxed atomic loads instead, every one an aligned 8-byte word (the words at
+/// the edges are read whole and only the range's bytes kept), which is race-free in the Rust
+/// memory model; loom, Miri and ThreadSanitizer runs use it.
 ///
 /// # Safety
 /// `src` must be valid for reads of `dst.len()` bytes (the mapping outlives the call) and must not
-/// overlap `dst`.
+/// overlap `dst`; under `strict` the aligned 8-byte words containing the range must be readable
+/// (always true of a stream mapping or a heap stream, which are whole words).
 #[inline]
 pub unsafe fn copy_out(dst: &mut [u8], src: *const u8) {
     #[cfg(not(feature = "strict"))]
@@ -121,10 +123,12 @@ pub unsafe fn copy_out(dst: &mut [u8], src: *const u8) {
 }
 
 /// Copies `src` into live shared memory at `dst` (the writer side of [`copy_out`]; under `strict`,
-/// relaxed atomic stores). The caller holds the write flag.
+/// relaxed atomic stores of aligned 8-byte words, a compare-and-swap for a word the range covers
+/// only in part, so its other bytes are kept). The caller holds the write flag.
 ///
 /// # Safety
-/// `dst` must be valid for writes of `src.len()` bytes and must not overlap `src`.
+/// `dst` must be valid for writes of `src.len()` bytes and must not overlap `src`; under `strict`
+/// the aligned 8-byte words containing the range must be writable.
 #[inline]
 pub unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
     #[cfg(not(feature = "strict"))]
@@ -139,13 +143,13 @@ pub unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
     };
 }
 
-/// Copies `dst.len()` bytes of shared memory at `src` with relaxed atomic loads (8-byte words,
-/// bytes at the edges), whatever the `strict` feature says: for small entries that several
+/// Copies `dst.len()` bytes of shared memory at `src` with relaxed atomic loads of aligned 8-byte
+/// words, whatever the `strict` feature says: for small entries that several
 /// threads of one process may write through different handles (keywords, proc-trace entries),
 /// where a plain copy would be a data race in the Rust memory model.
 ///
 /// # Safety
-/// As for [`copy_out`].
+/// As for [`copy_out`] under `strict`.
 #[inline]
 pub unsafe fn copy_out_words(dst: &mut [u8], src: *const u8) {
     // SAFETY: forwarded to the caller.
@@ -155,7 +159,7 @@ pub unsafe fn copy_out_words(dst: &mut [u8], src: *const u8) {
 /// The writer side of [`copy_out_words`]: relaxed atomic stores.
 ///
 /// # Safety
-/// As for [`copy_in`].
+/// As for [`copy_in`] under `strict`.
 #[inline]
 pub unsafe fn copy_in_words(dst: *mut u8, src: &[u8]) {
     // SAFETY: forwarded to the caller.
@@ -166,7 +170,8 @@ pub unsafe fn copy_in_words(dst: *mut u8, src: &[u8]) {
 /// a circular-buffer slot): a plain copy, or relaxed atomic words under `strict`.
 ///
 /// # Safety
-/// `src` must be readable and `dst` writable for `len` bytes, and the ranges must not overlap.
+/// `src` must be readable and `dst` writable for `len` bytes, and the ranges must not overlap;
+/// under `strict` the aligned 8-byte words containing them must be readable and writable.
 #[inline]
 pub unsafe fn copy_shared(dst: *mut u8, src: *const u8, len: usize) {
     #[cfg(not(feature = "strict"))]
@@ -208,57 +213,87 @@ pub fn counter_unchanged<C: AtomicCell<u64>>(counter: &C, before: u64) -> bool {
 }
 
 mod strict {
-    use std::sync::atomic::Ordering::Relaxed;
-    use std::sync::atomic::{AtomicU8, AtomicU64};
+    //! Atomic copies to and from shared memory in which **every access is an aligned 8-byte
+    //! atomic**. The Rust memory model forbids racing atomic accesses of different sizes to
+    //! overlapping bytes; with one access size and the words fixed by the address (word `k` is
+    //! bytes `[8k, 8k + 8)`), a copy of a slice at any offset and a copy of the whole frame touch
+    //! the same words the same way. A range that starts or ends inside a word reads that whole
+    //! word and keeps its own bytes; a store to part of a word is a compare-and-swap that changes
+    //! only those bytes, so another writer's bytes in the same word are never undone.
+    //!
+    //! The words containing the range must therefore lie inside the allocation: true of a stream
+    //! mapping (page-granular) and of a heap stream (a `Box<[u64]>`).
 
-    /// Splits `[p, p + len)` into an unaligned head, 8-byte words, and a tail.
-    fn split(p: usize, len: usize) -> (usize, usize) {
-        let head = (p.next_multiple_of(8) - p).min(len);
-        let words = (len - head) / 8;
-        (head, words)
+    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// The aligned word containing `p`, and `p`'s byte index in it.
+    fn word_of(p: *const u8) -> (*mut u64, usize) {
+        let at = p.addr() % 8;
+        (p.cast_mut().map_addr(|a| a - at).cast::<u64>(), at)
+    }
+
+    /// One relaxed 8-byte load.
+    ///
+    /// # Safety
+    /// `w` is 8-aligned and readable, and accessed only atomically while we read it.
+    unsafe fn load(w: *mut u64) -> [u8; 8] {
+        // SAFETY: forwarded to the caller.
+        unsafe { AtomicU64::from_ptr(w) }
+            .load(Relaxed)
+            .to_ne_bytes()
+    }
+
+    /// Stores `bytes` at byte `at` of word `w`, leaving its other bytes as they are: a plain
+    /// relaxed store for a whole word, a compare-and-swap for part of one.
+    ///
+    /// # Safety
+    /// `w` is 8-aligned and writable, and accessed only atomically while we write it;
+    /// `at + bytes.len() ≤ 8`.
+    unsafe fn store(w: *mut u64, at: usize, bytes: &[u8]) {
+        // SAFETY: forwarded to the caller.
+        let word = unsafe { AtomicU64::from_ptr(w) };
+        if let Ok(whole) = <[u8; 8]>::try_from(bytes) {
+            word.store(u64::from_ne_bytes(whole), Relaxed);
+            return;
+        }
+        let merge = |old: u64| {
+            let mut b = old.to_ne_bytes();
+            b[at..at + bytes.len()].copy_from_slice(bytes);
+            Some(u64::from_ne_bytes(b))
+        };
+        // Relaxed: publication is the protocol's (flag, counter) business, as for whole words.
+        let _ = word.fetch_update(Relaxed, Relaxed, merge);
     }
 
     /// # Safety
-    /// As for `super::copy_out`.
+    /// As for `super::copy_out`, and the 8-byte words containing `[src, src + dst.len())` are
+    /// readable.
     pub(super) unsafe fn copy_out(dst: &mut [u8], src: *const u8) {
-        let len = dst.len();
-        let (head, words) = split(src.addr(), len);
-        let mut i = 0;
-        while i < len {
-            if i >= head && i < head + words * 8 {
-                // SAFETY: `src + i` is 8-aligned (past the head) and readable for 8 bytes (inside
-                // the words); shared memory is only accessed atomically under `strict`.
-                let w = unsafe { AtomicU64::from_ptr(src.add(i).cast_mut().cast::<u64>()) }
-                    .load(Relaxed);
-                dst[i..i + 8].copy_from_slice(&w.to_ne_bytes());
-                i += 8;
-            } else {
-                // SAFETY: `src + i` is readable (i < len); bytes have alignment 1.
-                dst[i] = unsafe { AtomicU8::from_ptr(src.add(i).cast_mut()) }.load(Relaxed);
-                i += 1;
-            }
+        let mut done = 0;
+        while done < dst.len() {
+            let (w, at) = word_of(src.wrapping_add(done));
+            let n = (8 - at).min(dst.len() - done);
+            // SAFETY: `w` is the aligned word containing byte `done` of the source range, readable
+            // by the caller's contract; shared memory is only accessed atomically under `strict`.
+            let bytes = unsafe { load(w) };
+            dst[done..done + n].copy_from_slice(&bytes[at..at + n]);
+            done += n;
         }
     }
 
     /// # Safety
-    /// As for `super::copy_in`.
+    /// As for `super::copy_in`, and the 8-byte words containing `[dst, dst + src.len())` are
+    /// writable.
     pub(super) unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
-        let len = src.len();
-        let (head, words) = split(dst.addr(), len);
-        let mut i = 0;
-        while i < len {
-            if i >= head && i < head + words * 8 {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&src[i..i + 8]);
-                // SAFETY: `dst + i` is 8-aligned and writable for 8 bytes (inside the words).
-                unsafe { AtomicU64::from_ptr(dst.add(i).cast::<u64>()) }
-                    .store(u64::from_ne_bytes(w), Relaxed);
-                i += 8;
-            } else {
-                // SAFETY: `dst + i` is writable (i < len).
-                unsafe { AtomicU8::from_ptr(dst.add(i)) }.store(src[i], Relaxed);
-                i += 1;
-            }
+        let mut done = 0;
+        while done < src.len() {
+            let (w, at) = word_of(dst.wrapping_add(done));
+            let n = (8 - at).min(src.len() - done);
+            // SAFETY: `w` is the aligned word containing byte `done` of the destination range,
+            // writable by the caller's contract; `at + n ≤ 8`.
+            unsafe { store(w, at, &src[done..done + n]) };
+            done += n;
         }
     }
 }
@@ -272,19 +307,27 @@ mod tests {
     use crate::write_flag;
     use std::time::Duration;
 
-    /// The three protocol fields, laid out as in a stream (plain integers reached through views).
+    /// The four protocol fields, laid out as in a stream (plain integers reached through views).
     #[repr(C)]
     #[derive(Default)]
     struct Md {
         cnt0: u64,
         write: u8,
-        owner: i32,
+        claim: i32,
+        ticket: u32,
     }
 
     struct Views<'a> {
         cnt0: Field<'a, u64>,
         write: Field<'a, u8>,
-        owner: Field<'a, i32>,
+        claim: Field<'a, i32>,
+        ticket: Field<'a, u32>,
+    }
+
+    impl Views<'_> {
+        fn flag(&self) -> write_flag::StreamFlag<'_> {
+            write_flag::StreamFlag::from_fields(self.write, self.cnt0, self.claim, self.ticket)
+        }
     }
 
     fn views(md: &mut Box<Md>) -> Views<'_> {
@@ -295,7 +338,8 @@ mod tests {
             Views {
                 cnt0: Field::new(&raw mut (*p).cnt0),
                 write: Field::new(&raw mut (*p).write),
-                owner: Field::new(&raw mut (*p).owner),
+                claim: Field::new(&raw mut (*p).claim),
+                ticket: Field::new(&raw mut (*p).ticket),
             }
         }
     }
@@ -312,6 +356,9 @@ mod tests {
     impl Pixels {
         fn of(buf: &mut [u64]) -> Self {
             Self(buf.as_mut_ptr().cast(), size_of_val(buf))
+        }
+        fn ptr(self) -> *mut u8 {
+            self.0
         }
         fn write_frame(self, frame: u64) {
             let words: Vec<u8> = (0..self.1 / 8)
@@ -340,8 +387,6 @@ mod tests {
     fn copy_in_and_copy_out_round_trip_at_every_alignment_and_length() {
         for offset in 0..8 {
             for len in [0, 1, 7, 8, 9, 16, 23, 40] {
-                // A fresh buffer per case: one region of a stream is always split the same way,
-                // so bytes never see atomics of two sizes (which Miri rejects).
                 let mut buf = vec![0u64; 8];
                 let base: *mut u8 = buf.as_mut_ptr().cast();
                 let src: Vec<u8> = (0..len).map(|i| (i * 7 + offset + 1) as u8).collect();
@@ -355,6 +400,49 @@ mod tests {
                 assert_eq!(back, src, "offset {offset}, len {len}");
             }
         }
+    }
+
+    /// Writer `w`'s byte in round `r`: never 0, so a final state of zeros shows a lost store.
+    fn marker(w: u8, r: u32) -> u8 {
+        1 + w * 100 + (r % 97) as u8
+    }
+
+    #[test]
+    fn partial_copies_and_whole_copies_touch_the_same_aligned_words() {
+        // Two writers of disjoint ranges that start and end inside words, and share word 1;
+        // a reader of the whole buffer. Every access must be the same aligned 8-byte atomic
+        // (Miri rejects racing atomics of different sizes), and neither writer may undo the
+        // other's bytes in the word they share.
+        let rounds: u32 = if cfg!(miri) { 8 } else { 2_000 };
+        let mut buf = vec![0u64; 4];
+        let px = Pixels::of(&mut buf);
+        let (first, second) = ((4usize, 8usize), (12usize, 15usize));
+        std::thread::scope(|s| {
+            for (w, (at, len)) in [(0u8, first), (1, second)] {
+                s.spawn(move || {
+                    for r in 0..rounds {
+                        let bytes = vec![marker(w, r); len];
+                        // SAFETY: at + len ≤ 27 < 32 bytes of the buffer; `bytes` is ours.
+                        unsafe { copy_in_words(px.ptr().wrapping_add(at), &bytes) };
+                    }
+                });
+            }
+            s.spawn(move || {
+                for _ in 0..rounds {
+                    let mut out = [0u8; 32];
+                    // SAFETY: the buffer holds 32 bytes; `out` is ours.
+                    unsafe { copy_out_words(&mut out, px.ptr()) };
+                    assert!(out[..4].iter().chain(&out[27..]).all(|&b| b == 0));
+                }
+            });
+        });
+        let mut out = [0u8; 32];
+        // SAFETY: as above; the threads are joined.
+        unsafe { copy_out_words(&mut out, px.0) };
+        let last = rounds - 1;
+        assert_eq!(out[4..12], [marker(0, last); 8]);
+        assert_eq!(out[12..27], [marker(1, last); 15]);
+        assert!(out[..4].iter().chain(&out[27..]).all(|&b| b == 0));
     }
 
     #[test]
@@ -371,8 +459,8 @@ mod tests {
 
         // A read that overlaps a whole write + publish.
         let c = read_begin(v.cnt0.cell(), v.write.cell()).unwrap();
-        write_flag::begin(v.write.cell(), v.owner.cell(), 42).unwrap();
-        assert_eq!(v.owner.peek(), 42, "begin records the owner");
+        v.flag().begin(42, |_| false).unwrap();
+        assert_eq!(v.claim.peek(), 42, "begin records the claim");
         assert_eq!(
             read_begin(v.cnt0.cell(), v.write.cell()),
             None,
@@ -380,7 +468,7 @@ mod tests {
         );
         assert!(!read_validate(v.cnt0.cell(), v.write.cell(), c), "flag set");
         px.write_frame(1);
-        assert_eq!(write_flag::publish(v.cnt0.cell(), v.write.cell()), 1);
+        assert_eq!(v.flag().publish(42), 1);
         assert!(
             !read_validate(v.cnt0.cell(), v.write.cell(), c),
             "cnt0 moved"
@@ -401,7 +489,7 @@ mod tests {
         let v = views(&mut md);
         let mut buf = vec![0u64; 2];
         let px = Pixels::of(&mut buf);
-        write_flag::begin(v.write.cell(), v.owner.cell(), 42).unwrap();
+        v.flag().begin(42, |_| false).unwrap();
         px.write_frame(1);
         // Abandon: no publish. A bounded read gives up, naming the busy writer.
         let mut spin = Spin::for_duration(Duration::ZERO);
@@ -410,8 +498,8 @@ mod tests {
         });
         assert_eq!(got, Err(Contention::WriterBusy));
         // The owner resumes and publishes: the frame becomes valid.
-        write_flag::resume(v.write.cell(), v.owner.cell(), 42).unwrap();
-        assert_eq!(write_flag::publish(v.cnt0.cell(), v.write.cell()), 1);
+        v.flag().resume(42, |_| false).unwrap();
+        assert_eq!(v.flag().publish(42), 1);
         assert_eq!(read_begin(v.cnt0.cell(), v.write.cell()), Some(1));
     }
 
@@ -426,9 +514,9 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 for _ in 0..frames {
-                    write_flag::begin(v.write.cell(), v.owner.cell(), 1).unwrap();
+                    v.flag().begin(1, |_| false).unwrap();
                     px.write_frame(v.cnt0.peek() + 1);
-                    write_flag::publish(v.cnt0.cell(), v.write.cell());
+                    v.flag().publish(1);
                 }
             });
             let mut accepted = 0u64;

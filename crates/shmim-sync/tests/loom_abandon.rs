@@ -7,7 +7,7 @@ mod support;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicU64;
 use loom::sync::atomic::Ordering::Relaxed;
-use shmim_sync::{seqlock, write_flag};
+use shmim_sync::seqlock;
 use support::loom_stream::{self, assert_whole, pixel};
 
 const WORDS: usize = 2;
@@ -18,7 +18,7 @@ type Stream = loom_stream::Stream<[AtomicU64; WORDS]>;
 impl Stream {
     /// Begins frame 1 and writes only its first word: the abandoned, half-written frame.
     fn abandon_half_frame(&self) {
-        write_flag::begin(&self.write, &self.owner, ME).unwrap();
+        self.flag().begin(ME, |_| false).unwrap();
         self.pixels[0].store(pixel(1, 0), Relaxed);
     }
 }
@@ -52,8 +52,8 @@ fn the_abandoning_writer_resumes_and_its_next_frame_is_whole() {
             loom::thread::spawn(move || {
                 s.abandon_half_frame();
                 // The same writer comes back: it still owns the flag, rewrites the frame whole.
-                write_flag::resume(&s.write, &s.owner, ME).unwrap();
-                s.write_and_publish(1)
+                s.flag().resume(ME, |_| false).unwrap();
+                s.write_and_publish(ME, 1)
             })
         };
         if let Ok((c, words)) = s.read() {
@@ -67,7 +67,7 @@ fn the_abandoning_writer_resumes_and_its_next_frame_is_whole() {
 }
 
 #[test]
-fn a_new_writer_takes_over_a_dead_writers_flag_and_no_torn_frame_is_accepted() {
+fn a_recoverer_takes_over_a_dead_writers_flag_and_no_torn_frame_is_accepted() {
     loom::model(|| {
         let s = Arc::new(Stream::new());
         // A reader that overlaps both the dying writer and its successor.
@@ -89,13 +89,17 @@ fn a_new_writer_takes_over_a_dead_writers_flag_and_no_torn_frame_is_accepted() {
         let successor = {
             let s = s.clone();
             loom::thread::spawn(move || {
-                write_flag::take_over(&s.write, &s.owner, ME + 1);
-                s.write_and_publish(1)
+                s.flag().recover(ME + 1, |pid| pid == ME).unwrap();
+                s.write_and_publish(ME + 1, 1)
             })
         };
         assert_eq!(successor.join().unwrap(), 1);
         reader.join().unwrap();
-        assert_eq!(s.owner.load(Relaxed), ME + 1);
+        assert_eq!(
+            s.claim.load(Relaxed),
+            0,
+            "the successor's publish cleared its claim"
+        );
         assert_eq!(s.read().map(|(c, _)| c), Ok(1));
     });
 }

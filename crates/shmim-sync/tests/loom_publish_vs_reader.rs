@@ -1,6 +1,6 @@
 //! Loom model: a writer's begin/publish against a consistent reader.
 //!
-//! The stream is `support::loom_stream`'s: the write flag, `cnt0` and `ownerPID` are loom atomics
+//! The stream is `support::loom_stream`'s: the write flag, `cnt0` and the claim words are loom atomics
 //! reached through [`shmim_sync::AtomicCell`], so the protocol code under test is the shipped
 //! code, and the pixels are `WORDS` loom words written and read Relaxed (the `strict` copy). A
 //! reader that accepts frame `c` must hold exactly frame `c`'s words: never a mix of two writes,

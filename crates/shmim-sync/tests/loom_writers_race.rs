@@ -7,7 +7,6 @@ mod support;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::Ordering::Relaxed;
-use shmim_sync::write_flag;
 use support::loom_stream;
 
 /// The pixels are one non-atomic word: loom reports any access not ordered by the flag.
@@ -21,14 +20,14 @@ fn exactly_one_of_two_racing_writers_wins_begin() {
             .into_iter()
             .map(|me| {
                 let s = s.clone();
-                loom::thread::spawn(move || write_flag::begin(&s.write, &s.owner, me).map(|()| me))
+                loom::thread::spawn(move || s.flag().begin(me, |_| false).map(|()| me))
             })
             .collect();
         let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
         let winners: Vec<i32> = results.iter().filter_map(|r| r.ok()).collect();
         assert_eq!(winners.len(), 1, "{results:?}");
         assert_eq!(s.write.load(Relaxed), 1);
-        assert_eq!(s.owner.load(Relaxed), winners[0]);
+        assert_eq!(s.claim.load(Relaxed), winners[0]);
     });
 }
 
@@ -41,13 +40,13 @@ fn writers_that_retry_begin_are_serialised() {
             .map(|me| {
                 let s = s.clone();
                 loom::thread::spawn(move || {
-                    while write_flag::begin(&s.write, &s.owner, me).is_err() {
+                    while s.flag().begin(me, |_| false).is_err() {
                         loom::thread::yield_now();
                     }
                     // SAFETY: exclusive by the flag, and ordered after the previous writer's
                     // frame by begin's Acquire (pairs with publish's Release of write = 0).
                     s.pixels.with_mut(|d| unsafe { *d += 1 });
-                    write_flag::publish(&s.cnt0, &s.write)
+                    s.flag().publish(me)
                 })
             })
             .collect();
@@ -61,5 +60,6 @@ fn writers_that_retry_begin_are_serialised() {
         // SAFETY: every writer has been joined.
         assert_eq!(s.pixels.with(|d| unsafe { *d }), 2);
         assert_eq!(s.write.load(Relaxed), 0);
+        assert_eq!(s.claim.load(Relaxed), 0, "each publish cleared its claim");
     });
 }

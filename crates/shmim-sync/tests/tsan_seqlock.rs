@@ -12,7 +12,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use shmim_sync::spin::Spin;
-use shmim_sync::{Field, seqlock, write_flag};
+use shmim_sync::write_flag::StreamFlag;
+use shmim_sync::{Field, seqlock};
 
 const WORDS: usize = 64;
 const READERS: usize = 3;
@@ -24,21 +25,29 @@ const WATCHDOG: Duration = Duration::from_secs(120);
 struct Md {
     cnt0: u64,
     write: u8,
-    owner: i32,
+    claim: i32,
+    ticket: u32,
 }
 
 impl Md {
-    /// Views of `cnt0`, `write` and `owner`, through which every access to them goes.
-    fn views(&mut self) -> (Field<'_, u64>, Field<'_, u8>, Field<'_, i32>) {
+    /// Views of `cnt0` and `write`, and the write protocol over them and the claim words: every
+    /// access to the fields goes through these.
+    fn views(&mut self) -> (Field<'_, u64>, Field<'_, u8>, StreamFlag<'_>) {
         let md: *mut Md = self;
         // SAFETY: `md` is live and aligned, and borrowed for the views' lifetime; every access to
         // it goes through them.
         unsafe {
-            (
+            let (cnt0, write) = (
                 Field::new(&raw mut (*md).cnt0),
                 Field::new(&raw mut (*md).write),
-                Field::new(&raw mut (*md).owner),
-            )
+            );
+            let flag = StreamFlag::from_fields(
+                write,
+                cnt0,
+                Field::new(&raw mut (*md).claim),
+                Field::new(&raw mut (*md).ticket),
+            );
+            (cnt0, write, flag)
         }
     }
 }
@@ -94,7 +103,7 @@ fn readers_never_accept_a_torn_frame_from_a_concurrent_writer() {
     let frames: u64 = 20_000;
     let mut md = Box::<Md>::default();
     let mut buf = vec![0u64; WORDS];
-    let (cnt0, write, owner) = md.views();
+    let (cnt0, write, flag) = md.views();
     let px = Pixels(buf.as_mut_ptr().cast());
     // SAFETY: `buf` holds WORDS words; no other thread exists yet.
     unsafe { seqlock::copy_in(px.ptr(), &frame_bytes(0)) };
@@ -106,10 +115,10 @@ fn readers_never_accept_a_torn_frame_from_a_concurrent_writer() {
         s.spawn(|| {
             start.wait();
             for frame in 1..=frames {
-                write_flag::begin(write.cell(), owner.cell(), 1).expect("the only writer");
+                flag.begin(1, |_| false).expect("the only writer");
                 // SAFETY: `buf` holds WORDS words; we hold the write flag.
                 unsafe { seqlock::copy_in(px.ptr(), &frame_bytes(frame)) };
-                assert_eq!(write_flag::publish(cnt0.cell(), write.cell()), frame);
+                assert_eq!(flag.publish(1), frame);
                 if Instant::now() > watchdog {
                     panic!("watchdog: writer still running");
                 }
@@ -158,24 +167,24 @@ unsafe impl Sync for WriterSide {}
 fn two_writers_take_turns_through_the_flag_without_a_data_race() {
     let turns: u64 = 2_000;
     let mut md = Box::<Md>::default();
-    let (cnt0, write, owner) = md.views();
+    let (cnt0, _, flag) = md.views();
     let side = WriterSide(std::cell::UnsafeCell::new(0));
     let watchdog = Instant::now() + WATCHDOG;
     let start = Barrier::new(2);
     std::thread::scope(|s| {
         for me in [1, 2] {
-            let (side, start) = (&side, &start);
+            let (side, start, flag) = (&side, &start, &flag);
             s.spawn(move || {
                 start.wait();
                 for _ in 0..turns {
                     let mut spin = Spin::until(watchdog);
-                    while write_flag::begin(write.cell(), owner.cell(), me).is_err() {
+                    while flag.begin(me, |_| false).is_err() {
                         assert!(spin.pause(), "watchdog: the other writer never published");
                     }
                     // SAFETY: we hold the write flag; begin's Acquire pairs with the previous
                     // holder's publish (Release), so its access happened before ours.
                     unsafe { *side.0.get() += 1 };
-                    write_flag::publish(cnt0.cell(), write.cell());
+                    flag.publish(me);
                 }
             });
         }

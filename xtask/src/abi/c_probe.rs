@@ -23,6 +23,8 @@ pub struct CProbe<'a> {
     pub manifest: &'a Manifest,
     /// Directory holding `ImageStruct.h` and `ImageStreamIO.h`.
     pub include: &'a Path,
+    /// A second include directory (shmim's generated `ImageStreamIO_variant.h`).
+    pub variant_include: Option<&'a Path>,
     /// Macros to define (`IMAGESTRUCT_WRITEHISTORY` for that variant).
     pub defines: &'a [String],
     /// Scratch directory for the source and binary.
@@ -111,9 +113,11 @@ impl CProbe<'_> {
     /// `exe`).
     fn cc(&self, file: &Path, exe: Option<&Path>) -> Command {
         let mut c = Command::new(compiler());
-        c.args(["-std=gnu11", "-O0", "-w", "-I"])
-            .arg(self.include)
-            .args(self.defines.iter().map(|d| format!("-D{d}")))
+        c.args(["-std=gnu11", "-O0", "-w", "-I"]).arg(self.include);
+        if let Some(dir) = self.variant_include {
+            c.arg("-I").arg(dir);
+        }
+        c.args(self.defines.iter().map(|d| format!("-D{d}")))
             .arg(file)
             .env("LC_ALL", "C");
         match exe {
@@ -195,7 +199,8 @@ impl CProbe<'_> {
                     "    printf(\"struct\\t%s\\t%zu\\t%zu\\n\", \"{sn}\", sizeof({sn}), _Alignof({sn}));"
                 ),
             ));
-            for f in &s.fields {
+            // shmim-private words are padding in C: nothing to name there.
+            for f in s.fields.iter().filter(|f| !f.shmim_private) {
                 let item = format!("{sn}.{}", f.path);
                 let member = format!("((({sn} *)0)->{})", f.path);
                 let offset = format!("offsetof({sn}, {})", f.path);

@@ -53,6 +53,10 @@ pub struct FieldSpec {
     pub size: u64,
     /// The C type, if it has a name a legacy header shares (anonymous unions have none).
     pub ctype: Option<String>,
+    /// `padding = "shmim-private"`: bytes that are padding in the C struct (no C field, zero in
+    /// legacy files) and that shmim's Rust layout names. Measured on the Rust side only; on the
+    /// C side, the fields around it being at their offsets is what keeps it padding.
+    pub shmim_private: bool,
 }
 
 impl FieldSpec {
@@ -156,11 +160,17 @@ impl Manifest {
                             Some((_, v)) => Some(v.string()?),
                             None => None,
                         };
+                        let shmim_private = match t.iter().find(|(k, _)| k == "padding") {
+                            Some((_, v)) if v.string()? == "shmim-private" => true,
+                            Some(_) => return Err("`padding` can only be \"shmim-private\"".into()),
+                            None => false,
+                        };
                         s.fields.push(FieldSpec {
                             path: key,
                             offset: lookup_int(&t, "offset")?,
                             size: lookup_int(&t, "size")?,
                             ctype,
+                            shmim_private,
                         });
                     }
                 }
@@ -199,7 +209,7 @@ impl Manifest {
                     return Err(format!("{name} overlaps the field before it"));
                 }
                 end = f.offset + f.size;
-                union = f.ctype.is_none().then_some(f);
+                union = (f.ctype.is_none() && !f.shmim_private).then_some(f);
             }
         }
         Ok(())

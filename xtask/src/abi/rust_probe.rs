@@ -1,17 +1,16 @@
 //! The Rust probe: the Rust side of the ABI, measured with `core::mem::offset_of!`.
 //!
 //! xtask generates a tiny crate under `TARGET/abi/rust-probe-VARIANT/` that depends on
-//! `shmim-layout` (built with the variant's cargo feature) and, for the default layout, on
-//! `shmim-capi` (whose `image_struct` module holds `IMAGE`, the one struct that is not in the file
-//! and so not in `shmim-layout`). Its `main` prints the size, alignment, offsets and field sizes
-//! of every manifest struct it has a Rust counterpart for, in the C probe's output format.
+//! `shmim-layout` and `shmim-capi` (whose `image_struct` module holds `IMAGE`, the one struct that
+//! is not in the file and so not in `shmim-layout`), both built with the variant's cargo feature.
+//! Its `main` prints the size, alignment, offsets and field sizes of every manifest struct it has
+//! a Rust counterpart for, in the C probe's output format.
 //!
 //! Why a generated crate and not a dependency of xtask: the variants are cargo features of
-//! `shmim-layout`, so each needs its own build of it; a separate crate (its own workspace, the
-//! main `Cargo.lock` copied in, the main target directory shared) builds each variant once,
-//! in about a second, without rebuilding xtask or touching the other crates. `shmim-capi` is
-//! built for the default layout only (its compile-time checks pin the default sizes), so in a
-//! variant run `IMAGE` has no Rust side and is left to the C probes.
+//! `shmim-layout` and `shmim-capi`, so each needs its own build of them; a separate crate (its own
+//! workspace, the main `Cargo.lock` copied in) builds each variant once without rebuilding xtask.
+//! The default probe shares the main target directory; the variants share one of their own (see
+//! `cargo_target`).
 //!
 //! Rust types are not C types, so this side reports offsets and sizes only; field types are
 //! compared by the C probes.
@@ -21,7 +20,7 @@ use std::path::PathBuf;
 use super::manifest::Manifest;
 use super::measure::{Measurement, ProbeSource, compile_dropping_rejected};
 use crate::cmd::{cargo, root};
-use crate::install::target_dir;
+use crate::install::{target_dir, variant_target_dir};
 
 /// A manifest struct and its Rust counterpart.
 struct RustStruct {
@@ -29,8 +28,6 @@ struct RustStruct {
     rust: &'static str,
     /// C field name → Rust field name, where they differ (union members keep their names).
     renames: &'static [(&'static str, &'static str)],
-    /// Defined in shmim-capi (default layout only) rather than shmim-layout.
-    capi: bool,
 }
 
 const RUST_STRUCTS: &[RustStruct] = &[
@@ -54,61 +51,51 @@ const RUST_STRUCTS: &[RustStruct] = &[
             ("packetTotal", "packet_total"),
             ("lastNbArray", "last_nb_array"),
         ],
-        capi: false,
     },
     RustStruct {
         c: "IMAGE_KEYWORD",
         rust: "shmim_layout::ImageKeyword",
         renames: &[("type", "kw_type")],
-        capi: false,
     },
     RustStruct {
         c: "STREAM_PROC_TRACE",
         rust: "shmim_layout::StreamProcTrace",
         renames: &[("procwrite_PID", "procwrite_pid")],
-        capi: false,
     },
     RustStruct {
         c: "CBFRAMEMD",
         rust: "shmim_layout::CbFrameMd",
         renames: &[],
-        capi: false,
     },
     RustStruct {
         c: "FRAMEWRITEMD",
         rust: "shmim_layout::FrameWriteMd",
         renames: &[],
-        capi: false,
     },
     RustStruct {
         c: "SEMFILEDATA",
         rust: "shmim_layout::SemSlot",
         renames: &[("semdata", "bytes")],
-        capi: false,
     },
     RustStruct {
         c: "complex_float",
         rust: "shmim_layout::ComplexF32",
         renames: &[],
-        capi: false,
     },
     RustStruct {
         c: "complex_double",
         rust: "shmim_layout::ComplexF64",
         renames: &[],
-        capi: false,
     },
     RustStruct {
         c: "TIMESPECFIXED",
         rust: "shmim_layout::Timespec",
         renames: &[("firstlong", "tv_sec"), ("secondlong", "tv_nsec")],
-        capi: false,
     },
     RustStruct {
         c: "IMAGE",
         rust: "ImageStreamIO::image_struct::IMAGE",
         renames: &[],
-        capi: true,
     },
 ];
 
@@ -128,6 +115,18 @@ impl RustProbe<'_> {
             .join(format!("rust-probe-{}", self.manifest.variant))
     }
 
+    /// Where the probe is built: the main target directory for the default layout; for a
+    /// variant, one of its own (`TARGET/variants`), because a variant build of `shmim-capi`
+    /// writes `libImageStreamIO.so`/`.a` under the same unhashed names as the default build,
+    /// which the C tests and installs of the default library would then pick up.
+    fn cargo_target(&self) -> PathBuf {
+        if self.default_layout() {
+            target_dir()
+        } else {
+            variant_target_dir()
+        }
+    }
+
     fn package(&self) -> String {
         format!("shmim-abi-probe-{}", self.manifest.variant)
     }
@@ -136,7 +135,6 @@ impl RustProbe<'_> {
     fn structs(&self) -> impl Iterator<Item = &'static RustStruct> + '_ {
         RUST_STRUCTS
             .iter()
-            .filter(|r| !r.capi || self.default_layout())
             .filter(|r| self.manifest.find_struct(r.c).is_some())
     }
 
@@ -163,11 +161,11 @@ impl RustProbe<'_> {
                     "--manifest-path",
                 ])
                 .arg(&manifest_path)
-                .env("CARGO_TARGET_DIR", target_dir());
+                .env("CARGO_TARGET_DIR", self.cargo_target());
                 c
             },
         )?;
-        let exe = target_dir().join("debug").join(self.package());
+        let exe = self.cargo_target().join("debug").join(self.package());
         let out = std::process::Command::new(&exe)
             .output()
             .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
@@ -178,7 +176,7 @@ impl RustProbe<'_> {
             "shmim-layout, IMAGE from shmim-capi".to_string()
         } else {
             format!(
-                "shmim-layout --features {} (IMAGE: shmim-capi has the default layout only)",
+                "shmim-layout and shmim-capi (IMAGE) --features {}",
                 self.manifest.variant
             )
         };
@@ -200,16 +198,11 @@ impl RustProbe<'_> {
         } else {
             format!(", features = [\"{}\"]", self.manifest.variant)
         };
-        let mut deps = format!(
-            "shmim-layout = {{ path = \"{}\"{features} }}\n",
-            crates.join("shmim-layout").display()
+        let deps = format!(
+            "shmim-layout = {{ path = \"{}\"{features} }}\nshmim-capi = {{ path = \"{}\"{features} }}\n",
+            crates.join("shmim-layout").display(),
+            crates.join("shmim-capi").display()
         );
-        if self.default_layout() {
-            deps.push_str(&format!(
-                "shmim-capi = {{ path = \"{}\" }}\n",
-                crates.join("shmim-capi").display()
-            ));
-        }
         format!(
             "# Generated by `cargo xtask abi` (xtask/src/abi/rust_probe.rs); rewritten on every run.\n\
              [package]\nname = \"{}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\

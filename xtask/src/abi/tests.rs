@@ -14,6 +14,7 @@ use super::compare::{Kind, Mismatch, compare, compare_symbols};
 use super::manifest::Manifest;
 use super::{VARIANTS, manifest_path, report};
 use crate::header::capi_dir;
+use crate::install::install_tree::VARIANT_HEADER;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -46,6 +47,11 @@ fn edited_headers(scratch: &Scratch, edit: impl FnOnce(&mut String, &mut String)
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), include.join(entry.file_name())).unwrap();
     }
+    // The record an install writes next to them (default layout).
+    let record = crate::install::Variant::default()
+        .header(&capi_dir())
+        .unwrap();
+    std::fs::write(include.join(VARIANT_HEADER), record).unwrap();
     let read = |f: &str| std::fs::read_to_string(include.join(f)).unwrap();
     let (mut structs, mut functions) = (read("ImageStruct.h"), read("ImageStreamIO.h"));
     edit(&mut structs, &mut functions);
@@ -73,6 +79,7 @@ fn probe(manifest: &Manifest, include: &Path, scratch: &Scratch) -> Vec<Mismatch
         side: "c:legacy",
         manifest,
         include,
+        variant_include: None,
         defines: &manifest.c_defines,
         work: scratch.0.join("work"),
     }
@@ -117,10 +124,39 @@ fn manifest_errors_name_the_line() {
 }
 
 #[test]
+fn shmim_private_words_are_listed_in_every_variant_and_may_not_overlap_a_c_field() {
+    for variant in VARIANTS {
+        let m = Manifest::load(&manifest_path(variant)).unwrap();
+        let private: Vec<(&str, u64, u64)> = m
+            .find_struct("IMAGE_METADATA")
+            .unwrap()
+            .fields
+            .iter()
+            .filter(|f| f.shmim_private)
+            .map(|f| (f.path.as_str(), f.offset, f.size))
+            .collect();
+        assert_eq!(
+            private,
+            [("claim_pid", 228, 4), ("claim_ticket", 244, 4)],
+            "{variant}"
+        );
+    }
+    let text = "[abi]\nvariant = \"default\"\n[struct.S]\nsizeof = 8\nalignof = 8\n\
+                a = { offset = 0, size = 4, type = \"int\" }\n\
+                p = { offset = 2, size = 4, padding = \"shmim-private\" }\n";
+    let e = Manifest::parse(Path::new("t.toml"), text).unwrap_err();
+    assert_eq!(e, "S.p overlaps the field before it");
+    let text = "[abi]\nvariant = \"default\"\n[struct.S]\nsizeof = 8\nalignof = 8\n\
+                p = { offset = 4, size = 4, padding = \"ours\" }\n";
+    let e = Manifest::parse(Path::new("t.toml"), text).unwrap_err();
+    assert!(e.contains("shmim-private"), "{e}");
+}
+
+#[test]
 fn shmim_headers_match_the_manifest() {
     let scratch = Scratch::new("clean");
     let manifest = default_manifest();
-    let include = capi_dir().join("include");
+    let include = edited_headers(&scratch, |_, _| {});
     assert_eq!(probe(&manifest, &include, &scratch), Vec::<Mismatch>::new());
 }
 
@@ -289,6 +325,7 @@ fn report_shows_the_cause_and_summarises_its_consequences() {
         side: "c:legacy",
         manifest: &manifest,
         include: &include,
+        variant_include: None,
         defines: &[],
         work: scratch.0.join("work"),
     }

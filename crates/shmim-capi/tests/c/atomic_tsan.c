@@ -23,10 +23,13 @@ static void *writer(void *arg)
     for (uint64_t k = 1; k <= FRAMES; k++) {
         frame_fill(frame, k);
         CHECK_EQ(ImageStreamIO_atomic_begin_write(md, 1234), 0);
+        /* Claimed: our PID, and the frame number we started from as the ticket. */
+        CHECK_EQ(ImageStreamIO_load_relaxed(ImageStreamIO_atomic_claim_pid(md)), 1234);
+        CHECK_EQ(ImageStreamIO_load_relaxed(ImageStreamIO_atomic_claim_ticket(md)), k - 1);
         /* The flag is ours: a second writer is refused. */
         CHECK_EQ(ImageStreamIO_atomic_begin_write(md, 99), -1);
         ImageStreamIO_atomic_copy_in(pixels, frame, sizeof frame);
-        CHECK_EQ(ImageStreamIO_atomic_publish(md), k);
+        CHECK_EQ(ImageStreamIO_atomic_publish(md, 1234), k);
     }
     return NULL;
 }
@@ -77,7 +80,8 @@ int main(void)
     CHECK_EQ(ImageStreamIO_load_relaxed(&md->sem), 3);
     CHECK_EQ(ImageStreamIO_fetch_add(&md->ownerPID, 5), 0);
     CHECK_EQ(ImageStreamIO_load_relaxed(&md->ownerPID), 5);
-    ImageStreamIO_store_relaxed(&md->ownerPID, 0);
+    /* The stream's owner, as milk's shmimsetowncurrent sets it: the writer never touches it. */
+    ImageStreamIO_store_relaxed(&md->ownerPID, 4321);
 
     pthread_t w, r[READERS];
     uint64_t accepted[READERS] = {0};
@@ -92,7 +96,9 @@ int main(void)
     }
     CHECK_EQ(md->cnt0, FRAMES);
     CHECK_EQ(md->write, 0);
-    CHECK_EQ(md->ownerPID, 1234);
+    CHECK_EQ(md->ownerPID, 4321);
+    CHECK_EQ(*ImageStreamIO_atomic_claim_pid(md), 0);
+    CHECK_EQ(*ImageStreamIO_atomic_claim_ticket(md), FRAMES); /* the next writer's ticket */
     free(pixels);
     free(md);
     fprintf(stderr, "atomic_tsan: ok\n");

@@ -3,6 +3,7 @@
 #ifndef SHMIM_CAPI_TEST_CHECK_H
 #define SHMIM_CAPI_TEST_CHECK_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +32,41 @@
             exit(1);                                                                   \
         }                                                                              \
     } while (0)
+
+/* The errors the library reports through the printError hook, counted (install with
+ * ImageStreamIO_set_printError(count_report)); each is also printed on stderr. */
+struct reported {
+    int count;
+    int last_code;
+};
+
+static inline struct reported *reported(void)
+{
+    static struct reported r;
+    return &r;
+}
+
+static inline int count_report(const char *file, const char *func, int line, int code, char *msg)
+{
+    fprintf(stderr, "reported by %s (%s:%d): code %d: %s\n", func, file, line, code, msg);
+    reported()->count++;
+    reported()->last_code = code;
+    return 0;
+}
+
+/* Entries of `dir` (without . and ..), -1 if it cannot be read. */
+static inline int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
 
 /* A test program that hangs is killed by SIGALRM; the driver then sees it fail. */
 static inline void test_start(const char *what)

@@ -2,7 +2,6 @@
  * with the function name, a source location, the code and a message. Bad stream names (`/`,
  * `.`/`..`, leading `-` or `.`, control characters, non-UTF-8, 80 bytes or more) create
  * nothing, inside the stream directory or out of it. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -43,23 +42,10 @@ static void write_file(const char *path, const void *bytes, size_t n)
     CHECK(close(fd) == 0);
 }
 
-/* Entries of `dir` (without . and ..), -1 if it cannot be read. */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 /* Names that could escape the stream directory or confuse tools are refused by every function
- * that takes one, before anything is created: no entry appears in the directory or where an
- * escaping name points. */
+ * that takes one as a stream (file) name, before anything is created: no entry appears in the
+ * directory or where an escaping name points. (A process-local image names no file and takes
+ * any of them: local_legacy.c.) */
 static void bad_names(void)
 {
     const char *dir = getenv("MILK_SHM_DIR");
@@ -81,8 +67,6 @@ static void bad_names(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&im, 0, sizeof im);
         EXPECT_ERR(ImageStreamIO_createIm(&im, bad[i], 2, size, _DATATYPE_FLOAT, 1, 0, 0),
-                   IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_createIm_gpu");
-        EXPECT_ERR(ImageStreamIO_createIm(&im, bad[i], 2, size, _DATATYPE_FLOAT, 0, 0, 0),
                    IMAGESTREAMIO_INVALIDARG, "ImageStreamIO_createIm_gpu");
         EXPECT_ERR(ImageStreamIO_createIm_gpu(&im, bad[i], 2, size, _DATATYPE_FLOAT, -1, 1, 2, 1,
                                               CIRCULAR_BUFFER, 2),
@@ -177,7 +161,8 @@ int main(void)
     CHECK_EQ(ImageStreamIO_createIm(&im, "cplx", 2, size, _DATATYPE_COMPLEX_DOUBLE, 1, 0, 0),
              IMAGESTREAMIO_SUCCESS);
     CHECK_EQ(ImageStreamIO_destroyIm(&im), IMAGESTREAMIO_SUCCESS);
-    /* A GPU stream never replaces a file. */
+    /* A GPU stream never replaces a file; where there is none, this build (no CUDA) cannot make
+     * one (gpu_streams.c has the rest). A bad geometry is an argument error first. */
     CHECK_EQ(ImageStreamIO_createIm(&im, "gpu", 2, size, _DATATYPE_FLOAT, 1, 0, 0),
              IMAGESTREAMIO_SUCCESS);
     IMAGE gpu;
@@ -185,17 +170,18 @@ int main(void)
                                           MATH_DATA, 0),
                IMAGESTREAMIO_FILEEXISTS, c);
     CHECK_EQ(ImageStreamIO_destroyIm(&im), IMAGESTREAMIO_SUCCESS);
-    /* Where there is none, it is created without pixels in the file. */
-    CHECK_EQ(ImageStreamIO_createIm_gpu(&gpu, "gpu", 2, size, _DATATYPE_FLOAT, 0, 1, 1, 0,
-                                        MATH_DATA, 0),
-             IMAGESTREAMIO_SUCCESS);
-    CHECK(gpu.array.raw == NULL);
-    EXPECT_ERR(ImageStreamIO_get_image_d_ptr(&gpu) == NULL ? IMAGESTREAMIO_NOTIMPL : 0,
+    EXPECT_ERR(ImageStreamIO_createIm_gpu(&gpu, "gpu", 2, size, _DATATYPE_FLOAT, 0, 1, 1, 0,
+                                          MATH_DATA, 0),
+               IMAGESTREAMIO_NOTIMPL, c);
+    EXPECT_ERR(ImageStreamIO_createIm_gpu(&gpu, "gpu", 2, zero, _DATATYPE_FLOAT, 0, 1, 1, 0,
+                                          MATH_DATA, 0),
+               IMAGESTREAMIO_INVALIDARG, c);
+    /* A handle without pixels (as a GPU stream's would be): get_image_d_ptr says why. */
+    IMAGE nopix;
+    memset(&nopix, 0, sizeof nopix);
+    EXPECT_ERR(ImageStreamIO_get_image_d_ptr(&nopix) == NULL ? IMAGESTREAMIO_NOTIMPL : 0,
                IMAGESTREAMIO_NOTIMPL, "ImageStreamIO_get_image_d_ptr");
     CHECK_EQ(last_code, IMAGESTREAMIO_NOTIMPL);
-    CHECK_EQ(ImageStreamIO_UpdateIm(&gpu), IMAGESTREAMIO_SUCCESS);
-    CHECK_EQ(gpu.md->cnt0, 1);
-    CHECK_EQ(ImageStreamIO_destroyIm(&gpu), IMAGESTREAMIO_SUCCESS);
 
     /* Opening. */
     const char *o = "ImageStreamIO_openIm";
@@ -274,12 +260,13 @@ int main(void)
     CHECK(buf == NULL);
     CHECK_EQ(ImageStreamIO_nbSlices(NULL), 0);
 
-    /* A handle whose metadata was scribbled over is refused, not trusted. */
-    uint8_t naxis = im.md->naxis;
-    im.md->naxis = 9;
+    /* Counts scribbled over so that the semaphores would lie past the mapping are refused, not
+     * trusted (reshape.c has edits that are followed). */
+    uint16_t nsem = im.md->sem;
+    im.md->sem = 9999;
     EXPECT_ERR(ImageStreamIO_sempost(&im, 0), IMAGESTREAMIO_FAILURE, "ImageStreamIO_sempost");
     EXPECT_ERR(ImageStreamIO_UpdateIm(&im), IMAGESTREAMIO_FAILURE, "ImageStreamIO_UpdateIm");
-    im.md->naxis = naxis;
+    im.md->sem = nsem;
     IMAGE closed;
     memset(&closed, 0, sizeof closed);
     EXPECT_ERR(ImageStreamIO_sempost(&closed, 0), IMAGESTREAMIO_INVALIDARG,

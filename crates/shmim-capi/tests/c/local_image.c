@@ -84,17 +84,14 @@ int main(int argc, char **argv)
     CHECK(ImageStreamIO_get_image_d_ptr(&im) == im.array.raw);
     IMAGE copy = im; /* legacy programs copy IMAGE by value */
     CHECK_EQ(ImageStreamIO_new_image_compatible(&im, &copy), IMAGESTREAMIO_SUCCESS);
-    /* No semaphores: an error, never a crash. */
-    ImageStreamIO_set_printError(NULL);
-    CHECK(ImageStreamIO_semvalue(&im, 0) < 0);
+    /* No semaphores: legacy's answers (local_legacy.c has them all). */
+    CHECK_EQ(ImageStreamIO_semvalue(&im, 0), -1);
     CHECK_EQ(ImageStreamIO_getsemwaitindex(&im, 0), -1);
-    ImageStreamIO_set_default_printError();
 
-    /* A header scribbled over is refused. */
+    /* The helpers are arithmetic on whatever the header says (helpers_by_hand.c). */
     im.md->naxis = 7;
-    ImageStreamIO_set_printError(NULL);
-    CHECK(ImageStreamIO_readBufferAt(&im, 0, &buf) != IMAGESTREAMIO_SUCCESS);
-    ImageStreamIO_set_default_printError();
+    CHECK_EQ(ImageStreamIO_readBufferAt(&im, 0, &buf), IMAGESTREAMIO_SUCCESS);
+    CHECK(buf == im.array.raw);
     im.md->naxis = 2;
 
     /* A second local image without keywords: kw is NULL. */

@@ -102,6 +102,14 @@ fn sweep(parent: &Path) {
     }
 }
 
+/// The layout variant this test build has (the crate's features).
+pub fn variant() -> install_tree::Variant {
+    install_tree::Variant {
+        writehistory: cfg!(feature = "writehistory"),
+        dao_compat: cfg!(feature = "dao-compat"),
+    }
+}
+
 /// The installation, made once per test process.
 pub fn toolchain() -> &'static Toolchain {
     static T: OnceLock<Toolchain> = OnceLock::new();
@@ -125,22 +133,13 @@ pub fn toolchain() -> &'static Toolchain {
         let work = parent.join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&work);
         let prefix = work.join("prefix");
-        let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
-        let headers: Vec<PathBuf> = [
-            "ImageStruct.h",
-            "ImageStreamIO.h",
-            "ImageStreamIOError.h",
-            "ImageStreamIO_atomic.h",
-        ]
-        .iter()
-        .map(|h| include.join(h))
-        .collect();
         install_tree::Install {
             prefix: &prefix,
             built: &built,
-            headers: &headers,
-            pc_template: &Path::new(env!("CARGO_MANIFEST_DIR")).join("ImageStreamIO.pc.in"),
+            capi: Path::new(env!("CARGO_MANIFEST_DIR")),
             version: env!("CARGO_PKG_VERSION"),
+            variant: variant(),
+            strip: false,
         }
         .run()
         .expect("install into the test prefix");

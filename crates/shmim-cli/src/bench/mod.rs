@@ -15,7 +15,9 @@
 //! * [`idle`]: CPU time a waiting reader burns while no frame comes;
 //! * [`fanout`]: publish cost and wake latency with 1, 2, 4, 8 blocked reader processes;
 //! * [`huge`]: large frames in a stream directory backed by huge pages, against the default;
-//! * [`envcache`]: an environment lookup through `shmim-envcache` against `std::env::var_os`.
+//! * [`envcache`]: an environment lookup through `shmim-envcache` against `std::env::var_os`;
+//! * `fits`: `shmim log` of a 512² f32 stream against the sequential write throughput of the same
+//!   directory (built with the `fits` feature).
 //!
 //! `--json` prints the raw figures, `--plot DIR` writes SVG charts ([`plot`]). These are
 //! benchmarks, not tests: nothing here fails on a slow figure.
@@ -23,6 +25,8 @@
 mod copy;
 mod envcache;
 mod fanout;
+#[cfg(feature = "fits")]
+mod fits;
 mod huge;
 mod idle;
 mod machine;
@@ -64,11 +68,20 @@ pub struct Effort {
     /// Whether to mount a private huge-page tmpfs when there is none (not in `--quick` runs,
     /// which tests use).
     pub mount_huge: bool,
+    /// Frames per logging run of the `fits` rows, and the writer rates tried, as shares of the
+    /// sequential write's frame rate (read only when built with the `fits` feature).
+    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
+    pub fits_frames: u64,
+    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
+    pub fits_shares: &'static [f64],
+    /// The same, on a stream with a circular buffer.
+    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
+    pub fits_cb_shares: &'static [f64],
 }
 
 /// The sections, in table order (`--only` takes these names).
-pub const SECTIONS: [&str; 7] = [
-    "publish", "frames", "wake", "idle", "scaling", "huge", "envcache",
+pub const SECTIONS: [&str; 8] = [
+    "publish", "frames", "wake", "idle", "scaling", "huge", "envcache", "fits",
 ];
 
 pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
@@ -97,6 +110,13 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
             .map_or(shmim_core::DEFAULT_PURE_SPIN, Duration::from_micros),
         huge_dir: a.huge_dir.clone(),
         mount_huge: !a.quick,
+        fits_frames: if a.quick { 24 } else { 400 },
+        fits_shares: if a.quick {
+            &[0.1]
+        } else {
+            &[0.25, 0.5, 0.8, 1.0, 1.25]
+        },
+        fits_cb_shares: if a.quick { &[] } else { &[0.8, 1.0] },
     };
     let dir = BenchDir::new(explicit_dir)?;
     let machine = machine::describe(&dir.path);
@@ -124,6 +144,14 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
     }
     if on("envcache") {
         envcache::measure(&effort, &mut report);
+    }
+    if on("fits") {
+        #[cfg(feature = "fits")]
+        fits::measure(&dir.path, &effort, &mut report)?;
+        #[cfg(not(feature = "fits"))]
+        report
+            .notes
+            .push("fits rows: not measured (shmim built without the `fits` feature)".into());
     }
     // Table order is section order (a section may add rows to a later one, e.g. scaling).
     report

@@ -420,6 +420,10 @@ pub fn peer(a: &BenchPeerArgs) -> Result<ExitCode> {
     if a.mode == "fanout" {
         return super::fanout::peer(a);
     }
+    #[cfg(feature = "fits")]
+    if a.mode == "fits-writer" {
+        return super::fits::writer_peer(a);
+    }
     let mode = Mode::parse(&a.mode)?;
     let hybrid_spin = Duration::from_micros(a.spin_us);
     if let Some(cpu) = a.cpu {

@@ -32,8 +32,13 @@ struct Row {
     writing: bool,
     creator_pid: i32,
     creator: &'static str,
+    /// `ownerPID`: the stream's owner as milk sets it (`shmimsetown*`), 0 = none.
     owner_pid: i32,
     owner: &'static str,
+    /// The writer: the claim PID while a shmim writer holds the write flag, else the process
+    /// that published last (`semWritePID`); 0 = none.
+    writer_pid: i32,
+    writer: &'static str,
     /// `[slot, pid]` of every registered reader.
     readers: Vec<(u16, i32)>,
     readers_alive: usize,
@@ -73,6 +78,8 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
             creator: "-",
             owner_pid: 0,
             owner: "-",
+            writer_pid: 0,
+            writer: "-",
             readers: Vec::new(),
             readers_alive: 0,
         };
@@ -87,13 +94,11 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
                 row.writing = s.is_writing();
                 row.creator_pid = md.creator_pid;
                 row.creator = pid_state(md.creator_pid);
+                row.owner_pid = md.owner_pid;
+                row.owner = pid_state(md.owner_pid);
                 // The writer holding the flag now, else the last one that published.
-                row.owner_pid = if md.owner_pid > 0 {
-                    md.owner_pid
-                } else {
-                    s.last_writer().unwrap_or(0)
-                };
-                row.owner = pid_state(row.owner_pid);
+                row.writer_pid = s.writer_pid().unwrap_or(0);
+                row.writer = pid_state(row.writer_pid);
                 row.readers = s.registered_readers();
                 row.readers_alive = row
                     .readers
@@ -117,7 +122,7 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new(&[
-        "NAME", "SHAPE", "TYPE", ">SIZE", ">CNT0", ">RATE", "WRITE", "CREATOR", "WRITER",
+        "NAME", "SHAPE", "TYPE", ">SIZE", ">CNT0", ">RATE", "WRITE", "CREATOR", "OWNER", "WRITER",
         ">READERS",
     ]);
     let mut unreadable = Vec::new();
@@ -143,6 +148,7 @@ pub fn run(dir: &Path, a: &LsArgs) -> Result<ExitCode> {
             if r.writing { "writing" } else { "idle" }.into(),
             pid(r.creator_pid, r.creator),
             pid(r.owner_pid, r.owner),
+            pid(r.writer_pid, r.writer),
             readers_text(r),
         ]);
     }

@@ -4,10 +4,18 @@ mod create;
 mod demo;
 mod demo_child;
 mod external;
+#[cfg(feature = "fits")]
+mod fits_text;
 mod info;
+#[cfg(feature = "fits")]
+mod load;
+#[cfg(feature = "fits")]
+mod log;
 mod ls;
 mod read;
 mod rm;
+#[cfg(feature = "fits")]
+mod save;
 mod watch;
 mod write;
 
@@ -37,6 +45,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => rm::purge(&dir()?, &a),
         Command::Write(a) => write::run(&dir()?, &a),
         Command::Read(a) => read::run(&dir()?, &a),
+        #[cfg(feature = "fits")]
+        Command::Save(a) => save::run(&dir()?, &a),
+        #[cfg(feature = "fits")]
+        Command::Load(a) => load::run(&dir()?, &a),
+        #[cfg(feature = "fits")]
+        Command::Log(a) => log::run(&dir()?, &a),
         Command::DemoWriter(a) => demo_child::writer(&dir()?, &a),
         Command::DemoReader(a) => demo_child::reader(&dir()?, &a),
         Command::External(args) => match args.split_first() {

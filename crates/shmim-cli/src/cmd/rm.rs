@@ -64,13 +64,20 @@ fn rm_one(dir: &Path, name: &str, force: bool) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
-/// Why a stream is still in use, or `None` when every process it names is gone: its creator,
-/// the writer holding the flag (`ownerPID`), the last writer (`semWritePID`), its readers.
+/// Why a stream is still in use, or `None` when every process it names is gone: its creator, its
+/// owner (`ownerPID`, which milk sets to protect a stream), the writer claiming the flag, the
+/// last writer (`semWritePID`), its readers.
 fn in_use(md: &Metadata, last_writer: Option<i32>, readers: &[(u16, i32)]) -> Option<String> {
     if may_be_alive(md.creator_pid) {
         return Some(format!("creator {} alive", md.creator_pid));
     }
-    for writer in [Some(md.owner_pid), last_writer].into_iter().flatten() {
+    if md.owner_pid > 1 && may_be_alive(md.owner_pid) {
+        return Some(format!("owner {} alive", md.owner_pid));
+    }
+    for writer in [md.write.then_some(md.claim_pid), last_writer]
+        .into_iter()
+        .flatten()
+    {
         if writer > 1 && may_be_alive(writer) {
             return Some(format!("writer {writer} alive"));
         }

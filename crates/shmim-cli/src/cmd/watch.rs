@@ -78,6 +78,7 @@ pub fn run(dir: &Path, a: &WatchArgs) -> Result<ExitCode> {
 /// The view: a title line, then one line per figure group.
 fn view(s: &Stream, rate: f64) -> Vec<String> {
     let md = s.metadata_snapshot();
+    let writer = s.writer_pid().unwrap_or(0);
     let since = age_of(md.write_time.tv_sec, md.write_time.tv_nsec)
         .map_or("never".to_owned(), |a| format!("{} ago", ns_text(a * 1e9)));
     let readers: Vec<String> = s
@@ -101,9 +102,11 @@ fn view(s: &Stream, rate: f64) -> Vec<String> {
             if md.write { "set" } else { "clear" }
         ),
         format!(
-            "writer {} ({})  readers [{}]  semaphores [{}]",
+            "owner {} ({})  writer {} ({})  readers [{}]  semaphores [{}]",
             md.owner_pid,
             pid_state(md.owner_pid),
+            writer,
+            pid_state(writer),
             readers.join(" "),
             sems.join(" ")
         ),

@@ -126,19 +126,17 @@ pub fn publish(stream: &mut Stream, pattern: Pattern, pace: &Pace) -> Result<Wri
     })
 }
 
-/// The write guard; takes over a flag left set by a writer that died mid-frame.
+/// The write guard; takes over a flag left set by a writer that died mid-frame (on the evidence
+/// of its claim: `recover_writer(false)`, which takes a clear flag as `write` does).
 fn take_flag(stream: &mut Stream) -> Result<WriteGuard<'_>> {
     let name = stream.name().to_owned();
-    let owner = stream.metadata_snapshot().owner_pid;
-    let dead_owner = stream.is_writing() && owner > 1 && shmim_sync::liveness::is_dead(owner);
-    let guard = if dead_owner {
-        stream.recover_writer(false)
-    } else {
-        stream.write()
-    };
-    guard.map_err(|e| match e {
-        shmim_core::Error::WriterBusy { owner } => Failure::new(format!(
-            "another writer (PID {owner}) is writing {name}; stop it first"
+    stream.recover_writer(false).map_err(|e| match e {
+        shmim_core::Error::WriterBusy { writer } if writer > 0 => Failure::new(format!(
+            "another writer (PID {writer}) is writing {name}; stop it first"
+        )),
+        shmim_core::Error::WriterBusy { .. } => Failure::new(format!(
+            "the write flag of {name} is set by a writer that claims nothing (a legacy writer?); \
+             stop it first"
         )),
         e => e.into(),
     })

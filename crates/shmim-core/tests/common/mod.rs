@@ -43,21 +43,110 @@ pub const ROLE: &str = "SHMIM_TEST_ROLE";
 /// Re-executes this test binary to run only `test_name` with `role` and `args` in the
 /// environment (the child test reads them with [`role`]).
 pub fn spawn_child(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)]) -> Child {
+    child_command(test_name, role, dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The command of [`spawn_child`] and [`Peer::spawn`], without its standard streams.
+fn child_command(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
-        .env("MILK_SHM_DIR", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .env("MILK_SHM_DIR", dir);
     for (k, v) in args {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    cmd
+}
+
+/// A child talking to its parent in lines: the parent writes commands to its stdin, the child
+/// answers on stdout with `@` and a word (the test harness prints its own text there too, even
+/// on the same line as the first answer: [`Peer::reply`] takes what follows the `@`).
+pub struct Peer {
+    child: Child,
+    to: std::process::ChildStdin,
+    from: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Peer {
+    /// Re-executes this test binary as [`spawn_child`] does, with piped stdin and stdout.
+    pub fn spawn(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)]) -> Self {
+        let mut child = child_command(test_name, role, dir, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let to = child.stdin.take().unwrap();
+        let from = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        Self { child, to, from }
+    }
+
+    /// Sends one line.
+    pub fn send(&mut self, line: &str) {
+        std::io::Write::write_all(&mut self.to, format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    /// The child's next answer (what follows the `@`).
+    pub fn reply(&mut self) -> String {
+        loop {
+            let line = self
+                .from
+                .next()
+                .expect("the child ended without answering")
+                .unwrap();
+            if let Some((_, reply)) = line.split_once('@') {
+                return reply.to_owned();
+            }
+        }
+    }
+
+    /// Waits for the child and asserts it succeeded.
+    pub fn finish(self) {
+        drop(self.to);
+        expect_success(self.child);
+    }
+}
+
+/// In a child started by [`Peer::spawn`]: answers the parent with one line.
+pub fn reply(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "@{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// In a child started by [`Peer::spawn`]: the next command from the parent (`None` at the end).
+pub fn command() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line).unwrap() {
+        0 => None,
+        _ => Some(line.trim_end().to_owned()),
+    }
+}
+
+/// A PID no process has: a child that ran and was reaped.
+pub fn dead_pid() -> i32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    pid
 }
 
 /// The role this process was started for, if it is a child.
 pub fn role() -> Option<String> {
     std::env::var(ROLE).ok()
+}
+
+/// How many rounds (frames, cases…) a test runs: `var` from the environment (`cargo xtask stress`
+/// sets the big figures), else `default`.
+pub fn count_from_env<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// An argument passed to a child.
@@ -69,6 +158,23 @@ pub fn arg(name: &str) -> String {
 pub fn expect_success(mut child: Child) {
     let status = child.wait().unwrap();
     assert!(status.success(), "child failed: {status}");
+}
+
+/// `Reader::try_wait` in a loop until it returns a frame, an error, or `deadline` passes
+/// (`Ok(None)`).
+pub fn try_wait_until(
+    r: &mut shmim_core::Reader,
+    deadline: std::time::Instant,
+) -> shmim_core::Result<Option<u64>> {
+    loop {
+        if let Some(frame) = r.try_wait()? {
+            return Ok(Some(frame));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// Polls `cond` until it holds or `deadline_secs` pass (then panics with `what`).

@@ -6,9 +6,10 @@
 //! never a mix of two writes, never a stale word of an earlier frame.
 
 use loom::sync::atomic::Ordering::Relaxed;
-use loom::sync::atomic::{AtomicI32, AtomicU8, AtomicU64};
+use loom::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64};
+use shmim_sync::seqlock;
 use shmim_sync::spin::Spin;
-use shmim_sync::{seqlock, write_flag};
+use shmim_sync::write_flag::WriteFlag;
 use std::time::Duration;
 
 /// Word `i` of frame `frame`.
@@ -16,12 +17,16 @@ pub fn pixel(frame: u64, i: usize) -> u64 {
     (frame << 8) | i as u64
 }
 
-/// A stream reduced to what the protocols touch: `cnt0`, the write flag, `ownerPID`, and the
-/// pixels `P`.
+/// The write protocol over a model stream's loom atomics.
+pub type Flag<'a> = WriteFlag<'a, AtomicU8, AtomicU64, AtomicI32, AtomicU32>;
+
+/// A stream reduced to what the protocols touch: `cnt0`, the write flag, the claim PID and
+/// ticket, and the pixels `P`.
 pub struct Stream<P> {
     pub cnt0: AtomicU64,
     pub write: AtomicU8,
-    pub owner: AtomicI32,
+    pub claim: AtomicI32,
+    pub ticket: AtomicU32,
     pub pixels: P,
 }
 
@@ -31,8 +36,19 @@ impl<P> Stream<P> {
         Self {
             cnt0: AtomicU64::new(0),
             write: AtomicU8::new(0),
-            owner: AtomicI32::new(0),
+            claim: AtomicI32::new(0),
+            ticket: AtomicU32::new(0),
             pixels,
+        }
+    }
+
+    /// The shipped write protocol on this stream's words.
+    pub fn flag(&self) -> Flag<'_> {
+        WriteFlag {
+            write: &self.write,
+            cnt0: &self.cnt0,
+            claim: &self.claim,
+            ticket: &self.ticket,
         }
     }
 }
@@ -45,18 +61,18 @@ impl<const WORDS: usize> Stream<[AtomicU64; WORDS]> {
 
     /// A writer's whole turn: begin, write frame `cnt0 + 1`, publish it.
     pub fn write_frame(&self, me: i32) {
-        write_flag::begin(&self.write, &self.owner, me).expect("single writer");
+        self.flag().begin(me, |_| false).expect("single writer");
         let next = self.cnt0.load(Relaxed) + 1;
-        assert_eq!(self.write_and_publish(next), next);
+        assert_eq!(self.write_and_publish(me, next), next);
     }
 
-    /// Writes frame `frame` whole and publishes it, by a writer that holds the flag; returns the
-    /// frame number `publish` gives.
-    pub fn write_and_publish(&self, frame: u64) -> u64 {
+    /// Writes frame `frame` whole and publishes it, by writer `me` that holds the flag; returns
+    /// the frame number `publish` gives.
+    pub fn write_and_publish(&self, me: i32, frame: u64) -> u64 {
         for (i, p) in self.pixels.iter().enumerate() {
             p.store(pixel(frame, i), Relaxed);
         }
-        write_flag::publish(&self.cnt0, &self.write)
+        self.flag().publish(me)
     }
 
     /// The pixel words, as a reader copies them (not validated).

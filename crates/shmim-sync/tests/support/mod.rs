@@ -113,6 +113,11 @@ impl ChildProcess {
         Self(child)
     }
 
+    /// Takes charge of a child started otherwise (killed and reaped on drop likewise).
+    pub fn from_child(child: Child) -> Self {
+        Self(child)
+    }
+
     /// The child's PID.
     pub fn pid(&self) -> u32 {
         self.0.id()

@@ -1,0 +1,335 @@
+//! `shmim log` against the sequential write throughput of the same directory (issue 19).
+//!
+//! **Baseline**: a file written sequentially in frame-sized `write`s (what `dd bs=1M` does,
+//! without reading `/dev/zero`), as many bytes as the logger writes, in the log directory, in the
+//! same run; the median of three. **shmim**: a writer process (`__bench-peer --mode fits-writer`)
+//! publishes 512×512 f32 frames (1 MiB) at a fixed rate; the bench logs them with
+//! `shmim_fits::log` into one cube, paced by the writer, and times from the first frame logged to
+//! the cube renamed into place. The rates are fractions of the baseline's frame rate (a 1 MiB
+//! frame per baseline `write`), so each row says what share of the directory's sequential
+//! throughput the logger kept up with: time per frame logged against the baseline's time per
+//! frame (ratio ≤ 1.25 ⇔ ≥ 80 % of its bytes per second), and the frames logged and missed. The
+//! target row is the run at 80 %: met when it missed no frame and its ratio is ≤ 1.25. Runs on a
+//! stream with a circular buffer follow (the logger takes the frames of a gap back from it).
+//!
+//! Wall-clock rows depend on the logger being scheduled when frames come, so on a busy machine
+//! they show the machine as much as the logger. The CPU row does not: the CPU time of the
+//! logger's two threads (taking, writing) per frame logged, against the baseline's CPU time per
+//! frame written (`getrusage`): what the logger costs whatever else runs.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use shmim_core::{Datatype, Stream, StreamSpec};
+use shmim_fits::{CubeReport, LogObserver, LogOptions, LogProgress, log};
+
+use super::{Effort, Figure, Report, Row};
+use crate::child::Peer;
+use crate::cli::BenchPeerArgs;
+use crate::failure::{Failure, Result};
+use crate::stats::{bytes_text, hz_text};
+
+/// Frame side: 512² f32.
+const SIDE: u32 = 512;
+/// Issue 19: ≥ 80 % of the sequential write throughput, i.e. ≤ 1.25× its time per frame, at a
+/// writer rate of 80 % of the baseline's.
+const TARGET: f64 = 1.25;
+const TARGET_SHARE: f64 = 0.8;
+/// Bound of every wait: a writer that stops ends the bench, not hangs it.
+const WAIT: Duration = Duration::from_secs(30);
+/// The stream's name.
+const NAME: &str = "fitslog";
+/// Circular-buffer frames of the stream in the runs that have one.
+const CB_FRAMES: u32 = 32;
+
+/// What the writer peer did.
+#[derive(Debug, Serialize, Deserialize)]
+struct Written {
+    frames: u64,
+    seconds: f64,
+}
+
+/// One logging run: frames logged and missed, wall time per frame logged (first frame to cube
+/// renamed), and the CPU time of the logger's two threads and of its taking thread alone.
+struct Run {
+    logged: u64,
+    missed: u64,
+    wall_ns: f64,
+    cpu_ns: f64,
+    taking_cpu_ns: f64,
+}
+
+pub fn measure(dir: &Path, effort: &Effort, report: &mut Report) -> Result<()> {
+    let frames = effort.fits_frames;
+    let logs = dir.join("fits-logs");
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| Failure::new(format!("bench: cannot create {}: {e}", logs.display())))?;
+    let frame_bytes = (SIDE * SIDE) as usize * 4;
+    let base = sequential_write(&logs, frame_bytes, frames)?;
+    let baseline = format!(
+        "sequential write, {} in 1 MiB writes, same dir",
+        bytes_text(frame_bytes as u64 * frames)
+    );
+    let base_rate = 1e9 / base.wall_ns;
+    let mut runs = Vec::new();
+    let plain = effort.fits_shares.iter().map(|&s| (s, 0));
+    let buffered = effort.fits_cb_shares.iter().map(|&s| (s, CB_FRAMES));
+    for (share, cb) in plain.chain(buffered) {
+        let rate = base_rate * share;
+        let run = log_at(dir, &logs, rate, frames, cb)?;
+        let with = if cb > 0 {
+            format!(", {cb}-frame circular buffer")
+        } else {
+            String::new()
+        };
+        report.rows.push(Row::new(
+            "fits",
+            format!(
+                "log 512² f32 at {:.0} % of it ({}{with}): {} logged, {} missed",
+                share * 100.0,
+                hz_text(rate),
+                run.logged,
+                run.missed
+            ),
+            Figure::ns(run.wall_ns),
+            &baseline,
+            Figure::ns(base.wall_ns),
+        ));
+        if cb == 0 {
+            runs.push((share, run));
+        }
+    }
+    if let Some((_, run)) = runs.iter().find(|(share, _)| *share == TARGET_SHARE) {
+        let row = Row::new(
+            "fits",
+            format!(
+                "log 512² f32 at 80 %: none missed, ≥ 80 % of the throughput ({} logged, {} missed)",
+                run.logged, run.missed
+            ),
+            Figure::ns(run.wall_ns),
+            &baseline,
+            Figure::ns(base.wall_ns),
+        );
+        let met = run.missed == 0 && row.ratio <= TARGET;
+        report
+            .rows
+            .push(row.target(format!("≤ {TARGET:.2}×, 0 missed"), met));
+    }
+    let logged: u64 = runs.iter().map(|(_, r)| r.logged).sum();
+    let cpu: f64 = runs.iter().map(|(_, r)| r.cpu_ns).sum();
+    let taking: f64 = runs.iter().map(|(_, r)| r.taking_cpu_ns).sum();
+    if logged > 0 {
+        let per_frame = |ns: f64| Figure::ns(ns / logged as f64);
+        let base_cpu = "sequential write: CPU per 1 MiB write";
+        for (what, ns) in [
+            ("both threads", cpu),
+            ("taking thread (wait, copy, convert)", taking),
+            ("writing thread (write)", cpu - taking),
+        ] {
+            report.rows.push(Row::new(
+                "fits",
+                format!("log 512² f32: logger CPU per frame logged, {what}"),
+                per_frame(ns),
+                base_cpu,
+                Figure::ns(base.cpu_ns),
+            ));
+        }
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    report.notes.push(format!(
+        "fits rows: cubes and the baseline's file in {} (the bench directory; --dir picks another); load average {}",
+        logs.display(),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    ));
+    let _ = std::fs::remove_dir_all(&logs);
+    Ok(())
+}
+
+/// Time per frame: wall clock, and CPU time of the thread that did the work.
+struct PerFrame {
+    wall_ns: f64,
+    cpu_ns: f64,
+}
+
+/// CPU time (user + system) of this thread (`RUSAGE_THREAD`) or process (`RUSAGE_SELF`), in ns.
+fn cpu_ns(who: libc::c_int) -> f64 {
+    // SAFETY: rusage is plain data; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid `who` and an exclusively borrowed rusage to fill.
+    unsafe { libc::getrusage(who, &mut usage) };
+    let ns = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
+}
+
+/// Median time per frame-sized `write` of a `frames`-frame file written sequentially.
+fn sequential_write(dir: &Path, frame_bytes: usize, frames: u64) -> Result<PerFrame> {
+    let path = dir.join("sequential.bin");
+    let buf = vec![0x5au8; frame_bytes];
+    let fail = |e: std::io::Error| Failure::new(format!("bench: write {}: {e}", path.display()));
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&path);
+        let (t, cpu) = (Instant::now(), cpu_ns(libc::RUSAGE_THREAD));
+        let mut f = std::fs::File::create(&path).map_err(fail)?;
+        for _ in 0..frames {
+            f.write_all(&buf).map_err(fail)?;
+        }
+        drop(f);
+        runs.push(PerFrame {
+            wall_ns: t.elapsed().as_nanos() as f64 / frames as f64,
+            cpu_ns: (cpu_ns(libc::RUSAGE_THREAD) - cpu) / frames as f64,
+        });
+        std::fs::remove_file(&path).map_err(fail)?;
+    }
+    runs.sort_by(|a, b| a.wall_ns.total_cmp(&b.wall_ns));
+    Ok(runs.swap_remove(1))
+}
+
+/// Logs `frames` frames published at `rate` Hz by a writer process into one cube, from a stream
+/// with `cb` circular-buffer frames.
+fn log_at(dir: &Path, logs: &Path, rate: f64, frames: u64, cb: u32) -> Result<Run> {
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
+        .circular_buffer(cb)
+        .dir(dir)
+        .prefault(true);
+    let stream = Stream::create(NAME, &spec)?;
+    let writer_done = Mutex::new(false);
+    // The process's CPU time covers the logger's two threads; this thread mostly sleeps.
+    let cpu_before = cpu_ns(libc::RUSAGE_SELF);
+    let outcome = std::thread::scope(|scope| {
+        let logger = scope.spawn(|| {
+            let mut clock = Clock {
+                stream: &stream,
+                writer_done: &writer_done,
+                first: None,
+                accounted: 0,
+                deadline: Instant::now() + WAIT,
+            };
+            let opts = LogOptions {
+                frames_per_cube: frames,
+                cubes: Some(1),
+            };
+            let taking = cpu_ns(libc::RUSAGE_THREAD);
+            let report = log(&stream, logs, &opts, &mut clock);
+            (
+                report,
+                clock.first,
+                Instant::now(),
+                cpu_ns(libc::RUSAGE_THREAD) - taking,
+            )
+        });
+        let writer = start_writer(dir, &stream, rate, frames);
+        let written = writer.and_then(|w| w.finish_within::<Written>(WAIT));
+        *writer_done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let (report, first, end, taking) = logger
+            .join()
+            .map_err(|_| Failure::new("bench: the logger panicked"))?;
+        let cpu = cpu_ns(libc::RUSAGE_SELF) - cpu_before;
+        let report = report.map_err(Failure::from)?;
+        written?;
+        Ok::<_, Failure>((report, first, end, cpu, taking))
+    });
+    stream.destroy()?;
+    let (report, first, end, cpu, taking) = outcome?;
+    for cube in &report.cubes {
+        remove_cube(cube);
+    }
+    let intervals = report.frames.saturating_sub(1).max(1);
+    let wall = first.map_or(f64::NAN, |t| {
+        end.duration_since(t).as_nanos() as f64 / intervals as f64
+    });
+    Ok(Run {
+        logged: report.frames,
+        missed: report.missed,
+        wall_ns: wall,
+        cpu_ns: cpu,
+        taking_cpu_ns: taking,
+    })
+}
+
+fn remove_cube(cube: &CubeReport) {
+    if let Some(p) = &cube.path {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Starts the writer peer once the logger has registered.
+fn start_writer(dir: &Path, stream: &Stream, rate: f64, frames: u64) -> Result<Peer> {
+    let ready_by = Instant::now() + WAIT;
+    while stream.registered_readers().is_empty() {
+        if Instant::now() >= ready_by {
+            return Err(Failure::new("bench: the logger did not register"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let args = [
+        "__bench-peer".to_owned(),
+        "--mode".into(),
+        "fits-writer".into(),
+        "--path".into(),
+        dir.display().to_string(),
+        "--rounds".into(),
+        frames.to_string(),
+        "--deadline-ms".into(),
+        WAIT.as_millis().to_string(),
+        "--period-us".into(),
+        ((1e6 / rate).round() as u64).to_string(),
+    ];
+    Peer::spawn(dir, "bench FITS writer", &args)
+}
+
+/// The logger's observer: notes the first frame's time; stops once the writer is done and every
+/// frame it published is logged or counted missed (or at the deadline).
+struct Clock<'a> {
+    stream: &'a Stream,
+    writer_done: &'a Mutex<bool>,
+    first: Option<Instant>,
+    accounted: u64,
+    deadline: Instant,
+}
+
+impl LogObserver for Clock<'_> {
+    fn stop_requested(&mut self) -> bool {
+        let done = *self.writer_done.lock().unwrap_or_else(|p| p.into_inner());
+        (done && self.accounted == self.stream.cnt0()) || Instant::now() > self.deadline
+    }
+    fn frame(&mut self, p: &LogProgress) {
+        self.first.get_or_insert_with(Instant::now);
+        self.accounted = p.total_frames + p.total_missed;
+    }
+}
+
+/// `shmim __bench-peer --mode fits-writer`: publishes `rounds` 512² f32 frames to the stream
+/// `fitslog` of `--path`, one every `--period-us`, on an absolute schedule (a late frame does
+/// not make the next ones burst).
+pub fn writer_peer(a: &BenchPeerArgs) -> Result<ExitCode> {
+    let mut stream = Stream::open_in(&a.path, NAME)?;
+    let frame = vec![1.5f32; stream.nelement() as usize];
+    let period = Duration::from_micros(a.period_us);
+    let deadline = Instant::now() + Duration::from_millis(a.deadline_ms);
+    let start = Instant::now();
+    let mut next = start;
+    for _ in 0..a.rounds {
+        next += period;
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Failure::new("bench FITS writer: past its deadline"));
+        }
+        match next.checked_duration_since(now) {
+            Some(wait) => std::thread::sleep(wait),
+            None if now.duration_since(next) > period => next = now,
+            None => {}
+        }
+        stream.write_frame(&frame)?;
+    }
+    let written = Written {
+        frames: a.rounds,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    println!("{}", serde_json::to_string(&written).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,20 @@
+//! The thin safe layer over cfitsio (the raw `fitsio-sys` bindings): the crate's only unsafe code.
+//!
+//! Every call goes through [`FitsFile::call`], which turns cfitsio's status code and its error
+//! message stack into [`crate::Error::Fits`]. Paths are handed to cfitsio's *disk-file*
+//! functions (`ffdkinit`, `ffdkopn`), which take the name literally: a user's `a[1].fits` or
+//! `!x.fits` is a file name, not cfitsio's extended file-name syntax.
+//!
+//! cfitsio is built with `--enable-reentrant`, so different `FitsFile`s may be used on different
+//! threads at once; one `FitsFile` is never shared (it is neither `Send` nor `Sync`).
+
+mod file;
+mod header;
+mod image;
+mod table;
+
+pub(crate) use file::FitsFile;
+pub(crate) use table::{Column, ColumnValues};
+
+/// cfitsio's HDU type code of an image (`IMAGE_HDU`).
+pub(crate) const IMAGE_HDU: i32 = 0;

@@ -1,0 +1,82 @@
+//! The disk side of a logger: a thread that writes the frames the taking side hands it.
+//!
+//! Taking a frame (wait for the writer, copy the frame out) and writing it (convert, write to the
+//! file) are two stages. In one thread their costs add up for every frame; in two, the slower
+//! one alone sets the pace, and the frames queued between them absorb a write that stalls (a
+//! disk flush, the logger being descheduled) instead of missing frames. Frame buffers go round:
+//! the taking side fills a free one, converts it to FITS's stored form while the frame is still
+//! in its core's cache, and sends it here; this thread writes it and sends it back, so memory
+//! stays at [`DEPTH`] + 2 frames whatever the cube size. (Converting here instead would pull
+//! the frame from the other core's cache once for the conversion and again for the write.)
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+
+use crate::cards::KeywordCards;
+use crate::cube::{CubeReport, CubeSpec, CubeWriter};
+use crate::error::Result;
+use crate::frame::{FrameBuf, Stamp};
+
+/// Frames that may wait for the disk thread (each one frame of memory).
+pub(crate) const DEPTH: usize = 4;
+
+/// What the taking side asks of the disk thread, in order.
+pub(crate) enum Job {
+    /// Start a cube at `path`, with these keyword cards.
+    Open {
+        path: PathBuf,
+        keywords: KeywordCards,
+    },
+    /// Write a frame, already in FITS's stored form, to the open cube; `missed` frames were
+    /// published before it and not taken.
+    Frame {
+        buf: FrameBuf,
+        stamp: Stamp,
+        missed: u64,
+    },
+    /// Finish the open cube.
+    Close,
+}
+
+/// The disk thread's body: runs `jobs` until the taking side hangs up, returning every buffer on
+/// `free` and every finished cube on `done`. A cube still open then is finished too: its frames
+/// are never thrown away.
+pub(crate) fn run(
+    spec: &CubeSpec<'_>,
+    jobs: Receiver<Job>,
+    free: Sender<FrameBuf>,
+    done: Sender<CubeReport>,
+) -> Result<()> {
+    let mut open: Option<CubeWriter> = None;
+    let finish = |w: CubeWriter| -> Result<()> {
+        // The taking side may have gone already; the report is then in the file only.
+        let _ = done.send(w.finish()?);
+        Ok(())
+    };
+    for job in jobs {
+        match job {
+            Job::Open { path, keywords } => {
+                if let Some(w) = open.take() {
+                    finish(w)?;
+                }
+                open = Some(CubeWriter::create(&path, false, spec, &keywords)?);
+            }
+            Job::Frame { buf, stamp, missed } => {
+                if let Some(w) = open.as_mut() {
+                    w.add_missed(missed);
+                    w.push_stored(buf.bytes(), stamp)?;
+                }
+                let _ = free.send(buf);
+            }
+            Job::Close => {
+                if let Some(w) = open.take() {
+                    finish(w)?;
+                }
+            }
+        }
+    }
+    match open.take() {
+        Some(w) => finish(w),
+        None => Ok(()),
+    }
+}

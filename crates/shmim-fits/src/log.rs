@@ -1,0 +1,233 @@
+//! `log`: a stream to disk as a series of FITS cubes, paced by its writer.
+//!
+//! Each cube is opened at its first frame, named after the logger's clock then, as milk's
+//! logger names its files: `DIR/NAME_YYYYMMDDThh:mm:ss.nnnnnnnnn.fits` (UTC). It holds up to
+//! `frames_per_cube` frames, written to disk as they come by a thread of its own ([`crate::disk`]:
+//! memory holds a few frames, whatever the cube size), and a `FRAMES` table with each frame's
+//! `cnt0`, `atime` and `writetime`; its `NMISSED` card counts the frames published that it does
+//! not hold (the gap before its first frame included), so every frame published after the logger
+//! registered is either in a cube or counted in one. A stop request (Ctrl-C), or an error, finishes
+//! the open cube with the frames it has.
+//!
+//! The calling thread takes the frames and talks to the observer; the disk thread writes. Both
+//! run inside this call (a scoped thread): nothing is left running when it returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::{Duration, SystemTime};
+
+use shmim_core::{Stream, Timespec};
+
+use crate::cards::keyword_cards;
+use crate::cube::{CubeReport, CubeSpec};
+use crate::disk::{self, Job};
+use crate::encode::to_stored;
+use crate::error::Result;
+use crate::frame::FrameBuf;
+use crate::save::POLL;
+use crate::take::Taker;
+use crate::time::file_stamp;
+use crate::types::fits_type;
+
+/// How to log.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Frames per cube (≥ 1).
+    pub frames_per_cube: u64,
+    /// Stop after this many cubes (`None`: until stopped).
+    pub cubes: Option<u64>,
+}
+
+/// Where a logger is, after each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogProgress {
+    /// The open cube (0-based).
+    pub cube: u64,
+    /// Frames in the open cube.
+    pub frames: u64,
+    /// Frames per cube.
+    pub frames_per_cube: u64,
+    /// Frames logged in every cube so far.
+    pub total_frames: u64,
+    /// Frames missed so far.
+    pub total_missed: u64,
+}
+
+/// What a logger tells its user, and asks.
+pub trait LogObserver {
+    /// Whether to stop now (asked between frames, and at least every 100 ms while none come).
+    fn stop_requested(&mut self) -> bool;
+    /// A frame was taken and handed to the disk thread.
+    fn frame(&mut self, _progress: &LogProgress) {}
+    /// A cube was finished and renamed into place.
+    fn cube(&mut self, _report: &CubeReport) {}
+}
+
+/// What a logger did.
+#[derive(Debug, Clone, Default)]
+pub struct LogReport {
+    /// Every cube written, in order.
+    pub cubes: Vec<CubeReport>,
+    /// Frames logged.
+    pub frames: u64,
+    /// Frames missed.
+    pub missed: u64,
+    /// Whether a stop request ended logging.
+    pub interrupted: bool,
+}
+
+/// Logs `stream` into `dir` until `opts.cubes` cubes are written or `observer` asks to stop.
+pub fn log(
+    stream: &Stream,
+    dir: &Path,
+    opts: &LogOptions,
+    observer: &mut dyn LogObserver,
+) -> Result<LogReport> {
+    fits_type(stream.datatype(), stream.name())?;
+    let per_cube = opts.frames_per_cube.max(1);
+    let spec = CubeSpec {
+        stream: stream.name(),
+        datatype: stream.datatype(),
+        frame_shape: stream.shape(),
+        frames: Some(per_cube),
+    };
+    let mut taker = Taker::new(stream)?;
+    let frame_bytes = stream.geometry().frame_bytes();
+    let where_ = stream.path().unwrap_or(dir);
+    let (free_tx, free_rx) = mpsc::channel();
+    for _ in 0..disk::DEPTH + 2 {
+        let _ = free_tx.send(FrameBuf::new(frame_bytes, where_)?);
+    }
+    let (job_tx, job_rx) = mpsc::sync_channel(disk::DEPTH);
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut run = Run {
+        report: LogReport::default(),
+        progress: LogProgress {
+            cube: 0,
+            frames: 0,
+            frames_per_cube: per_cube,
+            total_frames: 0,
+            total_missed: 0,
+        },
+        jobs: job_tx,
+        free: free_rx,
+        done: done_rx,
+    };
+    std::thread::scope(|scope| {
+        let spec = &spec;
+        let writer = scope.spawn(move || disk::run(spec, job_rx, free_tx, done_tx));
+        let outcome = run.frames(stream, dir, opts.cubes, &mut taker, observer);
+        // Whatever ended logging, the open cube is finished: its frames are never thrown away.
+        if run.progress.frames > 0 {
+            let _ = run.jobs.send(Job::Close);
+        }
+        let Run {
+            mut report,
+            jobs,
+            done,
+            ..
+        } = run;
+        drop(jobs);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        for cube in done.try_iter() {
+            tally(&mut report, observer, cube);
+        }
+        outcome.and(written).map(|()| report)
+    })
+}
+
+/// The taking side's state between frames.
+struct Run {
+    report: LogReport,
+    progress: LogProgress,
+    jobs: SyncSender<Job>,
+    free: Receiver<FrameBuf>,
+    done: Receiver<CubeReport>,
+}
+
+impl Run {
+    fn frames(
+        &mut self,
+        stream: &Stream,
+        dir: &Path,
+        cubes: Option<u64>,
+        taker: &mut Taker<'_>,
+        observer: &mut dyn LogObserver,
+    ) -> Result<()> {
+        let per_cube = self.progress.frames_per_cube;
+        let mut spare: Option<FrameBuf> = None;
+        // A send or receive fails only when the disk thread has stopped: its error is the story.
+        let disk_gone = || Ok(());
+        while cubes.is_none_or(|m| self.progress.cube < m) {
+            for cube in self.done.try_iter() {
+                tally(&mut self.report, observer, cube);
+            }
+            if observer.stop_requested() {
+                self.report.interrupted = true;
+                break;
+            }
+            let mut buf = match spare.take() {
+                Some(b) => b,
+                None => match self.free.recv() {
+                    Ok(b) => b,
+                    Err(_) => return disk_gone(),
+                },
+            };
+            let Some(taken) = taker.next(POLL, &mut buf)? else {
+                spare = Some(buf);
+                continue;
+            };
+            if self.progress.frames == 0 {
+                let keywords = keyword_cards(&stream.keywords()?);
+                let path = cube_path(dir, stream.name(), SystemTime::now());
+                if self.jobs.send(Job::Open { path, keywords }).is_err() {
+                    return disk_gone();
+                }
+            }
+            to_stored(stream.datatype(), buf.bytes_mut());
+            let job = Job::Frame {
+                buf,
+                stamp: taken.stamp,
+                missed: taken.missed,
+            };
+            if self.jobs.send(job).is_err() {
+                return disk_gone();
+            }
+            let p = &mut self.progress;
+            p.frames += 1;
+            p.total_frames += 1;
+            p.total_missed += taken.missed;
+            observer.frame(p);
+            if p.frames == per_cube {
+                p.cube += 1;
+                p.frames = 0;
+                if self.jobs.send(Job::Close).is_err() {
+                    return disk_gone();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts a finished cube and tells the observer.
+fn tally(report: &mut LogReport, observer: &mut dyn LogObserver, cube: CubeReport) {
+    report.frames += cube.frames;
+    report.missed += cube.missed;
+    observer.cube(&cube);
+    report.cubes.push(cube);
+}
+
+/// `DIR/NAME_YYYYMMDDThh:mm:ss.nnnnnnnnn.fits` for a cube opened at `now`.
+fn cube_path(dir: &Path, name: &str, now: SystemTime) -> PathBuf {
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let (date, time) = file_stamp(Timespec {
+        tv_sec: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(since.subsec_nanos()),
+    });
+    dir.join(format!("{name}_{date}T{time}.fits"))
+}

@@ -1,0 +1,310 @@
+//! log: a writer process's frames into cubes, every frame logged or counted as missed, each cube
+//! valid (fitsverify) with its frame table matching its pixels (astropy); a stop finishes the open
+//! cube.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{TempDir, WriterChild, read_cube, wait_for_reader, writer_child_main};
+use shmim_core::{Datatype, Stream, StreamSpec};
+use shmim_fits::{CubeReport, Error, LogObserver, LogOptions, LogProgress, log};
+
+/// Not a test: the body of the writer child processes (a no-op in the normal run).
+#[test]
+fn writer_child() {
+    writer_child_main();
+}
+
+const SIDE: u32 = 8;
+
+fn stream(dir: &Path, name: &str) -> Stream {
+    Stream::create(
+        name,
+        &StreamSpec::new(&[SIDE, SIDE], Datatype::Float).dir(dir),
+    )
+    .unwrap()
+}
+
+/// Checks every cube against its table and the missed-frame accounting across cubes, from
+/// `registered_at` (the frame current when the logger registered). Returns (logged, missed).
+fn check_cubes(cubes: &[CubeReport], registered_at: u64) -> (u64, u64) {
+    let mut previous = registered_at;
+    let (mut logged, mut missed) = (0, 0);
+    for c in cubes {
+        let cube = read_cube(SIDE, c.path.as_ref().unwrap());
+        assert_eq!((cube.nframes, cube.nmissed), (c.frames, c.missed));
+        let mut gaps = 0;
+        for (k, &n) in cube.cnt0.iter().enumerate() {
+            assert!(n > previous, "frame numbers increase");
+            gaps += n - previous - 1;
+            previous = n;
+            assert!(
+                cube.pixels[k].iter().all(|&p| p == n as f32),
+                "frame {k} of the cube holds frame {n}'s pixels"
+            );
+            assert!(cube.atime[k] > 0 && cube.writetime[k] >= cube.atime[k]);
+        }
+        assert_eq!(cube.nmissed, gaps, "NMISSED counts the gaps in cnt0");
+        logged += cube.nframes;
+        missed += cube.nmissed;
+    }
+    (logged, missed)
+}
+
+/// Stops the logger once the writer is done and every frame it published is logged or counted
+/// missed (a watchdog fails the test otherwise).
+struct UntilWriterDone<'a> {
+    stream: &'a Stream,
+    writer_done: &'a Mutex<bool>,
+    accounted: u64,
+    watchdog: Instant,
+    cubes: Vec<CubeReport>,
+}
+
+impl LogObserver for UntilWriterDone<'_> {
+    fn stop_requested(&mut self) -> bool {
+        let done = *self.writer_done.lock().unwrap();
+        assert!(
+            Instant::now() < self.watchdog,
+            "logger did not finish in time"
+        );
+        done && self.accounted == self.stream.cnt0()
+    }
+    fn frame(&mut self, p: &LogProgress) {
+        self.accounted = p.total_frames + p.total_missed;
+    }
+    fn cube(&mut self, report: &CubeReport) {
+        self.cubes.push(report.clone());
+    }
+}
+
+#[test]
+fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
+    const FRAMES: u64 = 150;
+    let dir = TempDir::new("log");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let s = stream(dir.path(), "cam");
+    let writer_done = Mutex::new(false);
+    let report = std::thread::scope(|scope| {
+        let logger = scope.spawn(|| {
+            let mut watch = UntilWriterDone {
+                stream: &s,
+                writer_done: &writer_done,
+                accounted: 0,
+                watchdog: Instant::now() + Duration::from_secs(60),
+                cubes: Vec::new(),
+            };
+            let opts = LogOptions {
+                frames_per_cube: 40,
+                cubes: None,
+            };
+            let r = log(&s, &logs, &opts, &mut watch).unwrap();
+            assert_eq!(watch.cubes, r.cubes, "every cube was announced");
+            r
+        });
+        wait_for_reader(&s);
+        WriterChild::spawn("writer_child", dir.path(), "cam", FRAMES, 400.0).wait_success();
+        *writer_done.lock().unwrap() = true;
+        logger.join().unwrap()
+    });
+    assert!(report.interrupted);
+    let (logged, missed) = check_cubes(&report.cubes, 0);
+    assert_eq!((logged, missed), (report.frames, report.missed));
+    assert_eq!(logged + missed, FRAMES, "every frame logged or counted");
+    assert!(logged > 0);
+    let expected_cubes = logged.div_ceil(40) as usize;
+    assert_eq!(report.cubes.len(), expected_cubes);
+    let names: Vec<String> = common::files_in(&logs);
+    assert_eq!(
+        names.len(),
+        expected_cubes,
+        "no temporary file left: {names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("cam_") && n.ends_with(".fits"))
+    );
+}
+
+/// A scripted writer inside the logger's own thread: it publishes frames from the observer's
+/// callbacks, so what the logger can and cannot take is decided, not raced. Frame 1 is published
+/// at the logger's first look; `publish_after[k]` more after the (k+1)-th frame taken.
+struct Script {
+    writer: Stream,
+    looks: u64,
+    taken: u64,
+    stop_after: u64,
+    publish_after: Vec<u64>,
+}
+
+impl LogObserver for Script {
+    fn stop_requested(&mut self) -> bool {
+        self.looks += 1;
+        // Each look waits at most 100 ms for a frame: a script whose frames never come fails
+        // within 20 s.
+        assert!(self.looks < 200, "script ran away");
+        if self.looks == 1 {
+            publish(&mut self.writer, 1);
+        }
+        self.taken >= self.stop_after
+    }
+    fn frame(&mut self, p: &LogProgress) {
+        self.taken = p.total_frames;
+        let k = (p.total_frames - 1) as usize;
+        let n = self.publish_after.get(k).copied().unwrap_or(0);
+        publish(&mut self.writer, n);
+    }
+}
+
+fn publish(s: &mut Stream, n: u64) {
+    let len = s.nelement() as usize;
+    for _ in 0..n {
+        let frame = s.cnt0() + 1;
+        s.write_frame(&vec![frame as f32; len]).unwrap();
+    }
+}
+
+fn script(dir: &Path, name: &str, publish_after: &[u64], stop_after: u64) -> Script {
+    Script {
+        writer: Stream::open_in(dir, name).unwrap(),
+        looks: 0,
+        taken: 0,
+        stop_after,
+        publish_after: publish_after.to_vec(),
+    }
+}
+
+#[test]
+fn frames_published_while_the_logger_was_busy_are_counted_missed() {
+    let dir = TempDir::new("missed");
+    let s = stream(dir.path(), "cam");
+    // Frame 1 is taken; frames 2, 3, 4 are published before the logger looks again: it takes
+    // the newest, 4, and counts 2 and 3 as missed.
+    let mut script = script(dir.path(), "cam", &[3], 2);
+    let opts = LogOptions {
+        frames_per_cube: 10,
+        cubes: None,
+    };
+    let r = log(&s, dir.path(), &opts, &mut script).unwrap();
+    assert_eq!((r.frames, r.missed, r.cubes.len()), (2, 2, 1));
+    let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
+    assert_eq!(cube.cnt0, [1, 4]);
+    assert_eq!(cube.nmissed, 2);
+}
+
+/// Logs, into cubes of 10 in `dir`, a stream with `slots` circular-buffer frames driven by a
+/// [`Script`].
+fn log_with_circular_buffer(
+    dir: &Path,
+    slots: u32,
+    publish_after: &[u64],
+    stop_after: u64,
+) -> shmim_fits::LogReport {
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
+        .circular_buffer(slots)
+        .dir(dir);
+    let s = Stream::create("cam", &spec).unwrap();
+    let mut script = script(dir, "cam", publish_after, stop_after);
+    let opts = LogOptions {
+        frames_per_cube: 10,
+        cubes: None,
+    };
+    log(&s, dir, &opts, &mut script).unwrap()
+}
+
+#[test]
+fn frames_a_busy_logger_fell_behind_on_come_from_the_circular_buffer() {
+    let dir = TempDir::new("backlog");
+    // Frames 2..=5 are published before the logger looks again: the buffer still has them all.
+    let r = log_with_circular_buffer(dir.path(), 8, &[4], 5);
+    assert_eq!((r.frames, r.missed), (5, 0));
+    let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
+    assert_eq!(
+        cube.cnt0,
+        [1, 2, 3, 4, 5],
+        "each frame's pixels are checked against it"
+    );
+    assert!(
+        cube.atime.windows(2).all(|w| w[0] <= w[1]),
+        "times from each slot"
+    );
+}
+
+#[test]
+fn a_gap_longer_than_the_circular_buffer_is_counted_missed() {
+    let dir = TempDir::new("overrun");
+    // Frames 2..=11 come at once; 4 slots keep 8..=11, and 8's slot is the next to be
+    // overwritten, so 9, 10, 11 are taken and 2..=8 counted missed.
+    let r = log_with_circular_buffer(dir.path(), 4, &[10], 4);
+    let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
+    assert_eq!(cube.cnt0, [1, 9, 10, 11]);
+    assert_eq!((cube.nmissed, r.missed), (7, 7));
+}
+
+#[test]
+fn a_stop_finishes_the_open_cube_with_the_frames_it_has() {
+    let dir = TempDir::new("stop");
+    let s = stream(dir.path(), "cam");
+    let mut script = script(dir.path(), "cam", &[1, 1], 3);
+    let opts = LogOptions {
+        frames_per_cube: 100,
+        cubes: None,
+    };
+    let r = log(&s, dir.path(), &opts, &mut script).unwrap();
+    assert!(r.interrupted);
+    let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
+    assert_eq!(
+        cube.nframes, 3,
+        "NAXIS3 = frames written, not the 100 planned"
+    );
+    assert_eq!(cube.cnt0, [1, 2, 3]);
+    let files: Vec<String> = common::files_in(dir.path())
+        .into_iter()
+        .filter(|f| f.ends_with(".tmp"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}
+
+#[test]
+fn logging_stops_after_the_cubes_asked_for() {
+    let dir = TempDir::new("cubes");
+    let s = stream(dir.path(), "cam");
+    let mut script = script(dir.path(), "cam", &[1, 1, 1], u64::MAX);
+    let opts = LogOptions {
+        frames_per_cube: 1,
+        cubes: Some(2),
+    };
+    let r = log(&s, dir.path(), &opts, &mut script).unwrap();
+    assert!(!r.interrupted);
+    assert_eq!(r.cubes.len(), 2);
+    assert!(r.cubes.iter().all(|c| c.frames == 1));
+}
+
+#[test]
+fn a_stream_of_complex_pixels_is_refused_before_logging() {
+    let dir = TempDir::new("complex");
+    let spec = StreamSpec::new(&[4], Datatype::ComplexFloat).dir(dir.path());
+    let s = Stream::create("cam", &spec).unwrap();
+    let mut script = script(dir.path(), "cam", &[], 1);
+    let opts = LogOptions {
+        frames_per_cube: 1,
+        cubes: Some(1),
+    };
+    let e = log(&s, dir.path(), &opts, &mut script).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Unsupported {
+                datatype: Datatype::ComplexFloat,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(s.registered_readers().is_empty());
+}

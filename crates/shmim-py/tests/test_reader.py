@@ -1,0 +1,219 @@
+"""Registered readers: waits, frames, Ctrl-C, re-created streams, stuck and dead writers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import shmim
+from conftest import expect_line, finish, python_child
+
+
+def test_wait_returns_each_published_frame_number(stream_dir):
+    s = shmim.Stream.create("r", (16,), np.uint32, dir=stream_dir)
+    r = s.reader()
+    assert r.slot == 0 and s.registered_readers() == [(0, os.getpid())]
+    for k in range(1, 4):
+        s.write_frame(np.full(16, k, np.uint32))
+        assert r.wait(5.0) == k
+        assert r.read().tolist() == [k] * 16
+    assert r.try_wait() is None and r.missed == 0
+
+
+def test_a_wait_with_nothing_published_times_out(stream_dir):
+    r = shmim.Stream.create("r", (4,), np.uint8, dir=stream_dir).reader()
+    with pytest.raises(TimeoutError, match="timed out"):
+        r.wait(0.12)
+    with pytest.raises(ValueError, match="timeout"):
+        r.wait(-1.0)
+
+
+def test_flush_drops_pending_posts_and_missed_counts_gaps(stream_dir):
+    s = shmim.Stream.create("r", (4,), np.uint8, dir=stream_dir)
+    r = s.reader()
+    for _ in range(3):
+        s.write_frame(np.zeros(4, np.uint8))
+    assert s.semaphore_values()[r.slot] == 3
+    assert r.flush() == 3 and r.try_wait() is None
+    s.write_frame(np.zeros(4, np.uint8))
+    assert r.wait(5.0) == 4 and r.missed == 3
+
+
+def test_frames_yields_new_frames_and_ends_when_the_stream_goes_quiet(stream_dir):
+    shmim.Stream.create("f", (8,), np.int64, dir=stream_dir)
+    r = shmim.Stream.open("f", dir=stream_dir).reader()
+    writer = python_child(
+        """
+        import sys, numpy as np, shmim
+        s = shmim.Stream.open("f", dir=sys.argv[1])
+        for k in range(1, 6):
+            s.write_frame(np.full(8, k, np.int64))
+            sys.stdin.readline()
+        """,
+        stream_dir,
+    )
+    got = []
+    for frame in r.frames(timeout=2.0):
+        got.append(int(frame[0]))
+        writer.stdin.write("next\n")
+        writer.stdin.flush()
+    finish(writer)
+    assert got == [1, 2, 3, 4, 5]
+
+
+def test_frames_reuses_out(stream_dir):
+    s = shmim.Stream.create("f", (8,), np.int64, dir=stream_dir)
+    r = s.reader()
+    out = np.empty(8, np.int64)
+    s.write_frame(np.full(8, 3, np.int64))
+    it = r.frames(timeout=0.1, out=out)
+    assert next(it) is out and out[0] == 3
+    assert list(it) == []
+
+
+def test_a_wait_releases_the_gil(stream_dir):
+    r = shmim.Stream.create("g", (4,), np.uint8, dir=stream_dir).reader()
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        with pytest.raises(TimeoutError):
+            r.wait(0.3)
+    finally:
+        stop.set()
+        t.join()
+    # The other thread ran while this one waited (it could not if the GIL were held).
+    assert len(ticks) > 10
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [
+        "shmim.Stream.open('i', dir=d).reader().wait()",
+        "shmim.Stream.open('i', dir=d).reader().wait(3600)",
+        "next(iter(shmim.Stream.open('i', dir=d).reader().frames()))",
+        "shmim.compat.SHM(d + '/i.im.shm').get_data(check=True, timeout=None)",
+    ],
+    ids=["wait", "wait-timeout", "frames", "compat-get-data"],
+)
+def test_ctrl_c_interrupts_a_blocked_wait(stream_dir, wait):
+    shmim.Stream.create("i", (4,), np.uint8, dir=stream_dir)
+    child = python_child(
+        f"""
+        import sys, shmim, shmim.compat
+        d = sys.argv[1]
+        print("waiting", flush=True)
+        try:
+            {wait}
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        """,
+        stream_dir,
+    )
+    expect_line(child, "waiting")
+    time.sleep(0.2)  # let it block in the wait
+    child.send_signal(signal.SIGINT)
+    # It ends (within a 50 ms slice; the deadline only catches a hang).
+    assert "interrupted" in finish(child)
+
+
+def test_a_stream_re_created_under_a_waiting_reader_raises_replaced(stream_dir):
+    s = shmim.Stream.create("re", (4,), np.uint8, dir=stream_dir)
+    r = s.reader()
+    child = python_child(
+        """
+        import sys, time, numpy as np, shmim
+        time.sleep(0.2)
+        shmim.Stream.create("re", (4,), np.uint8, dir=sys.argv[1], replace=True)
+        """,
+        stream_dir,
+    )
+    with pytest.raises(shmim.ReplacedError, match="re"):
+        r.wait(30.0)
+    finish(child)
+
+
+def test_a_stream_deleted_under_a_waiting_reader_raises_removed(stream_dir):
+    s = shmim.Stream.create("rm", (4,), np.uint8, dir=stream_dir)
+    r = s.reader()
+    threading.Timer(0.2, os.unlink, [s.path]).start()
+    with pytest.raises(shmim.RemovedError, match="deleted"):
+        r.wait(30.0)
+
+
+def test_registering_on_a_replaced_stream_raises_replaced(stream_dir):
+    old = shmim.Stream.create("re", (4,), np.uint8, dir=stream_dir)
+    shmim.Stream.create("re", (4,), np.uint8, dir=stream_dir, replace=True)
+    assert old.inode_changed()
+    with pytest.raises(shmim.ReplacedError):
+        old.reader()
+    assert old.reopen() and not old.inode_changed()
+    assert old.reader().slot == 0
+
+
+HOLD_FLAG = """
+    import os, sys, numpy as np, shmim
+    s = shmim.Stream.open("stuck", dir=sys.argv[1])
+    w = s.write()
+    w.__enter__()
+    print("holding", flush=True)
+    if sys.argv[2] == "die":
+        os._exit(0)
+    sys.stdin.readline()
+"""
+
+
+def test_a_writer_stuck_mid_frame_raises_writer_stuck(stream_dir):
+    s = shmim.Stream.create("stuck", (4,), np.uint8, dir=stream_dir)
+    s.write_frame(np.ones(4, np.uint8))
+    child = python_child(HOLD_FLAG, stream_dir, "hold")
+    expect_line(child, "holding")
+    s.read_timeout = 0.05
+    with pytest.raises(shmim.WriterStuckError, match="writer stuck"):
+        s.read()
+    r = s.reader()
+    r.read_timeout = 0.05
+    with pytest.raises(shmim.WriterStuckError):
+        r.read()
+    # The best-effort metadata tells the state instead of failing.
+    assert s.metadata.write
+    child.stdin.close()
+    child.wait(timeout=60)
+
+
+def test_a_writer_that_died_mid_frame_raises_writer_died(stream_dir):
+    s = shmim.Stream.create("stuck", (4,), np.uint8, dir=stream_dir)
+    child = python_child(HOLD_FLAG, stream_dir, "die")
+    expect_line(child, "holding")
+    child.wait(timeout=60)
+    s.read_timeout = 5.0
+    with pytest.raises(shmim.WriterDiedError, match="no longer exists"):
+        s.read()
+
+
+def test_a_legacy_c_writer_holding_the_flag_raises_writer_stuck(stream_dir, c_peer):
+    import subprocess
+
+    s = shmim.Stream.create("stuck", (16,), np.uint32, dir=stream_dir)
+    env = dict(os.environ, MILK_SHM_DIR=stream_dir)
+    peer = subprocess.Popen([c_peer, "hold", "stuck"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    expect_line(peer, "holding")
+    s.read_timeout = 0.05
+    with pytest.raises(shmim.WriterStuckError):
+        s.read()
+    peer.stdin.close()
+    assert peer.wait(timeout=60) == 0
+    assert not s.is_writing and s.read().shape == (16,)
