@@ -1,8 +1,9 @@
 //! `cargo xtask bench [GROUP…|all] [-- ARGS…]`: benchmarks (not tests), each group built in
 //! release and run in turn. A group is one entry in [`groups`]; no group, or `all`, runs every
-//! group. Arguments after `--` go to `shmim bench` (groups `core` and `fits`), e.g.
-//! `cargo xtask bench core -- --plot target/bench-plots --json`, or to the C API benchmark (group
-//! `capi`), e.g. `cargo xtask bench capi -- --legacy-lib /usr/local/lib/libImageStreamIO.so`.
+//! group. Arguments after `--` go to `shmim bench` (groups `core` and `fits`), `shmim-bridge
+//! bench` (group `bridge`), or the C API benchmark (group `capi`), e.g.
+//! `cargo xtask bench core -- --plot target/bench-plots --json` or
+//! `cargo xtask bench capi -- --legacy-lib /usr/local/lib/libImageStreamIO.so`.
 
 use crate::cmd::{cargo, run};
 
@@ -10,7 +11,7 @@ use crate::cmd::{cargo, run};
 struct Group {
     name: &'static str,
     what: &'static str,
-    /// Runs the group; the argument is what followed `--` (`core`, `fits`, `capi` and `python` take it).
+    /// Runs the group; the argument is what followed `--` (every group but `envcache` and `sync`).
     run: fn(&[String]) -> Result<(), String>,
 }
 
@@ -34,12 +35,17 @@ fn groups() -> Vec<Group> {
         Group {
             name: "fits",
             what: "`shmim bench --only fits`: shmim log of a 512² f32 stream vs a sequential write of the same directory",
-            run: |extra| shmim_bench(&["--only", "fits"], extra),
+            run: |extra| bench_verb("shmim-cli", "shmim", &["--only", "fits"], extra),
         },
         Group {
             name: "core",
             what: "`shmim bench`: issue 11's suite (publish, frames, wake, idle CPU, scaling, huge pages) with targets",
-            run: |extra| shmim_bench(&[], extra),
+            run: |extra| bench_verb("shmim-cli", "shmim", &[], extra),
+        },
+        Group {
+            name: "bridge",
+            what: "`shmim-bridge bench`: Zenoh bridge vs a plain TCP pipeline, 64²/512²/2048² f32 (throughput, latency p50/p99)",
+            run: |extra| bench_verb("shmim-bridge", "shmim-bridge", &[], extra),
         },
         Group {
             name: "python",
@@ -70,16 +76,16 @@ fn capi(extra: &[String]) -> Result<(), String> {
         .args(extra))
 }
 
-/// Runs `shmim bench ARGS… EXTRA…`, built in release.
-fn shmim_bench(args: &[&str], extra: &[String]) -> Result<(), String> {
+/// Runs `BIN bench ARGS… EXTRA…` of `package`, built in release.
+fn bench_verb(package: &str, bin: &str, args: &[&str], extra: &[String]) -> Result<(), String> {
     run(cargo()
         .args([
             "run",
             "--release",
             "-p",
-            "shmim-cli",
+            package,
             "--bin",
-            "shmim",
+            bin,
             "--",
             "bench",
         ])

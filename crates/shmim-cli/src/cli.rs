@@ -1,5 +1,6 @@
 //! The command line: every subcommand and its options (clap derive). Behaviour lives in `cmd/`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -60,6 +61,9 @@ pub enum Command {
     /// The bench's second process.
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer(BenchPeerArgs),
+    /// `shmim X ARGS…` runs `shmim-X ARGS…` (next to shmim, else on PATH), e.g. `shmim bridge`.
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +96,12 @@ pub struct LsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// List the streams published on the network instead (runs `shmim-bridge ls`).
+    #[arg(long)]
+    pub remote: bool,
+    /// With --remote: the bridge endpoint to ask, e.g. tcp/10.0.0.2:7447 (repeatable).
+    #[arg(long, value_name = "ENDPOINT", requires = "remote")]
+    pub connect: Vec<String>,
 }
 
 #[derive(Debug, Args)]

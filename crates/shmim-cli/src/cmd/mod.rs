@@ -3,6 +3,7 @@
 mod create;
 mod demo;
 mod demo_child;
+mod external;
 #[cfg(feature = "fits")]
 mod fits_text;
 mod info;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => crate::bench::run(explicit, &a),
         Command::BenchPeer(a) => crate::bench::peer(&a),
+        Command::Ls(a) if a.remote => ls_remote(explicit, &a),
         Command::Ls(a) => ls::run(&dir()?, &a),
         Command::Info(a) => info::run(&dir()?, &a),
         Command::Watch(a) => watch::run(&dir()?, &a),
@@ -51,7 +53,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&dir()?, &a),
         Command::DemoWriter(a) => demo_child::writer(&dir()?, &a),
         Command::DemoReader(a) => demo_child::reader(&dir()?, &a),
+        Command::External(args) => match args.split_first() {
+            Some((name, rest)) => external::run(explicit, name, rest),
+            None => Err(crate::failure::Failure::new("no subcommand given")),
+        },
     }
+}
+
+/// `shmim ls --remote [--connect E]… [--json]` is `shmim-bridge ls [--connect E]… [--json]`.
+fn ls_remote(explicit: Option<&std::path::Path>, a: &crate::cli::LsArgs) -> Result<ExitCode> {
+    let mut args: Vec<std::ffi::OsString> = vec!["ls".into()];
+    for e in &a.connect {
+        args.push("--connect".into());
+        args.push(e.into());
+    }
+    if a.json {
+        args.push("--json".into());
+    }
+    external::run(explicit, "bridge".as_ref(), &args)
 }
 
 /// What `shmim ls`/`info` print for a PID: `alive`, `dead`, `-` (none), `?` (unknown).
