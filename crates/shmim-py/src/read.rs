@@ -1,0 +1,131 @@
+//! Consistent reads from Python: frames (`Stream.read`, `Reader.read`) and the header
+//! (`Stream.metadata`).
+//!
+//! The core's consistent copy keeps trying for its read timeout while a writer is mid-frame. Run
+//! in one piece with the GIL released, a long (or unbounded) timeout made the call deaf to
+//! Ctrl-C and held the handle. So the caller's bound is cut into slices (`wait::sliced`): each
+//! slice is one core copy with its timeout set to the slice, and between slices the call looks
+//! at signals and at the handle's closing flag. A dead writer ends the call at once (its evidence
+//! is conclusive); a stuck one or a frame that kept changing is retried until the bound.
+
+use std::time::Duration;
+
+use numpy::PyUntypedArray;
+use pyo3::prelude::*;
+use shmim_core::Metadata;
+
+use crate::errors::{TornError, WriterDiedError, WriterStuckError};
+use crate::frame::FrameShape;
+use crate::reader::PyReader;
+use crate::shared::Shared;
+use crate::stream::PyStream;
+use crate::wait::{Between, Step, sliced};
+
+/// How long a read keeps trying: `timeout` if given (checked), else the handle's bound.
+fn bound(timeout: Option<f64>, default: f64) -> PyResult<Duration> {
+    crate::time::read_timeout(timeout.unwrap_or(default))
+}
+
+/// Copies one frame into `out` (or a new array) with `copy(value, slice, bytes)`, sliced over
+/// `bound`; returns the array and the frame number.
+fn sliced_copy<'py, T: Send>(
+    py: Python<'py>,
+    shared: &Shared<T>,
+    frame: &FrameShape,
+    out: Option<&Bound<'py, PyAny>>,
+    bound: Duration,
+    mut copy: impl FnMut(&mut T, Duration, &mut [u8]) -> PyResult<Step<u64>> + Send,
+) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
+    let mut dest = frame.destination(py, out)?;
+    let buf = dest.bytes();
+    let between = Between {
+        open: shared.open_flag(),
+        watch: None,
+    };
+    let number = sliced(py, Some(bound), between, |slice| {
+        shared.locked(|value| copy(value, slice, buf))
+    })?;
+    Ok((dest.into_array(), number))
+}
+
+/// `Stream.read(out, timeout=...)`: the array and the frame number.
+pub fn stream_read<'py>(
+    stream: &PyStream,
+    py: Python<'py>,
+    out: Option<&Bound<'py, PyAny>>,
+    timeout: Option<f64>,
+) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
+    let (frame, default) = stream.state.with(py, |s| {
+        s.not_writing("read")?;
+        PyResult::Ok((std::sync::Arc::clone(&s.frame), s.read_timeout))
+    })?;
+    sliced_copy(
+        py,
+        &stream.state,
+        &frame,
+        out,
+        bound(timeout, default)?,
+        |s, slice, buf| {
+            s.not_writing("read")?;
+            let st = s.stream_mut()?;
+            st.set_read_timeout(slice);
+            Step::of_read(st.read_bytes_into(buf))
+        },
+    )
+}
+
+/// `Reader.read(out, timeout=...)`: the array and the frame number.
+pub fn reader_read<'py>(
+    reader: &PyReader,
+    py: Python<'py>,
+    out: Option<&Bound<'py, PyAny>>,
+    timeout: Option<f64>,
+) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
+    let default = reader.state.with(py, |s| s.read_timeout);
+    sliced_copy(
+        py,
+        &reader.state,
+        &reader.frame,
+        out,
+        bound(timeout, default)?,
+        |s, slice, buf| {
+            let r = s.reader_mut()?;
+            r.set_read_timeout(slice);
+            Step::of_read(r.read_bytes_into(buf))
+        },
+    )
+}
+
+/// `Stream.metadata`: a consistent copy, or (writer stuck or dead, or frames that kept changing
+/// for the whole bound) the header as it is.
+pub fn metadata(stream: &PyStream, py: Python<'_>) -> PyResult<Metadata> {
+    let (own_block, default) = stream
+        .state
+        .with(py, |s| (s.held.is_some(), s.read_timeout));
+    let snapshot = || stream.with_stream(py, |s| Ok(s.metadata_snapshot()));
+    if own_block {
+        // This handle holds the flag itself: no consistent copy can succeed until its block ends.
+        return snapshot();
+    }
+    let between = Between {
+        open: stream.state.open_flag(),
+        watch: None,
+    };
+    let copied = sliced(py, Some(bound(None, default)?), between, |slice| {
+        stream.state.locked(|s| {
+            let st = s.stream_mut()?;
+            st.set_read_timeout(slice);
+            Step::of_read(st.metadata())
+        })
+    });
+    match copied {
+        Err(e)
+            if e.is_instance_of::<WriterStuckError>(py)
+                || e.is_instance_of::<WriterDiedError>(py)
+                || e.is_instance_of::<TornError>(py) =>
+        {
+            snapshot()
+        }
+        other => other,
+    }
+}
