@@ -285,11 +285,13 @@ class _LegacyImage:
         self.set_kws_list(keywords[name] for name in sorted(keywords))
 
     def set_kws_list(self, keywords: Iterable[Image_kw]) -> None:
-        """Replaces every keyword with ``keywords``, in order."""
+        """Replaces every keyword with ``keywords``, in order (an empty ``Image_kw()``, type
+        ``'N'``, is an unused entry: skipped)."""
         keywords = list(keywords)
         self.stream._clear_keywords()
         for kw in keywords:
-            self.stream._set_keyword(kw.name, kw.value, kw.comment)
+            if kw.value is not None:
+                self.stream._set_keyword(kw.name, kw.value, kw.comment)
 
     def close(self) -> int:
         if self._stream is not None:

@@ -401,8 +401,9 @@ class SHM:
         """Polls this reader's semaphore every ``sleep_time`` s until it is posted, following a
         re-created stream of the same shape and type (``AutoRelinkError`` otherwise)."""
         self._attempt_autorelink_if_needed()
-        if self._checkGrabSemaphore() >= 0:
-            self.IMAGE.semflush(self.semID)
+        sem = self._checkGrabSemaphore()
+        if sem >= 0:
+            self.IMAGE.semflush(sem)
         while True:
             time.sleep(sleep_time)
             self._attempt_autorelink_if_needed()
@@ -522,7 +523,7 @@ class SHM:
         (replacing it) as pyMilk does: through astropy, the image turned back to the C side by
         this SHM's symcode and triDim. Returns 0."""
         try:
-            from astropy.io import fits
+            from astropy.io import fits  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError as e:
             raise ImportError(
                 "SHM.save_as_fits writes FITS with astropy, as pyMilk does: pip install astropy "
