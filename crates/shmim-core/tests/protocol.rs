@@ -261,24 +261,27 @@ fn a_held_frame_is_its_handles_alone_until_resumed() {
     );
 }
 
-#[test]
-fn a_dropped_held_frame_is_an_abandon_the_next_writer_of_the_process_resumes() {
-    let dir = StreamDir::new("held-dropped");
+/// A 2-byte stream `s` in a new directory: a handle `a` holding a frame, and a second handle.
+fn held_frame(tag: &str) -> (StreamDir, Stream, shmim_core::HeldWrite, Stream) {
+    let dir = StreamDir::new(tag);
     let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
     let held = a.write().unwrap().hold();
+    let b = Stream::open_in(dir.path(), "s").unwrap();
+    (dir, a, held, b)
+}
+
+#[test]
+fn a_dropped_held_frame_is_an_abandon_the_next_writer_of_the_process_resumes() {
+    let (_dir, a, held, mut b) = held_frame("held-dropped");
     drop(held);
     drop(a);
-    let mut b = Stream::open_in(dir.path(), "s").unwrap();
     assert!(b.is_writing());
     assert_eq!(b.write_frame(&[3u8, 3]).unwrap(), 1);
 }
 
 #[test]
 fn a_held_frame_is_resumed_only_through_the_handle_that_held_it() {
-    let dir = StreamDir::new("held-elsewhere");
-    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
-    let held = a.write().unwrap().hold();
-    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    let (_dir, mut a, held, mut b) = held_frame("held-elsewhere");
     match b.resume(held) {
         Err(Error::HeldElsewhere { name }) => assert_eq!(name, "s"),
         Err(e) => panic!("expected HeldElsewhere, got {e}"),
@@ -291,10 +294,7 @@ fn a_held_frame_is_resumed_only_through_the_handle_that_held_it() {
 
 #[test]
 fn a_held_frame_forced_away_and_published_is_not_resumed_over_its_new_holder() {
-    let dir = StreamDir::new("held-forced");
-    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
-    let held = a.write().unwrap().hold();
-    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    let (dir, mut a, held, mut b) = held_frame("held-forced");
     assert_eq!(b.recover_writer(true).unwrap().commit().unwrap(), 1);
     let c_guard = {
         let mut c = Stream::open_in(dir.path(), "s").unwrap();

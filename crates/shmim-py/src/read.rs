@@ -16,9 +16,9 @@ use shmim_core::Metadata;
 
 use crate::errors::{TornError, WriterDiedError, WriterStuckError};
 use crate::frame::FrameShape;
-use crate::reader::PyReader;
+use crate::reader::ReaderState;
 use crate::shared::Shared;
-use crate::stream::PyStream;
+use crate::stream::{PyStream, StreamState};
 use crate::wait::{Between, Step, sliced};
 
 /// How long a read keeps trying: `timeout` if given (checked), else the handle's bound.
@@ -26,16 +26,49 @@ fn bound(timeout: Option<f64>, default: f64) -> PyResult<Duration> {
     crate::time::read_timeout(timeout.unwrap_or(default))
 }
 
-/// Copies one frame into `out` (or a new array) with `copy(value, slice, bytes)`, sliced over
-/// `bound`; returns the array and the frame number.
-fn sliced_copy<'py, T: Send>(
+/// What a consistent frame copy runs on: a stream's state or a reader's.
+pub trait CopySource: Send {
+    /// The handle's read bound, seconds.
+    fn read_timeout(&self) -> f64;
+    /// One slice: a consistent copy into `buf` bounded by `slice`.
+    fn copy(&mut self, slice: Duration, buf: &mut [u8]) -> PyResult<Step<u64>>;
+}
+
+impl CopySource for StreamState {
+    fn read_timeout(&self) -> f64 {
+        self.read_timeout
+    }
+
+    fn copy(&mut self, slice: Duration, buf: &mut [u8]) -> PyResult<Step<u64>> {
+        self.not_writing("read")?;
+        let st = self.stream_mut()?;
+        st.set_read_timeout(slice);
+        Step::of_read(st.read_bytes_into(buf))
+    }
+}
+
+impl CopySource for ReaderState {
+    fn read_timeout(&self) -> f64 {
+        self.read_timeout
+    }
+
+    fn copy(&mut self, slice: Duration, buf: &mut [u8]) -> PyResult<Step<u64>> {
+        let r = self.reader_mut()?;
+        r.set_read_timeout(slice);
+        Step::of_read(r.read_bytes_into(buf))
+    }
+}
+
+/// `read(out, timeout=...)` of a stream or reader whose frames are `frame`: a consistent copy
+/// into `out` (or a new array), sliced over the bound; the array and the frame number.
+pub fn frame<'py, T: CopySource>(
     py: Python<'py>,
     shared: &Shared<T>,
     frame: &FrameShape,
     out: Option<&Bound<'py, PyAny>>,
-    bound: Duration,
-    mut copy: impl FnMut(&mut T, Duration, &mut [u8]) -> PyResult<Step<u64>> + Send,
+    timeout: Option<f64>,
 ) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
+    let bound = bound(timeout, shared.with(py, |s| s.read_timeout()))?;
     let mut dest = frame.destination(py, out)?;
     let buf = dest.bytes();
     let between = Between {
@@ -43,57 +76,9 @@ fn sliced_copy<'py, T: Send>(
         watch: None,
     };
     let number = sliced(py, Some(bound), between, |slice| {
-        shared.locked(|value| copy(value, slice, buf))
+        shared.locked(|source| source.copy(slice, buf))
     })?;
     Ok((dest.into_array(), number))
-}
-
-/// `Stream.read(out, timeout=...)`: the array and the frame number.
-pub fn stream_read<'py>(
-    stream: &PyStream,
-    py: Python<'py>,
-    out: Option<&Bound<'py, PyAny>>,
-    timeout: Option<f64>,
-) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
-    let (frame, default) = stream.state.with(py, |s| {
-        s.not_writing("read")?;
-        PyResult::Ok((std::sync::Arc::clone(&s.frame), s.read_timeout))
-    })?;
-    sliced_copy(
-        py,
-        &stream.state,
-        &frame,
-        out,
-        bound(timeout, default)?,
-        |s, slice, buf| {
-            s.not_writing("read")?;
-            let st = s.stream_mut()?;
-            st.set_read_timeout(slice);
-            Step::of_read(st.read_bytes_into(buf))
-        },
-    )
-}
-
-/// `Reader.read(out, timeout=...)`: the array and the frame number.
-pub fn reader_read<'py>(
-    reader: &PyReader,
-    py: Python<'py>,
-    out: Option<&Bound<'py, PyAny>>,
-    timeout: Option<f64>,
-) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
-    let default = reader.state.with(py, |s| s.read_timeout);
-    sliced_copy(
-        py,
-        &reader.state,
-        &reader.frame,
-        out,
-        bound(timeout, default)?,
-        |s, slice, buf| {
-            let r = s.reader_mut()?;
-            r.set_read_timeout(slice);
-            Step::of_read(r.read_bytes_into(buf))
-        },
-    )
 }
 
 /// `Stream.metadata`: a consistent copy, or (writer stuck or dead, or frames that kept changing

@@ -88,7 +88,7 @@ impl PyReader {
         out: Option<&Bound<'py, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
-        crate::read::reader_read(self, py, out, timeout)
+        crate::read::frame(py, &self.state, &self.frame, out, timeout)
     }
 
     /// Runs `f` on the open reader (GIL released).

@@ -283,7 +283,11 @@ impl PyStream {
         out: Option<&Bound<'py, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyUntypedArray>> {
-        crate::read::stream_read(self, py, out, timeout).map(|(arr, _)| arr)
+        let frame = self.state.with(py, |s| {
+            s.not_writing("read")?;
+            PyResult::Ok(Arc::clone(&s.frame))
+        })?;
+        crate::read::frame(py, &self.state, &frame, out, timeout).map(|(arr, _)| arr)
     }
 
     /// A zero-copy, read-only array of the live pixels (O(1)).

@@ -119,3 +119,26 @@ def finish(proc: subprocess.Popen) -> str:
     err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{out}\n{err}"
     return out
+
+
+MID_FRAME = """
+    import os, sys, shmim
+    s = shmim.Stream.open(sys.argv[2], dir=sys.argv[1])
+    a = s.write().__enter__()      # the write flag, taken and claimed
+    a[...] = 99                    # half a frame
+    print("holding", os.getpid(), flush=True)
+    if sys.argv[3] == "die":
+        os._exit(0)                # the writer dies mid-frame
+    sys.stdin.readline()           # or holds on until told
+"""
+
+
+def writer_mid_frame(stream_dir: str, name: str, *, die: bool = False) -> tuple:
+    """A child Python process inside a write block of stream `name`: it holds the flag until its
+    stdin closes (`finish(child)`), or with `die` it exits without publishing. Returns the child
+    (exited, with `die`) and its PID, once the flag is taken."""
+    child = python_child(MID_FRAME, stream_dir, name, "die" if die else "hold")
+    pid = int(expect_line(child, "holding").split()[1])
+    if die:
+        child.wait(timeout=CHILD_DEADLINE)
+    return child, pid

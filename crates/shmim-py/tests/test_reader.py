@@ -13,7 +13,7 @@ import pytest
 
 import checksum
 import shmim
-from conftest import expect_line, finish, python_child
+from conftest import expect_line, finish, python_child, writer_mid_frame
 
 
 def test_wait_returns_each_published_frame_number(stream_dir):
@@ -272,23 +272,10 @@ def test_registering_on_a_replaced_stream_raises_replaced(stream_dir):
     assert old.reader().slot == 0
 
 
-HOLD_FLAG = """
-    import os, sys, numpy as np, shmim
-    s = shmim.Stream.open("stuck", dir=sys.argv[1])
-    w = s.write()
-    w.__enter__()
-    print("holding", flush=True)
-    if sys.argv[2] == "die":
-        os._exit(0)
-    sys.stdin.readline()
-"""
-
-
 def test_a_writer_stuck_mid_frame_raises_writer_stuck(stream_dir):
     s = shmim.Stream.create("stuck", (4,), np.uint8, dir=stream_dir)
     s.write_frame(np.ones(4, np.uint8))
-    child = python_child(HOLD_FLAG, stream_dir, "hold")
-    expect_line(child, "holding")
+    child, _ = writer_mid_frame(stream_dir, "stuck")
     s.read_timeout = 0.05
     with pytest.raises(shmim.WriterStuckError, match="writer stuck"):
         s.read()
@@ -304,11 +291,9 @@ def test_a_writer_stuck_mid_frame_raises_writer_stuck(stream_dir):
 
 def test_a_writer_that_died_mid_frame_raises_writer_died(stream_dir):
     s = shmim.Stream.create("stuck", (4,), np.uint8, dir=stream_dir)
-    child = python_child(HOLD_FLAG, stream_dir, "die")
-    expect_line(child, "holding")
-    child.wait(timeout=60)
+    _, dead = writer_mid_frame(stream_dir, "stuck", die=True)
     s.read_timeout = 5.0
-    with pytest.raises(shmim.WriterDiedError, match=r"claim PID \d+ no longer runs.*stream.recover\(\)"):
+    with pytest.raises(shmim.WriterDiedError, match=rf"claim PID {dead} no longer runs.*stream.recover\(\)"):
         s.read()
 
 

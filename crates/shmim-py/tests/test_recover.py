@@ -11,24 +11,11 @@ import pytest
 
 import shmim
 from shmim.compat import SHM
-from conftest import expect_line, finish, python_child
-
-DIE_MID_FRAME = """
-    import os, sys, shmim
-    s = shmim.Stream.open(sys.argv[2], dir=sys.argv[1])
-    with s.write() as a:
-        a[...] = 99                 # half a frame...
-        print(os.getpid(), flush=True)
-        os._exit(0)                 # ...and the writer dies
-"""
-
+from conftest import expect_line, finish, writer_mid_frame
 
 def writer_dies_mid_frame(stream_dir: str, name: str) -> int:
     """A child process that takes the write flag, writes, and dies; returns its PID."""
-    child = python_child(DIE_MID_FRAME, stream_dir, name)
-    pid = int(child.stdout.readline())
-    child.wait(timeout=60)
-    return pid
+    return writer_mid_frame(stream_dir, name, die=True)[1]
 
 
 def test_a_dead_writers_flag_is_named_and_taken_over_by_recover(stream_dir):
@@ -51,17 +38,7 @@ def test_a_dead_writers_flag_is_named_and_taken_over_by_recover(stream_dir):
 
 def test_recover_refuses_a_live_writers_flag_unless_forced(stream_dir):
     s = shmim.Stream.create("live", (4,), np.uint8, dir=stream_dir)
-    holder = python_child(
-        """
-        import sys, shmim
-        s = shmim.Stream.open("live", dir=sys.argv[1])
-        s.write().__enter__()
-        print("holding", flush=True)
-        sys.stdin.readline()
-        """,
-        stream_dir,
-    )
-    expect_line(holder, "holding")
+    holder, pid = writer_mid_frame(stream_dir, "live")
     with pytest.raises(shmim.WriterBusyError, match="force=True"):
         with s.recover():
             pass
@@ -69,7 +46,7 @@ def test_recover_refuses_a_live_writers_flag_unless_forced(stream_dir):
     w = s.recover(force=True)
     with w as a:
         a[:] = 5
-    assert w.frame == 1 and w.took_over == holder.pid
+    assert w.frame == 1 and w.took_over == pid
     finish(holder)
 
 

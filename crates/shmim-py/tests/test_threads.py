@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import shmim
-from conftest import CHILD_DEADLINE, expect_line, finish, python_child
+from conftest import CHILD_DEADLINE, finish, writer_mid_frame
 
 
 def run_threads(*targets) -> None:
@@ -114,17 +114,7 @@ def test_closing_a_reader_from_another_thread_ends_its_blocked_wait(stream_dir):
 
 def test_closing_a_stream_from_another_thread_ends_its_blocked_read(stream_dir):
     shmim.Stream.create("stuck", (4,), np.uint8, dir=stream_dir)
-    holder = python_child(
-        """
-        import sys, shmim
-        s = shmim.Stream.open("stuck", dir=sys.argv[1])
-        s.write().__enter__()
-        print("holding", flush=True)
-        sys.stdin.readline()
-        """,
-        stream_dir,
-    )
-    expect_line(holder, "holding")
+    holder, _ = writer_mid_frame(stream_dir, "stuck")
     s = shmim.Stream.open("stuck", dir=stream_dir)
     s.read_timeout = 3600.0
     ended = []
