@@ -18,7 +18,7 @@ pub fn _rust_read_into_ns(
     out: &Bound<'_, PyAny>,
     iterations: u32,
 ) -> PyResult<f64> {
-    let mut dest = stream.frame(py).destination(py, Some(out))?;
+    let mut dest = stream.frame().destination(py, Some(out))?;
     let buf = dest.bytes();
     let total_ns = stream.with_stream(py, |s| {
         let start = Instant::now();

@@ -8,6 +8,7 @@
 //! at signals and at the handle's closing flag. A dead writer ends the call at once (its evidence
 //! is conclusive); a stuck one or a frame that kept changing is retried until the bound.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use numpy::PyUntypedArray;
@@ -21,26 +22,31 @@ use crate::shared::Shared;
 use crate::stream::{PyStream, StreamState};
 use crate::wait::{Between, Step, sliced};
 
-/// How long a read keeps trying: `timeout` if given (checked), else the handle's bound.
-fn bound(timeout: Option<f64>, default: f64) -> PyResult<Duration> {
-    crate::time::read_timeout(timeout.unwrap_or(default))
-}
-
 /// What a consistent frame copy runs on: a stream's state or a reader's.
 pub trait CopySource: Send {
-    /// The handle's read bound, seconds.
-    fn read_timeout(&self) -> f64;
-    /// One slice: a consistent copy into `buf` bounded by `slice`.
-    fn copy(&mut self, slice: Duration, buf: &mut [u8]) -> PyResult<Step<u64>>;
+    /// One slice: a consistent copy of a frame shaped `frame` into `buf`, bounded by `slice`.
+    fn copy(
+        &mut self,
+        frame: &Arc<FrameShape>,
+        slice: Duration,
+        buf: &mut [u8],
+    ) -> PyResult<Step<u64>>;
 }
 
 impl CopySource for StreamState {
-    fn read_timeout(&self) -> f64 {
-        self.read_timeout
-    }
-
-    fn copy(&mut self, slice: Duration, buf: &mut [u8]) -> PyResult<Step<u64>> {
+    fn copy(
+        &mut self,
+        frame: &Arc<FrameShape>,
+        slice: Duration,
+        buf: &mut [u8],
+    ) -> PyResult<Step<u64>> {
         self.not_writing("read")?;
+        if !Arc::ptr_eq(frame, &self.frame) {
+            // Another thread reopened the handle on a new file since the read began.
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "the stream was reopened (by another thread) during this read",
+            ));
+        }
         let st = self.stream_mut()?;
         st.set_read_timeout(slice);
         Step::of_read(st.read_bytes_into(buf))
@@ -48,11 +54,12 @@ impl CopySource for StreamState {
 }
 
 impl CopySource for ReaderState {
-    fn read_timeout(&self) -> f64 {
-        self.read_timeout
-    }
-
-    fn copy(&mut self, slice: Duration, buf: &mut [u8]) -> PyResult<Step<u64>> {
+    fn copy(
+        &mut self,
+        _frame: &Arc<FrameShape>,
+        slice: Duration,
+        buf: &mut [u8],
+    ) -> PyResult<Step<u64>> {
         let r = self.reader_mut()?;
         r.set_read_timeout(slice);
         Step::of_read(r.read_bytes_into(buf))
@@ -60,15 +67,16 @@ impl CopySource for ReaderState {
 }
 
 /// `read(out, timeout=...)` of a stream or reader whose frames are `frame`: a consistent copy
-/// into `out` (or a new array), sliced over the bound; the array and the frame number.
+/// into `out` (or a new array), trying for `bound` seconds in slices; the array and the frame
+/// number.
 pub fn frame<'py, T: CopySource>(
     py: Python<'py>,
     shared: &Shared<T>,
-    frame: &FrameShape,
+    frame: &Arc<FrameShape>,
     out: Option<&Bound<'py, PyAny>>,
-    timeout: Option<f64>,
+    bound: f64,
 ) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
-    let bound = bound(timeout, shared.with(py, |s| s.read_timeout()))?;
+    let bound = crate::time::read_timeout(bound)?;
     let mut dest = frame.destination(py, out)?;
     let buf = dest.bytes();
     let between = Between {
@@ -76,7 +84,7 @@ pub fn frame<'py, T: CopySource>(
         watch: None,
     };
     let number = sliced(py, Some(bound), between, |slice| {
-        shared.locked(|source| source.copy(slice, buf))
+        shared.locked(|source| source.copy(frame, slice, buf))
     })?;
     Ok((dest.into_array(), number))
 }
@@ -84,9 +92,7 @@ pub fn frame<'py, T: CopySource>(
 /// `Stream.metadata`: a consistent copy, or (writer stuck or dead, or frames that kept changing
 /// for the whole bound) the header as it is.
 pub fn metadata(stream: &PyStream, py: Python<'_>) -> PyResult<Metadata> {
-    let (own_block, default) = stream
-        .state
-        .with(py, |s| (s.held.is_some(), s.read_timeout));
+    let own_block = stream.state.with(py, |s| s.held.is_some());
     let snapshot = || stream.with_stream(py, |s| Ok(s.metadata_snapshot()));
     if own_block {
         // This handle holds the flag itself: no consistent copy can succeed until its block ends.
@@ -96,7 +102,8 @@ pub fn metadata(stream: &PyStream, py: Python<'_>) -> PyResult<Metadata> {
         open: stream.state.open_flag(),
         watch: None,
     };
-    let copied = sliced(py, Some(bound(None, default)?), between, |slice| {
+    let bound = crate::time::read_timeout(stream.read_timeout.get())?;
+    let copied = sliced(py, Some(bound), between, |slice| {
         stream.state.locked(|s| {
             let st = s.stream_mut()?;
             st.set_read_timeout(slice);

@@ -11,15 +11,13 @@ use shmim_core::Reader;
 use crate::errors::IntoPyResult;
 use crate::frame::FrameShape;
 use crate::frames::Frames;
-use crate::shared::{Shared, closed};
+use crate::shared::{Setting, Shared, closed};
 use crate::wait::{Between, Step, Watch, sliced};
 
 /// What a `Reader` holds, behind its lock.
 pub struct ReaderState {
     /// The registration; `None` once closed (the slot is released then).
     reader: Option<Reader>,
-    /// Bound of consistent reads, seconds.
-    pub(crate) read_timeout: f64,
 }
 
 impl ReaderState {
@@ -47,6 +45,8 @@ pub struct PyReader {
     pub(crate) state: Shared<ReaderState>,
     pub(crate) frame: Arc<FrameShape>,
     watch: Option<Watch>,
+    /// Bound of consistent reads, seconds.
+    read_timeout: Setting<f64>,
 }
 
 impl PyReader {
@@ -60,12 +60,12 @@ impl PyReader {
             state: Shared::new(
                 ReaderState {
                     reader: Some(reader),
-                    read_timeout,
                 },
                 "reader",
             ),
             frame,
             watch,
+            read_timeout: Setting::new(read_timeout),
         }
     }
 
@@ -88,7 +88,8 @@ impl PyReader {
         out: Option<&Bound<'py, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<(Bound<'py, PyUntypedArray>, u64)> {
-        crate::read::frame(py, &self.state, &self.frame, out, timeout)
+        let bound = timeout.unwrap_or_else(|| self.read_timeout.get());
+        crate::read::frame(py, &self.state, &self.frame, out, bound)
     }
 
     /// Runs `f` on the open reader (GIL released).
@@ -180,14 +181,14 @@ impl PyReader {
     /// How long a consistent read keeps trying while a writer is mid-frame (seconds; finite,
     /// >= 0).
     #[getter]
-    fn read_timeout(&self, py: Python<'_>) -> f64 {
-        self.state.with(py, |s| s.read_timeout)
+    fn read_timeout(&self) -> f64 {
+        self.read_timeout.get()
     }
 
     #[setter]
-    fn set_read_timeout(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+    fn set_read_timeout(&self, seconds: f64) -> PyResult<()> {
         crate::time::read_timeout(seconds)?;
-        self.state.with(py, |s| s.read_timeout = seconds);
+        self.read_timeout.set(seconds);
         Ok(())
     }
 

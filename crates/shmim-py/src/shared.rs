@@ -90,6 +90,33 @@ impl OpenFlag<'_> {
     }
 }
 
+/// A plain value beside a [`Shared`] one (a read bound, a frame shape), read and written whole.
+/// Its mutex is held only to copy the value in or out — nothing waits, calls Python or takes
+/// another lock while holding it — so it may be taken with the GIL held (the rule of the module
+/// docs is about locks held across waits): the hot paths (a frame read) skip a GIL release for
+/// it.
+pub struct Setting<T>(Mutex<T>);
+
+impl<T: Clone> Setting<T> {
+    /// A setting holding `value`.
+    pub fn new(value: T) -> Self {
+        Self(Mutex::new(value))
+    }
+
+    /// The value now.
+    pub fn get(&self) -> T {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the value.
+    pub fn set(&self, value: T) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = value;
+    }
+}
+
 /// The `ValueError` of an operation on a closed object, as for a closed Python file.
 pub fn closed(what: &str) -> PyErr {
     PyValueError::new_err(format!("I/O operation on a closed {what}"))

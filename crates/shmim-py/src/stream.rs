@@ -19,7 +19,7 @@ use crate::errors::{IntoPyResult, WriterBusyError, to_py};
 use crate::frame::FrameShape;
 use crate::metadata::Metadata;
 use crate::reader::PyReader;
-use crate::shared::{Shared, closed};
+use crate::shared::{Setting, Shared, closed};
 use crate::write::{PyWrite, Take};
 
 /// The default bound of consistent reads (the core's).
@@ -29,12 +29,10 @@ const DEFAULT_READ_TIMEOUT: f64 = 0.1;
 pub struct StreamState {
     /// The stream; `None` once closed.
     stream: Option<Stream>,
-    /// Its frames' shape (replaced by `reopen`).
+    /// Its frames' shape (replaced by `reopen`; mirrored in `PyStream::frame`).
     pub(crate) frame: Arc<FrameShape>,
     /// The flag of an open `with stream.write()` block: this handle's alone until the block ends.
     pub(crate) held: Option<HeldWrite>,
-    /// Bound of consistent reads, seconds (finite, >= 0).
-    pub(crate) read_timeout: f64,
 }
 
 impl StreamState {
@@ -81,6 +79,10 @@ impl StreamState {
 #[pyclass(frozen, name = "Stream", module = "shmim")]
 pub struct PyStream {
     pub(crate) state: Shared<StreamState>,
+    /// `state.frame`, readable without the lock (set with it, by `reopen`).
+    frame: Setting<Arc<FrameShape>>,
+    /// Bound of consistent reads, seconds (finite, >= 0).
+    pub(crate) read_timeout: Setting<f64>,
 }
 
 /// The directory a Python `dir=` argument names, or the default one.
@@ -90,16 +92,18 @@ fn stream_dir(dir: Option<PathBuf>) -> PathBuf {
 
 impl PyStream {
     fn wrap(stream: Stream) -> Self {
+        let frame = Arc::new(FrameShape::of(&stream));
         Self {
             state: Shared::new(
                 StreamState {
-                    frame: Arc::new(FrameShape::of(&stream)),
+                    frame: Arc::clone(&frame),
                     stream: Some(stream),
                     held: None,
-                    read_timeout: DEFAULT_READ_TIMEOUT,
                 },
                 "stream",
             ),
+            frame: Setting::new(frame),
+            read_timeout: Setting::new(DEFAULT_READ_TIMEOUT),
         }
     }
 
@@ -113,8 +117,8 @@ impl PyStream {
     }
 
     /// The frames' shape now.
-    pub(crate) fn frame(&self, py: Python<'_>) -> Arc<FrameShape> {
-        self.state.with(py, |s| Arc::clone(&s.frame))
+    pub(crate) fn frame(&self) -> Arc<FrameShape> {
+        self.frame.get()
     }
 }
 
@@ -202,19 +206,19 @@ impl PyStream {
     /// Axis lengths in numpy's C order (the reversed `size`).
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, &self.frame(py).shape)
+        PyTuple::new(py, &self.frame().shape)
     }
 
     /// The pixels' numpy dtype.
     #[getter]
     fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(self.frame(py).descr(py)?.into_any())
+        Ok(self.frame().descr(py)?.into_any())
     }
 
     /// Bytes of one frame.
     #[getter]
-    fn nbytes(&self, py: Python<'_>) -> usize {
-        self.frame(py).bytes
+    fn nbytes(&self) -> usize {
+        self.frame().bytes
     }
 
     /// The frame counter now: the number of the last published frame.
@@ -262,14 +266,14 @@ impl PyStream {
     /// default; finite, >= 0); then `WriterStuckError`, `WriterDiedError` or `TornError`.
     /// Readers made afterwards start with it.
     #[getter]
-    fn read_timeout(&self, py: Python<'_>) -> f64 {
-        self.state.with(py, |s| s.read_timeout)
+    fn read_timeout(&self) -> f64 {
+        self.read_timeout.get()
     }
 
     #[setter]
-    fn set_read_timeout(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
+    fn set_read_timeout(&self, seconds: f64) -> PyResult<()> {
         crate::time::read_timeout(seconds)?;
-        self.state.with(py, |s| s.read_timeout = seconds);
+        self.read_timeout.set(seconds);
         Ok(())
     }
 
@@ -283,11 +287,8 @@ impl PyStream {
         out: Option<&Bound<'py, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyUntypedArray>> {
-        let frame = self.state.with(py, |s| {
-            s.not_writing("read")?;
-            PyResult::Ok(Arc::clone(&s.frame))
-        })?;
-        crate::read::frame(py, &self.state, &frame, out, timeout).map(|(arr, _)| arr)
+        let bound = timeout.unwrap_or_else(|| self.read_timeout.get());
+        crate::read::frame(py, &self.state, &self.frame(), out, bound).map(|(arr, _)| arr)
     }
 
     /// A zero-copy, read-only array of the live pixels (O(1)).
@@ -379,7 +380,7 @@ impl PyStream {
                 reader,
                 Arc::clone(&s.frame),
                 watch,
-                s.read_timeout,
+                self.read_timeout.get(),
             ))
         })
     }
@@ -398,6 +399,7 @@ impl PyStream {
             let reopened = stream.reopen_if_replaced().py()?;
             if reopened {
                 s.frame = Arc::new(FrameShape::of(stream));
+                self.frame.set(Arc::clone(&s.frame));
             }
             Ok(reopened)
         })

@@ -61,7 +61,7 @@ pub fn write_frame(
     cnt1: Option<u64>,
 ) -> PyResult<u64> {
     let atime = atime.map(crate::time::timespec).transpose()?;
-    let source = stream.frame(py).source(data)?;
+    let source = stream.frame().source(data)?;
     let bytes = source.bytes();
     stream.state.with(py, |s| {
         s.not_writing("write_frame")?;
