@@ -262,6 +262,24 @@ def test_a_stream_deleted_under_a_waiting_reader_raises_removed(stream_dir):
         r.wait(30.0)
 
 
+@pytest.mark.parametrize("change, error", [("replace", shmim.ReplacedError), ("delete", shmim.RemovedError)])
+def test_frames_raises_when_the_stream_is_re_created_or_deleted(stream_dir, change, error):
+    s = shmim.Stream.create("fr", (4,), np.uint8, dir=stream_dir)
+    r = s.reader()
+    s.write_frame(np.ones(4, np.uint8))
+    it = r.frames(timeout=30.0)
+    assert next(it).tolist() == [1, 1, 1, 1]
+    if change == "replace":
+        act = lambda: shmim.Stream.create("fr", (4,), np.uint8, dir=stream_dir, replace=True)  # noqa: E731
+    else:
+        act = lambda: os.unlink(s.path)  # noqa: E731
+    threading.Timer(0.2, act).start()
+    with pytest.raises(error):
+        next(it)
+    # The reader still reads the file it mapped.
+    assert r.read().tolist() == [1, 1, 1, 1]
+
+
 def test_registering_on_a_replaced_stream_raises_replaced(stream_dir):
     old = shmim.Stream.create("re", (4,), np.uint8, dir=stream_dir)
     shmim.Stream.create("re", (4,), np.uint8, dir=stream_dir, replace=True)
