@@ -72,8 +72,12 @@ fn requirements() -> Vec<Requirement> {
             remedy: Remedy::Apt(&["libasan8", "libubsan1", "libtsan2"]),
         },
         Requirement {
-            what: "python3 with venv and pip (python step)",
-            probe: || quiet(Command::new("python3").args(["-c", "import venv, ensurepip"])),
+            what: "python3 >= 3.9 with venv and pip (python step)",
+            probe: || {
+                quiet(Command::new("python3").args(["-c", "import venv, ensurepip"]))
+                    && crate::python::python_version("python3")
+                        .is_some_and(|v| v >= crate::python::OLDEST_PYTHON)
+            },
             remedy: Remedy::Apt(&["python3-venv", "python3-pip"]),
         },
         Requirement {

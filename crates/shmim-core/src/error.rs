@@ -130,6 +130,14 @@ pub enum Error {
         /// The dead writer's PID.
         writer: i32,
     },
+    /// A [`crate::HeldWrite`] was given to another handle than the one that held it.
+    #[error(
+        "the held frame of stream {name} belongs to another handle: resume it through the handle that held it"
+    )]
+    HeldElsewhere {
+        /// The stream of the held frame.
+        name: String,
+    },
     /// The frame kept changing under every copy until the timeout.
     #[error("no consistent copy within {waited:?}: the frame kept changing")]
     Torn {

@@ -138,15 +138,7 @@ impl View {
     /// Legacy `sempost(index ≥ 0)`: posts semaphore `i` if it is below `SEMAPHORE_MAXVAL`,
     /// records this process in `semWritePID[i]`, and posts the log semaphore.
     pub fn post(&self, i: u16) -> Result<Post> {
-        let sem = self.map.sem(i)?;
-        let writer = self.map.sem_write_pid(i)?;
-        let me = pid::current();
-        if writer.peek() != me {
-            writer.set(me);
-        }
-        let posted = sem.post();
-        self.map.semlog().post();
-        Ok(posted)
+        post(&self.map, i)
     }
 
     /// Legacy `sempost(index < 0)`: every semaphore and the log semaphore, as a publish does.
@@ -170,29 +162,81 @@ impl View {
 
     /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
     /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
-    /// process that no longer exists). `None` when every slot belongs to a live process.
-    ///
-    /// Claims use compare-and-swap, so two shmim readers never get the same slot; unlike the
-    /// Rust `Reader`, nothing is flushed or flagged (legacy C readers expect neither), and the
-    /// slot is kept until the process ends.
+    /// process that no longer exists). `None` when every slot belongs to a live process. Nothing
+    /// is flushed or flagged, and the slot is kept until the process ends (legacy semantics).
     pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
-        let me = pid::current();
-        let n = self.geometry().nb_sem;
-        let mine = (0..n).find(|&i| self.map.sem_read_pid(i).is_ok_and(|p| p.peek() == me));
-        if mine.is_some() {
-            return mine;
-        }
-        let order = preferred
-            .filter(|&p| p < n)
-            .into_iter()
-            .chain((0..n).filter(|&i| Some(i) != preferred));
-        for i in order {
-            if let Ok(slot_pid) = self.map.sem_read_pid(i) {
-                if slot::claim(slot_pid.cell(), me, liveness::is_dead) {
-                    return Some(i);
-                }
+        claim_wait_slot(&self.map, preferred)
+    }
+}
+
+/// `sempost(i)` on `map` (the shared body of [`View::post`] and `Stream::post`).
+fn post(map: &Mapping, i: u16) -> Result<Post> {
+    let sem = map.sem(i)?;
+    let writer = map.sem_write_pid(i)?;
+    let me = pid::current();
+    if writer.peek() != me {
+        writer.set(me);
+    }
+    let posted = sem.post();
+    map.semlog().post();
+    Ok(posted)
+}
+
+/// `getsemwaitindex` on `map` (the shared body of [`View::claim_wait_slot`] and
+/// `Stream::claim_wait_slot`). Claims use compare-and-swap, so two shmim readers never get the
+/// same slot; unlike the Rust `Reader`, nothing is flushed or flagged (legacy C readers expect
+/// neither), and the slot is kept until the process ends.
+fn claim_wait_slot(map: &Mapping, preferred: Option<u16>) -> Option<u16> {
+    let me = pid::current();
+    let n = map.geometry().nb_sem;
+    let mine = (0..n).find(|&i| map.sem_read_pid(i).is_ok_and(|p| p.peek() == me));
+    if mine.is_some() {
+        return mine;
+    }
+    let order = preferred
+        .filter(|&p| p < n)
+        .into_iter()
+        .chain((0..n).filter(|&i| Some(i) != preferred));
+    for i in order {
+        if let Ok(slot_pid) = map.sem_read_pid(i) {
+            if slot::claim(slot_pid.cell(), me, liveness::is_dead) {
+                return Some(i);
             }
         }
-        None
+    }
+    None
+}
+
+/// The legacy semaphore calls on an open stream, for bindings of the legacy API (pyMilk's
+/// `IMAGE.semwait(i)`, `sempost(i)`, `getsemwaitindex(i)` in the Python package's compat layer):
+/// semaphores by index, with the C library's semantics (a post is a post, whether or not a frame
+/// came with it). Rust programs use [`crate::Reader`].
+impl crate::stream::Stream {
+    /// Semaphore `i`.
+    #[doc(hidden)]
+    pub fn semaphore(&self, i: u16) -> Result<Semaphore<'_>> {
+        self.map.sem(i)
+    }
+
+    /// Legacy `sempost(index ≥ 0)`: posts semaphore `i` if it is below `SEMAPHORE_MAXVAL`,
+    /// records this process in `semWritePID[i]`, and posts the log semaphore.
+    #[doc(hidden)]
+    pub fn post(&self, i: u16) -> Result<Post> {
+        post(&self.map, i)
+    }
+
+    /// Legacy `sempost(index < 0)`: every semaphore and the log semaphore, as a publish does.
+    #[doc(hidden)]
+    pub fn post_all(&self) {
+        crate::writer::post_all(&self.map, pid::current());
+    }
+
+    /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
+    /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
+    /// process that no longer exists). `None` when every slot belongs to a live process. Nothing
+    /// is flushed or flagged, and the slot is kept until the process ends (legacy semantics).
+    #[doc(hidden)]
+    pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
+        claim_wait_slot(&self.map, preferred)
     }
 }

@@ -57,7 +57,9 @@
 //!   frame is in `semWritePID` ([`Stream::last_writer`]).
 //! * A frame abandoned by one handle (a guard dropped without commit) can be resumed by the next
 //!   write through any handle of the same process to the same file, even after the abandoning
-//!   handle was dropped; other processes see a stuck writer until then.
+//!   handle was dropped; other processes see a stuck writer until then. A frame set aside on
+//!   purpose ([`WriteGuard::hold`], for bindings whose write spans several calls) is that
+//!   handle's alone until [`Stream::resume`] or until its [`HeldWrite`] is dropped (an abandon).
 //! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
@@ -121,4 +123,4 @@ pub use segment::{SEGMENT_SUFFIX, SEGMENT_VERSION, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;
 pub use stream::Stream;
-pub use writer::WriteGuard;
+pub use writer::{HeldWrite, WriteGuard};

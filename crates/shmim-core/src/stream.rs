@@ -204,6 +204,13 @@ impl Stream {
             .find(|&pid| pid > 0)
     }
 
+    /// `semWritePID` of every semaphore: the process that posted it last (0 or -1: none yet).
+    pub fn semaphore_writers(&self) -> Vec<i32> {
+        (0..self.geometry().nb_sem)
+            .map(|i| self.map.sem_write_pid(i).map_or(0, |pid| pid.peek()))
+            .collect()
+    }
+
     /// Bound of consistent reads facing a busy writer (default 100 ms).
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.read_timeout = timeout;

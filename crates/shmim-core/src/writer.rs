@@ -9,6 +9,15 @@
 //! half-written frame, no semaphore is posted, and this process remembers that it owns the flag
 //! (`abandoned.rs`): the next write through *any* handle of this process to the same file
 //! resumes it, and its commit clears it. Readers meanwhile see a stuck writer.
+//!
+//! A guard can also be set aside on purpose, [`WriteGuard::hold`], for a binding whose write spans
+//! several calls (Python's `with stream.write() as a:` block) and so cannot keep a guard that
+//! borrows the stream: the flag stays set and claimed exactly as under the live guard, but is
+//! recorded nowhere, so no other handle of the process can adopt it; only the returned
+//! [`HeldWrite`], given back to [`Stream::resume`], continues the frame. A `HeldWrite` dropped
+//! instead is an abandon like any other.
+
+use std::sync::Arc;
 
 use shmim_layout::{CbFrameMd, Timespec};
 use shmim_sync::write_flag::{Busy, StreamFlag};
@@ -30,6 +39,44 @@ pub struct WriteGuard<'s> {
     /// In-place pixel access under `strict` (`writer_pixels.rs`); empty otherwise.
     #[cfg_attr(not(feature = "strict"), allow(dead_code))]
     pub(crate) staged: Staging,
+}
+
+/// A frame whose [`WriteGuard`] was set aside by [`WriteGuard::hold`]: the write flag is still
+/// set and claimed by this process, nothing is published, and no other handle of the process can
+/// adopt the frame (unlike an abandoned one). [`Stream::resume`] on the handle that held it
+/// continues the frame; dropping it abandons the frame (recorded as `abandoned.rs` says, so the
+/// next writer of this process resumes it).
+#[must_use = "a HeldWrite dropped without Stream::resume abandons the frame"]
+pub struct HeldWrite {
+    map: Arc<Mapping>,
+    name: String,
+    /// The claim ticket when the guard was held: a different one at resume or drop means the
+    /// flag was taken over (forced) and published since, so it is no longer ours.
+    ticket: u32,
+    /// Cleared by [`Stream::resume`]: the frame went back to a guard, nothing to abandon.
+    armed: bool,
+}
+
+impl std::fmt::Debug for HeldWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldWrite")
+            .field("stream", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for HeldWrite {
+    fn drop(&mut self) {
+        // Still our flag (set, claimed by us, same ticket): abandon it as a dropped guard does,
+        // so this process's next writer resumes it. Otherwise it was taken over: nothing is ours.
+        let me = pid::current();
+        let ours = md!(self.map, write).peek() != 0
+            && md!(self.map, claim_pid).peek() == me
+            && md!(self.map, claim_ticket).peek() == self.ticket;
+        if self.armed && ours {
+            abandoned::remember(&self.map);
+        }
+    }
 }
 
 /// The write protocol on `map`'s header: `write`, `cnt0` and the two claim words.
@@ -86,6 +133,28 @@ impl Stream {
                 Ok(())
             } else {
                 flag.recover(me, liveness::is_dead)
+            }
+        })
+    }
+
+    /// Continues the frame set aside by [`WriteGuard::hold`]: a guard over the same flag, which
+    /// the handle never released. `held` must come from this handle (the same open stream);
+    /// another one is [`Error::HeldElsewhere`] and `held` is dropped, i.e. abandoned, so the
+    /// next writer of this process to its file resumes it. If the flag was forced away and
+    /// published since (see [`Self::recover_writer`]), this is a plain [`Self::write`].
+    pub fn resume(&mut self, mut held: HeldWrite) -> Result<WriteGuard<'_>> {
+        if !Arc::ptr_eq(&held.map, &self.map) {
+            return Err(Error::HeldElsewhere {
+                name: held.name.clone(),
+            });
+        }
+        held.armed = false;
+        let current = md!(self.map, claim_ticket).peek() == held.ticket;
+        self.take_flag(|flag, me| {
+            if current {
+                flag.resume(me, liveness::is_dead)
+            } else {
+                flag.begin(me, liveness::is_dead)
             }
         })
     }
@@ -172,6 +241,26 @@ impl WriteGuard<'_> {
     /// Sets the acquisition time published with the frame (default: the commit time).
     pub fn set_atime(&mut self, atime: Timespec) {
         self.atime = Some(atime);
+    }
+
+    /// Sets the frame aside without publishing or abandoning it: the flag stays held, for this
+    /// handle alone, until [`Stream::resume`] takes the returned [`HeldWrite`] back (module docs).
+    /// Pixels written meanwhile through other means (a binding's array over
+    /// [`Stream::live_pixels`]) are part of the frame the resumed guard commits.
+    pub fn hold(mut self) -> HeldWrite {
+        self.settle();
+        // Not an abandon: nothing recorded, so no other handle of the process adopts the flag. A
+        // process-local image has no other handle; it keeps the flag as after an abandon.
+        self.committed = true;
+        if self.stream.path().is_none() {
+            self.stream.owns_flag = true;
+        }
+        HeldWrite {
+            map: Arc::clone(&self.stream.map),
+            name: self.stream.name.clone(),
+            ticket: md!(self.stream.map, claim_ticket).peek(),
+            armed: true,
+        }
     }
 
     /// Publishes the frame; returns its frame number (the new `cnt0`).

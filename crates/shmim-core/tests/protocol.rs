@@ -226,6 +226,156 @@ fn a_process_local_image_resumes_its_abandoned_frame_through_recover_writer() {
 }
 
 #[test]
+fn a_held_frame_is_its_handles_alone_until_resumed() {
+    let dir = StreamDir::new("held");
+    let mut a = stream(&dir, "s", StreamSpec::new(&[4], Datatype::U8));
+    a.write_frame(&[1u8; 4]).unwrap();
+    let mut g = a.write().unwrap();
+    g.copy_from(&[7u8; 4]).unwrap();
+    let held = g.hold();
+
+    // Another handle of this very process: refused, as under a live guard (an abandoned frame
+    // would be adopted here).
+    let mut b = Stream::open_in(dir.path(), "s").unwrap();
+    assert!(matches!(b.write(), Err(Error::WriterBusy { .. })));
+    assert!(matches!(
+        b.recover_writer(false),
+        Err(Error::WriterBusy { .. })
+    ));
+    b.set_read_timeout(Duration::from_millis(20));
+    let mut buf = [0u8; 4];
+    assert!(
+        matches!(b.read_into(&mut buf), Err(Error::WriterStuck { .. })),
+        "readers never see the held frame as published"
+    );
+
+    let g = a.resume(held).unwrap();
+    assert_eq!(g.commit().unwrap(), 2);
+    assert_eq!(b.read_into(&mut buf).unwrap(), 2);
+    assert_eq!(buf, [7; 4]);
+    let me = std::process::id() as i32;
+    assert_eq!(
+        b.semaphore_writers(),
+        vec![me; 10],
+        "every post recorded its writer"
+    );
+}
+
+/// A 2-byte stream `s` in a new directory: a handle `a` holding a frame, and a second handle.
+fn held_frame(tag: &str) -> (StreamDir, Stream, shmim_core::HeldWrite, Stream) {
+    let dir = StreamDir::new(tag);
+    let mut a = stream(&dir, "s", StreamSpec::new(&[2], Datatype::U8));
+    let held = a.write().unwrap().hold();
+    let b = Stream::open_in(dir.path(), "s").unwrap();
+    (dir, a, held, b)
+}
+
+#[test]
+fn a_dropped_held_frame_is_an_abandon_the_next_writer_of_the_process_resumes() {
+    let (_dir, a, held, mut b) = held_frame("held-dropped");
+    drop(held);
+    drop(a);
+    assert!(b.is_writing());
+    assert_eq!(b.write_frame(&[3u8, 3]).unwrap(), 1);
+}
+
+#[test]
+fn a_held_frame_is_resumed_only_through_the_handle_that_held_it() {
+    let (_dir, mut a, held, mut b) = held_frame("held-elsewhere");
+    match b.resume(held) {
+        Err(Error::HeldElsewhere { name }) => assert_eq!(name, "s"),
+        Err(e) => panic!("expected HeldElsewhere, got {e}"),
+        Ok(_) => panic!("another handle resumed the held frame"),
+    }
+    // The refused frame was abandoned: any writer of this process resumes it now.
+    assert_eq!(b.write_frame(&[4u8, 4]).unwrap(), 1);
+    assert_eq!(a.write_frame(&[5u8, 5]).unwrap(), 2);
+}
+
+#[test]
+fn a_held_frame_forced_away_and_published_is_not_resumed_over_its_new_holder() {
+    let (dir, mut a, held, mut b) = held_frame("held-forced");
+    assert_eq!(b.recover_writer(true).unwrap().commit().unwrap(), 1);
+    let c_guard = {
+        let mut c = Stream::open_in(dir.path(), "s").unwrap();
+        let g = c.write().unwrap().hold();
+        (c, g)
+    };
+    // The ticket moved with b's publish: a's hold is stale, and c holds the flag now.
+    assert!(matches!(a.resume(held), Err(Error::WriterBusy { .. })));
+    let (mut c, g) = c_guard;
+    assert_eq!(c.resume(g).unwrap().commit().unwrap(), 2);
+}
+
+#[test]
+fn a_process_local_image_resumes_a_held_frame() {
+    let spec = StreamSpec::new(&[2], Datatype::U8);
+    let mut local = Stream::create_local("local-held", &spec).unwrap();
+    let held = local.write().unwrap().hold();
+    assert_eq!(local.resume(held).unwrap().commit().unwrap(), 1);
+    drop(local.write().unwrap().hold());
+    assert_eq!(
+        local.write_frame(&[1u8, 1]).unwrap(),
+        2,
+        "dropped: kept as an abandon"
+    );
+}
+
+#[test]
+fn a_create_that_may_not_replace_refuses_an_existing_stream_and_racing_creators_get_one_stream() {
+    let dir = StreamDir::new("noreplace");
+    let spec = StreamSpec::new(&[2], Datatype::U8)
+        .dir(dir.path())
+        .replace(false);
+    let first = Stream::create("s", &spec).unwrap();
+    match Stream::create("s", &spec) {
+        Err(Error::Occupied { path, .. }) => assert!(path.ends_with("s.im.shm")),
+        other => panic!("expected Occupied, got {other:?}"),
+    }
+    assert!(
+        !first.inode_changed().unwrap(),
+        "the existing stream is untouched"
+    );
+
+    // Creators racing for a free name: a check before the rename would let every one of them
+    // "succeed", each replacing the last; with RENAME_NOREPLACE exactly one does.
+    for round in 0..50 {
+        let name = format!("race{round}");
+        let barrier = std::sync::Barrier::new(4);
+        let won = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        match Stream::create(&name, &spec) {
+                            Ok(_) => true,
+                            Err(Error::Occupied { .. }) => false,
+                            Err(e) => panic!("round {round}: {e}"),
+                        }
+                    })
+                })
+                .collect::<Vec<_>>();
+            racers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .filter(|&w| w)
+                .count()
+        });
+        assert_eq!(won, 1, "round {round}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no temporary file left: {leftovers:?}"
+    );
+}
+
+#[test]
 fn keywords_round_trip_field_for_field() {
     let dir = StreamDir::new("keywords");
     let s = stream(&dir, "s", StreamSpec::new(&[1], Datatype::U8).keywords(3));

@@ -3,8 +3,9 @@
 //! bytes of an array handed to us.
 //!
 //! Arrays handed to us are used as numpy itself uses them in its own C loops: while a call runs
-//! we copy into or out of their buffer, holding a reference to the array so the buffer cannot be
-//! freed, and refusing arrays that are not C-contiguous, aligned (and writeable, to write into).
+//! we copy bytes into or out of their buffer, holding a reference to the array so the buffer
+//! cannot be freed, and refusing arrays that are not C-contiguous (and writeable, to write into).
+//! Alignment does not matter: the copies are byte copies.
 //! As with numpy's functions that release the GIL, another thread that writes the same array
 //! during the call races with us; that is the caller's business, as it is for `numpy.copyto`.
 
@@ -104,8 +105,8 @@ pub unsafe fn over<'py>(
     Ok(arr)
 }
 
-/// Address and length of an array's bytes, if it is C-contiguous and aligned (and writeable,
-/// when `for_writing`); `None` otherwise.
+/// Address and length of an array's bytes, if it is C-contiguous (and writeable, when
+/// `for_writing`); `None` otherwise. The address may be unaligned for the dtype.
 pub fn contiguous_bytes(
     arr: &Bound<'_, PyUntypedArray>,
     for_writing: bool,
@@ -116,9 +117,7 @@ pub fn contiguous_bytes(
         let f = npyffi::_PyArray_GET_ITEM_DATA(arr.as_array_ptr());
         ((*f).data.cast::<u8>(), (*f).flags)
     };
-    let need = NPY_ARRAY_C_CONTIGUOUS
-        | NPY_ARRAY_ALIGNED
-        | if for_writing { NPY_ARRAY_WRITEABLE } else { 0 };
+    let need = NPY_ARRAY_C_CONTIGUOUS | if for_writing { NPY_ARRAY_WRITEABLE } else { 0 };
     if flags & need != need {
         return None;
     }

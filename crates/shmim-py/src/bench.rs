@@ -18,11 +18,12 @@ pub fn _rust_read_into_ns(
     out: &Bound<'_, PyAny>,
     iterations: u32,
 ) -> PyResult<f64> {
-    let s = stream.get()?;
-    let (_, total_ns) = stream.frame.copy_out(py, Some(out), |buf| {
+    let mut dest = stream.frame().destination(py, Some(out))?;
+    let buf = dest.bytes();
+    let total_ns = stream.with_stream(py, |s| {
         let start = Instant::now();
         for _ in 0..iterations {
-            std::hint::black_box(s.read_bytes_into(std::hint::black_box(&mut *buf))?);
+            std::hint::black_box(s.read_bytes_into(std::hint::black_box(&mut *buf)).py()?);
         }
         Ok(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     })?;
@@ -37,9 +38,9 @@ pub fn _rust_read_into_ns(
 #[pyfunction]
 pub fn _rust_wake_ns(py: Python<'_>, stream: &PyStream, frames: u32) -> PyResult<Vec<u64>> {
     const MAGIC: u64 = u64::from_le_bytes(*b"shmimCK1");
-    let s = stream.get()?;
-    let mut reader = s.reader().py()?;
-    let mut buf = vec![0u8; s.geometry().frame_bytes()];
+    let (mut reader, bytes) =
+        stream.with_stream(py, |s| Ok((s.reader().py()?, s.geometry().frame_bytes())))?;
+    let mut buf = vec![0u8; bytes];
     py.detach(|| {
         let mut lat = Vec::with_capacity(frames as usize);
         for _ in 0..frames {

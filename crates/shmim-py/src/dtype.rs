@@ -7,6 +7,7 @@
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use shmim_core::Datatype;
 
 /// numpy's name for the elements of `d`, and its dtype `kind` (the size is the datatype's).
@@ -33,9 +34,20 @@ pub fn numpy_name(d: Datatype) -> &'static str {
     numpy_type(d).0
 }
 
-/// The numpy dtype of `d`'s elements.
+/// The numpy dtype of `d`'s elements (made once per datatype, then shared: a frame's copy asks
+/// for it every time).
 pub fn descr(py: Python<'_>, d: Datatype) -> PyResult<Bound<'_, PyArrayDescr>> {
-    PyArrayDescr::new(py, numpy_name(d))
+    static DESCRS: [PyOnceLock<Py<PyArrayDescr>>; Datatype::ALL.len()] =
+        [const { PyOnceLock::new() }; Datatype::ALL.len()];
+    let i = Datatype::ALL
+        .iter()
+        .position(|&t| t == d)
+        .unwrap_or_default();
+    DESCRS[i]
+        .get_or_try_init(py, || {
+            PyArrayDescr::new(py, numpy_name(d)).map(Bound::unbind)
+        })
+        .map(|descr| descr.bind(py).clone())
 }
 
 /// The stream datatype for anything `numpy.dtype()` accepts (`"f4"`, `np.float32`, a dtype…).

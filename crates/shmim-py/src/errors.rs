@@ -98,7 +98,11 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::Segment { .. } => InvalidStreamError::new_err(msg),
         Error::WriterBusy { .. } => WriterBusyError::new_err(msg),
         Error::WriterStuck { .. } => WriterStuckError::new_err(msg),
-        Error::WriterDied { .. } => WriterDiedError::new_err(msg),
+        // The core's message names its own call; Python has `Stream.recover()`.
+        Error::WriterDied { writer } => WriterDiedError::new_err(format!(
+            "writer died mid-frame (claim PID {writer} no longer runs); `with stream.recover() \
+             as a:` takes its flag over and publishes a whole new frame"
+        )),
         Error::Torn { .. } => TornError::new_err(msg),
         Error::Replaced { .. } => ReplacedError::new_err(msg),
         Error::Removed { .. } => RemovedError::new_err(msg),

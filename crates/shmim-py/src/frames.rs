@@ -1,5 +1,6 @@
 //! `reader.frames(timeout)`: an iterator over new frames.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyTimeoutError;
@@ -8,11 +9,17 @@ use pyo3::prelude::*;
 use crate::reader::PyReader;
 
 /// Yields a consistent copy of each new frame; ends when none comes within the timeout.
-#[pyclass(module = "shmim")]
+///
+/// Each step waits (the reader's wait returns a frame number at most once) and copies the frame
+/// current then, which may be newer still. The iterator also remembers the last frame number it
+/// yielded and never yields one that is not greater, whatever else uses the reader meanwhile.
+#[pyclass(frozen, module = "shmim")]
 pub struct Frames {
     reader: Py<PyReader>,
     timeout: Option<Duration>,
     out: Option<Py<PyAny>>,
+    /// The last frame number yielded (0: none yet; frame numbers start at 1).
+    last: Mutex<u64>,
 }
 
 impl Frames {
@@ -25,6 +32,7 @@ impl Frames {
             reader,
             timeout,
             out,
+            last: Mutex::new(0),
         }
     }
 }
@@ -36,13 +44,20 @@ impl Frames {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let mut reader = self.reader.bind(py).try_borrow_mut()?;
-        match reader.wait_for(py, self.timeout) {
-            Ok(_) => {}
-            Err(e) if e.is_instance_of::<PyTimeoutError>(py) => return Ok(None),
-            Err(e) => return Err(e),
+        let reader = self.reader.get();
+        loop {
+            match reader.wait_for(py, self.timeout) {
+                Ok(_) => {}
+                Err(e) if e.is_instance_of::<PyTimeoutError>(py) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let out = self.out.as_ref().map(|o| o.bind(py));
+            let (frame, number) = reader.read_into(py, out, None)?;
+            let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            if number > *last {
+                *last = number;
+                return Ok(Some(frame.into_any()));
+            }
         }
-        let out = self.out.as_ref().map(|o| o.bind(py));
-        Ok(Some(reader.read_into(py, out)?.into_any()))
     }
 }

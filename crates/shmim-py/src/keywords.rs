@@ -1,11 +1,14 @@
-//! Keyword values between Python and the stream: `int` ↔ `'L'` (i64), `float` ↔ `'D'` (f64),
-//! `str` ↔ `'S'` (at most 15 bytes of UTF-8). The mapping object itself (`stream.keywords`) is
-//! pure Python (`shmim._keywords.Keywords`) over the entry methods of `Stream`.
+//! Keywords between Python and the stream: values `int` ↔ `'L'` (i64), `float` ↔ `'D'` (f64),
+//! `str` ↔ `'S'` (at most 15 bytes of UTF-8), and the entry methods of `Stream` behind the
+//! mapping object (`stream.keywords`, pure Python: `shmim._keywords.Keywords`).
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString};
 use shmim_core::Value;
+
+use crate::errors::IntoPyResult;
+use crate::stream::PyStream;
 
 /// The keyword value for a Python value: `str`, `int` (and `bool`, numpy integers), `float` (and
 /// numpy floats). An `int` outside i64 is an `OverflowError`, not a rounded float.
@@ -39,5 +42,48 @@ pub fn to_python<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>>
         Value::Long(l) => l.into_pyobject(py)?.into_any(),
         Value::Double(d) => d.into_pyobject(py)?.into_any(),
         Value::Str(s) => s.into_pyobject(py)?.into_any(),
+    })
+}
+
+/// Every used entry as `(name, value, comment)`, in entry order.
+pub fn entries<'py>(stream: &PyStream, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    let entries = stream.with_stream(py, |s| s.keywords().py())?;
+    let list = PyList::empty(py);
+    for k in entries {
+        list.append((k.name, to_python(py, &k.value)?, k.comment))?;
+    }
+    Ok(list)
+}
+
+/// Sets keyword `name` (its entry, or the first unused one).
+pub fn set(
+    stream: &PyStream,
+    py: Python<'_>,
+    name: &str,
+    value_obj: &Bound<'_, PyAny>,
+    comment: &str,
+) -> PyResult<()> {
+    let v = value(value_obj)?;
+    stream.with_stream(py, |s| s.set_keyword(name, v, comment).py().map(drop))
+}
+
+/// Marks keyword `name`'s entry unused; whether there was one.
+pub fn clear(stream: &PyStream, py: Python<'_>, name: &str) -> PyResult<bool> {
+    stream.with_stream(py, |s| match s.keyword(name).py()? {
+        Some(k) => s
+            .set_keyword_at(k.index, "", Value::Empty, "")
+            .py()
+            .map(|()| true),
+        None => Ok(false),
+    })
+}
+
+/// Marks every keyword entry unused.
+pub fn clear_all(stream: &PyStream, py: Python<'_>) -> PyResult<()> {
+    stream.with_stream(py, |s| {
+        for k in s.keywords().py()? {
+            s.set_keyword_at(k.index, "", Value::Empty, "").py()?;
+        }
+        Ok(())
     })
 }

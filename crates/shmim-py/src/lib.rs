@@ -1,10 +1,14 @@
 //! `shmim._native`: the extension module behind the `shmim` Python package.
 //!
 //! One module per Python class: `stream` (`Stream`), `write` (`Write`, the context of
-//! `with stream.write() as a:`), `reader` (`Reader`), `frames` (`reader.frames()`),
-//! `metadata` (`Metadata`), `pixels` (`PixelMemory`, the base of views); `errors` maps
-//! `shmim_core::Error` to Python exceptions. The pure-Python part of the package
-//! (`python/shmim/`) adds the keyword mapping and `shmim.compat` (pyMilk's `SHM`).
+//! `with stream.write() as a:`, and writing in general), `reader` (`Reader`), `frames`
+//! (`reader.frames()`), `metadata` (`Metadata`), `pixels` (`PixelMemory`, the base of views);
+//! `errors` maps `shmim_core::Error` to Python exceptions. The classes are `frozen` and share
+//! their state between threads through `shared` (a lock only ever taken with the GIL released,
+//! and a closing flag); every blocking call is sliced by `wait` (Ctrl-C, `close()` from another
+//! thread, replaced streams), consistent reads included (`read`). `semaphores` holds the legacy
+//! semaphore calls of the compat layer. The pure-Python part of the package (`python/shmim/`)
+//! adds the keyword mapping and `shmim.compat` (pyMilk's `SHM`).
 //!
 //! Everything here goes through `shmim-core`'s safe API: frames are published by its commit
 //! (pixels → times → `cnt0` → `write = 0` → semaphores) and read by its consistent copy. The only
@@ -17,11 +21,13 @@ mod dtype;
 mod errors;
 mod frame;
 mod frames;
-mod handle;
 mod keywords;
 mod metadata;
 mod pixels;
+mod read;
 mod reader;
+mod semaphores;
+mod shared;
 mod stream;
 mod time;
 mod wait;

@@ -1,19 +1,69 @@
 //! `shmim.Stream`: an open stream: create or open, read, view, write, register readers.
+//!
+//! The Python object is `frozen` and keeps its state in a [`Shared`] (`shared.rs`): any thread
+//! may call any method; blocking calls hold the lock one slice at a time. The method bodies that
+//! are more than a lock and a call live next to what they use: consistent reads in `read.rs`,
+//! writes in `write.rs`, keywords in `keywords.rs`, the legacy semaphore calls of the compat
+//! layer in `semaphores.rs`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyFileExistsError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
-use shmim_core::{Error, Stream, StreamSpec, Value};
+use shmim_core::{Error, HeldWrite, Stream, StreamSpec};
 
-use crate::errors::{IntoPyResult, StreamError, WriterBusyError};
+use crate::errors::{IntoPyResult, WriterBusyError, to_py};
 use crate::frame::FrameShape;
-use crate::handle::Handle;
 use crate::metadata::Metadata;
 use crate::reader::PyReader;
-use crate::write::PyWrite;
+use crate::shared::{Setting, Shared, closed};
+use crate::write::{PyWrite, Take};
+
+/// The default bound of consistent reads (the core's).
+const DEFAULT_READ_TIMEOUT: f64 = 0.1;
+
+/// What a `Stream` holds, behind its lock.
+pub struct StreamState {
+    /// The stream; `None` once closed.
+    stream: Option<Stream>,
+    /// Its frames' shape (replaced by `reopen`; mirrored in `PyStream::frame`).
+    pub(crate) frame: Arc<FrameShape>,
+    /// The flag of an open `with stream.write()` block: this handle's alone until the block ends.
+    pub(crate) held: Option<HeldWrite>,
+}
+
+impl StreamState {
+    /// The stream, unless closed.
+    pub(crate) fn stream(&self) -> PyResult<&Stream> {
+        self.stream.as_ref().ok_or_else(|| closed("stream"))
+    }
+
+    /// The stream, unless closed.
+    pub(crate) fn stream_mut(&mut self) -> PyResult<&mut Stream> {
+        self.stream.as_mut().ok_or_else(|| closed("stream"))
+    }
+
+    /// Refuses what cannot run while this handle's own write block is open.
+    pub(crate) fn not_writing(&self, what: &str) -> PyResult<()> {
+        if self.held.is_some() {
+            return Err(WriterBusyError::new_err(format!(
+                "cannot {what} inside this stream's own `with stream.write()` block: the frame is \
+                 not published yet"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Closes: an open write block's frame is abandoned (the next write of this process resumes
+    /// it), then the mapping is released.
+    fn close(&mut self) -> Option<Stream> {
+        self.held = None;
+        self.stream.take()
+    }
+}
 
 /// An open ImageStreamIO stream: a file `DIR/NAME.im.shm` shared with C, Rust and Python
 /// processes.
@@ -23,15 +73,16 @@ use crate::write::PyWrite;
 /// zero-copy read-only array of the live pixels; `with stream.write() as a:` writes in place and
 /// publishes on leaving the block; `reader()` registers a reader that waits for frames.
 ///
-/// One thread at a time uses a `Stream`: give each thread its own (or its own `Reader`).
-#[pyclass(name = "Stream", module = "shmim")]
+/// Threads may share a `Stream`: every call is safe from any thread, and a blocking one (a read
+/// facing a writer mid-frame) holds the handle for at most 50 ms at a time. `close()` from
+/// another thread ends such a call within that time.
+#[pyclass(frozen, name = "Stream", module = "shmim")]
 pub struct PyStream {
-    pub(crate) inner: Handle<Stream>,
-    pub(crate) frame: FrameShape,
-    /// A `with stream.write()` block is open: this handle holds the write flag.
-    pub(crate) writing: bool,
-    /// Bound of consistent reads, seconds (the core's default, 0.1 s, until set).
-    pub(crate) read_timeout: f64,
+    pub(crate) state: Shared<StreamState>,
+    /// `state.frame`, readable without the lock (set with it, by `reopen`).
+    frame: Setting<Arc<FrameShape>>,
+    /// Bound of consistent reads, seconds (finite, >= 0).
+    pub(crate) read_timeout: Setting<f64>,
 }
 
 /// The directory a Python `dir=` argument names, or the default one.
@@ -40,29 +91,34 @@ fn stream_dir(dir: Option<PathBuf>) -> PathBuf {
 }
 
 impl PyStream {
-    pub(crate) fn wrap(py: Python<'_>, stream: Stream) -> PyResult<Self> {
-        Ok(Self {
-            frame: FrameShape::of(py, &stream)?,
-            inner: Handle::new(stream, "stream"),
-            writing: false,
-            read_timeout: 0.1,
-        })
-    }
-
-    /// The stream, unless closed.
-    pub(crate) fn get(&self) -> PyResult<&Stream> {
-        self.inner.get()
-    }
-
-    /// Refuses what cannot run while this handle's own write block is open.
-    pub(crate) fn not_writing(&self, what: &str) -> PyResult<()> {
-        if self.writing {
-            return Err(WriterBusyError::new_err(format!(
-                "cannot {what} inside this stream's own `with stream.write()` block: the frame is \
-                 not published yet"
-            )));
+    fn wrap(stream: Stream) -> Self {
+        let frame = Arc::new(FrameShape::of(&stream));
+        Self {
+            state: Shared::new(
+                StreamState {
+                    frame: Arc::clone(&frame),
+                    stream: Some(stream),
+                    held: None,
+                },
+                "stream",
+            ),
+            frame: Setting::new(frame),
+            read_timeout: Setting::new(DEFAULT_READ_TIMEOUT),
         }
-        Ok(())
+    }
+
+    /// Runs `f` on the open stream (GIL released).
+    pub(crate) fn with_stream<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&Stream) -> PyResult<R> + Send,
+    ) -> PyResult<R> {
+        self.state.with(py, |s| f(s.stream()?))
+    }
+
+    /// The frames' shape now.
+    pub(crate) fn frame(&self) -> Arc<FrameShape> {
+        self.frame.get()
     }
 }
 
@@ -71,7 +127,8 @@ impl PyStream {
     /// Creates the stream `name` with `shape` (C order) and `dtype`, and opens it.
     ///
     /// An existing stream of that name is replaced (atomically: readers see the old file or the
-    /// new one) only with `replace=True`; otherwise `FileExistsError`.
+    /// new one) only with `replace=True`; otherwise `FileExistsError`, decided atomically: of
+    /// processes racing to create the same name, exactly one succeeds.
     #[classmethod]
     #[pyo3(signature = (name, shape, dtype, *, keywords=0, semaphores=10, cb=0, dir=None, replace=false))]
     #[allow(clippy::too_many_arguments)]
@@ -96,21 +153,22 @@ impl PyStream {
             .map_err(|_| {
                 PyValueError::new_err(format!("axis lengths must fit 32 bits: {shape:?}"))
             })?;
-        let dir = stream_dir(dir);
-        let path = dir.join(format!("{name}{}", shmim_layout::FILE_SUFFIX));
-        if !replace && std::fs::symlink_metadata(&path).is_ok() {
-            return Err(PyFileExistsError::new_err(format!(
-                "stream {name} exists at {}; pass replace=True to re-create it",
-                path.display()
-            )));
-        }
         let spec = StreamSpec::new(&size, datatype)
             .keywords(keywords)
             .semaphores(semaphores)
             .circular_buffer(cb)
-            .dir(&dir);
-        let stream = py.detach(|| Stream::create(name, &spec)).py()?;
-        Self::wrap(py, stream)
+            .dir(stream_dir(dir))
+            .replace(replace);
+        match py.detach(|| Stream::create(name, &spec)) {
+            Ok(stream) => Ok(Self::wrap(stream)),
+            Err(Error::Occupied { path, .. }) if !replace && path.is_file() => {
+                Err(PyFileExistsError::new_err(format!(
+                    "stream {name} exists at {}; pass replace=True to re-create it",
+                    path.display()
+                )))
+            }
+            Err(e) => Err(to_py(e)),
+        }
     }
 
     /// Opens the stream `name` (in `dir`, default: `$MILK_SHM_DIR`, else `/milk/shm`, else
@@ -130,70 +188,69 @@ impl PyStream {
             py.detach(|| Stream::open_in(dir, name))
         }
         .py()?;
-        Self::wrap(py, stream)
+        Ok(Self::wrap(stream))
     }
 
     /// The name the stream was opened by.
     #[getter]
-    fn name(&self) -> PyResult<String> {
-        Ok(self.get()?.name().to_owned())
+    fn name(&self, py: Python<'_>) -> PyResult<String> {
+        self.with_stream(py, |s| Ok(s.name().to_owned()))
     }
 
-    /// The stream's file.
+    /// The stream's file (a `pathlib.Path`).
     #[getter]
-    fn path(&self) -> PyResult<Option<PathBuf>> {
-        Ok(self.get()?.path().map(PathBuf::from))
+    fn path(&self, py: Python<'_>) -> PyResult<Option<PathBuf>> {
+        self.with_stream(py, |s| Ok(s.path().map(PathBuf::from)))
     }
 
     /// Axis lengths in numpy's C order (the reversed `size`).
     #[getter]
     fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, &self.frame.shape)
+        PyTuple::new(py, &self.frame().shape)
     }
 
     /// The pixels' numpy dtype.
     #[getter]
-    fn dtype<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        self.frame.descr.bind(py).clone().into_any()
+    fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.frame().descr(py)?.into_any())
     }
 
     /// Bytes of one frame.
     #[getter]
     fn nbytes(&self) -> usize {
-        self.frame.bytes
+        self.frame().bytes
     }
 
     /// The frame counter now: the number of the last published frame.
     #[getter]
-    fn cnt0(&self) -> PyResult<u64> {
-        Ok(self.get()?.cnt0())
+    fn cnt0(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_stream(py, |s| Ok(s.cnt0()))
     }
 
     /// Whether a writer holds the write flag now.
     #[getter]
-    fn is_writing(&self) -> PyResult<bool> {
-        Ok(self.get()?.is_writing())
+    fn is_writing(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_stream(py, |s| Ok(s.is_writing()))
     }
 
     /// Whether `close()` was called.
     #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_closed()
+    fn closed(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |s| s.stream.is_none())
     }
 
-    /// The header, copied consistently (a frozen `Metadata`). Facing a writer stuck mid-frame it
-    /// is the header as it is, with `write` set, rather than an error.
+    /// The header, copied consistently (a frozen `Metadata`). Facing a writer stuck mid-frame
+    /// (for `read_timeout`; Ctrl-C interrupts) it is the header as it is, with `write` set,
+    /// rather than an error.
     #[getter]
     fn metadata(&self, py: Python<'_>) -> PyResult<Metadata> {
-        let stream = self.get()?;
-        let md = match py.detach(|| stream.metadata()) {
-            Ok(md) => md,
-            Err(Error::WriterStuck { .. } | Error::WriterDied { .. } | Error::Torn { .. }) => {
-                stream.metadata_snapshot()
-            }
-            Err(e) => return Err(crate::errors::to_py(e)),
-        };
-        Ok(md.into())
+        crate::read::metadata(self, py).map(Metadata::from)
+    }
+
+    /// The header as it is now, without waiting for a writer mid-frame (what the legacy library
+    /// shows; fields may be from two frames).
+    fn metadata_now(&self, py: Python<'_>) -> PyResult<Metadata> {
+        self.with_stream(py, |s| Ok(s.metadata_snapshot().into()))
     }
 
     /// The keywords, as a mutable mapping `name -> int | float | str` (see `shmim.Keywords`).
@@ -206,35 +263,32 @@ impl PyStream {
     }
 
     /// How long a consistent read keeps trying while a writer is mid-frame, in seconds (0.1 by
-    /// default); then `WriterStuckError`, `WriterDiedError` or `TornError`. Readers made
-    /// afterwards start with it.
+    /// default; finite, >= 0); then `WriterStuckError`, `WriterDiedError` or `TornError`.
+    /// Readers made afterwards start with it.
     #[getter]
     fn read_timeout(&self) -> f64 {
-        self.read_timeout
+        self.read_timeout.get()
     }
 
     #[setter]
-    fn set_read_timeout(&mut self, seconds: f64) -> PyResult<()> {
-        let t = crate::time::read_timeout(seconds)?;
-        self.inner.get_mut()?.set_read_timeout(t);
-        self.read_timeout = seconds;
+    fn set_read_timeout(&self, seconds: f64) -> PyResult<()> {
+        crate::time::read_timeout(seconds)?;
+        self.read_timeout.set(seconds);
         Ok(())
     }
 
     /// A consistent copy of the current frame (never torn), in `out` if given (an array of the
-    /// frame's shape and dtype) or in a new array.
-    #[pyo3(signature = (out=None))]
+    /// frame's shape and dtype, C-contiguous) or in a new array. Facing a writer mid-frame it
+    /// keeps trying for `timeout` seconds (default: `read_timeout`), interruptible by Ctrl-C.
+    #[pyo3(signature = (out=None, *, timeout=None))]
     fn read<'py>(
         &self,
         py: Python<'py>,
         out: Option<&Bound<'py, PyAny>>,
+        timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyUntypedArray>> {
-        self.not_writing("read")?;
-        let stream = self.get()?;
-        let (arr, _) = self
-            .frame
-            .copy_out(py, out, |buf| stream.read_bytes_into(buf))?;
-        Ok(arr)
+        let bound = timeout.unwrap_or_else(|| self.read_timeout.get());
+        crate::read::frame(py, &self.state, &self.frame(), out, bound).map(|(arr, _)| arr)
     }
 
     /// A zero-copy, read-only array of the live pixels (O(1)).
@@ -244,109 +298,144 @@ impl PyStream {
     /// array keeps the mapping alive (its `base`), even after `close()`, and keeps showing this
     /// file after the stream is re-created.
     fn view<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyUntypedArray>> {
-        let stream = self.get()?;
-        crate::pixels::array_over(
-            self.frame.descr.bind(py),
-            &self.frame.shape,
-            stream.live_pixels().py()?,
-            stream.name(),
-            false,
-        )
+        let (live, frame, name) = self.state.with(py, |s| {
+            let stream = s.stream()?;
+            let live = stream.live_pixels().py()?;
+            PyResult::Ok((live, Arc::clone(&s.frame), stream.name().to_owned()))
+        })?;
+        crate::pixels::array_over(&frame.descr(py)?, &frame.shape, live, &name, false)
     }
 
     /// A context that writes a frame in place: `with stream.write() as a: a[...] = ...`.
     ///
     /// Entering takes the write flag and gives a writable array of the live pixels; leaving the
     /// block normally publishes the frame (pixels, then times, `cnt0`, the flag, then the
-    /// semaphores). An exception abandons the frame: the flag stays set (readers see a stuck
-    /// writer, never the half frame) until this `Stream`'s next write publishes a whole one.
-    /// Writes through the array after the block are not synchronised with readers.
-    /// `atime` (seconds, `datetime` or `(s, ns)`) is the acquisition time published with the
-    /// frame (default: the publish time); `cnt1` sets the header's `cnt1` (the slice index of
-    /// cubes, by legacy convention the writer's).
+    /// semaphores). Until then the flag is this `Stream`'s alone: other handles, even in this
+    /// process, get `WriterBusyError`. An exception abandons the frame: the flag stays set
+    /// (readers see a stuck writer, never the half frame) until the next write of this process
+    /// to the stream publishes a whole one. Writes through the array after the block are not
+    /// synchronised with readers. `atime` (seconds, `datetime` or `(s, ns)`) is the acquisition
+    /// time published with the frame (default: the publish time); `cnt1` sets the header's
+    /// `cnt1` (the slice index of cubes, by legacy convention the writer's).
     #[pyo3(signature = (*, atime=None, cnt1=None))]
     fn write(
         slf: &Bound<'_, Self>,
         atime: Option<&Bound<'_, PyAny>>,
         cnt1: Option<u64>,
     ) -> PyResult<PyWrite> {
-        slf.borrow().get()?;
-        PyWrite::new(slf, atime.map(crate::time::timespec).transpose()?, cnt1)
+        PyWrite::new(slf, Take::Write, atime, cnt1)
+    }
+
+    /// Like `write()`, over the write flag of a writer that died mid-frame: `with
+    /// stream.recover() as a: a[...] = frame` publishes a whole new frame over its half one.
+    ///
+    /// Without `force` the flag is taken only on the evidence of `WriterDiedError` (its claim
+    /// names a process that no longer runs); a live or unknown holder is `WriterBusyError`. A
+    /// clear flag is simply taken, as by `write()`. `force=True` takes the flag whatever holds
+    /// it: if its holder is alive after all, two writers then write at once and readers may
+    /// accept a torn frame. Only for an operator who checked by hand (a legacy writer's flag,
+    /// which names no process, or a writer in another PID namespace).
+    #[pyo3(signature = (force=false, *, atime=None, cnt1=None))]
+    fn recover(
+        slf: &Bound<'_, Self>,
+        force: bool,
+        atime: Option<&Bound<'_, PyAny>>,
+        cnt1: Option<u64>,
+    ) -> PyResult<PyWrite> {
+        PyWrite::new(slf, Take::Recover { force }, atime, cnt1)
     }
 
     /// Writes `data` (the frame's shape and dtype; any array-like) as the next frame and
     /// publishes it; returns its frame number. `atime` and `cnt1` as for `write()`.
     #[pyo3(signature = (data, *, atime=None, cnt1=None))]
     fn write_frame(
-        &mut self,
+        &self,
+        py: Python<'_>,
         data: &Bound<'_, PyAny>,
         atime: Option<&Bound<'_, PyAny>>,
         cnt1: Option<u64>,
     ) -> PyResult<u64> {
-        self.not_writing("write_frame")?;
-        let atime = atime.map(crate::time::timespec).transpose()?;
-        let Self { inner, frame, .. } = self;
-        let stream = inner.get_mut()?;
-        frame.copy_in(data, |bytes| {
-            let mut guard = stream.write()?;
-            guard.copy_from_bytes(bytes)?;
-            crate::write::finish(guard, atime, cnt1)
-        })
+        crate::write::write_frame(self, py, data, atime, cnt1)
     }
 
     /// Publishes the current pixels again as a new frame (times, `cnt0`, semaphores), as
     /// the legacy `UpdateIm` does; returns its frame number.
     #[pyo3(signature = (*, atime=None))]
-    fn repost(&mut self, py: Python<'_>, atime: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
-        self.not_writing("repost")?;
-        let atime = atime.map(crate::time::timespec).transpose()?;
-        let stream = self.inner.get_mut()?;
-        py.detach(|| crate::write::finish(stream.write()?, atime, None))
-            .py()
+    fn repost(&self, py: Python<'_>, atime: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        crate::write::repost(self, py, atime)
     }
 
     /// Registers a reader in a free semaphore slot (`slot`, if given and free).
     #[pyo3(signature = (*, slot=None))]
     fn reader(&self, py: Python<'_>, slot: Option<u16>) -> PyResult<PyReader> {
-        PyReader::register(py, self, slot)
+        self.state.with(py, |s| {
+            let stream = s.stream()?;
+            let watch = crate::wait::watch_of(stream)?;
+            let reader = match slot {
+                Some(i) => stream.reader_at(i),
+                None => stream.reader(),
+            }
+            .py()?;
+            Ok(PyReader::new(
+                reader,
+                Arc::clone(&s.frame),
+                watch,
+                self.read_timeout.get(),
+            ))
+        })
     }
 
     /// Whether the stream's path now leads to another file (re-created) or to none.
-    fn inode_changed(&self) -> PyResult<bool> {
-        self.get()?.inode_changed().py()
+    fn inode_changed(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with_stream(py, |s| s.inode_changed().py())
     }
 
     /// If the stream was re-created, opens the new file in place of the old one; returns
     /// whether it did. Readers and views made before keep the old file.
-    fn reopen(&mut self, py: Python<'_>) -> PyResult<bool> {
-        self.not_writing("reopen")?;
-        let stream = self.inner.get_mut()?;
-        let reopened = py.detach(|| stream.reopen_if_replaced()).py()?;
-        if reopened {
-            self.frame = FrameShape::of(py, self.get()?)?;
-        }
-        Ok(reopened)
+    fn reopen(&self, py: Python<'_>) -> PyResult<bool> {
+        self.state.with(py, |s| {
+            s.not_writing("reopen")?;
+            let stream = s.stream_mut()?;
+            let reopened = stream.reopen_if_replaced().py()?;
+            if reopened {
+                s.frame = Arc::new(FrameShape::of(stream));
+                self.frame.set(Arc::clone(&s.frame));
+            }
+            Ok(reopened)
+        })
     }
 
     /// Processes registered as readers: `(slot, pid)` pairs.
-    fn registered_readers(&self) -> PyResult<Vec<(u16, i32)>> {
-        Ok(self.get()?.registered_readers())
+    fn registered_readers(&self, py: Python<'_>) -> PyResult<Vec<(u16, i32)>> {
+        self.with_stream(py, |s| Ok(s.registered_readers()))
     }
 
     /// The value of every semaphore (posts not yet taken by their reader).
-    fn semaphore_values(&self) -> PyResult<Vec<u32>> {
-        Ok(self.get()?.semaphore_values())
+    fn semaphore_values(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        self.with_stream(py, |s| Ok(s.semaphore_values()))
     }
 
-    /// Closes the handle (the file stays). Arrays from `view()` stay valid.
-    fn close(&mut self) {
-        self.inner.close();
+    /// The process that last posted each semaphore (`semWritePID`; 0 or -1: none yet).
+    fn semaphore_writers(&self, py: Python<'_>) -> PyResult<Vec<i32>> {
+        self.with_stream(py, |s| Ok(s.semaphore_writers()))
+    }
+
+    /// Closes the handle (the file stays); calls of other threads on it end within 50 ms. An
+    /// open write block's frame is abandoned. Arrays from `view()` stay valid.
+    fn close(&self, py: Python<'_>) {
+        self.state.start_closing();
+        let stream = self.state.with(py, StreamState::close);
+        // Unmapped here, with the GIL held: nothing else waits for it.
+        drop(stream);
     }
 
     /// Removes the stream's file (if it is still this stream's) and closes the handle.
-    fn destroy(&mut self, py: Python<'_>) -> PyResult<()> {
-        let stream = self.inner.take()?;
-        py.detach(|| stream.destroy()).py()
+    fn destroy(&self, py: Python<'_>) -> PyResult<()> {
+        self.state.start_closing();
+        self.state.with(py, |s| match s.close() {
+            Some(stream) => stream.destroy().py(),
+            None => Err(closed("stream")),
+        })
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -354,64 +443,83 @@ impl PyStream {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&mut self, _exc: &Bound<'_, PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
         false
     }
 
-    fn __repr__(&self) -> String {
-        match self.inner.as_ref() {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        self.state.with(py, |s| match &s.stream {
             None => "<shmim.Stream (closed)>".to_owned(),
-            Some(s) => format!(
+            Some(stream) => format!(
                 "<shmim.Stream {:?} shape={:?} dtype={} cnt0={}>",
-                s.name(),
-                self.frame.shape,
-                crate::dtype::numpy_name(s.datatype()),
-                s.cnt0()
+                stream.name(),
+                s.frame.shape,
+                crate::dtype::numpy_name(stream.datatype()),
+                stream.cnt0()
             ),
-        }
+        })
     }
 
     /// Every used keyword entry as `(name, value, comment)`, in entry order.
     fn _keyword_entries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for k in self.get()?.keywords().py()? {
-            let value = crate::keywords::to_python(py, &k.value)?;
-            list.append((k.name, value, k.comment))?;
-        }
-        Ok(list)
+        crate::keywords::entries(self, py)
     }
 
     /// Sets keyword `name` (its entry, or the first unused one).
-    fn _set_keyword(&self, name: &str, value: &Bound<'_, PyAny>, comment: &str) -> PyResult<()> {
-        let v = crate::keywords::value(value)?;
-        self.get()?.set_keyword(name, v, comment).py()?;
-        Ok(())
+    fn _set_keyword(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        value: &Bound<'_, PyAny>,
+        comment: &str,
+    ) -> PyResult<()> {
+        crate::keywords::set(self, py, name, value, comment)
     }
 
     /// Marks keyword `name`'s entry unused; returns whether there was one.
-    fn _clear_keyword(&self, name: &str) -> PyResult<bool> {
-        let stream = self.get()?;
-        match stream.keyword(name).py()? {
-            Some(k) => {
-                stream.set_keyword_at(k.index, "", Value::Empty, "").py()?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+    fn _clear_keyword(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
+        crate::keywords::clear(self, py, name)
     }
 
     /// Marks every keyword entry unused.
-    fn _clear_keywords(&self) -> PyResult<()> {
-        let stream = self.get()?;
-        for k in stream.keywords().py()? {
-            stream.set_keyword_at(k.index, "", Value::Empty, "").py()?;
-        }
-        Ok(())
+    fn _clear_keywords(&self, py: Python<'_>) -> PyResult<()> {
+        crate::keywords::clear_all(self, py)
     }
-}
 
-/// Fails with `StreamError` (used by `Write` when its stream went away).
-pub(crate) fn closed_during_write() -> PyErr {
-    StreamError::new_err("the stream was closed inside its `with stream.write()` block")
+    /// Legacy `getsemwaitindex(preferred)`: this process's slot, else `preferred` if free, else
+    /// the first free one (kept until the process ends; a newly claimed one is flushed, its
+    /// posts were for nobody); `None` if every slot is taken.
+    #[pyo3(signature = (preferred=None))]
+    fn _sem_claim(&self, py: Python<'_>, preferred: Option<u16>) -> PyResult<Option<u16>> {
+        self.with_stream(py, |s| crate::semaphores::claim(s, preferred))
+    }
+
+    /// Waits for a post of semaphore `index` (C semantics: any post); `False` after `timeout`
+    /// seconds (`None`: no limit). Sliced as every wait.
+    #[pyo3(signature = (index, timeout=None))]
+    fn _sem_wait(&self, py: Python<'_>, index: u16, timeout: Option<f64>) -> PyResult<bool> {
+        crate::semaphores::wait(self, py, index, crate::time::timeout(timeout)?)
+    }
+
+    /// Takes a pending post of semaphore `index`: whether there was one.
+    fn _sem_trywait(&self, py: Python<'_>, index: u16) -> PyResult<bool> {
+        self.with_stream(py, |s| Ok(s.semaphore(index).py()?.try_wait()))
+    }
+
+    /// Posts semaphore `index` (`-1`: every one, as a publish does), as the legacy `sempost`.
+    fn _sem_post(&self, py: Python<'_>, index: i64) -> PyResult<()> {
+        crate::semaphores::post(self, py, index)
+    }
+
+    /// Drains semaphore `index` (`-1`: every one); returns how many posts were dropped.
+    fn _sem_flush(&self, py: Python<'_>, index: i64) -> PyResult<u32> {
+        crate::semaphores::flush(self, py, index)
+    }
+
+    /// Proc-trace entry `index` as `(triggermode, procwrite_PID, trigger_inode, ts_procstart,
+    /// ts_streamupdate, trigsemindex, triggerstatus, cnt0)`, times in seconds.
+    fn _proc_trace(&self, py: Python<'_>, index: u16) -> PyResult<crate::semaphores::ProcTrace> {
+        crate::semaphores::proc_trace(self, py, index)
+    }
 }

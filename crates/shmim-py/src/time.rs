@@ -8,20 +8,27 @@ use pyo3::types::PyTuple;
 use shmim_core::Timespec;
 
 /// A timeout in seconds (`None`: wait without limit) as a `Duration`; one too long to represent
-/// is no limit either. Negative or NaN is a `ValueError`.
+/// is no limit either. Negative, NaN or infinite is a `ValueError` (no limit is `None`).
 pub fn timeout(seconds: Option<f64>) -> PyResult<Option<Duration>> {
     match seconds {
         None => Ok(None),
-        Some(s) if s.is_nan() || s < 0.0 => Err(PyValueError::new_err(format!(
-            "timeout must be a number of seconds >= 0 or None, not {s}"
+        Some(s) if !s.is_finite() || s < 0.0 => Err(PyValueError::new_err(format!(
+            "timeout must be a finite number of seconds >= 0, or None for no limit, not {s}"
         ))),
         Some(s) => Ok(Duration::try_from_secs_f64(s).ok()),
     }
 }
 
-/// A consistent read's bound in seconds as a `Duration` (too long to represent: no bound).
+/// A consistent read's bound in seconds as a `Duration`: finite and >= 0 (a `ValueError`
+/// otherwise: a read facing a writer stuck for good must end). One too long to represent is
+/// the longest `Duration`; the read stays interruptible (it is sliced).
 pub fn read_timeout(seconds: f64) -> PyResult<Duration> {
-    Ok(timeout(Some(seconds))?.unwrap_or(Duration::MAX))
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "read_timeout must be a finite number of seconds >= 0, not {seconds}"
+        )));
+    }
+    Ok(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// A `timespec` in seconds (for `Metadata`): the header's clock (CLOCK_TAI for shmim writers).

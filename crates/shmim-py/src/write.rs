@@ -1,24 +1,30 @@
-//! `shmim.Write`: the context manager of `with stream.write() as a:`.
+//! Writing frames from Python: `write_frame`, `repost`, and `shmim.Write`, the context manager
+//! of `with stream.write() as a:` (and of `with stream.recover() as a:`).
 //!
 //! The core API's `WriteGuard` borrows the stream until it commits; a Python `with` block spans
-//! several calls, so the guard cannot live across it. The block uses the protocol's own abandon
-//! rule instead (protocol.md, "Writing a frame", rule 4): entering takes the write flag and drops
-//! the guard uncommitted, which leaves the flag set and makes the `Stream` remember that it owns
-//! it; leaving the block normally takes the flag again through that ownership (no other writer
-//! can have taken it meanwhile) and commits. An exception leaves it abandoned, exactly as a
-//! dropped guard in Rust. Between the two, the file is in the same state as under a live guard:
-//! `write == 1`, owned by this process, nothing posted.
+//! several calls, so the guard cannot live across it. Entering the block takes the flag and sets
+//! the guard aside with `WriteGuard::hold`: the flag stays set and claimed exactly as under the
+//! live guard, and the returned `HeldWrite` — kept in the `Stream`'s state — is the only way back
+//! to it, so no other handle, even of this process, can write meanwhile (`WriterBusyError`).
+//! Leaving the block normally resumes that `HeldWrite` on the same handle and commits. An
+//! exception (or closing the stream inside the block) drops it instead: an abandon, as a dropped
+//! guard in Rust — readers see a stuck writer, and the next write of this process resumes the
+//! flag and publishes a whole frame. Between the two, the file is in the same state as under a
+//! live guard: `write == 1`, claimed by this process, nothing posted.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use numpy::PyUntypedArray;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use shmim_core::{Timespec, WriteGuard};
+use shmim_core::{Error, Stream, Timespec, WriteGuard};
 
-use crate::errors::{IntoPyResult, WriterBusyError};
-use crate::stream::{PyStream, closed_during_write};
+use crate::errors::{IntoPyResult, StreamError, WriterBusyError, to_py};
+use crate::stream::PyStream;
 
 /// Commits `guard` with the optional acquisition time and `cnt1`; returns the frame number.
-pub fn finish(
+fn finish(
     mut guard: WriteGuard<'_>,
     atime: Option<Timespec>,
     cnt1: Option<u64>,
@@ -32,6 +38,85 @@ pub fn finish(
     guard.commit()
 }
 
+/// The error for a refused write flag. A flag whose claimant is known dead says so, and how to
+/// take it over, rather than only naming the PID.
+fn refused(stream: &Stream, e: Error) -> PyErr {
+    if let Error::WriterBusy { .. } = e {
+        if let Err(Error::WriterDied { writer }) = stream.busy_wait_for_no_write(Duration::ZERO) {
+            return WriterBusyError::new_err(format!(
+                "{e}: PID {writer} no longer runs, its frame was left half written; \
+                 `with stream.recover() as a:` takes the flag over"
+            ));
+        }
+    }
+    to_py(e)
+}
+
+/// `Stream.write_frame`.
+pub fn write_frame(
+    stream: &PyStream,
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    atime: Option<&Bound<'_, PyAny>>,
+    cnt1: Option<u64>,
+) -> PyResult<u64> {
+    let atime = atime.map(crate::time::timespec).transpose()?;
+    let source = stream.frame().source(data)?;
+    let bytes = source.bytes();
+    stream.state.with(py, |s| {
+        s.not_writing("write_frame")?;
+        let st = s.stream_mut()?;
+        let refusal = match st.write() {
+            Ok(mut guard) => {
+                guard.copy_from_bytes(bytes).py()?;
+                return finish(guard, atime, cnt1).py();
+            }
+            Err(e) => e,
+        };
+        Err(refused(st, refusal))
+    })
+}
+
+/// `Stream.repost`: the current pixels again as a new frame.
+pub fn repost(
+    stream: &PyStream,
+    py: Python<'_>,
+    atime: Option<&Bound<'_, PyAny>>,
+) -> PyResult<u64> {
+    let atime = atime.map(crate::time::timespec).transpose()?;
+    stream.state.with(py, |s| {
+        s.not_writing("repost")?;
+        let st = s.stream_mut()?;
+        let refusal = match st.write() {
+            Ok(guard) => return finish(guard, atime, None).py(),
+            Err(e) => e,
+        };
+        Err(refused(st, refusal))
+    })
+}
+
+/// How a write block takes the flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// `stream.write()`: a clear flag, or this process's abandoned one.
+    Write,
+    /// `stream.recover(force)`: also a dead writer's (any writer's, with `force`).
+    Recover {
+        /// Whatever holds it.
+        force: bool,
+    },
+}
+
+impl Take {
+    /// The flag of `stream`, taken this way.
+    fn take(self, stream: &mut Stream) -> shmim_core::Result<WriteGuard<'_>> {
+        match self {
+            Self::Write => stream.write(),
+            Self::Recover { force } => stream.recover_writer(force),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Ready,
@@ -41,90 +126,162 @@ enum State {
 }
 
 /// Writes one frame in place: `with stream.write() as a:` (see `Stream.write`).
-#[pyclass(name = "Write", module = "shmim")]
+#[pyclass(frozen, name = "Write", module = "shmim")]
 pub struct PyWrite {
     stream: Py<PyStream>,
+    take: Take,
     atime: Option<Timespec>,
     cnt1: Option<u64>,
-    state: State,
+    state: Mutex<State>,
+    /// The writer whose flag `recover()` took over (its claim PID), once entered.
+    took_over: Mutex<Option<i32>>,
 }
 
 impl PyWrite {
     pub(crate) fn new(
         stream: &Bound<'_, PyStream>,
-        atime: Option<Timespec>,
+        take: Take,
+        atime: Option<&Bound<'_, PyAny>>,
         cnt1: Option<u64>,
     ) -> PyResult<Self> {
+        // Closed streams are refused now, not at `__enter__`.
+        stream.get().with_stream(stream.py(), |_| Ok(()))?;
         Ok(Self {
             stream: stream.clone().unbind(),
-            atime,
+            take,
+            atime: atime.map(crate::time::timespec).transpose()?,
             cnt1,
-            state: State::Ready,
+            state: Mutex::new(State::Ready),
+            took_over: Mutex::new(None),
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Held for a few instructions, never across a Python call or a wait.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the flag as `self.take` says and sets the guard aside in the stream's state;
+    /// also returns the PID of the writer whose flag a recovery took over, if it names one.
+    fn take_flag(&self, stream: &mut Stream) -> PyResult<(shmim_core::HeldWrite, Option<i32>)> {
+        // Who holds the flag we may take over (for `took_over`; the take decides by itself).
+        let holder = match self.take {
+            Take::Write => None,
+            Take::Recover { .. } => stream.flag_claim(),
+        };
+        let refusal = match self.take.take(stream) {
+            Ok(guard) => return Ok((guard.hold(), holder)),
+            Err(e) => e,
+        };
+        match refusal {
+            Error::WriterBusy { writer } if self.take != Take::Write => {
+                Err(WriterBusyError::new_err(format!(
+                    "recover(): the write flag's holder (claim PID {writer}; 0: none, e.g. a \
+                     legacy writer) is alive or unknown, so there is no evidence it died; \
+                     recover(force=True) takes the flag anyway, only if you know no writer uses it"
+                )))
+            }
+            e => Err(refused(stream, e)),
+        }
     }
 }
 
 #[pymethods]
 impl PyWrite {
     /// Takes the write flag; returns a writable array of the live pixels.
-    fn __enter__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyUntypedArray>> {
-        if self.state != State::Ready {
+    fn __enter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyUntypedArray>> {
+        if *self.state() != State::Ready {
             return Err(PyValueError::new_err(
                 "a Write context is used once: call stream.write() again",
             ));
         }
-        let mut s = self.stream.bind(py).try_borrow_mut()?;
-        if s.writing {
-            return Err(WriterBusyError::new_err(
-                "this stream already has a `with stream.write()` block open",
-            ));
+        let stream = self.stream.get();
+        let (live, frame, name, holder) = stream.state.with(py, |s| {
+            if s.held.is_some() {
+                return Err(WriterBusyError::new_err(
+                    "this stream already has a `with stream.write()` block open",
+                ));
+            }
+            let st = s.stream_mut()?;
+            let live = st.live_pixels().py()?;
+            let name = st.name().to_owned();
+            let (held, holder) = self.take_flag(st)?;
+            s.held = Some(held);
+            Ok((live, Arc::clone(&s.frame), name, holder))
+        })?;
+        *self.state() = State::Open;
+        *self
+            .took_over
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = holder;
+        let array = frame
+            .descr(py)
+            .and_then(|d| crate::pixels::array_over(&d, &frame.shape, live, &name, true));
+        if array.is_err() {
+            // No block to leave: abandon the frame now rather than keep the flag for ever.
+            stream.state.with(py, |s| s.held = None);
+            *self.state() = State::Abandoned;
         }
-        let stream = s.inner.get_mut()?;
-        // Take the flag, then leave it held (the guard's drop is an abandon; module docs).
-        drop(stream.write().py()?);
-        let live = stream.live_pixels().py()?;
-        let name = stream.name().to_owned();
-        s.writing = true;
-        self.state = State::Open;
-        crate::pixels::array_over(s.frame.descr.bind(py), &s.frame.shape, live, &name, true)
+        array
     }
 
     /// Publishes the frame if the block ended normally; leaves it abandoned on an exception.
     #[pyo3(signature = (exc_type, _exc_value=None, _traceback=None))]
     fn __exit__(
-        &mut self,
+        &self,
         py: Python<'_>,
         exc_type: Option<&Bound<'_, PyAny>>,
         _exc_value: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        if self.state != State::Open {
+        if *self.state() != State::Open {
             return Ok(false);
         }
-        let mut s = self.stream.bind(py).try_borrow_mut()?;
-        s.writing = false;
-        if exc_type.is_some_and(|t| !t.is_none()) {
-            self.state = State::Abandoned;
-            return Ok(false);
-        }
-        let stream = s.inner.get_mut().map_err(|_| closed_during_write())?;
+        let failed = exc_type.is_some_and(|t| !t.is_none());
         let (atime, cnt1) = (self.atime, self.cnt1);
-        let frame = py.detach(|| finish(stream.write()?, atime, cnt1)).py()?;
-        self.state = State::Published(frame);
-        Ok(false)
+        let published = self.stream.get().state.with(py, |s| {
+            let Some(held) = s.held.take() else {
+                return Err(StreamError::new_err(
+                    "the stream was closed inside its `with stream.write()` block: the frame \
+                     was abandoned (the next write of this process to the stream publishes a \
+                     whole one)",
+                ));
+            };
+            if failed {
+                drop(held); // the abandon: module docs
+                return Ok(None);
+            }
+            let guard = s.stream_mut()?.resume(held).py()?;
+            finish(guard, atime, cnt1).py().map(Some)
+        });
+        *self.state() = match published {
+            Ok(Some(frame)) => State::Published(frame),
+            _ => State::Abandoned,
+        };
+        published.map(|_| false)
     }
 
     /// The frame number published by the block (`None` before it ends, or if abandoned).
     #[getter]
     fn frame(&self) -> Option<u64> {
-        match self.state {
+        match *self.state() {
             State::Published(f) => Some(f),
             _ => None,
         }
     }
 
+    /// The PID of the writer whose flag `recover()` took over (`None`: the flag was clear, or
+    /// this block came from `write()`).
+    #[getter]
+    fn took_over(&self) -> Option<i32> {
+        *self
+            .took_over
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn __repr__(&self) -> String {
-        let state = match self.state {
+        let state = match *self.state() {
             State::Ready => "ready".to_owned(),
             State::Open => "open".to_owned(),
             State::Published(f) => format!("published frame {f}"),

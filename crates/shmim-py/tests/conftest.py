@@ -93,13 +93,25 @@ def python_child(script: str, *args: str, **popen) -> subprocess.Popen:
     )
 
 
+def wait_or_kill(proc: subprocess.Popen) -> None:
+    """Waits for the child under the deadline; a hung one is killed (it must not outlive the
+    test it fails: one blocked in a read could spin on a CPU for as long as its bound) and the
+    test fails with `TimeoutExpired`."""
+    try:
+        proc.wait(timeout=CHILD_DEADLINE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 def expect_line(proc: subprocess.Popen, wanted: str) -> str:
     """Reads the child's stdout up to a line starting with `wanted` (EOF fails the test)."""
     seen = []
     while True:
         line = proc.stdout.readline()
         if not line:
-            proc.wait(timeout=CHILD_DEADLINE)
+            wait_or_kill(proc)
             err = proc.stderr.read() if proc.stderr else ""
             raise AssertionError(f"child ended before {wanted!r}; stdout {seen}, stderr:\n{err}")
         line = line.rstrip("\n")
@@ -114,8 +126,31 @@ def finish(proc: subprocess.Popen) -> str:
     through the same file objects keeps what `expect_line` buffered.)"""
     if proc.stdin:
         proc.stdin.close()
-    proc.wait(timeout=CHILD_DEADLINE)
+    wait_or_kill(proc)
     out = proc.stdout.read() if proc.stdout else ""
     err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{out}\n{err}"
     return out
+
+
+MID_FRAME = """
+    import os, sys, shmim
+    s = shmim.Stream.open(sys.argv[2], dir=sys.argv[1])
+    a = s.write().__enter__()      # the write flag, taken and claimed
+    a[...] = 99                    # half a frame
+    print("holding", os.getpid(), flush=True)
+    if sys.argv[3] == "die":
+        os._exit(0)                # the writer dies mid-frame
+    sys.stdin.readline()           # or holds on until told
+"""
+
+
+def writer_mid_frame(stream_dir: str, name: str, *, die: bool = False) -> tuple:
+    """A child Python process inside a write block of stream `name`: it holds the flag until its
+    stdin closes (`finish(child)`), or with `die` it exits without publishing. Returns the child
+    (exited, with `die`) and its PID, once the flag is taken."""
+    child = python_child(MID_FRAME, stream_dir, name, "die" if die else "hold")
+    pid = int(expect_line(child, "holding").split()[1])
+    if die:
+        wait_or_kill(child)
+    return child, pid

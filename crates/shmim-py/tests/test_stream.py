@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import shmim
+from conftest import expect_line, finish, python_child
 
 ALL_DTYPES = [
     np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
@@ -79,9 +81,10 @@ def test_read_into_out_fills_and_returns_that_array(stream_dir):
         (np.empty((64, 32), np.float32), ValueError),
         (np.empty((64, 128), np.float32)[:, ::2], ValueError),
         (np.empty((64, 64), np.float32, order="F"), ValueError),
+        (np.broadcast_to(np.float32(0), (64, 64)), ValueError),
         ([0.0] * 4096, TypeError),
     ],
-    ids=["dtype", "shape", "strided", "fortran", "list"],
+    ids=["dtype", "shape", "strided", "fortran", "read-only-broadcast", "list"],
 )
 def test_read_refuses_an_out_that_is_not_one_c_contiguous_frame(stream_dir, out, error):
     s = shmim.Stream.create("o", (64, 64), np.float32, dir=stream_dir)
@@ -126,6 +129,24 @@ def test_write_frame_refuses_another_dtype_or_shape(stream_dir):
     with pytest.raises(ValueError, match="C order"):
         s.write_frame(np.zeros((4, 5), np.float32))
     assert s.cnt0 == 0 and not s.is_writing
+
+
+def unaligned(shape, dtype):
+    """A C-contiguous array of `dtype` whose data starts one byte past an aligned address."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    a = np.frombuffer(bytearray(n + 1), dtype=dtype, offset=1).reshape(shape)
+    assert a.flags.c_contiguous and not a.flags.aligned
+    return a
+
+
+def test_unaligned_c_contiguous_arrays_are_written_and_read_into(stream_dir):
+    s = shmim.Stream.create("u", (4, 4), np.float32, dir=stream_dir)
+    src = unaligned((4, 4), np.float32)
+    src[...] = np.arange(16, dtype=np.float32).reshape(4, 4)
+    assert s.write_frame(src) == 1
+    out = unaligned((4, 4), np.float32)
+    assert s.read(out=out) is out and np.array_equal(out, src)
+    assert np.array_equal(s.reader().read(out=out), src)
 
 
 def test_write_frame_takes_non_contiguous_arrays_and_array_likes(stream_dir):
@@ -222,10 +243,38 @@ def test_create_refuses_an_existing_stream_unless_replace(stream_dir):
     assert (s.shape, s.dtype) == ((3,), np.dtype(np.int16))
 
 
+def test_create_without_replace_is_decided_atomically_among_racing_processes(stream_dir):
+    racers = [
+        python_child(
+            """
+            import sys, numpy as np, shmim
+            print("ready", flush=True)
+            sys.stdin.readline()
+            try:
+                shmim.Stream.create("race", (4,), np.uint8, dir=sys.argv[1])
+                print("created", flush=True)
+            except FileExistsError:
+                print("exists", flush=True)
+            """,
+            stream_dir,
+        )
+        for _ in range(4)
+    ]
+    for r in racers:
+        expect_line(r, "ready")
+    for r in racers:
+        r.stdin.write("go\n")
+        r.stdin.flush()
+    outcomes = sorted(finish(r).strip() for r in racers)
+    # A check before an ordinary rename let several "succeed", each replacing the last.
+    assert outcomes == ["created", "exists", "exists", "exists"]
+
+
 def test_open_by_path(stream_dir):
     shmim.Stream.create("byname", (2,), np.uint8, dir=stream_dir)
     s = shmim.Stream.open(os.path.join(stream_dir, "byname.im.shm"))
     assert s.name == "byname"
+    assert isinstance(s.path, pathlib.Path) and s.path == pathlib.Path(stream_dir, "byname.im.shm")
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,27 @@ constructor, methods and attributes (``IMAGE`` included) behave as pyMilk's (at 
 94b2fd7), with these differences, all on the safe side:
 
 * reads are consistent copies (pyMilk copied pixels a writer might be changing); facing a writer
-  stuck mid-frame, ``get_data`` prints a warning and returns the pixels as they are (pyMilk
-  returned them silently);
+  stuck mid-frame, ``get_data`` prints a warning once and returns the pixels as they are (pyMilk
+  returned them silently); while the same frame stays stuck, later calls return at once, without
+  the warning and without waiting;
 * ``set_data`` publishes in the protocol's order (pixels, times, ``cnt0``, write flag, then the
-  semaphores; the legacy module posted first and never set the times);
-* ``get_data(copy=False)`` gives a read-only view (write with ``set_data``);
+  semaphores; the legacy module posted first and never set the times). It takes over the write
+  flag of a writer that died mid-frame (with a warning), as pyMilk's unconditional write did;
+  a flag held by a live writer, or set by a legacy C writer (which names no process), is
+  ``shmim.WriterBusyError`` instead of a second writer;
+* ``get_data(copy=False)`` and ``np.array(shm.IMAGE, copy=False)`` give read-only views of the
+  live pixels (pyMilk's were writable: write with ``set_data``);
 * waits are cut into 50 ms slices, so Ctrl-C interrupts them, and ``timeout`` is in real seconds;
+* every ``SHM`` of a process shares that process's semaphore slot, as pyMilk's do; when the
+  stream has no slot left (``semID == -1``) or no semaphore at all, ``get_data(check=True)``
+  prints the timeout warning and returns the current data (pyMilk raised or flushed every
+  reader's semaphore), and the slot is looked for again at the next call;
 * ``MILK_SHM_DIR`` unset means the default stream directory (``/milk/shm``, else ``/tmp``), not a
   ``KeyError``; a full path may name a stream in any directory;
+* ``save_as_fits`` writes through astropy, as pyMilk's does (``ImportError`` without it; the
+  ``shmim save`` command writes FITS without Python);
+* ``IMAGE.streamproctrace0`` gives its times in seconds, ``IMAGE.set_kws``/``set_kws_list`` raise
+  ``shmim.KeywordsFullError`` (pyMilk: ``RuntimeError``) when the keywords do not fit;
 * process-local (``shared=False``) and GPU (``location >= 0``) streams are refused
   (``NotImplementedError``): this build has neither.
 """
@@ -28,7 +41,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _shapes
-from ._legacy_image import KWValue, _LegacyImage
+from ._legacy_image import Image_kw, KWValue, ProcTrace, _LegacyImage
 from ._native import (
     WAIT_SLICE_SECONDS,
     RemovedError,
@@ -44,6 +57,8 @@ __all__ = [
     "AutoRelinkError",
     "AutoRelinkSizeError",
     "AutoRelinkTypeError",
+    "Image_kw",
+    "ProcTrace",
     "Which3DState",
     "check_SHM_name",
 ]
@@ -94,6 +109,14 @@ def check_SHM_name(fname: str) -> str:
     return _split_name(fname)[1]
 
 
+#: The keyword sets ``get_crop`` reads, and whether their second and fourth are lengths.
+_CROP_KEYWORDS = (
+    (("PRD-MIN1", "PRD-RNG1", "PRD-MIN2", "PRD-RNG2"), True),
+    (("CROP_OR1", "CROP_EN1", "CROP_OR2", "CROP_EN2"), False),
+    (("x0", "x1", "y0", "y1"), True),
+)
+
+
 class SHM:
     """A stream, the pyMilk way: Python-side shapes through a symcode and a triDim rule.
 
@@ -123,6 +146,8 @@ class SHM:
         self._dir = directory
         self.FILEPATH = os.path.join(directory, self.FNAME + ".im.shm")
         self.semID: Optional[int] = None
+        # cnt0 of the frame a writer was found stuck on (warned once; see _copy_c).
+        self._stuck_at: Optional[int] = None
         self.location = location
         self.symcode = symcode
         self.triDimState = triDim
@@ -157,7 +182,7 @@ class SHM:
 
     def _init_internals_read(self, autoSqueeze: bool) -> None:
         self.nptype = self._stream.dtype
-        self.shape_c: Tuple[int, ...] = tuple(self._stream.metadata.size)
+        self.shape_c: Tuple[int, ...] = tuple(self._stream.metadata_now().size)
         self.readSlice, self.writeSlice = _shapes.squeeze_slices(self.shape_c, autoSqueeze)
         probe = np.empty(self.shape_c, dtype=np.uint8)[self.readSlice]
         self._layout(probe.ndim)
@@ -215,8 +240,9 @@ class SHM:
         self.IMAGE._attach(stream)
         self._native = stream
         self.semID = None
+        self._stuck_at = None
         self._checkGrabSemaphore()
-        size = tuple(stream.metadata.size)
+        size = tuple(stream.metadata_now().size)
         if size != tuple(self.shape_c):
             raise AutoRelinkSizeError(
                 f"shmim.compat @ SHM {self.FNAME}: Error during autorelink -- size mismatch {self.shape_c} vs. {size}"
@@ -227,19 +253,30 @@ class SHM:
             )
 
     def _checkGrabSemaphore(self) -> int:
-        """Registers this SHM's reader semaphore if it has none; returns its index."""
-        if self.semID is None:
+        """This process's semaphore slot (claimed if it has none); -1 if the stream has none
+        left, looked for again at the next call."""
+        if self.semID is None or self.semID < 0:
             self.semID = self.IMAGE.getsemwaitindex(0)
         return self.semID
 
     # -- data -----------------------------------------------------------------------------
 
     def _copy_c(self) -> np.ndarray:
-        """The frame in the C-side shape: a consistent copy, or (writer stuck) as it is."""
+        """The frame in the C-side shape: a consistent copy, or (writer stuck or dead mid-frame)
+        the pixels as they are. The first time a frame is found stuck a warning is printed and
+        the read waits ``read_timeout`` (0.1 s) for the writer; while that frame stays stuck
+        (same ``cnt0``) later calls make one attempt and return at once, so a loop polling a
+        stream whose writer hung keeps its pace."""
+        stuck_before = self._stuck_at is not None and self._stuck_at == self._stream.cnt0
         try:
-            return self._native.read().T
+            data = self._native.read(timeout=0.0 if stuck_before else None).T
+            self._stuck_at = None
+            return data
         except (WriterStuckError, WriterDiedError, TornError) as e:
-            print(f"Warning SHM {self.FNAME} - {e}; returning the pixels as they are.", file=sys.stderr)
+            if not isinstance(e, TornError):
+                self._stuck_at = self._stream.cnt0
+            if not stuck_before:
+                print(f"Warning SHM {self.FNAME} - {e}; returning the pixels as they are.", file=sys.stderr)
             return np.array(self._stream.view()).T
 
     def get_data(
@@ -253,32 +290,36 @@ class SHM:
     ) -> Optional[np.ndarray]:
         """The current frame, Python-side shaped. With ``check``, first waits for a new frame
         (``timeout`` seconds; ``None`` or <= 0 waits for ever); on a timeout prints a warning and
-        returns the previous frame (``None`` with ``return_none_on_timeout``)."""
+        returns the previous frame (``None`` with ``return_none_on_timeout``). A stream with no
+        semaphore slot left for this process counts as a timeout (it never raises)."""
         if autorelink_if_need:
             self._attempt_autorelink_if_needed()
         if check:
             sem = self._checkGrabSemaphore()
-            if checkSemAndFlush:
+            if sem >= 0 and checkSemAndFlush:
                 self.IMAGE.semflush(sem)
-            if not self._wait_frame(None if timeout is None or timeout <= 0 else timeout):
+            forever = timeout is None or timeout <= 0 or timeout == float("inf")
+            if sem < 0 or not self._wait_frame(None if forever else timeout):
                 print(f"Warning SHM {self.FNAME} - isio_shmlib.SHM.get_data has timed out and returned old data.")
+                if sem < 0:
+                    print(f"Warning SHM {self.FNAME} - no semaphore slot of the stream is free for this process.")
                 if return_none_on_timeout:
                     return None
         data_c = self._copy_c() if copy else self._stream.view().T
         return self._decode(data_c)
 
     def _wait_frame(self, timeout: Optional[float]) -> bool:
-        """Waits for a frame on this reader's semaphore (at most ``timeout`` s, None: no limit);
+        """Waits for a post of this process's semaphore (at most ``timeout`` s, None: no limit);
         whether one came. A stream re-created meanwhile is relinked and waited on for the rest of
         the time; one deleted is waited for until it comes back."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                self.IMAGE._reader(self._checkGrabSemaphore()).wait(left)
-                return True
-            except TimeoutError:
+            sem = self._checkGrabSemaphore()
+            if sem < 0:
                 return False
+            try:
+                return self._stream._sem_wait(sem, left)
             except ReplacedError:
                 pass
             except RemovedError:
@@ -319,7 +360,9 @@ class SHM:
         """The next ``n`` frames, as a list or stacked in a cube."""
         output: Any = np.zeros((n, *self.shape), dtype=self.nptype) if output_as_cube else [None] * n
         counts = np.zeros((2, n), dtype=np.uint64) if monitorCount else None
-        self.IMAGE.semflush(self._checkGrabSemaphore())
+        sem = self._checkGrabSemaphore()
+        if sem >= 0:  # never -1: that would flush every reader's semaphore
+            self.IMAGE.semflush(sem)
         for k in range(n):
             if counts is not None:
                 counts[0, k] = self._stream.cnt0
@@ -358,7 +401,9 @@ class SHM:
         """Polls this reader's semaphore every ``sleep_time`` s until it is posted, following a
         re-created stream of the same shape and type (``AutoRelinkError`` otherwise)."""
         self._attempt_autorelink_if_needed()
-        self.IMAGE.semflush(self._checkGrabSemaphore())
+        sem = self._checkGrabSemaphore()
+        if sem >= 0:
+            self.IMAGE.semflush(sem)
         while True:
             time.sleep(sleep_time)
             self._attempt_autorelink_if_needed()
@@ -455,6 +500,40 @@ class SHM:
         """Number of non-destructive reads from ``DET-NSMP`` (or ``NDR``)."""
         kws = self.get_keywords()
         return kws["DET-NSMP"] if "DET-NSMP" in kws else kws.get("NDR", 1)
+
+    def get_crop(self) -> Tuple[int, int, int, int]:
+        """The crop of the detector this image is, ``(x0, x1, y0, y1)`` with inclusive ends, from
+        the keywords: ``PRD-MIN1``/``PRD-RNG1``/``PRD-MIN2``/``PRD-RNG2`` (start and length),
+        else ``CROP_OR1``/``CROP_EN1``/``CROP_OR2``/``CROP_EN2`` (start and end), else
+        ``x0``/``x1``/``y0``/``y1`` (start and length); without any, the whole image
+        ``(0, 0, shape[0], shape[1])`` as pyMilk gives it."""
+        kws = self.get_keywords()
+        for names, lengths in _CROP_KEYWORDS:
+            if names[0] in kws:
+                x0, x1, y0, y1 = (int(kws[name]) for name in names)
+                if lengths:
+                    x1, y1 = x0 + x1 - 1, y0 + y1 - 1
+                return x0, x1, y0, y1
+        if len(self.shape) < 2:
+            raise ValueError(f"SHM {self.FNAME} is not an image (shape {self.shape}): no crop")
+        return 0, 0, self.shape[0], self.shape[1]
+
+    def save_as_fits(self, fitsname: str, **kwargs: Any) -> int:
+        """Writes the current frame (``get_data(**kwargs)``) to the FITS file ``fitsname``
+        (replacing it) as pyMilk does: through astropy, the image turned back to the C side by
+        this SHM's symcode and triDim. Returns 0."""
+        try:
+            from astropy.io import fits  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        except ImportError as e:
+            raise ImportError(
+                "SHM.save_as_fits writes FITS with astropy, as pyMilk does: pip install astropy "
+                "(or save without Python: shmim save NAME FILE.fits)"
+            ) from e
+        data = self.get_data(**kwargs)
+        if data is None:
+            raise TimeoutError(f"SHM {self.FNAME}: no frame came within the timeout; nothing saved")
+        fits.PrimaryHDU(np.asarray(self._encode_view(data))).writeto(fitsname, overwrite=True)
+        return 0
 
     def __repr__(self) -> str:
         return f"<shmim.compat.SHM {self.FNAME!r} shape={self.shape} shape_c={self.shape_c} dtype={self.nptype}>"
