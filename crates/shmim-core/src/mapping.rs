@@ -39,6 +39,7 @@ use shmim_layout::{
     CbFrameMd, ImageKeyword, ImageMetadata, Region, SemSlot, StreamProcTrace, Timespec,
 };
 use shmim_sync::Field;
+use shmim_sync::local_lock::LocalLock;
 use shmim_sync::semaphore::Semaphore;
 
 use crate::error::{Error, Result};
@@ -76,13 +77,27 @@ pub(crate) struct Mapping {
 }
 
 /// What a mapping needs only now and then (a keyword write, a reader's first copy).
-#[derive(Default)]
 struct Seldom {
-    /// Serialises keyword writers of this process that share this mapping's open file description
-    /// (its OFD lock does not exclude them from each other; see `keywords.rs`).
-    keyword_writers: std::sync::Mutex<()>,
-    /// The readers' own mapping of the pixel region (module docs), made on first use.
+    /// Serialises keyword writers of this process that use this mapping (an OFD lock does not
+    /// exclude users of one open file description from each other; see `keywords.rs`). A lock a
+    /// `fork` cannot leave taken in the child.
+    keyword_writers: LocalLock<()>,
+    /// The process that made this mapping (and opened its file): a forked child shares the open
+    /// file description with it, so the child's keyword writers lock a description of their own.
+    made_by: i32,
+    /// The readers' own mapping of the pixel region (module docs), made on first use, or when
+    /// the handle is made if its memory is to be prefaulted or locked.
     reader_twin: OnceLock<PixelTwin>,
+}
+
+impl Seldom {
+    fn new() -> Box<Self> {
+        Box::new(Self {
+            keyword_writers: LocalLock::new(()),
+            made_by: shmim_sync::pid::current(),
+            reader_twin: OnceLock::new(),
+        })
+    }
 }
 
 /// A second mapping of a stream file's pixel region, for readers.
@@ -281,7 +296,7 @@ impl Mapping {
                 path,
                 ino,
             },
-            seldom: Box::default(),
+            seldom: Seldom::new(),
         }
     }
 
@@ -296,7 +311,7 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Borrowed,
-            seldom: Box::default(),
+            seldom: Seldom::new(),
         }
     }
 
@@ -310,13 +325,19 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Heap(block),
-            seldom: Box::default(),
+            seldom: Seldom::new(),
         }
     }
 
     /// The in-process half of the keyword writers' lock (see `keywords.rs`).
-    pub(crate) fn keyword_writers(&self) -> &std::sync::Mutex<()> {
+    pub(crate) fn keyword_writers(&self) -> &LocalLock<()> {
         &self.seldom.keyword_writers
+    }
+
+    /// Whether this process made the mapping, and so owns its open file description alone (a
+    /// forked child shares it with its parent).
+    pub(crate) fn made_here(&self) -> bool {
+        self.seldom.made_by == shmim_sync::pid::current()
     }
 
     pub(crate) fn geometry(&self) -> &Geometry {
