@@ -33,9 +33,10 @@ use std::time::Duration;
 use bytemuck::Pod;
 use shmim_sync::lock::{LockGuard, LockId, PidLock, pid_namespace};
 
-use crate::create::{TempFile, reserve};
+use crate::create::reserve;
 use crate::error::{Error, Result, SegmentMismatch};
 use crate::open::map_file;
+use crate::temp_file::TempFile;
 
 /// Segment file magic.
 const MAGIC: [u8; 8] = *b"SHMIMSEG";
@@ -97,7 +98,7 @@ impl<T: Pod> Segment<T> {
         let name = crate::name::validate_name(name)?;
         let dir = dir.as_ref();
         let path = dir.join(format!("{name}{SEGMENT_SUFFIX}"));
-        let tmp = TempFile::create(dir, name)?;
+        let tmp = TempFile::create(&path, name, None)?;
         let len = Self::file_len();
         reserve(&tmp.file, len).map_err(|e| Error::io("fallocate", &tmp.path, e.into()))?;
         let map = map_file(&tmp.file, &tmp.path, len, false)?;
@@ -109,7 +110,7 @@ impl<T: Pod> Segment<T> {
         header[12..16].copy_from_slice(&(size_of::<T>() as u32).to_ne_bytes());
         header[NAMESPACE_AT..NAMESPACE_AT + 8].copy_from_slice(&home_ns.to_ne_bytes());
         // SAFETY: the fresh mapping is `len` ≥ 64 + size_of::<T>() bytes, page-aligned, and not
-        // yet visible to anyone (temporary name); the value at 64 is aligned for any T with
+        // yet visible to anyone (not yet published); the value at 64 is aligned for any T with
         // align ≤ 64. The header's lock word is written free (0) with it.
         unsafe {
             base.copy_from_nonoverlapping(header.as_ptr(), DATA_AT);
@@ -119,7 +120,7 @@ impl<T: Pod> Segment<T> {
             .file
             .try_clone()
             .map_err(|e| Error::io("dup", &tmp.path, e))?;
-        tmp.publish(&path, None)?;
+        tmp.publish()?;
         Self::wrap(map, file, path, home_ns)
     }
 
