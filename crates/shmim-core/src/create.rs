@@ -78,6 +78,9 @@ pub(crate) fn create(
     debug_assert!(validate(&header, regions.file_size).is_ok());
 
     tmp.publish()?;
+    if spec.prefault {
+        mapping.prepare_readers(false)?;
+    }
     if let Some(old) = replaced {
         notify_replaced(&old);
     }
