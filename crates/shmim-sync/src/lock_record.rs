@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_of_ended_threads_and_of_another_process_are_stale() {
+    fn entries_of_threads_that_ended_are_stale() {
         let (word, mut record) = (AtomicU64::new(0), Record::new());
         // Thread 13 (ended) holds it with a guard forgotten.
         assert!(matches!(
@@ -290,7 +290,15 @@ mod tests {
             record.attempt(&word, ID, thread(11, 9, true), false, &Fake),
             Attempt::Acquired { owner_died: true }
         ));
-        // A forked child (PID 6) does not inherit its parent's guards.
+    }
+
+    #[test]
+    // The parent's record is forgotten, not freed (a copy made by `fork` may be torn): a leak.
+    #[cfg_attr(miri, ignore = "leaks the parent's record on purpose")]
+    fn a_forked_child_does_not_inherit_its_parents_guards() {
+        let (word, mut record) = (AtomicU64::new(0), Record::new());
+        record.attempt(&word, ID, thread(11, 1, true), false, &Fake);
+        // The child (PID 6) of the process that holds the lock.
         let child = Me {
             locker: Locker {
                 pid: 6,
