@@ -66,7 +66,7 @@ impl<T> LocalLock<T> {
     pub fn lock(&self) -> LocalGuard<'_, T> {
         let me = Locker {
             pid: pid::current() as u32,
-            tid: rustix::thread::gettid().as_raw_nonzero().get() as u32,
+            tid: pid::current_thread(),
             home: true,
         };
         let mut waited = false;

@@ -50,8 +50,8 @@ compile_error!(
 use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicI32, AtomicU64};
 use std::time::{Duration, Instant};
 
 use crate::local_lock::{LocalGuard, LocalLock};
@@ -217,7 +217,7 @@ impl<'a> PidLock<'a> {
         Me {
             locker: Locker {
                 pid: pid::current() as u32,
-                tid: rustix::thread::gettid().as_raw_nonzero().get() as u32,
+                tid: pid::current_thread(),
                 home: in_namespace(self.home_ns),
             },
             token: thread_token(),
@@ -391,14 +391,18 @@ impl Os for System {
 /// Cached per PID (a forked child of a process that called `unshare(CLONE_NEWPID)` is in another
 /// namespace than its parent).
 pub fn pid_namespace() -> u64 {
-    static CACHE: LocalLock<(i32, u64)> = LocalLock::new((0, 0));
+    static NS: AtomicU64 = AtomicU64::new(0);
+    static READ_IN: AtomicI32 = AtomicI32::new(0);
     let me = pid::current();
-    let mut cache = CACHE.lock();
-    if cache.0 != me {
-        let ns = rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino);
-        *cache = (me, ns);
+    // Acquire: pairs with the Release below, so `NS` is the value read in this process.
+    if READ_IN.load(Acquire) == me {
+        return NS.load(Relaxed);
     }
-    cache.1
+    // Threads racing here read and store the same value.
+    let ns = rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino);
+    NS.store(ns, Relaxed);
+    READ_IN.store(me, Release);
+    ns
 }
 
 /// Whether this process is in namespace `home` (never when either is unknown).
