@@ -180,6 +180,8 @@ const MIRI_PACKAGES: &[(&str, &[&str])] = &[
 const TSAN_TESTS: &[(&str, &str, &[&str])] = &[
     ("shmim-envcache", "stress", &[]),
     ("shmim-sync", "tsan_seqlock", &["--features", "strict"]),
+    // The segment lock between threads of one process (its record, the fork-proof local lock).
+    ("shmim-sync", "lock_threads", &[]),
     ("shmim-core", "same_process", &["--features", "strict"]),
 ];
 

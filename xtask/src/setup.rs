@@ -54,6 +54,11 @@ fn requirements() -> Vec<Requirement> {
             },
         },
         Requirement {
+            what: "setfacl and getfacl (test step: new streams keep a directory's default ACL)",
+            probe: || quiet(Command::new("setfacl").arg("--version")),
+            remedy: Remedy::Apt(&["acl"]),
+        },
+        Requirement {
             what: "pkg-config (capi-c step)",
             probe: || quiet(Command::new("pkg-config").arg("--version")),
             remedy: Remedy::Apt(&["pkg-config"]),

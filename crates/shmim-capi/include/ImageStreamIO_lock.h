@@ -25,9 +25,14 @@
  * word, a C locker looks at the recorded thread: this thread -> EDEADLK (the lock is not
  * recursive; but see below); another live thread of this process -> wait; no such thread ->
  * the record is stale (a dead process had our PID, or a thread of ours ended holding it): taken
- * over, owner died. Limit: a dead process whose PID *and* holding thread id equal ours (a
+ * over, owner died. Limits: a dead process whose PID *and* holding thread id equal ours (a
  * container restarting its program with the same PIDs) reads as EDEADLK: if this thread holds no
- * lock, take it with isio_lock_force. Do not lock one lock from C and Rust code of one process.
+ * lock, take it with isio_lock_force. Outside the lock's PID namespace (or when it is unknown,
+ * 0) this rule is not applied at all: the word cannot tell this thread from a holder in another
+ * namespace with the same PID and thread id (two containers both run PID 1, thread 1), so a
+ * thread relocking a lock it holds there is not told EDEADLK - it waits until its timeout
+ * (isio_lock: forever). Do not relock; Rust, which keeps a record, refuses in every namespace.
+ * Do not lock one lock from C and Rust code of one process.
  *
  * Segment files (NAME.seg.shm, format version 2): magic "SHMIMSEG" at 0, version (uint32) at 8,
  * value size (uint32) at 12, the lock word at 16, the creator's PID namespace (uint64) at 24,
@@ -289,7 +294,10 @@ static inline void isio_unlock(uint64_t *word, uint64_t home_ns, int consistent)
 }
 
 /* Takes the lock whatever holds it, marked owner-died. For a holder known to be gone that
- * cannot be judged (another PID namespace). If it is alive, there are now two holders. */
+ * cannot be judged (another PID namespace). If it is alive, there are now two holders, and
+ * nothing stops its writes; its unlock leaves the word alone only while the word names someone
+ * else (two holders in other PID namespaces may share PID and thread id). Never force a lock a
+ * thread of this very process holds (the Rust side refuses to). */
 static inline void isio_lock_force(uint64_t *word, uint64_t home_ns)
 {
     isio__locker me = isio__me(home_ns);

@@ -1,10 +1,7 @@
 //! Writing the initial state of a stream into fresh memory, as the legacy library does
 //! (format.md, "State of a freshly created stream"), with the version string last.
 
-use shmim_layout::{
-    IMAGESTRUCT_VERSION, ImageKeyword, ImageMetadata, SEMAPHORE_INITVAL, StreamProcTrace,
-    write_cstr,
-};
+use shmim_layout::{IMAGESTRUCT_VERSION, ImageKeyword, ImageMetadata, StreamProcTrace, write_cstr};
 use shmim_sync::semaphore::Semaphore;
 
 use crate::error::Result;
@@ -72,7 +69,7 @@ fn init_semaphore(sem: Semaphore<'_>) -> Result<()> {
     // `initialise`), so nobody waits on it.
     #[cfg(not(miri))]
     unsafe {
-        Semaphore::init(sem.as_ptr().cast(), SEMAPHORE_INITVAL)?
+        Semaphore::init(sem.as_ptr().cast(), shmim_layout::SEMAPHORE_INITVAL)?
     };
     // Miri cannot call glibc. Its runs (process-local streams) keep the zeroed slot: a valid
     // semaphore of value 0, which posts and `try_wait` handle with plain atomics.

@@ -12,32 +12,40 @@
 //! the first unused one, then fill it. Two writers doing that at once pick the same free entry and
 //! interleave their stores (a keyword lost, or an entry mixed from two writes that reads as valid
 //! forever), or both add the same name. The file format has no room for a lock, so shmim uses two
-//! that live outside it:
-//! * **across open files** (other processes, and other handles of this process, each of which
-//!   opened the file itself): an OFD write lock on the bytes of the keyword region
-//!   (`shmim_sync::range_lock`). It belongs to the open file description, so the kernel drops it
-//!   when a holder dies; a holder that is stopped makes other writers give up after
-//!   [`LOCK_WAIT`] with [`Error::KeywordsLocked`] rather than hang;
-//! * **within one open file** (threads sharing a handle, which share its description, where the
-//!   OFD lock would be granted to both): a mutex in the handle's mapping, taken first. A
-//!   process-local stream has only this one.
+//! that live outside it, taken in this order:
+//! * **within this process**, a lock in the handle's mapping
+//!   ([`LocalLock`](shmim_sync::local_lock::LocalLock)): threads sharing a
+//!   handle share its open file description, where the OFD lock below would be granted to both.
+//!   A `fork` that catches another thread holding it does not leave the child unable to take it.
+//!   A process-local stream has only this one;
+//! * **across open file descriptions** (other processes, other handles of this process): an OFD
+//!   write lock on the bytes of the keyword region (`shmim_sync::range_lock`). It belongs to the
+//!   open file description, so the kernel drops it when a holder dies; a holder that is stopped
+//!   makes other writers give up after [`LOCK_WAIT`] with [`Error::KeywordsLocked`] rather than
+//!   hang (they sleep meanwhile, they do not spin). A **forked child** shares its parent's
+//!   description, which would exclude neither: in a process other than the one that opened the
+//!   handle, each write locks a description of its own (the file reopened through
+//!   `/proc/self/fd`, or by path, and checked to be the same inode).
 //!
 //! Limits: legacy C writers store keywords with plain stores and take no lock; they can still
 //! race a shmim writer (and each other). Readers take no lock, so a writer preempted in the
 //! middle of an entry, before its `cnt` increment, can still be seen half-written: that is as
-//! consistent as the file format allows (RELIABILITY.md).
+//! consistent as the file format allows (RELIABILITY.md). On a file system that keeps no OFD
+//! locks (`shmim_sync::range_lock::unsupported`: e.g. NFS mounted `nolock`), writers are
+//! serialised within each process only.
 
 use shmim_layout::{
     ImageKeyword, KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING, KeywordType, KeywordValue, read_cstr,
     write_cstr,
 };
 
-use std::os::fd::AsFd;
-use std::sync::{MutexGuard, PoisonError};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use shmim_sync::range_lock::{self, RangeGuard};
-use shmim_sync::spin::Spin;
+use rustix::fs::{Mode, OFlags};
+use shmim_sync::range_lock;
 
 use crate::error::{Error, Result};
 use crate::mapping::Mapping;
@@ -106,21 +114,39 @@ impl Stream {
     /// or add one name twice.
     pub fn set_keyword(&self, name: &str, value: Value, comment: &str) -> Result<u16> {
         let kw = encode(name, &value, comment)?;
-        let _writers = KeywordWriters::lock(&self.map)?;
-        let mut free = None;
-        for i in 0..self.geometry().nb_kw {
-            let k = read_entry(&self.map, i)?;
-            if k.value != Value::Empty && k.name == name {
-                return write_entry(&self.map, i, &kw).map(|()| i);
+        as_keyword_writer(&self.map, || {
+            let mut free = None;
+            for i in 0..self.geometry().nb_kw {
+                let k = read_entry(&self.map, i)?;
+                if k.value != Value::Empty && k.name == name {
+                    return write_entry(&self.map, i, &kw).map(|()| i);
+                }
+                if k.value == Value::Empty && free.is_none() {
+                    free = Some(i);
+                }
             }
-            if k.value == Value::Empty && free.is_none() {
-                free = Some(i);
+            let i = free.ok_or(Error::KeywordsFull {
+                count: self.geometry().nb_kw,
+            })?;
+            write_entry(&self.map, i, &kw).map(|()| i)
+        })
+    }
+
+    /// Marks the entry of keyword `name` unused (type `'N'`, name and comment cleared); returns
+    /// its index, or `None` when no used entry has that name. The lookup and the write are one
+    /// step for the other keyword writers (module docs): a writer that sets the same name
+    /// meanwhile is either cleared or kept whole, never half of each.
+    pub fn clear_keyword(&self, name: &str) -> Result<Option<u16>> {
+        let unused = encode("", &Value::Empty, "")?;
+        as_keyword_writer(&self.map, || {
+            for i in 0..self.geometry().nb_kw {
+                let k = read_entry(&self.map, i)?;
+                if k.value != Value::Empty && k.name == name {
+                    return write_entry(&self.map, i, &unused).map(|()| Some(i));
+                }
             }
-        }
-        let i = free.ok_or(Error::KeywordsFull {
-            count: self.geometry().nb_kw,
-        })?;
-        write_entry(&self.map, i, &kw).map(|()| i)
+            Ok(None)
+        })
     }
 
     /// Writes entry `index` (serialised with every other shmim keyword writer).
@@ -132,58 +158,68 @@ impl Stream {
         comment: &str,
     ) -> Result<()> {
         let kw = encode(name, &value, comment)?;
-        let _writers = KeywordWriters::lock(&self.map)?;
-        write_entry(&self.map, index, &kw)
+        as_keyword_writer(&self.map, || write_entry(&self.map, index, &kw))
     }
 }
 
-/// Exclusive right to write keyword entries, held from the table scan to the last store.
-struct KeywordWriters<'m> {
-    _file: Option<RangeGuard<'m>>,
-    // Declared last: dropped after the file lock, so another thread of ours never finds the
-    // mutex free while our description still holds the range.
-    _local: MutexGuard<'m, ()>,
-}
-
-impl<'m> KeywordWriters<'m> {
-    /// The mapping's mutex, then (for a stream file) the OFD lock on the keyword region.
-    fn lock(map: &'m Mapping) -> Result<Self> {
-        let local = map
-            .keyword_writers()
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let region = map.geometry().regions.keywords;
-        let Some((file, path, _)) = map.file().filter(|_| region.len > 0) else {
-            return Ok(Self {
-                _file: None,
-                _local: local,
+/// Runs `write` holding the keyword writers' locks of `map`: this process's, then (for a stream
+/// file) the OFD lock on the keyword region (module docs).
+fn as_keyword_writer<R>(map: &Mapping, write: impl FnOnce() -> Result<R>) -> Result<R> {
+    let _local = map.keyword_writers().lock();
+    let region = map.geometry().regions.keywords;
+    let Some((file, path, _)) = map.file().filter(|_| region.len > 0) else {
+        return write();
+    };
+    // Declared before the range guard, dropped after it: the lock is released (F_UNLCK) before
+    // the description is closed, and before another thread of ours can take `_local`.
+    let own;
+    let description = if map.made_here() {
+        file.as_fd()
+    } else {
+        own = own_description(file, path, &map.geometry().name)?;
+        own.as_fd()
+    };
+    let start = Instant::now();
+    let _range = match range_lock::lock_timeout(description, region.offset, region.len, LOCK_WAIT) {
+        Ok(Some(held)) => Some(held),
+        Ok(None) => {
+            return Err(Error::KeywordsLocked {
+                path: path.to_owned(),
+                waited: start.elapsed(),
             });
-        };
-        let start = Instant::now();
-        let mut spin = Spin::for_duration(LOCK_WAIT);
-        loop {
-            match range_lock::try_lock(file.as_fd(), region.offset, region.len) {
-                Ok(Some(held)) => {
-                    return Ok(Self {
-                        _file: Some(held),
-                        _local: local,
-                    });
-                }
-                Ok(None) if spin.pause() => {}
-                Ok(None) => {
-                    return Err(Error::KeywordsLocked {
-                        path: path.to_owned(),
-                        waited: start.elapsed(),
-                    });
-                }
-                Err(e) => return Err(Error::io("fcntl(F_OFD_SETLK)", path, e)),
-            }
         }
+        // No OFD locks on this file system: this process's lock alone (module docs).
+        Err(e) if range_lock::unsupported(&e) => None,
+        Err(e) => return Err(Error::io("fcntl(F_OFD_SETLK)", path, e)),
+    };
+    write()
+}
+
+/// A new open file description of the file `mapped` (of the stream `name`, at `path`), for a
+/// process that shares the handle's description with another: through `/proc/self/fd`, else by
+/// path, and refused unless it is the same inode.
+fn own_description(mapped: &File, path: &Path, name: &str) -> Result<File> {
+    let open = |p: &Path| {
+        let flags = OFlags::RDWR | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        rustix::fs::open(p, flags, Mode::empty()).map(File::from)
+    };
+    let proc = format!("/proc/self/fd/{}", mapped.as_raw_fd());
+    let fresh = open(Path::new(&proc))
+        .or_else(|_| open(path))
+        .map_err(|e| Error::io("open", path, e.into()))?;
+    let id = |f: &File| rustix::fs::fstat(f).map(|st| (st.st_dev, st.st_ino));
+    let same = id(mapped).map_err(|e| Error::io("fstat", path, e.into()))?
+        == id(&fresh).map_err(|e| Error::io("fstat", path, e.into()))?;
+    if !same {
+        return Err(Error::Replaced {
+            name: name.to_owned(),
+        });
     }
+    Ok(fresh)
 }
 
 /// Stores `kw` into entry `index`: everything but the counter, then the counter (Release: readers
-/// that see the new count see the entry). The caller holds [`KeywordWriters`].
+/// that see the new count see the entry). The caller is a keyword writer ([`as_keyword_writer`]).
 fn write_entry(map: &Mapping, index: u16, kw: &ImageKeyword) -> Result<()> {
     let p = map.keyword_ptr(index)?;
     let bytes = bytemuck::bytes_of(kw);

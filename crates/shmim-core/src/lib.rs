@@ -65,18 +65,24 @@
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
 //!   or `-`.
 //! * A writer and readers in one process: a [`WriteGuard`]'s `&mut` pixels are never memory
-//!   another thread of this process reads. [`Reader`]s copy pixels from their own mapping of the
-//!   stream file (made on their first copy), which makes the case the cross-process one of the
+//!   another thread of this process reads. [`Reader`]s copy pixels from their own read-only
+//!   mapping of the stream file (made on their first copy, or at open for a handle asked to
+//!   prefault or lock its memory), which makes the case the cross-process one of the
 //!   protocol (the seqlock's documented race, discarded by validation). Under the `strict`
 //!   feature `pixels_mut`/`bytes_mut` lend a staging buffer that commit writes back with aligned
 //!   8-byte atomic words, and every shared pixel access is such a word, so even a process-local
 //!   stream shared by threads is race-free (Miri and ThreadSanitizer check it). Same methods in
 //!   both builds: the feature is additive.
-//! * Keyword writers ([`Stream::set_keyword`]) are serialised: an OFD lock on the keyword region
-//!   across processes and open handles, a mutex within one handle; legacy C writers take no lock.
-//! * A new stream or segment file is built under an unpredictable name (`.NAME.<64 random
-//!   bits>.tmp`), owner-only, and given its final mode just before the rename.
-//! * [`Segment`]s use the owner-PID lock of `docs/segment-lock.md` (format version 2).
+//! * Keyword writers ([`Stream::set_keyword`], [`Stream::clear_keyword`]) are serialised: an OFD
+//!   lock on the keyword region across processes and open handles (a forked child locks a
+//!   description of its own), a fork-proof lock within one process; legacy C writers take no
+//!   lock.
+//! * A new stream or segment file is built unnamed (`O_TMPFILE`) with its final permissions —
+//!   the umask, or the directory's default ACL, as for any file created in place — and named
+//!   only once complete, then renamed into place; without `O_TMPFILE`, under an unpredictable
+//!   name (`.NAME.<64 random bits>.tmp`), owner-only until complete.
+//! * [`Segment`]s use the owner-PID lock of `docs/segment-lock.md` (format version 2); within a
+//!   process no two guards of one segment ever coexist, whatever the file says.
 #![deny(missing_docs)]
 
 mod abandoned;
@@ -101,6 +107,7 @@ mod reader;
 mod segment;
 mod spec;
 mod stream;
+mod temp_file;
 pub mod validate;
 mod writer;
 mod writer_pixels;

@@ -18,8 +18,10 @@
 //! live in other threads), and a reader copying pixels while the guard's `&mut [T]` is alive is
 //! a data race — and an aliasing violation — *in this process*, which the seqlock's validation
 //! cannot excuse. So readers copy pixels through [`Mapping::reader_pixels`]: for a stream file,
-//! a second mapping of the pixel region, made on a reader's first copy and shared by all
-//! readers of the handle. The writer's `&mut` and the readers' loads then touch different
+//! a second, read-only mapping of the pixel region, shared by all readers of the handle, made on
+//! a reader's first copy — or at open when the handle is to be prefaulted or locked in memory
+//! (then prefaulted and locked too: the readers' first frames must not pay page faults either).
+//! The writer's `&mut` and the readers' loads then touch different
 //! memory of this process — the same physical pages, exactly as a reader in another process
 //! does — which reduces the case to the cross-process one of `docs/protocol.md` (the
 //! documented seqlock race on the pixels). The readers' atomics on the header (`cnt0`, `write`,
@@ -39,6 +41,7 @@ use shmim_layout::{
     CbFrameMd, ImageKeyword, ImageMetadata, Region, SemSlot, StreamProcTrace, Timespec,
 };
 use shmim_sync::Field;
+use shmim_sync::local_lock::LocalLock;
 use shmim_sync::semaphore::Semaphore;
 
 use crate::error::{Error, Result};
@@ -76,13 +79,27 @@ pub(crate) struct Mapping {
 }
 
 /// What a mapping needs only now and then (a keyword write, a reader's first copy).
-#[derive(Default)]
 struct Seldom {
-    /// Serialises keyword writers of this process that share this mapping's open file description
-    /// (its OFD lock does not exclude them from each other; see `keywords.rs`).
-    keyword_writers: std::sync::Mutex<()>,
-    /// The readers' own mapping of the pixel region (module docs), made on first use.
+    /// Serialises keyword writers of this process that use this mapping (an OFD lock does not
+    /// exclude users of one open file description from each other; see `keywords.rs`). A lock a
+    /// `fork` cannot leave taken in the child.
+    keyword_writers: LocalLock<()>,
+    /// The process that made this mapping (and opened its file): a forked child shares the open
+    /// file description with it, so the child's keyword writers lock a description of their own.
+    made_by: i32,
+    /// The readers' own mapping of the pixel region (module docs), made on first use, or when
+    /// the handle is made if its memory is to be prefaulted or locked.
     reader_twin: OnceLock<PixelTwin>,
+}
+
+impl Seldom {
+    fn new() -> Box<Self> {
+        Box::new(Self {
+            keyword_writers: LocalLock::new(()),
+            made_by: shmim_sync::pid::current(),
+            reader_twin: OnceLock::new(),
+        })
+    }
 }
 
 /// A second mapping of a stream file's pixel region, for readers.
@@ -93,9 +110,10 @@ struct PixelTwin {
 }
 
 impl PixelTwin {
-    /// Maps the pages holding `data` (a non-empty region of `file`), prefaulted: the first copy
-    /// would touch them all anyway, and one `MAP_POPULATE` is cheaper than a fault per page.
-    fn map(file: &File, path: &Path, data: Region) -> Result<Self> {
+    /// Maps the pages holding `data` (a non-empty region of `file`), read-only (readers only
+    /// copy out), prefaulted: the first copy would touch them all anyway, and one `MAP_POPULATE`
+    /// is cheaper than a fault per page. `lock_memory`: also `mlock` them.
+    fn map(file: &File, path: &Path, data: Region, lock_memory: bool) -> Result<Self> {
         let page = rustix::param::page_size() as u64;
         let first = data.offset - data.offset % page;
         let len = usize::try_from(data.end() - first).map_err(|_| {
@@ -109,8 +127,11 @@ impl PixelTwin {
             .offset(first)
             .len(len)
             .populate()
-            .map_raw(file)
+            .map_raw_read_only(file)
             .map_err(|e| Error::io("mmap", path, e))?;
+        if lock_memory {
+            map.lock().map_err(|e| Error::io("mlock", path, e))?;
+        }
         Ok(Self {
             map,
             data_at: (data.offset - first) as usize,
@@ -121,8 +142,8 @@ impl PixelTwin {
 /// Where [`crate::Reader`]s copy pixels from: the readers' own mapping of the pixel region for a
 /// stream file, the handle's memory otherwise (module docs).
 pub(crate) struct ReaderPixels<'m> {
-    /// The pixel region's first byte.
-    data: *mut u8,
+    /// The pixel region's first byte (only read: the readers' mapping is read-only).
+    data: *const u8,
     /// The pixel region in file offsets.
     region: Region,
     _mapping: PhantomData<&'m Mapping>,
@@ -281,7 +302,7 @@ impl Mapping {
                 path,
                 ino,
             },
-            seldom: Box::default(),
+            seldom: Seldom::new(),
         }
     }
 
@@ -296,7 +317,7 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Borrowed,
-            seldom: Box::default(),
+            seldom: Seldom::new(),
         }
     }
 
@@ -310,13 +331,19 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Heap(block),
-            seldom: Box::default(),
+            seldom: Seldom::new(),
         }
     }
 
     /// The in-process half of the keyword writers' lock (see `keywords.rs`).
-    pub(crate) fn keyword_writers(&self) -> &std::sync::Mutex<()> {
+    pub(crate) fn keyword_writers(&self) -> &LocalLock<()> {
         &self.seldom.keyword_writers
+    }
+
+    /// Whether this process made the mapping, and so owns its open file description alone (a
+    /// forked child shares it with its parent).
+    pub(crate) fn made_here(&self) -> bool {
+        self.seldom.made_by == shmim_sync::pid::current()
     }
 
     pub(crate) fn geometry(&self) -> &Geometry {
@@ -338,25 +365,40 @@ impl Mapping {
     #[inline]
     pub(crate) fn reader_pixels(&self) -> Result<ReaderPixels<'_>> {
         let region = self.geo.regions.data;
-        let data = match &self.backing {
-            Backing::File { file, path, .. } if region.len > 0 => {
-                let twin = match self.seldom.reader_twin.get() {
-                    Some(twin) => twin,
-                    None => {
-                        let made = PixelTwin::map(file, path, region)?;
-                        // Another reader of this handle may have made one meanwhile: keep one.
-                        self.seldom.reader_twin.get_or_init(|| made)
-                    }
-                };
-                twin.map.as_mut_ptr().wrapping_add(twin.data_at)
-            }
-            _ => self.base.wrapping_add(region.offset as usize),
+        let data = match self.reader_twin(false)? {
+            Some(twin) => twin.map.as_ptr().wrapping_add(twin.data_at),
+            None => self.base.cast_const().wrapping_add(region.offset as usize),
         };
         Ok(ReaderPixels {
             data,
             region,
             _mapping: PhantomData,
         })
+    }
+
+    /// Makes the readers' mapping of the pixels now, for a handle whose memory is prefaulted
+    /// (and with `lock_memory`, locked): its readers' first frames must not pay page faults (nor
+    /// an `mmap`) either. Nothing to do for memory that is not a stream file.
+    pub(crate) fn prepare_readers(&self, lock_memory: bool) -> Result<()> {
+        self.reader_twin(lock_memory).map(drop)
+    }
+
+    /// The readers' mapping of the pixel region, made now if there is none (with `mlock` if
+    /// `lock_memory`); `None` where readers use the handle's memory.
+    fn reader_twin(&self, lock_memory: bool) -> Result<Option<&PixelTwin>> {
+        let region = self.geo.regions.data;
+        let Backing::File { file, path, .. } = &self.backing else {
+            return Ok(None);
+        };
+        if region.len == 0 {
+            return Ok(None);
+        }
+        if let Some(twin) = self.seldom.reader_twin.get() {
+            return Ok(Some(twin));
+        }
+        let made = PixelTwin::map(file, path, region, lock_memory)?;
+        // Another reader of this handle may have made one meanwhile: keep one.
+        Ok(Some(self.seldom.reader_twin.get_or_init(|| made)))
     }
 
     /// Whether the memory is a shared file mapping (not a process-local or borrowed block).

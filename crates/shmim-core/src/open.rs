@@ -28,9 +28,12 @@ pub struct OpenOptions {
     pub follow_outside: bool,
     /// How long to retry while the file looks half-created (default 200 ms).
     pub retry: Duration,
-    /// Prefault the mapping (`MAP_POPULATE`).
+    /// Prefault the mapping (`MAP_POPULATE`), and the readers' own mapping of the pixels (made at
+    /// once instead of on the first read).
     pub prefault: bool,
-    /// Lock the mapping in RAM (`mlock`), so frames never page-fault (needs `RLIMIT_MEMLOCK`).
+    /// Lock the mapping in RAM (`mlock`), and the readers' own mapping of the pixels, so frames
+    /// never page-fault. Needs `RLIMIT_MEMLOCK` for the pixels twice (two mappings of the same
+    /// pages count twice) plus the rest of the file.
     pub lock_memory: bool,
 }
 
@@ -87,7 +90,11 @@ pub(crate) fn open_path(path: &Path, dir: Option<&Path>, opts: &OpenOptions) -> 
                     map.lock().map_err(|e| Error::io("mlock", path, e))?;
                 }
                 let ino = std::os::unix::fs::MetadataExt::ino(&meta);
-                return Ok(Mapping::from_file(map, file, path.to_path_buf(), ino, geo));
+                let mapping = Mapping::from_file(map, file, path.to_path_buf(), ino, geo);
+                if opts.prefault || opts.lock_memory {
+                    mapping.prepare_readers(opts.lock_memory)?;
+                }
+                return Ok(mapping);
             }
             Err(check) if check.maybe_in_progress() && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5));

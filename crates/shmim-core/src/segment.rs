@@ -14,7 +14,9 @@
 //! | 64 | size | the value |
 //!
 //! Every party must take the lock to touch the value; that is the contract that makes
-//! [`SegmentGuard`]'s `&mut T` sound. When a holder dies, the next locker is told
+//! [`SegmentGuard`]'s `&mut T` sound. Within this process the contract does not depend on the
+//! file: the lock's record of this process's guards keeps a second guard from any thread of ours
+//! (including [`Segment::force_lock`]) while one lives, whatever the shared word says. When a holder dies, the next locker is told
 //! ([`SegmentGuard::previous_owner_died`]) and should repair the value and call
 //! [`SegmentGuard::mark_consistent`]; otherwise the locker after it is told again. Nothing in
 //! the file steers this process's memory: the lock word only names its holder. C programs use
@@ -31,9 +33,10 @@ use std::time::Duration;
 use bytemuck::Pod;
 use shmim_sync::lock::{LockGuard, LockId, PidLock, pid_namespace};
 
-use crate::create::{TempFile, reserve};
+use crate::create::reserve;
 use crate::error::{Error, Result, SegmentMismatch};
 use crate::open::map_file;
+use crate::temp_file::TempFile;
 
 /// Segment file magic.
 const MAGIC: [u8; 8] = *b"SHMIMSEG";
@@ -62,13 +65,20 @@ pub struct Segment<T: Pod> {
     _t: PhantomData<T>,
 }
 
-// SAFETY: the value is only reached through the lock (one holder at a time, any thread); the
-// lock word only through atomics; the mapping itself is plain shared memory.
+// SAFETY: the value is only reached through a guard, and one guard at a time exists in this
+// process whatever the file says (the lock's record of our guards decides between our threads;
+// `force_lock` is refused while one lives); the lock word is only reached through atomics; the
+// mapping itself is plain shared memory.
 unsafe impl<T: Pod + Send> Send for Segment<T> {}
 // SAFETY: as above; `lock()` serialises access across threads and processes.
 unsafe impl<T: Pod + Send> Sync for Segment<T> {}
 
 /// Exclusive access to a segment's value; releases the lock on drop.
+///
+/// Dropped while its thread panics, it releases the lock with the owner-died news
+/// ([`SegmentGuard::previous_owner_died`] for the next locker), as a holder's death does: the
+/// update may be half done. A forked child must not use a guard it inherited (its parent still
+/// holds the lock); dropping it there leaves the lock alone.
 pub struct SegmentGuard<'a, T: Pod> {
     guard: LockGuard<'a>,
     value: *mut T,
@@ -88,7 +98,7 @@ impl<T: Pod> Segment<T> {
         let name = crate::name::validate_name(name)?;
         let dir = dir.as_ref();
         let path = dir.join(format!("{name}{SEGMENT_SUFFIX}"));
-        let tmp = TempFile::create(dir, name)?;
+        let tmp = TempFile::create(&path, name, None)?;
         let len = Self::file_len();
         reserve(&tmp.file, len).map_err(|e| Error::io("fallocate", &tmp.path, e.into()))?;
         let map = map_file(&tmp.file, &tmp.path, len, false)?;
@@ -100,7 +110,7 @@ impl<T: Pod> Segment<T> {
         header[12..16].copy_from_slice(&(size_of::<T>() as u32).to_ne_bytes());
         header[NAMESPACE_AT..NAMESPACE_AT + 8].copy_from_slice(&home_ns.to_ne_bytes());
         // SAFETY: the fresh mapping is `len` ≥ 64 + size_of::<T>() bytes, page-aligned, and not
-        // yet visible to anyone (temporary name); the value at 64 is aligned for any T with
+        // yet visible to anyone (not yet published); the value at 64 is aligned for any T with
         // align ≤ 64. The header's lock word is written free (0) with it.
         unsafe {
             base.copy_from_nonoverlapping(header.as_ptr(), DATA_AT);
@@ -110,7 +120,7 @@ impl<T: Pod> Segment<T> {
             .file
             .try_clone()
             .map_err(|e| Error::io("dup", &tmp.path, e))?;
-        tmp.publish(&path, None, true)?;
+        tmp.publish(true)?;
         Self::wrap(map, file, path, home_ns)
     }
 
@@ -231,11 +241,15 @@ impl<T: Pod> Segment<T> {
         Ok(self.guard(self.lock_view().lock_timeout(timeout)?))
     }
 
-    /// Takes the lock whatever holds it, as if the holder had died (the guard says so). For a
-    /// holder known to be gone that cannot be judged from here (another PID namespace). If it
-    /// is alive, both of you now hold the lock.
-    pub fn force_lock(&self) -> SegmentGuard<'_, T> {
-        self.guard(self.lock_view().force())
+    /// Takes the lock whatever another process holds, as if the holder had died (the guard
+    /// says so). For a holder known to be gone that cannot be judged from here (another PID
+    /// namespace). If it is alive, both processes now hold the lock and nothing stops its
+    /// writes. Refused while a thread of this process holds the lock (through any handle of
+    /// the segment): [`LockError::Deadlock`](shmim_sync::lock::LockError::Deadlock) for the
+    /// calling thread, [`LockError::HeldInThisProcess`](shmim_sync::lock::LockError::HeldInThisProcess)
+    /// for another — two guards in one process would be two `&mut T` to the same memory.
+    pub fn force_lock(&self) -> Result<SegmentGuard<'_, T>> {
+        Ok(self.guard(self.lock_view().force()?))
     }
 }
 

@@ -1,6 +1,9 @@
-//! Readers and writers across `fork`: a forked child that drops an inherited `Reader` leaves the
-//! parent's registration alone, and whatever the child does itself is recorded under the
-//! child's PID, never its parent's.
+//! Readers, writers, keyword writers and segment locks across `fork`: a forked child that drops
+//! an inherited `Reader` leaves the parent's registration alone, and whatever the child does
+//! itself is recorded under the child's PID, never its parent's; a child dropping an inherited
+//! segment guard leaves its parent's lock alone; keyword writers of a parent and its child
+//! (who share an open file description) still exclude each other, even when the fork caught
+//! another thread in the middle of a keyword write.
 //!
 //! A test harness of its own (`harness = false`): `fork` is called only in a single-threaded
 //! child process this binary re-executes for that purpose, never in the test's own process.
@@ -10,15 +13,24 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+
 use common::StreamDir;
-use shmim_core::{Datatype, Error, Stream, StreamSpec};
+use shmim_core::{Datatype, Error, Segment, Stream, StreamSpec, Value};
 
 const ROLE: &str = "SHMIM_FORK_ROLE";
 
 /// Runs `body` in a forked child and returns its exit code (a watchdog kills it after 60 s).
 fn in_forked_child(body: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: this process is single-threaded (a re-executed role, no test harness), so the
-    // child may run ordinary code.
+    wait_child(fork_child(body))
+}
+
+/// Forks a child that runs `body` and exits with its result (70 if it panics).
+fn fork_child(body: impl FnOnce() -> i32) -> libc::pid_t {
+    // SAFETY: this process's threads are known (a re-executed role, no test harness): the
+    // child runs ordinary code, as the roles below explain.
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork failed");
     if child == 0 {
@@ -26,6 +38,11 @@ fn in_forked_child(body: impl FnOnce() -> i32) -> i32 {
         // SAFETY: leaves the child without running the parent's exit handlers twice.
         unsafe { libc::_exit(code) };
     }
+    child
+}
+
+/// The exit code of forked `child`; -1 if a signal ended it, -2 if the 60 s watchdog killed it.
+fn wait_child(child: libc::pid_t) -> i32 {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let mut status = 0;
@@ -116,17 +133,232 @@ fn a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_a
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
+/// The raw lock word of segment `name` in the stream directory.
+fn segment_word(name: &str) -> u64 {
+    let path = std::path::Path::new(&std::env::var("MILK_SHM_DIR").unwrap())
+        .join(format!("{name}.seg.shm"));
+    let mut word = [0u8; 8];
+    std::fs::File::open(path)
+        .unwrap()
+        .read_exact_at(&mut word, 16)
+        .unwrap();
+    u64::from_ne_bytes(word)
+}
+
+/// Role: hold a segment's lock, fork; the child drops its copy of the guard. The lock must stay
+/// ours: the word unchanged, and another process cannot take it.
+fn inherited_segment_guard() -> i32 {
+    let dir = std::env::var("MILK_SHM_DIR").unwrap();
+    let seg = Segment::<u64>::create(&dir, "params", &0).unwrap();
+    let mut guard = seg.lock().unwrap();
+    *guard = 42;
+    let held = segment_word("params");
+    let inherited = &guard;
+    let child = in_forked_child(|| {
+        // SAFETY: in the forked child, this is the only owner of the copy that will ever be
+        // dropped (the child exits without unwinding).
+        drop(unsafe { std::ptr::read(inherited) });
+        0
+    });
+    if child != 0 {
+        return child;
+    }
+    if segment_word("params") != held {
+        eprintln!(
+            "the child's drop changed the word: {held:#x} -> {:#x}",
+            segment_word("params")
+        );
+        return 30;
+    }
+    let other = in_forked_child(|| {
+        let seg = Segment::<u64>::open(&dir, "params").unwrap();
+        match seg.lock_timeout(Duration::from_millis(50)) {
+            Err(Error::Lock(_)) => 0,
+            Ok(_) => 31, // another process got the lock while we hold it
+            Err(_) => 32,
+        }
+    });
+    *guard = 43;
+    drop(guard);
+    other
+}
+
+/// Keywords each of the parent and its child add in [`keyword_writers_across_fork`].
+const FORK_KEYWORDS: u32 = 200;
+
+/// Adds `FORK_KEYWORDS` names `TAG0…` with values and comments that say who wrote them.
+fn add_keywords(stream: &Stream, tag: &str) {
+    for k in 0..FORK_KEYWORDS {
+        let (name, value, comment) = fork_keyword(tag, k);
+        stream.set_keyword(&name, value, &comment).unwrap();
+    }
+}
+
+fn fork_keyword(tag: &str, k: u32) -> (String, Value, String) {
+    (
+        format!("{tag}{k}"),
+        Value::Long(i64::from(k)),
+        format!("by {tag} {k}"),
+    )
+}
+
+/// Role: the parent and a forked child add keywords to the one `Stream` at the same time. They
+/// share the handle's open file description (an OFD lock on it excludes neither) and each has a
+/// copy of its in-process lock: without a description of the child's own, entries were lost.
+fn keyword_writers_across_fork() -> i32 {
+    let stream = Stream::open(&std::env::var("STREAM").unwrap()).unwrap();
+    let child = fork_child(|| {
+        add_keywords(&stream, "C");
+        0
+    });
+    add_keywords(&stream, "P");
+    let code = wait_child(child);
+    if code != 0 {
+        return code;
+    }
+    let mut names: HashMap<String, u32> = HashMap::new();
+    let mut bad = 0;
+    for kw in stream.keywords().unwrap() {
+        *names.entry(kw.name.clone()).or_default() += 1;
+        let tag = &kw.name[..1];
+        let k: u32 = kw.name[1..].parse().unwrap_or(u32::MAX);
+        let (_, value, comment) = fork_keyword(tag, k);
+        if (kw.value, kw.comment) != (value, comment) {
+            bad += 1;
+        }
+    }
+    let lost = (0..FORK_KEYWORDS)
+        .flat_map(|k| [format!("P{k}"), format!("C{k}")])
+        .filter(|n| !names.contains_key(n))
+        .count();
+    let twice = names.values().filter(|&&n| n > 1).count();
+    if (lost, twice, bad) != (0, 0, 0) {
+        eprintln!("lost {lost} names, {twice} names twice, {bad} mixed entries");
+        return 40;
+    }
+    0
+}
+
+/// Role: a thread of ours is inside `set_keyword` (holding the in-process keyword lock, waiting
+/// for the file lock another description holds) when the main thread forks. The child's own
+/// `set_keyword` must not hang on the copy of the lock. (This role has two threads when it
+/// forks — the point of the test; the child only writes a keyword and exits.)
+fn keyword_write_after_a_fork_inside_another_writer() -> i32 {
+    let name = std::env::var("STREAM").unwrap();
+    let stream = Stream::open(&name).unwrap();
+    let blocker = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(
+            std::path::Path::new(&std::env::var("MILK_SHM_DIR").unwrap())
+                .join(format!("{name}.im.shm")),
+        )
+        .unwrap();
+    let region = stream.geometry().regions.keywords;
+    let held = shmim_sync::range_lock::try_lock(blocker.as_fd(), region.offset, region.len)
+        .unwrap()
+        .expect("nobody writes keywords yet");
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| stream.set_keyword("THREAD", Value::Long(1), ""));
+        // Give the writer time to take the in-process lock and start waiting for the file lock
+        // (microseconds of work): a window to fork in, not a performance bound.
+        std::thread::sleep(Duration::from_millis(200));
+        let child = fork_child(|| match stream.set_keyword("CHILD", Value::Long(2), "") {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("child: {e}");
+                50
+            }
+        });
+        drop(held);
+        let code = wait_child(child);
+        writer.join().unwrap().unwrap();
+        if code != 0 {
+            eprintln!("the child's set_keyword failed or hung: {code}");
+            return code;
+        }
+        let names: Vec<String> = stream
+            .keywords()
+            .unwrap()
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        if names.len() != 2 || !names.contains(&"CHILD".to_owned()) {
+            eprintln!("keywords after both writes: {names:?}");
+            return 51;
+        }
+        0
+    })
+}
+
+/// Runs this binary in `role` with `MILK_SHM_DIR` = `dir` and `STREAM` = `stream`; asserts
+/// that it exits with 0.
+fn run_role(role: &str, dir: &StreamDir, stream: &str) {
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, role)
+        .env("MILK_SHM_DIR", dir.path())
+        .env("STREAM", stream)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "role {role}: {status}");
+}
+
+fn a_forked_child_dropping_an_inherited_segment_guard_leaves_the_parents_lock_alone() {
+    run_role("inherited_segment_guard", &StreamDir::new("fork-seg"), "");
+}
+
+fn keyword_writers_of_a_parent_and_its_forked_child_exclude_each_other() {
+    let dir = StreamDir::new("fork-kw");
+    let spec = StreamSpec::new(&[4], Datatype::U8).keywords(1024);
+    Stream::create("kw", &spec.dir(dir.path())).unwrap();
+    run_role("keyword_writers_across_fork", &dir, "kw");
+}
+
+fn a_child_forked_while_another_thread_writes_a_keyword_can_write_keywords() {
+    let dir = StreamDir::new("fork-kw-held");
+    let spec = StreamSpec::new(&[4], Datatype::U8).keywords(8);
+    Stream::create("kw", &spec.dir(dir.path())).unwrap();
+    run_role(
+        "keyword_write_after_a_fork_inside_another_writer",
+        &dir,
+        "kw",
+    );
+}
+
 fn main() {
     if cfg!(miri) {
         return;
     }
     match std::env::var(ROLE).as_deref() {
         Ok("inherited_reader") => std::process::exit(inherited_reader()),
+        Ok("inherited_segment_guard") => std::process::exit(inherited_segment_guard()),
+        Ok("keyword_writers_across_fork") => std::process::exit(keyword_writers_across_fork()),
+        Ok("keyword_write_after_a_fork_inside_another_writer") => {
+            std::process::exit(keyword_write_after_a_fork_inside_another_writer())
+        }
         Ok(other) => panic!("unknown role {other}"),
         Err(_) => {}
     }
-    a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone();
-    println!(
-        "test a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone ... ok"
-    );
+    let tests: [(&str, fn()); 4] = [
+        (
+            "a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone",
+            a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone,
+        ),
+        (
+            "a_forked_child_dropping_an_inherited_segment_guard_leaves_the_parents_lock_alone",
+            a_forked_child_dropping_an_inherited_segment_guard_leaves_the_parents_lock_alone,
+        ),
+        (
+            "keyword_writers_of_a_parent_and_its_forked_child_exclude_each_other",
+            keyword_writers_of_a_parent_and_its_forked_child_exclude_each_other,
+        ),
+        (
+            "a_child_forked_while_another_thread_writes_a_keyword_can_write_keywords",
+            a_child_forked_while_another_thread_writes_a_keyword_can_write_keywords,
+        ),
+    ];
+    for (name, test) in tests {
+        test();
+        println!("test {name} ... ok");
+    }
 }

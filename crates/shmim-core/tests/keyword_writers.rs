@@ -165,3 +165,42 @@ fn a_keyword_writer_that_never_lets_go_is_reported_not_waited_for() {
         0
     );
 }
+
+#[test]
+fn clearing_a_keyword_never_clears_another_name_added_meanwhile() {
+    // Two threads set and clear one name; a third adds its own name, which must be there until
+    // it clears it. A clear that looked the entry up and wrote it in two steps could find "X" at
+    // index i, lose the race to the other clearer, and wipe the name added at i meanwhile.
+    let dir = StreamDir::new("kw-clear");
+    let spec = StreamSpec::new(&[4], Datatype::U8)
+        .keywords(4)
+        .dir(dir.path());
+    let stream = Stream::create("kw", &spec).unwrap();
+    let rounds = common::count_from_env("SHMIM_KEYWORD_CLEAR_ROUNDS", 20_000);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let stream = &stream;
+            s.spawn(move || {
+                for k in 0..rounds {
+                    stream
+                        .set_keyword("X", Value::Long(k), &format!("t{t}"))
+                        .unwrap();
+                    stream.clear_keyword("X").unwrap();
+                }
+            });
+        }
+        s.spawn(|| {
+            for k in 0..rounds {
+                stream.set_keyword("Y", Value::Long(k), "mine").unwrap();
+                let y = stream.keyword("Y").unwrap();
+                assert!(
+                    y.as_ref().is_some_and(|y| y.value == Value::Long(k)),
+                    "round {k}: Y was cleared by someone else: {y:?}"
+                );
+                assert!(stream.clear_keyword("Y").unwrap().is_some());
+            }
+        });
+    });
+    assert!(stream.keywords().unwrap().is_empty());
+    assert_eq!(stream.clear_keyword("X").unwrap(), None, "nothing to clear");
+}

@@ -149,6 +149,78 @@ fn a_thread_that_ends_holding_the_lock_leaves_it_owner_died() {
 }
 
 #[test]
+fn force_lock_never_gives_a_second_guard_in_the_process_that_holds_the_lock() {
+    let dir = StreamDir::new("seg-force");
+    let seg = Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
+    let other_handle = Segment::<Params>::open(dir.path(), "params").unwrap();
+    let mut held = seg.lock().unwrap();
+    // The calling thread holds it: through this handle and through another.
+    for handle in [&seg, &other_handle] {
+        assert!(matches!(
+            handle.force_lock(),
+            Err(Error::Lock(LockError::Deadlock))
+        ));
+    }
+    // Another thread of this process.
+    std::thread::scope(|s| {
+        s.spawn(|| match other_handle.force_lock() {
+            Err(Error::Lock(LockError::HeldInThisProcess { tid })) => assert_ne!(tid, 0),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("two guards of one value in one process"),
+        });
+    });
+    held.loops = 1;
+    drop(held);
+    let g = seg.force_lock().unwrap();
+    assert!(g.previous_owner_died(), "a forced lock says so");
+    assert_eq!(g.loops, 1);
+}
+
+#[test]
+fn relocking_from_the_holding_thread_is_refused_even_where_the_namespace_is_unknown() {
+    let dir = StreamDir::new("seg-relock-ns");
+    Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
+    // A creator that could not read /proc/self/ns/pid records 0: nobody is "home".
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("params.seg.shm"))
+        .unwrap()
+        .write_all_at(&0u64.to_ne_bytes(), 24)
+        .unwrap();
+    let seg = Segment::<Params>::open(dir.path(), "params").unwrap();
+    assert_eq!(seg.pid_namespace(), 0);
+    let _held = seg.lock().unwrap();
+    // A watchdog, not a bound: the answer is immediate (before the fix: a timeout here, and
+    // `lock()` below hung forever).
+    assert!(matches!(
+        seg.lock_timeout(Duration::from_secs(10)),
+        Err(Error::Lock(LockError::Deadlock))
+    ));
+    assert!(matches!(seg.lock(), Err(Error::Lock(LockError::Deadlock))));
+}
+
+#[test]
+fn a_thread_that_panics_mid_update_leaves_the_next_locker_told() {
+    let dir = StreamDir::new("seg-panic");
+    let seg = Segment::create(dir.path(), "params", &Params::zeroed()).unwrap();
+    std::thread::scope(|s| {
+        let result = s
+            .spawn(|| {
+                let mut g = seg.lock().unwrap();
+                g.dirty = 1;
+                panic!("a bug in the middle of the update");
+            })
+            .join();
+        assert!(result.is_err());
+    });
+    let mut g = seg.lock_timeout(Duration::from_secs(30)).unwrap();
+    assert!(g.previous_owner_died(), "the half update is news");
+    assert_eq!(g.dirty, 1);
+    g.dirty = 0;
+    g.mark_consistent();
+}
+
+#[test]
 fn a_segment_of_the_old_format_is_refused_with_a_clear_error() {
     let dir = StreamDir::new("seg-v1");
     // Version 1: a glibc robust mutex at offset 16.
@@ -220,7 +292,7 @@ fn a_dead_holder_is_taken_over_only_within_the_creators_pid_namespace() {
         }
         other => panic!("expected an unjudged timeout, got {:?}", other.err()),
     }
-    let mut g = away.force_lock();
+    let mut g = away.force_lock().unwrap();
     assert!(g.previous_owner_died());
     g.mark_consistent();
 }

@@ -67,15 +67,10 @@ pub fn set(
     stream.with_stream(py, |s| s.set_keyword(name, v, comment).py().map(drop))
 }
 
-/// Marks keyword `name`'s entry unused; whether there was one.
+/// Marks keyword `name`'s entry unused; whether there was one. Looked up and cleared under the keyword writers' lock (`Stream::clear_keyword`), so an entry
+/// freed and reused by another name meanwhile is never the one cleared.
 pub fn clear(stream: &PyStream, py: Python<'_>, name: &str) -> PyResult<bool> {
-    stream.with_stream(py, |s| match s.keyword(name).py()? {
-        Some(k) => s
-            .set_keyword_at(k.index, "", Value::Empty, "")
-            .py()
-            .map(|()| true),
-        None => Ok(false),
-    })
+    stream.with_stream(py, |s| Ok(s.clear_keyword(name).py()?.is_some()))
 }
 
 /// Marks every keyword entry unused.

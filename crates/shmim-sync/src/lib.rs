@@ -15,7 +15,10 @@
 //! | [`spin`] | bounded spinning: backoff, deadline, liveness |
 //! | [`slot`] | reader-slot claim and release (compare-and-swap on `semReadPID[i]`) |
 //! | [`lock`] | the segment lock for data many processes edit: an owner-PID word, timed futex waits, owner death by liveness (also in C: `ImageStreamIO_lock.h`) |
-//! | [`lock_word`] | the segment lock's word and its transitions (the part loom checks) |
+//! | [`lock_word`] | the segment lock's word and its transitions |
+//! | [`lock_record`] | the process's record of its guards and the verdicts on a busy word: within a process the record decides, between processes the word |
+//! | [`lock_wait`] | the acquisition loop: attempt, announce, sleep; a wake is never swallowed |
+//! | [`local_lock`] | a lock among the threads of one process that a `fork` cannot leave taken in the child (the lock record, keyword writers) |
 //! | [`range_lock`] | an exclusive lock on a byte range of a file, held by its open file description (keyword writers) |
 //! | [`semaphore`] | glibc process-shared `sem_t` in the file, with a race-free `SEMAPHORE_MAXVAL` clamp |
 //! | [`liveness`] | is this PID a live process? (zombies count as dead) |
@@ -39,30 +42,40 @@
 //!   or stale frame accepted), two writers racing `begin`, abandon vs reader, reader-slot claim
 //!   and release, recovery of a dead writer's flag by two recoverers against a writer in its
 //!   begin window and a legacy writer (`loom_recover`, which also rejects a broken variant),
-//!   the segment lock's word (`loom_lock`: acquire, release, waiters, take-over of
-//!   a dead holder and of a stale record of one's own PID, force — never two holders).
+//!   the segment lock (`loom_lock`, on the shipped word transitions, record, verdicts and
+//!   acquisition loop: acquire, release, waiters, take-over of a dead holder and of a stale
+//!   record of one's own PID, force, a word cleared behind a holder of the locker's own process,
+//!   a woken waiter that gives up — never two holders, no lost wake-up).
 //! * **Miri** (`miri`): the unit tests over heap buffers (accessors, seqlock, copy, slots, spin),
 //!   with `--features strict` and strict provenance; tests that make system calls are
 //!   `cfg_attr(miri, ignore)`.
 //! * **ThreadSanitizer** (`tsan`; `tests/tsan_seqlock.rs`): one writer and three readers with
 //!   checksummed frames, and two writers handing non-atomic state over through the flag, built
 //!   with `strict` and `--cfg shmim_tsan` (fences as read-modify-writes, see [`write_flag`]); no
-//!   suppressions.
+//!   suppressions. Also `tests/lock_threads.rs`: the segment lock between threads of one process
+//!   (exclusion, wake-up, refused force, cleared word, stale entry, panic, thread ending).
 //! * **Real processes** (`tests/cross_process.rs`, `tests/fork_pid.rs`,
 //!   `tests/lock_processes.rs`): a post in one process wakes another blocked in `sem_wait` /
 //!   `sem_clockwait`; a forked child gets its own PID, even when the fork catches another
 //!   thread inside the first `pid::current()`; the segment lock excludes across processes; a
-//!   holder killed with SIGKILL hands the next locker an owner-died lock, which it can repair;
-//!   a holder in another PID namespace is never judged, only forced.
+//!   holder killed with SIGKILL (reaped or a zombie) hands the next locker an owner-died lock,
+//!   which it can repair; a holder in another PID namespace is never judged, only forced (as
+//!   root this test must run: it fails rather than skip when `unshare` cannot).
 //!
 //! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 pub mod field;
 #[cfg(not(loom))]
+mod futex;
+#[cfg(not(loom))]
 pub mod liveness;
 #[cfg(not(loom))]
+pub mod local_lock;
+#[cfg(not(loom))]
 pub mod lock;
+pub mod lock_record;
+pub mod lock_wait;
 pub mod lock_word;
 #[cfg(not(loom))]
 pub mod pid;

@@ -8,23 +8,27 @@
 //! checked either (a plain mutex created from C silently loses robustness). Nothing in a shared
 //! file may steer this process's memory, so the lock is a word that holds only *who* holds it.
 //!
-//! # The protocol (`docs/segment-lock.md`; the word and its orderings: [`crate::lock_word`])
+//! # The protocol (`docs/segment-lock.md`; the word: [`crate::lock_word`]; the record and the
+//! verdicts: [`crate::lock_record`])
 //! * The word holds the holder's PID and thread id; taking it is one compare-and-swap.
+//! * **Within this process, its own record of guards decides**, never the word: while a live
+//!   thread of ours holds a guard, other threads of ours wait, [`PidLock::force`] refuses, and the
+//!   holding thread relocking gets [`LockError::Deadlock`] (in any PID namespace). A scribbled
+//!   word or another process's `force` can therefore never give two guards — two `&mut` — in one
+//!   process.
 //! * A busy lock is waited for with **timed** process-shared futex waits on the word (a dead
 //!   holder wakes nobody), re-judging the holder every [`RECHECK`].
-//! * A holder is **dead** when [`crate::liveness`] says so (zombies count as dead). That is only
-//!   asked when the locker and the recorded holder are both in the PID namespace the segment's
-//!   creator recorded (the inode of `/proc/self/ns/pid`): a PID from another namespace means
-//!   nothing here, so across namespaces a locker waits until its timeout
-//!   ([`LockError::Timeout`] says why) and may then take the lock with [`PidLock::force`].
-//! * A locker that finds **its own PID** in the word asks this process's record of its guards:
-//!   held by this thread → [`LockError::Deadlock`]; by another live thread → wait; by nobody →
-//!   the record is stale (a dead process had our PID, or a thread of ours ended holding it) and
-//!   the lock is taken over. The record is consulted and the word changed under one process-wide
-//!   mutex, so two threads of one process never both take the lock.
+//! * Another process holding it is **dead** when [`crate::liveness`] says so (a process that has
+//!   exited, zombie included). That is only asked when the locker and the recorded holder are
+//!   both in the PID namespace the segment's creator recorded (the inode of
+//!   `/proc/self/ns/pid`): a PID from another namespace means nothing here, so across namespaces
+//!   a locker waits until its timeout ([`LockError::Timeout`] says why) and may then take the
+//!   lock with [`PidLock::force`].
+//! * A word naming **our own PID** that no live thread of ours holds is stale (a dead process
+//!   had our PID, or a thread of ours ended holding it) and is taken over.
 //! * The locker after a death is told ([`LockGuard::owner_died`]), like `EOWNERDEAD`: the data
 //!   may be half updated. It repairs it and calls [`LockGuard::mark_consistent`]; if it releases
-//!   without doing so, the *next* locker is told in turn.
+//!   without doing so — or the holding thread panics — the *next* locker is told in turn.
 //!
 //! # Limits
 //! * Fairness: none (a futex wakes one sleeper; a thread arriving meanwhile may win).
@@ -33,17 +37,29 @@
 //!   stale).
 //! * Without `/proc` the namespace cannot be read (recorded as 0): no automatic take-over at all,
 //!   only timeouts and `force`.
-//! * `fork` while another thread holds the process-wide record's mutex leaves the child unable
-//!   to lock (as with any mutex); a child must not use guards inherited from its parent.
+//! * A guard whose thread forgot it (`mem::forget`) holds the lock for this process until that
+//!   thread ends, like a forgotten `MutexGuard`.
+//! * A forked child starts with an empty record (its parent's guards are not its own) and never
+//!   releases a guard it inherited; it must not use such a guard's data either: the parent still
+//!   holds the lock.
+#[cfg(not(target_endian = "little"))]
+compile_error!(
+    "the segment lock sleeps on the low half of its 64-bit word at the word's address: little-endian targets only"
+);
 
+use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicI32, AtomicU64};
 use std::time::{Duration, Instant};
 
-use crate::lock_word::{self, Attempt, Locker, Verdict, Word};
-use crate::{liveness, pid};
+use crate::local_lock::{LocalGuard, LocalLock};
+pub use crate::lock_record::LockId;
+use crate::lock_record::{Me, Os, Record, Refusal};
+use crate::lock_wait::{self, Outcome, Waiting};
+use crate::lock_word::{Locker, Word};
+use crate::{futex, liveness, pid};
 
 /// How long a waiter sleeps before it judges the holder again (a dead holder wakes nobody).
 pub const RECHECK: Duration = Duration::from_millis(10);
@@ -54,6 +70,16 @@ pub enum LockError {
     /// This thread already holds the lock (it is not recursive).
     #[error("this thread already holds the lock")]
     Deadlock,
+    /// [`PidLock::force`] refused: a live thread of this very process holds the lock, and two
+    /// guards in one process would alias the data it protects.
+    #[error(
+        "thread {tid} of this process holds the lock: force only takes a lock from a holder \
+         outside this process; wait for that thread to release it"
+    )]
+    HeldInThisProcess {
+        /// The holding thread's id.
+        tid: u32,
+    },
     /// The lock stayed held for the whole wait.
     #[error(
         "lock still held by PID {owner} after {waited:?}{}",
@@ -81,18 +107,6 @@ pub enum LockError {
         #[source]
         source: io::Error,
     },
-}
-
-/// Which lock this is, independent of where it is mapped: the process's record of its own
-/// guards is keyed by it, so two mappings of one file are one lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockId {
-    /// Device of the file.
-    pub dev: u64,
-    /// Inode of the file.
-    pub ino: u64,
-    /// Offset of the word in the file.
-    pub offset: u64,
 }
 
 /// A view of a lock word in a mapping.
@@ -125,7 +139,7 @@ impl<'a> PidLock<'a> {
     /// `p` must be 8-aligned and valid for writes, and nobody may be using it as a lock.
     pub unsafe fn init(p: *mut u64) {
         // SAFETY: forwarded to the caller.
-        unsafe { AtomicU64::from_ptr(p) }.store(0, std::sync::atomic::Ordering::Relaxed);
+        unsafe { AtomicU64::from_ptr(p) }.store(0, Relaxed);
     }
 
     /// Views the lock at `p`. `home_ns` is the PID namespace recorded with it (0: unknown),
@@ -146,7 +160,7 @@ impl<'a> PidLock<'a> {
 
     /// The raw word now (for tools and messages).
     pub fn raw(&self) -> u64 {
-        self.word.load(std::sync::atomic::Ordering::Relaxed)
+        self.word.load(Relaxed)
     }
 
     /// Blocks until the lock is ours (a live holder may keep it forever; across PID namespaces
@@ -178,37 +192,39 @@ impl<'a> PidLock<'a> {
         })
     }
 
-    /// Takes the lock whatever holds it, as if its holder had died: the guard says
-    /// [`LockGuard::owner_died`]. For a holder that cannot be judged (another PID namespace)
-    /// and is known to be gone. **If it is alive, there are two holders**: the old one's
-    /// release is then ignored, but its writes meanwhile are not.
-    pub fn force(&self) -> LockGuard<'a> {
-        let me = self.locker();
-        let mut held = record();
-        lock_word::force(self.word, me);
-        held.retain(|h| h.id != self.id || h.pid != me.pid);
-        held.push(Held {
-            id: self.id,
-            pid: me.pid,
-            tid: me.tid,
-        });
-        self.guard(me, true)
+    /// Takes the lock whatever another process holds, as if its holder had died: the guard says
+    /// [`LockGuard::owner_died`]. For a holder that cannot be judged (another PID namespace) and
+    /// is known to be gone. **If it is alive, there are two holders** in two processes: nothing
+    /// stops its writes meanwhile. Refused while a live thread of *this* process holds the lock
+    /// ([`LockError::Deadlock`] for the calling thread, [`LockError::HeldInThisProcess`]
+    /// otherwise): two guards in one process would alias the data.
+    pub fn force(&self) -> Result<LockGuard<'a>, LockError> {
+        let me = self.me();
+        let forced = record().force(self.word, self.id, me, &System);
+        match forced {
+            Ok(()) => Ok(self.guard(me, true)),
+            Err(Refusal::ThisThread) => Err(LockError::Deadlock),
+            Err(Refusal::Thread(tid)) => Err(LockError::HeldInThisProcess { tid }),
+        }
     }
 
     /// Whether liveness can be asked about the holder `w` from here.
     fn judgeable(&self, w: Word) -> bool {
-        !w.foreign && self.locker().home
+        !w.foreign && in_namespace(self.home_ns)
     }
 
-    fn locker(&self) -> Locker {
-        Locker {
-            pid: pid::current() as u32,
-            tid: rustix::thread::gettid().as_raw_nonzero().get() as u32,
-            home: in_namespace(self.home_ns),
+    fn me(&self) -> Me {
+        Me {
+            locker: Locker {
+                pid: pid::current() as u32,
+                tid: pid::current_thread(),
+                home: in_namespace(self.home_ns),
+            },
+            token: thread_token(),
         }
     }
 
-    fn guard(&self, me: Locker, owner_died: bool) -> LockGuard<'a> {
+    fn guard(&self, me: Me, owner_died: bool) -> LockGuard<'a> {
         LockGuard {
             lock: *self,
             me,
@@ -221,66 +237,50 @@ impl<'a> PidLock<'a> {
     /// Attempts, sleeping between them, until the lock is ours, or `deadline` (then `Err` with
     /// the word last seen).
     fn acquire(&self, deadline: Option<Instant>) -> Result<Result<LockGuard<'a>, u64>, LockError> {
-        let me = self.locker();
-        let mut waited = false;
-        loop {
-            let outcome = {
-                // The record and the word change together (module docs).
-                let mut held = record();
-                let outcome =
-                    lock_word::attempt(self.word, me, waited, |w| self.judge(w, me, &mut held));
-                if let Attempt::Acquired { .. } = outcome {
-                    held.push(Held {
-                        id: self.id,
-                        pid: me.pid,
-                        tid: me.tid,
-                    });
-                }
-                outcome
-            };
-            let seen = match outcome {
-                Attempt::Acquired { owner_died } => return Ok(Ok(self.guard(me, owner_died))),
-                Attempt::Relock => return Err(LockError::Deadlock),
-                Attempt::Busy(seen) => seen,
-            };
-            let nap = match deadline {
-                None => RECHECK,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left.min(RECHECK),
-                    _ => return Ok(Err(seen)),
-                },
-            };
-            if let Some(value) = lock_word::announce_waiter(self.word, seen) {
-                futex_wait(self.word, Word::futex_value(value), nap)?;
-                waited = true;
-            }
+        let me = self.me();
+        let mut waiting = FutexWaiting {
+            word: self.word,
+            deadline,
+        };
+        let outcome = lock_wait::acquire(record, self.word, self.id, me, &System, &mut waiting)
+            .map_err(|source| LockError::Os {
+                op: "futex(FUTEX_WAIT)",
+                source,
+            })?;
+        match outcome {
+            Outcome::Held { owner_died } => Ok(Ok(self.guard(me, owner_died))),
+            Outcome::Relock => Err(LockError::Deadlock),
+            Outcome::TimedOut(seen) => Ok(Err(seen)),
+        }
+    }
+}
+
+/// Sleeping on a lock word with the futex, for at most [`RECHECK`] at a time, until a deadline
+/// on the monotonic clock.
+struct FutexWaiting<'a> {
+    word: &'a AtomicU64,
+    deadline: Option<Instant>,
+}
+
+impl Waiting for FutexWaiting<'_> {
+    type Error = io::Error;
+
+    fn nap(&mut self) -> Option<Duration> {
+        match self.deadline {
+            None => Some(RECHECK),
+            Some(d) => d
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .map(|left| left.min(RECHECK)),
         }
     }
 
-    /// The verdict on the holder a busy word names (module docs). `held` is this process's
-    /// record, locked by the caller.
-    fn judge(&self, w: Word, me: Locker, held: &mut Vec<Held>) -> Verdict {
-        if !me.home || w.foreign {
-            return Verdict::Alive;
-        }
-        if w.owner == me.pid {
-            held.retain(|h| h.pid == me.pid);
-            return match held.iter().find(|h| h.id == self.id) {
-                Some(h) if h.tid == me.tid => Verdict::ThisThread,
-                Some(h) if thread_alive(h.tid) => Verdict::Alive,
-                // A thread of ours ended holding it, or a dead process had our PID.
-                Some(_) | None => {
-                    held.retain(|h| h.id != self.id);
-                    Verdict::Dead
-                }
-            };
-        }
-        // `owner` is > 0 here (a free word needs no verdict), so `kill` never sees 0 or less.
-        if liveness::is_dead(w.owner as i32) {
-            Verdict::Dead
-        } else {
-            Verdict::Alive
-        }
+    fn sleep(&mut self, value: u32, nap: Duration) -> io::Result<bool> {
+        futex::wait(self.word, value, nap)
+    }
+
+    fn wake_one(&mut self) {
+        futex::wake_one(self.word);
     }
 }
 
@@ -291,7 +291,7 @@ impl<'a> PidLock<'a> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: PidLock<'a>,
-    me: Locker,
+    me: Me,
     owner_died: bool,
     consistent: bool,
     _not_send: PhantomData<*const ()>,
@@ -329,61 +329,80 @@ impl LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        let wake = {
-            let mut held = record();
-            held.retain(|h| {
-                !(h.id == self.lock.id && h.pid == self.me.pid && h.tid == self.me.tid)
-            });
-            lock_word::release(self.lock.word, self.me, self.consistent)
-        };
+        if pid::current() as u32 != self.me.locker.pid {
+            // A forked child's copy of its parent's guard: the parent still holds the lock.
+            return;
+        }
+        // A thread that panics while holding the lock may have left the data half updated, like
+        // a holder that died: the next locker is told (a poisoned `Mutex`, across processes).
+        let consistent = self.consistent && !std::thread::panicking();
+        let wake = record().release(self.lock.word, self.lock.id, self.me, consistent);
         if wake {
-            futex_wake(self.lock.word);
+            futex::wake_one(self.lock.word);
         }
     }
 }
 
-/// One guard of this process, in its record.
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    id: LockId,
-    /// The process that took it (entries of a parent are ignored in a forked child).
-    pid: u32,
-    tid: u32,
+/// This process's record of the guards it holds, locked (see [`crate::lock_record`]). A
+/// [`LocalLock`]: a fork that catches another thread holding it does not leave the child
+/// unable to lock.
+fn record() -> LocalGuard<'static, Record> {
+    static RECORD: LocalLock<Record> = LocalLock::new(Record::new());
+    RECORD.lock()
 }
 
-/// This process's record of the guards it holds.
-fn record() -> MutexGuard<'static, Vec<Held>> {
-    static HELD: Mutex<Vec<Held>> = Mutex::new(Vec::new());
-    // A panic while the record was locked leaves it consistent (every change is one call).
-    HELD.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Whether thread `tid` of this process is alive (`tgkill(getpid(), tid, 0)`); never asks
-/// about a value ≤ 0.
-fn thread_alive(tid: u32) -> bool {
-    let Ok(tid) = libc::pid_t::try_from(tid) else {
-        return false;
-    };
-    if tid <= 0 {
-        return false;
+/// A number no other thread of this process ever had (thread ids are reused; these are not).
+fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static TOKEN: Cell<u64> = const { Cell::new(0) };
     }
-    // SAFETY: signal 0 sends nothing; it only checks that the thread exists in our group.
-    let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid::current(), tid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    TOKEN.with(|t| {
+        if t.get() == 0 {
+            // Relaxed: only uniqueness matters, which the read-modify-write gives.
+            t.set(NEXT.fetch_add(1, Relaxed));
+        }
+        t.get()
+    })
+}
+
+/// The answers of this system: `tgkill` for our threads, [`liveness`] for other processes.
+struct System;
+
+impl Os for System {
+    fn thread_alive(&self, tid: u32) -> bool {
+        let Ok(tid) = libc::pid_t::try_from(tid) else {
+            return false;
+        };
+        if tid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 sends nothing; it only checks that the thread exists in our group.
+        let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid::current(), tid, 0) };
+        rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+
+    fn process_dead(&self, pid: u32) -> bool {
+        i32::try_from(pid).is_ok_and(liveness::is_dead)
+    }
 }
 
 /// The inode of this process's PID namespace (`/proc/self/ns/pid`), 0 if it cannot be read.
 /// Cached per PID (a forked child of a process that called `unshare(CLONE_NEWPID)` is in another
 /// namespace than its parent).
 pub fn pid_namespace() -> u64 {
-    static CACHE: Mutex<(i32, u64)> = Mutex::new((0, 0));
+    static NS: AtomicU64 = AtomicU64::new(0);
+    static READ_IN: AtomicI32 = AtomicI32::new(0);
     let me = pid::current();
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    if cache.0 != me {
-        let ns = rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino);
-        *cache = (me, ns);
+    // Acquire: pairs with the Release below, so `NS` is the value read in this process.
+    if READ_IN.load(Acquire) == me {
+        return NS.load(Relaxed);
     }
-    cache.1
+    // Threads racing here read and store the same value.
+    let ns = rustix::fs::stat("/proc/self/ns/pid").map_or(0, |st| st.st_ino);
+    NS.store(ns, Relaxed);
+    READ_IN.store(me, Release);
+    ns
 }
 
 /// Whether this process is in namespace `home` (never when either is unknown).
@@ -391,60 +410,10 @@ fn in_namespace(home: u64) -> bool {
     home != 0 && pid_namespace() == home
 }
 
-/// Sleeps while the futex half of `word` holds `value`, for at most `nap`. A wake, a changed
-/// value, a signal or the timeout all just return (the caller attempts again).
-fn futex_wait(word: &AtomicU64, value: u32, nap: Duration) -> Result<(), LockError> {
-    let ts = libc::timespec {
-        tv_sec: nap.as_secs() as libc::time_t,
-        tv_nsec: nap.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: the address is the word's low half (little-endian), valid while `word` is; the
-    // kernel only reads it. FUTEX_WAIT without the PRIVATE flag: the word is shared between
-    // processes. The timeout is relative (CLOCK_MONOTONIC).
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr().cast::<u32>(),
-            libc::FUTEX_WAIT,
-            value,
-            &ts as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            0,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) => Ok(()),
-        _ => Err(LockError::Os {
-            op: "futex(FUTEX_WAIT)",
-            source: e,
-        }),
-    }
-}
-
-/// Wakes one sleeper of `word`. A failure here only delays the sleeper to its next recheck.
-fn futex_wake(word: &AtomicU64) {
-    // SAFETY: as in `futex_wait`; FUTEX_WAKE only uses the address as a key.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr().cast::<u32>(),
-            libc::FUTEX_WAKE,
-            1,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0,
-        )
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock_word::{OWNER_DIED, OWNER_MASK};
+    use crate::lock_word::{FOREIGN, OWNER_DIED, OWNER_MASK};
 
     /// A heap word for in-process tests, with its own identity.
     struct Heap(Box<u64>, LockId);
@@ -465,9 +434,15 @@ mod tests {
             *self.0 = raw;
         }
 
+        /// The lock, in this process's PID namespace.
         fn lock(&mut self) -> PidLock<'_> {
+            self.lock_in(pid_namespace())
+        }
+
+        /// The lock, recorded as belonging to PID namespace `home_ns`.
+        fn lock_in(&mut self, home_ns: u64) -> PidLock<'_> {
             // SAFETY: a live, aligned heap word, accessed only through the view meanwhile.
-            unsafe { PidLock::from_ptr(&raw mut *self.0, pid_namespace(), self.1) }
+            unsafe { PidLock::from_ptr(&raw mut *self.0, home_ns, self.1) }
         }
     }
 
@@ -480,87 +455,33 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore)] // system calls are outside Miri
-    fn try_lock_fails_while_another_thread_holds_it_and_succeeds_after() {
-        let mut heap = Heap::new(1);
-        let lock = heap.lock();
-        let guard = lock.lock().unwrap();
-        assert!(!guard.owner_died());
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                assert!(
-                    lock.try_lock().unwrap().is_none(),
-                    "held by the main thread"
-                )
-            });
-        });
-        drop(guard);
-        std::thread::scope(|s| {
-            s.spawn(|| assert!(lock.try_lock().unwrap().is_some()));
-        });
+    fn relocking_from_the_holding_thread_is_an_error_not_a_hang_in_any_namespace() {
+        // Home; the namespace unknown (0); another namespace (the word says FOREIGN).
+        for home_ns in [pid_namespace(), 0, pid_namespace() ^ 1] {
+            let mut heap = Heap::new(2);
+            let lock = heap.lock_in(home_ns);
+            let _guard = lock.lock().unwrap();
+            // A watchdog, not a bound: the answer is immediate (before the fix, outside the home
+            // namespace, a timeout here and `lock()` below hung).
+            let relock = lock.lock_timeout(Duration::from_secs(10));
+            assert!(
+                matches!(relock, Err(LockError::Deadlock)),
+                "{home_ns}: {relock:?}"
+            );
+            assert!(matches!(lock.try_lock(), Err(LockError::Deadlock)));
+            assert!(matches!(lock.lock(), Err(LockError::Deadlock)));
+        }
     }
 
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn relocking_from_the_holding_thread_is_an_error_not_a_hang() {
-        let mut heap = Heap::new(2);
-        let lock = heap.lock();
-        let _guard = lock.lock().unwrap();
-        assert!(matches!(lock.lock(), Err(LockError::Deadlock)));
-        assert!(matches!(lock.try_lock(), Err(LockError::Deadlock)));
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore)]
-    fn a_waiter_is_woken_by_the_release() {
+    fn force_is_refused_while_this_thread_holds_the_lock() {
         let mut heap = Heap::new(3);
         let lock = heap.lock();
         let guard = lock.lock().unwrap();
-        std::thread::scope(|s| {
-            let waiter = s.spawn(|| {
-                let g = lock.lock_timeout(Duration::from_secs(60)).unwrap();
-                assert!(!g.owner_died());
-            });
-            while !Word::decode(lock.raw()).waiters && !waiter.is_finished() {
-                std::thread::yield_now();
-            }
-            drop(guard);
-            waiter.join().unwrap();
-        });
-        assert_eq!(lock.raw(), 0, "released, clean");
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore)]
-    fn lock_timeout_names_a_live_holder() {
-        let mut heap = Heap::new(4);
-        let lock = heap.lock();
-        let _guard = lock.lock().unwrap();
-        std::thread::scope(|s| {
-            s.spawn(|| match lock.lock_timeout(Duration::from_millis(5)) {
-                Err(LockError::Timeout {
-                    owner, unjudged, ..
-                }) => {
-                    assert_eq!(owner, std::process::id());
-                    assert!(!unjudged);
-                }
-                other => panic!("expected a timeout, got {other:?}"),
-            });
-        });
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore)]
-    fn a_thread_that_ends_holding_the_lock_leaves_it_owner_died() {
-        let mut heap = Heap::new(5);
-        let lock = heap.lock();
-        std::thread::scope(|s| {
-            s.spawn(|| std::mem::forget(lock.lock().unwrap()));
-        });
-        let mut guard = lock.lock_timeout(Duration::from_secs(60)).unwrap();
-        assert!(guard.owner_died() && !guard.is_consistent());
-        guard.mark_consistent();
+        assert!(matches!(lock.force(), Err(LockError::Deadlock)));
         drop(guard);
-        assert!(!lock.lock().unwrap().owner_died());
+        assert_eq!(lock.raw(), 0, "the refused force changed nothing");
     }
 
     #[test]
@@ -600,31 +521,49 @@ mod tests {
         }
     }
 
+    /// What a locker makes of a hostile word.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Verdict {
+        /// Taken: `owner_died` as the guard reports it.
+        Taken { owner_died: bool },
+        /// Timed out; whether the holder could be judged.
+        Waited { unjudged: bool },
+    }
+
     #[test]
     #[cfg_attr(miri, ignore)]
-    fn hostile_words_never_crash_and_end_in_a_take_over_or_a_timeout() {
+    fn hostile_words_never_crash_and_each_ends_as_the_protocol_says() {
         let (pid, _) = me();
-        let values = [
-            u64::MAX,
-            u64::from(OWNER_MASK),
-            0xffff_ffff_0000_0001, // PID 1 (init: alive), thread id -1
-            0x8000_0000_0000_0000,
-            u64::from(OWNER_MASK) | (u64::from(u32::MAX) << 32),
-            u64::from(pid) | 0x2000_0000, // our PID marked foreign
-            u64::from(OWNER_DIED) | 0xdead_0000_0000_0000,
+        let taken_over = Verdict::Taken { owner_died: true };
+        let cases = [
+            // PID 0x1fffffff (above PID_MAX_LIMIT: no such process), marked foreign: unjudged.
+            (u64::MAX, Verdict::Waited { unjudged: true }),
+            // The same PID at home: no such process, taken over.
+            (u64::from(OWNER_MASK), taken_over),
+            (
+                u64::from(OWNER_MASK) | (u64::from(u32::MAX) << 32),
+                taken_over,
+            ),
+            // PID 1 (this namespace's init, alive), thread id -1: waited for.
+            (0xffff_ffff_0000_0001, Verdict::Waited { unjudged: false }),
+            // Owner 0 is free whatever the other bits say; the owner-died news is passed on.
+            (0x8000_0000_0000_0000, Verdict::Taken { owner_died: false }),
+            (u64::from(OWNER_DIED) | 0xdead_0000_0000_0000, taken_over),
+            // Our own PID, marked foreign: it means nothing here.
+            (u64::from(pid | FOREIGN), Verdict::Waited { unjudged: true }),
         ];
-        for (i, raw) in values.into_iter().enumerate() {
+        for (i, (raw, expected)) in cases.into_iter().enumerate() {
             let mut heap = Heap::new(100 + i as u64);
             heap.set(raw);
             let lock = heap.lock();
-            match lock.lock_timeout(Duration::from_millis(20)) {
-                Ok(guard) => assert!(
-                    guard.owner_died() || Word::decode(raw).is_free(),
-                    "{raw:#x}: a take-over is reported"
-                ),
-                Err(LockError::Timeout { .. }) => {}
+            let got = match lock.lock_timeout(Duration::from_millis(20)) {
+                Ok(guard) => Verdict::Taken {
+                    owner_died: guard.owner_died(),
+                },
+                Err(LockError::Timeout { unjudged, .. }) => Verdict::Waited { unjudged },
                 Err(e) => panic!("{raw:#x}: {e}"),
-            }
+            };
+            assert_eq!(got, expected, "word {raw:#x}");
         }
     }
 
@@ -633,7 +572,7 @@ mod tests {
     fn force_takes_a_lock_nobody_can_judge() {
         let mut heap = Heap::new(8);
         // Held by PID 2 "in another namespace".
-        heap.set(u64::from(2 | crate::lock_word::FOREIGN));
+        heap.set(u64::from(2 | FOREIGN));
         let lock = heap.lock();
         match lock.lock_timeout(Duration::from_millis(5)) {
             Err(e @ LockError::Timeout { unjudged: true, .. }) => {
@@ -641,7 +580,7 @@ mod tests {
             }
             other => panic!("expected an unjudged timeout, got {other:?}"),
         }
-        let mut guard = lock.force();
+        let mut guard = lock.force().unwrap();
         assert!(guard.owner_died());
         guard.mark_consistent();
         drop(guard);
@@ -653,5 +592,14 @@ mod tests {
     fn this_process_knows_its_pid_namespace() {
         assert_ne!(pid_namespace(), 0, "/proc/self/ns/pid is readable here");
         assert_eq!(pid_namespace(), pid_namespace());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn thread_tokens_are_never_shared() {
+        let here = thread_token();
+        assert_eq!(here, thread_token());
+        let there = std::thread::spawn(thread_token).join().unwrap();
+        assert_ne!(here, there);
     }
 }

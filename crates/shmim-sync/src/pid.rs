@@ -20,6 +20,7 @@
 //! Limit: a child created by a raw `clone` system call that bypasses glibc's `fork` keeps the
 //! stale value until it calls `exec` (then the cache starts empty again).
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicI32, AtomicU8};
 
@@ -72,6 +73,24 @@ fn slow() -> i32 {
     pid
 }
 
+/// The kernel id of the calling thread (`gettid`), cached per thread. The cache remembers the
+/// PID it was taken in: the thread that calls `fork` goes on in the child under another id.
+#[inline]
+pub fn current_thread() -> u32 {
+    thread_local! {
+        static TID: Cell<(i32, u32)> = const { Cell::new((0, 0)) };
+    }
+    let pid = current();
+    TID.with(|cache| match cache.get() {
+        (cached_in, tid) if cached_in == pid => tid,
+        _ => {
+            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+            cache.set((pid, tid));
+            tid
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -79,5 +98,18 @@ mod tests {
     fn cached_pid_is_ours() {
         assert_eq!(super::current(), std::process::id() as i32);
         assert_eq!(super::current(), std::process::id() as i32);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn cached_thread_ids_are_each_threads_own() {
+        let gettid = || rustix::thread::gettid().as_raw_nonzero().get() as u32;
+        assert_eq!(super::current_thread(), gettid());
+        assert_eq!(super::current_thread(), gettid());
+        let there = std::thread::spawn(move || (super::current_thread(), gettid()))
+            .join()
+            .unwrap();
+        assert_eq!(there.0, there.1);
+        assert_ne!(there.0, super::current_thread());
     }
 }

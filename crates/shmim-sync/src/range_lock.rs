@@ -10,9 +10,26 @@
 //! not exclude each other: callers pair the lock with an in-process mutex for that case.
 //!
 //! The lock is advisory: it excludes only the parties that take it.
+//!
+//! A `fork`ed child shares its parent's descriptions: to exclude its parent it must lock a
+//! description of its own (open the file again, e.g. through `/proc/self/fd/N`). Unlocking is
+//! explicit (`F_UNLCK` on drop), so a copy of the descriptor that a concurrent `fork` gave a child
+//! never keeps the lock held after the guard is gone.
+//!
+//! Waiting ([`lock_timeout`]) spins briefly, then sleeps with growing naps (at most [`MAX_NAP`]):
+//! a holder that is stopped costs its waiters a few hundred wake-ups a second, not a CPU each.
+//! (`F_OFD_SETLKW` would sleep in the kernel, but only a signal can bound it.)
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::Backoff;
+
+/// The first sleep of a waiter once spinning is over.
+const FIRST_NAP: Duration = Duration::from_micros(50);
+/// The longest sleep of a waiter between two attempts.
+pub const MAX_NAP: Duration = Duration::from_millis(5);
 
 /// A held range lock; dropping it unlocks.
 #[must_use = "the range is unlocked as soon as the guard is dropped"]
@@ -35,6 +52,44 @@ pub fn try_lock(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<Option<R
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Takes the write lock on `len` bytes at `start`, waiting at most `timeout` for other open file
+/// descriptions to let go (module docs): `Ok(None)` when one held it all along.
+pub fn lock_timeout(
+    fd: BorrowedFd<'_>,
+    start: u64,
+    len: u64,
+    timeout: Duration,
+) -> io::Result<Option<RangeGuard<'_>>> {
+    let begin = Instant::now();
+    let backoff = Backoff::new();
+    let mut nap = FIRST_NAP;
+    loop {
+        if let Some(held) = try_lock(fd, start, len)? {
+            return Ok(Some(held));
+        }
+        let waited = begin.elapsed();
+        let Some(left) = timeout.checked_sub(waited).filter(|l| !l.is_zero()) else {
+            return Ok(None);
+        };
+        if !backoff.is_completed() {
+            backoff.snooze();
+            continue;
+        }
+        std::thread::sleep(nap.min(left));
+        nap = (nap * 2).min(MAX_NAP);
+    }
+}
+
+/// Whether `e`, from [`try_lock`] or [`lock_timeout`], says the file system cannot keep OFD locks
+/// at all (rather than "taken" or a bad descriptor): `EINVAL` (a kernel before 3.15, or a file
+/// system that refuses them), `ENOLCK` (e.g. NFS mounted `nolock`), `EOPNOTSUPP`, `ENOSYS`.
+pub fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+    )
 }
 
 impl Drop for RangeGuard<'_> {
@@ -107,6 +162,41 @@ mod tests {
         drop(held);
         assert!(try_lock(b.as_fd(), 100, 50).unwrap().is_some(), "released");
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // fcntl is outside Miri
+    fn a_waiter_gets_the_range_once_the_holder_lets_go_and_gives_up_at_its_deadline() {
+        let (path, a) = scratch("wait");
+        let b = reopen(&path);
+        let held = try_lock(a.as_fd(), 0, 8).unwrap().expect("free");
+        assert!(
+            lock_timeout(b.as_fd(), 0, 8, Duration::from_millis(20))
+                .unwrap()
+                .is_none(),
+            "held all along"
+        );
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                lock_timeout(b.as_fd(), 0, 8, Duration::from_secs(60))
+                    .unwrap()
+                    .is_some()
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            drop(held);
+            assert!(waiter.join().unwrap(), "taken once released");
+        });
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn only_errors_that_mean_no_ofd_locks_here_count_as_unsupported() {
+        for errno in [libc::EINVAL, libc::ENOLCK, libc::EOPNOTSUPP, libc::ENOSYS] {
+            assert!(unsupported(&io::Error::from_raw_os_error(errno)));
+        }
+        for errno in [libc::EBADF, libc::EAGAIN, libc::EACCES, libc::EINTR] {
+            assert!(!unsupported(&io::Error::from_raw_os_error(errno)));
+        }
     }
 
     #[test]

@@ -1,30 +1,43 @@
-//! Loom models of the segment lock's word (`shmim_sync::lock_word`): acquire, release, waiters,
-//! take-over of a dead holder, the stale record of one's own PID, and force — never two
-//! holders, and the data they protect (a non-atomic cell) always ordered from one to the next.
+//! Loom models of the segment lock, running the shipped code: the word's transitions
+//! (`shmim_sync::lock_word`), the process's record of guards and the verdicts
+//! (`shmim_sync::lock_record`), and the acquisition loop with its waiting rules
+//! (`shmim_sync::lock_wait`). Never two holders, in any two processes or two threads of one
+//! process; the data they protect (non-atomic cells) always ordered from one holder to the next;
+//! no wake-up lost.
 //!
-//! The operating system is modelled as `lock.rs` uses it: a holder's death is a flag its process
+//! Only the operating system is modelled, as `lock.rs` uses it: a process's death is a flag it
 //! sets after its last store (the kernel tears the process down before `kill`/`/proc` report it
-//! dead: the Release/Acquire pair on the flag stands for that); the process's record of its own
-//! guards is a mutex-protected list, consulted and updated together with the word; the futex is
-//! a mutex and condition variable (sleep only while the word still holds the value seen; a
-//! release that reports waiters wakes one sleeper). Loom has no clock: the timed waits that let
-//! sleepers notice a dead holder are modelled by sleeps that end at the holder's death. A wake-up
-//! lost between live lockers would leave a sleeper blocked forever, which loom reports as a
-//! deadlock.
+//! dead: the Release/Acquire pair on the flag stands for that); each process's record sits behind
+//! a mutex (its `LocalLock` in `lock.rs`); the futex is a mutex and a condition variable (sleep
+//! only while the word still holds the value seen; a wake wakes one sleeper). Loom has no clock:
+//! a sleep on a live holder is untimed — so a wake-up lost between live lockers leaves a sleeper
+//! blocked forever, which loom reports as a deadlock — while the sleeps whose end the real code
+//! owes to its timeout (a dead holder, a word cleared behind a holder of our own process) end at
+//! once, and a locker's deadline is a number of naps.
 #![cfg(loom)]
 #![allow(clippy::disallowed_types)]
+
+use std::time::Duration;
 
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use loom::sync::{Arc, Condvar, Mutex};
-use shmim_sync::lock_word::{self, Attempt, Locker, Verdict, Word};
+use shmim_sync::lock_record::{LockId, Me, Os, Record};
+use shmim_sync::lock_wait::{self, Outcome, Waiting};
+use shmim_sync::lock_word::{Locker, Word};
 
 /// Process 1 runs two threads; process 2 takes the lock and dies holding it; process 3 is
 /// another live process.
 const P1: u32 = 100;
 const P2: u32 = 200;
 const P3: u32 = 300;
+
+const ID: LockId = LockId {
+    dev: 1,
+    ino: 1,
+    offset: 16,
+};
 
 struct World {
     word: AtomicU64,
@@ -35,9 +48,8 @@ struct World {
     holders: AtomicU32,
     /// Process 2 died.
     p2_dead: AtomicBool,
-    /// Process 1's and process 3's records of their threads holding the lock.
-    p1_record: Mutex<Vec<u32>>,
-    p3_record: Mutex<Vec<u32>>,
+    /// Each process's record of its guards.
+    records: [Mutex<Record>; 3],
     /// Acquisitions told that an owner died.
     told: AtomicU32,
     /// The futex: sleepers and wakers meet here.
@@ -52,23 +64,19 @@ impl World {
             data: UnsafeCell::new(0),
             holders: AtomicU32::new(0),
             p2_dead: AtomicBool::new(false),
-            p1_record: Mutex::new(Vec::new()),
-            p3_record: Mutex::new(Vec::new()),
+            records: [
+                Mutex::new(Record::new()),
+                Mutex::new(Record::new()),
+                Mutex::new(Record::new()),
+            ],
             told: AtomicU32::new(0),
             futex: Mutex::new(()),
             woken: Condvar::new(),
         }
     }
 
-    /// `FUTEX_WAIT` with a timeout: sleeps while the word's futex half still holds `value`'s,
-    /// until woken — or, once the holder is dead, not at all (the timeout ends every sleep
-    /// within one recheck of the death; loom has no clock to wait it out).
-    fn sleep(&self, value: u64) {
-        let guard = self.futex.lock().unwrap();
-        let holder_dead = Word::decode(value).owner == P2 && self.p2_dead.load(Acquire);
-        if Word::futex_value(self.word.load(SeqCst)) == Word::futex_value(value) && !holder_dead {
-            drop(self.woken.wait(guard).unwrap());
-        }
+    fn record(&self, pid: u32) -> &Mutex<Record> {
+        &self.records[(pid / 100 - 1) as usize]
     }
 
     /// `FUTEX_WAKE` of one sleeper.
@@ -83,67 +91,27 @@ impl World {
         self.woken.notify_all();
     }
 
-    /// The record of a process that keeps one (process 2 dies before it could matter).
-    fn record(&self, pid: u32) -> Option<&Mutex<Vec<u32>>> {
-        match pid {
-            P1 => Some(&self.p1_record),
-            P3 => Some(&self.p3_record),
-            _ => None,
-        }
-    }
-
-    /// `lock.rs`'s verdict, for a locker of process `me.pid`.
-    fn judge(&self, w: Word, me: Locker, record: Option<&mut Vec<u32>>) -> Verdict {
-        if w.owner == me.pid {
-            let record = record.expect("a process with threads keeps a record");
-            return match record.iter().find(|&&t| t == w.tid) {
-                Some(&t) if t == me.tid => Verdict::ThisThread,
-                Some(_) => Verdict::Alive,
-                None => Verdict::Dead,
-            };
-        }
-        if w.owner == P2 && self.p2_dead.load(Acquire) {
-            Verdict::Dead
-        } else {
-            Verdict::Alive
-        }
-    }
-
-    /// Locks as `lock.rs` does (attempt; announce and "sleep" while busy). Returns whether the
-    /// locker was told that an owner died.
-    fn lock(&self, me: Locker) -> bool {
-        let mut waited = false;
-        loop {
-            let outcome = if let Some(record) = self.record(me.pid) {
-                let mut record = record.lock().unwrap();
-                let outcome = lock_word::attempt(&self.word, me, waited, |w| {
-                    self.judge(w, me, Some(&mut record))
-                });
-                if let Attempt::Acquired { .. } = outcome {
-                    record.push(me.tid);
-                }
-                outcome
-            } else {
-                lock_word::attempt(&self.word, me, waited, |w| self.judge(w, me, None))
-            };
-            match outcome {
-                Attempt::Acquired { owner_died } => {
-                    let before = self.holders.fetch_add(1, Relaxed);
-                    assert_eq!(before, 0, "two holders");
-                    if owner_died {
-                        self.told.fetch_add(1, Relaxed);
-                    }
-                    return owner_died;
-                }
-                Attempt::Relock => panic!("no thread relocks in these models"),
-                Attempt::Busy(seen) => {
-                    if let Some(value) = lock_word::announce_waiter(&self.word, seen) {
-                        self.sleep(value);
-                        waited = true;
-                    }
-                }
+    /// Locks as `lock.rs` does, with the shipped loop; `naps`: how many sleeps the locker's
+    /// deadline allows (`None`: no deadline). Returns the outcome (`Held` counted as a holder).
+    fn lock(&self, me: Me, naps: Option<u32>) -> Outcome {
+        let mut waiting = ModelWaiting { world: self, naps };
+        let outcome = lock_wait::acquire(
+            || self.record(me.locker.pid).lock().unwrap(),
+            &self.word,
+            ID,
+            me,
+            self,
+            &mut waiting,
+        )
+        .unwrap();
+        if let Outcome::Held { owner_died } = outcome {
+            let before = self.holders.fetch_add(1, Relaxed);
+            assert_eq!(before, 0, "two holders");
+            if owner_died {
+                self.told.fetch_add(1, Relaxed);
             }
         }
+        outcome
     }
 
     /// The critical section: a non-atomic update of the data.
@@ -152,25 +120,80 @@ impl World {
         self.data.with_mut(|d| unsafe { *d += 1 });
     }
 
-    fn unlock(&self, me: Locker, consistent: bool) {
+    /// Releases as `LockGuard::drop` does.
+    fn unlock(&self, me: Me, consistent: bool) {
         self.holders.fetch_sub(1, Relaxed);
-        let mut record = self.record(me.pid).map(|r| r.lock().unwrap());
-        if let Some(r) = record.as_mut() {
-            r.retain(|&t| t != me.tid);
-        }
-        let wake = lock_word::release(&self.word, me, consistent);
-        drop(record);
+        let wake = self
+            .record(me.locker.pid)
+            .lock()
+            .unwrap()
+            .release(&self.word, ID, me, consistent);
         if wake {
             self.wake_one();
         }
     }
 }
 
-fn locker(pid: u32, tid: u32) -> Locker {
-    Locker {
-        pid,
-        tid,
-        home: true,
+impl Os for World {
+    /// No thread of these models ends (stale entries are unit-tested in `lock_record.rs`).
+    fn thread_alive(&self, _tid: u32) -> bool {
+        true
+    }
+
+    fn process_dead(&self, pid: u32) -> bool {
+        pid == P2 && self.p2_dead.load(Acquire)
+    }
+}
+
+/// The futex and the clock of the model (module docs).
+struct ModelWaiting<'a> {
+    world: &'a World,
+    naps: Option<u32>,
+}
+
+impl Waiting for ModelWaiting<'_> {
+    type Error = std::convert::Infallible;
+
+    fn nap(&mut self) -> Option<Duration> {
+        match &mut self.naps {
+            None => Some(Duration::ZERO),
+            Some(0) => None,
+            Some(n) => {
+                *n -= 1;
+                Some(Duration::ZERO)
+            }
+        }
+    }
+
+    fn sleep(&mut self, value: u32, _nap: Duration) -> Result<bool, Self::Error> {
+        let w = self.world;
+        let guard = w.futex.lock().unwrap();
+        let seen = Word::decode(u64::from(value));
+        // Sleeps the timeout ends: a dead holder wakes nobody; a free word slept on unmarked
+        // (cleared behind a holder of our own process, whose release will not wake us).
+        let timed = (seen.owner == P2 && w.p2_dead.load(Acquire)) || seen.is_free();
+        if Word::futex_value(w.word.load(SeqCst)) != value || timed {
+            drop(guard);
+            loom::thread::yield_now();
+            return Ok(false);
+        }
+        drop(w.woken.wait(guard).unwrap());
+        Ok(true)
+    }
+
+    fn wake_one(&mut self) {
+        self.world.wake_one();
+    }
+}
+
+fn thread(pid: u32, tid: u32) -> Me {
+    Me {
+        locker: Locker {
+            pid,
+            tid,
+            home: true,
+        },
+        token: u64::from(tid),
     }
 }
 
@@ -182,11 +205,13 @@ fn lock_update_unlock(world: &Arc<World>, lockers: &[(u32, u32)]) -> u32 {
         .map(|&(pid, tid)| {
             let world = world.clone();
             loom::thread::spawn(move || {
-                let me = locker(pid, tid);
-                let told = world.lock(me);
+                let me = thread(pid, tid);
+                let Outcome::Held { owner_died } = world.lock(me, None) else {
+                    panic!("no deadline, no relock: held");
+                };
                 world.update();
                 world.unlock(me, true);
-                told
+                owner_died
             })
         })
         .collect();
@@ -209,8 +234,7 @@ fn two_threads_of_one_process_and_a_holder_that_dies_never_hold_it_together() {
         let dies = {
             let world = world.clone();
             loom::thread::spawn(move || {
-                let me = locker(P2, 201);
-                world.lock(me);
+                world.lock(thread(P2, 201), None);
                 world.update();
                 // Dies holding the lock: stops being a holder, then the kernel reports it dead.
                 world.holders.fetch_sub(1, Relaxed);
@@ -271,24 +295,96 @@ fn a_stale_record_of_our_own_pid_is_taken_over_once() {
 #[test]
 fn a_forced_take_over_is_never_undone_by_the_old_holders_release() {
     loom::model(|| {
-        let word = Arc::new(AtomicU64::new(0));
-        let old = locker(300, 301);
-        assert_eq!(
-            lock_word::attempt(&*word, old, false, |_| unreachable!()),
-            Attempt::Acquired { owner_died: false }
-        );
+        let world = Arc::new(World::new());
+        let old = thread(P3, 301);
+        assert_eq!(world.lock(old, None), Outcome::Held { owner_died: false });
         let forcer = {
-            let word = word.clone();
-            loom::thread::spawn(move || lock_word::force(&*word, locker(P1, 101)))
+            let world = world.clone();
+            loom::thread::spawn(move || {
+                let mut record = world.record(P1).lock().unwrap();
+                record.force(&world.word, ID, thread(P1, 101), &*world)
+            })
         };
-        let released = lock_word::release(&*word, old, true);
-        forcer.join().unwrap();
-        let w = Word::decode(word.load(Acquire));
-        assert_eq!(
-            (w.owner, w.tid),
-            (P1, 101),
-            "the forcer holds it ({released})"
-        );
+        world.unlock(old, true);
+        assert_eq!(forcer.join().unwrap(), Ok(()));
+        let w = Word::decode(world.word.load(Acquire));
+        assert_eq!((w.owner, w.tid), (P1, 101), "the forcer holds it");
         assert!(w.owner_died);
+    });
+}
+
+#[test]
+fn a_word_cleared_behind_a_holder_never_admits_a_second_thread_of_its_process() {
+    // Process 3 forces the lock from a live thread of process 1 and releases it; another thread
+    // of process 1 must still wait for the first: within a process the record decides.
+    loom::model(|| {
+        let world = Arc::new(World::new());
+        let first = thread(P1, 101);
+        assert_eq!(world.lock(first, None), Outcome::Held { owner_died: false });
+        let second = {
+            let world = world.clone();
+            loom::thread::spawn(move || {
+                let me = thread(P1, 102);
+                let outcome = world.lock(me, None);
+                world.update();
+                world.unlock(me, true);
+                outcome
+            })
+        };
+        let forcer = {
+            let world = world.clone();
+            loom::thread::spawn(move || {
+                let me = thread(P3, 301);
+                let mut record = world.record(P3).lock().unwrap();
+                record.force(&world.word, ID, me, &*world).unwrap();
+                let wake = record.release(&world.word, ID, me, true);
+                drop(record);
+                if wake {
+                    world.wake_one();
+                }
+            })
+        };
+        // The first thread's critical section, racing the second unless the record orders them.
+        world.update();
+        world.unlock(first, true);
+        forcer.join().unwrap();
+        assert!(matches!(second.join().unwrap(), Outcome::Held { .. }));
+        assert_eq!(updates(&world), 2);
+    });
+}
+
+#[test]
+fn a_woken_waiter_that_gives_up_passes_the_wake_on() {
+    // Process 3 holds; thread 101 may sleep once (then its deadline passes), thread 102 waits
+    // without a deadline; thread 202 takes the lock once if it is free (never sleeping, so its
+    // release wakes nobody). If the release wakes 101 and 202 took the lock meanwhile, 101 gives
+    // up: unless it passes the wake on, 102 sleeps forever (a deadlock for loom).
+    loom::model(|| {
+        let world = Arc::new(World::new());
+        let holder = thread(P3, 301);
+        assert_eq!(
+            world.lock(holder, None),
+            Outcome::Held { owner_died: false }
+        );
+        let spawn = |me: Me, naps: Option<u32>| {
+            let world = world.clone();
+            loom::thread::spawn(move || {
+                let outcome = world.lock(me, naps);
+                if let Outcome::Held { .. } = outcome {
+                    world.update();
+                    world.unlock(me, true);
+                }
+            })
+        };
+        let lockers = [
+            spawn(thread(P1, 101), Some(1)),
+            spawn(thread(P1, 102), None),
+            spawn(thread(P2, 202), Some(0)),
+        ];
+        world.unlock(holder, true);
+        for t in lockers {
+            t.join().unwrap();
+        }
+        assert_eq!(world.holders.load(Relaxed), 0);
     });
 }
