@@ -11,6 +11,8 @@
 //! |---|---|
 //! | [`field`] | one generic accessor family for every shared field, and the [`field::AtomicCell`] trait the protocols are written against (std and loom) |
 //! | [`write_flag`] | writer begin / publish / abandon, the claim words, who holds the flag, recovery of a dead writer's flag |
+//! | [`abandoned`] | the flags this process abandoned, and how its handles take them back (adopt once; a recovery or force consumes the record; a forked child has none) |
+//! | [`fork_local`] | process-wide state a forked child never inherits (no lock a fork can catch) |
 //! | [`seqlock`] | consistent read: begin, validate, and the one racy pixel copy |
 //! | [`spin`] | bounded spinning: backoff, deadline, liveness |
 //! | [`slot`] | reader-slot claim and release (compare-and-swap on `semReadPID[i]`) |
@@ -58,7 +60,9 @@
 //! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+pub mod abandoned;
 pub mod field;
+pub mod fork_local;
 #[cfg(not(loom))]
 pub mod liveness;
 #[cfg(not(loom))]
