@@ -57,7 +57,17 @@
 //!   frame is in `semWritePID` ([`Stream::last_writer`]).
 //! * A frame abandoned by one handle (a guard dropped without commit) can be resumed by the next
 //!   write through any handle of the same process to the same file, even after the abandoning
-//!   handle was dropped; other processes see a stuck writer until then.
+//!   handle was dropped; other processes see a stuck writer until then. A recovery or forced
+//!   take-over by a handle of the process consumes that record in the same step, and a forked
+//!   child starts with none (it never resumes its parent's abandoned frames).
+//! * Frame waits return only frames ([`Reader::wait`]…: a post without a new `cnt0` is consumed);
+//!   the post waits ([`Reader::wait_post`]…) return for any post, as the legacy C waits do (milk's
+//!   bare posts: `imsetsempost`, `sempost_loop`).
+//! * A stream is its name in its directory: a reader whose stream's directory was renamed is told
+//!   [`Error::Removed`], even while a writer still writes the mapped file.
+//! * Liveness: a process is dead when `kill(pid, 0)` fails with `ESRCH`, or when it has exited
+//!   without being reaped (its main thread a zombie and no other thread left: a process whose
+//!   main thread alone exited is alive).
 //! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`

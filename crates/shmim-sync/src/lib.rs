@@ -42,7 +42,10 @@
 //!   and release, recovery of a dead writer's flag by two recoverers against a writer in its
 //!   begin window and a legacy writer (`loom_recover`, which also rejects a broken variant),
 //!   the segment lock's word (`loom_lock`: acquire, release, waiters, take-over of
-//!   a dead holder and of a stale record of one's own PID, force — never two holders).
+//!   a dead holder and of a stale record of one's own PID, force — never two holders), the
+//!   registry of abandoned flags and `ForkLocal` (`loom_abandoned`: adopters, a recoverer against
+//!   an adopter, a forked child; rejects a recovery that leaves the record and process-wide state
+//!   behind a plain lock).
 //! * **Miri** (`miri`): the unit tests over heap buffers (accessors, seqlock, copy, slots, spin),
 //!   with `--features strict` and strict provenance; tests that make system calls are
 //!   `cfg_attr(miri, ignore)`.
@@ -53,9 +56,11 @@
 //! * **Real processes** (`tests/cross_process.rs`, `tests/fork_pid.rs`,
 //!   `tests/lock_processes.rs`): a post in one process wakes another blocked in `sem_wait` /
 //!   `sem_clockwait`; a forked child gets its own PID, even when the fork catches another
-//!   thread inside the first `pid::current()`; the segment lock excludes across processes; a
+//!   thread inside the first `pid::current()`, and its own `ForkLocal` state, even when the fork
+//!   catches another thread holding its lock; the segment lock excludes across processes; a
 //!   holder killed with SIGKILL hands the next locker an owner-died lock, which it can repair;
-//!   a holder in another PID namespace is never judged, only forced.
+//!   a holder in another PID namespace is never judged, only forced. A process whose main thread
+//!   exited while another runs is alive (`shmim-core/tests/main_thread_exited.rs`).
 //!
 //! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
