@@ -35,6 +35,18 @@ impl Drop for TempDir {
 /// A child we started, killed if the test ends early.
 struct Bg(Child);
 
+/// `shmim --dir DIR ARGS…` started in the background, its output where `stdout` and `stderr` say.
+fn shmim_bg(dir: &Path, args: &[&str], stdout: Stdio, stderr: Stdio) -> Bg {
+    Bg(StdCommand::new(bin())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap())
+}
+
 impl Drop for Bg {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -357,14 +369,12 @@ fn create_refuses_to_replace_unless_asked() {
 fn rm_refuses_a_stream_with_a_live_reader_unless_forced() {
     let d = TempDir::new("rmlive");
     ok(&shmim(d.path(), &["create", "busy", "--shape", "4"]));
-    let _reader = Bg(StdCommand::new(bin())
-        .arg("--dir")
-        .arg(d.path())
-        .args(["read", "busy", "--count", "1", "--timeout", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let _reader = shmim_bg(
+        d.path(),
+        &["read", "busy", "--count", "1", "--timeout", "60"],
+        Stdio::null(),
+        Stdio::null(),
+    );
     assert!(eventually(Duration::from_secs(10), || {
         json(&shmim(d.path(), &["ls", "--json"]))[0]["readers_alive"] == 1
     }));
@@ -381,14 +391,12 @@ fn purge_removes_only_streams_nobody_uses() {
     let d = TempDir::new("purge");
     ok(&shmim(d.path(), &["create", "old", "--shape", "4"]));
     ok(&shmim(d.path(), &["create", "used", "--shape", "4"]));
-    let _reader = Bg(StdCommand::new(bin())
-        .arg("--dir")
-        .arg(d.path())
-        .args(["read", "used", "--count", "1", "--timeout", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let _reader = shmim_bg(
+        d.path(),
+        &["read", "used", "--count", "1", "--timeout", "60"],
+        Stdio::null(),
+        Stdio::null(),
+    );
     assert!(eventually(Duration::from_secs(10), || {
         json(&shmim(d.path(), &["ls", "--json"]))[1]["readers_alive"] == 1
     }));
@@ -453,14 +461,12 @@ fn write_takes_over_a_dead_writers_flag_at_start_and_never_while_it_runs() {
     let wrote = ok(&shmim(d.path(), &["write", "w", "--count", "3"]));
     assert!(wrote.contains("wrote 3 frames"), "{wrote}");
 
-    let mut writer = Bg(StdCommand::new(bin())
-        .args(["--dir"])
-        .arg(d.path())
-        .args(["write", "w", "--rate", "200", "--count", "10000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap());
+    let mut writer = shmim_bg(
+        d.path(),
+        &["write", "w", "--rate", "200", "--count", "10000"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
     let observer = shmim_core::Stream::open_in(d.path(), "w").unwrap();
     let mut other = shmim_core::Stream::open_in(d.path(), "w").unwrap();
     assert!(eventually(Duration::from_secs(30), || observer.cnt0() >= 5));

@@ -15,10 +15,9 @@
 //! new frame counts that frame as returned, so a later frame wait does not return it again.
 //! Compatibility layers that emulate `semwait`, `semtimedwait` and `semtrywait` use these.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::consistent::deadline_after;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::mapping::Mapping;
 use crate::reader::{Frames, Reader};
 
@@ -50,22 +49,16 @@ impl Woken {
 
 impl Reader {
     /// Blocks until a post arrives on this reader's semaphore, a frame's or a bare one, and takes
-    /// it (the legacy `semwait`). [`Error::Replaced`] or [`Error::Removed`] within 100 ms of the
-    /// stream being re-created or deleted.
+    /// it (the legacy `semwait`). [`Replaced`](crate::Error::Replaced) or
+    /// [`Removed`](crate::Error::Removed) within 100 ms of the stream being re-created or deleted.
     pub fn wait_post(&mut self) -> Result<Woken> {
-        loop {
-            if let Some(post) = self.block(None, Woken::taken)? {
-                return Ok(post);
-            }
-        }
+        self.wait_for(None, Woken::taken)
     }
 
-    /// Like [`Self::wait_post`], for at most `timeout` ([`Error::Timeout`] after it; the legacy
-    /// `semtimedwait`).
+    /// Like [`Self::wait_post`], for at most `timeout` ([`Timeout`](crate::Error::Timeout) after
+    /// it; the legacy `semtimedwait`).
     pub fn wait_post_timeout(&mut self, timeout: Duration) -> Result<Woken> {
-        let deadline = deadline_after(Instant::now(), timeout);
-        self.block(Some(deadline), Woken::taken)?
-            .ok_or(Error::Timeout(timeout))
+        self.wait_for(Some(timeout), Woken::taken)
     }
 
     /// Takes a pending post, if there is one, without blocking (the legacy `semtrywait`).

@@ -280,21 +280,28 @@ impl Reader {
         Ok(None)
     }
 
+    /// [`Self::block`] for ever (`timeout` `None`) or for at most `timeout` ([`Error::Timeout`]
+    /// after it).
+    pub(crate) fn wait_for<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        on_post: OnPost<T>,
+    ) -> Result<T> {
+        let deadline = timeout.map(|t| deadline_after(Instant::now(), t));
+        // Without a deadline `block` returns only with a post or an error.
+        self.block(deadline, on_post)?
+            .ok_or(Error::Timeout(timeout.unwrap_or(Duration::MAX)))
+    }
+
     /// Blocks until the writer publishes a new frame; returns its frame number. [`Error::Replaced`]
     /// or [`Error::Removed`] within 100 ms of the stream being re-created or deleted.
     pub fn wait(&mut self) -> Result<u64> {
-        loop {
-            if let Some(frame) = self.block(None, Frames::new_frame)? {
-                return Ok(frame);
-            }
-        }
+        self.wait_for(None, Frames::new_frame)
     }
 
     /// Like [`Self::wait`], for at most `timeout` ([`Error::Timeout`] after it).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<u64> {
-        let deadline = deadline_after(Instant::now(), timeout);
-        self.block(Some(deadline), Frames::new_frame)?
-            .ok_or(Error::Timeout(timeout))
+        self.wait_for(Some(timeout), Frames::new_frame)
     }
 
     /// Takes a pending post if it brings a new frame (no blocking, no system call while frames

@@ -126,6 +126,17 @@ fn child() {
     }
 }
 
+/// A child in `role` on the stream of `w` (in `dir`), once it holds and claims the write flag;
+/// its PID.
+fn child_holding_the_flag(dir: &StreamDir, role: &str, w: &Stream) -> (std::process::Child, i32) {
+    let child = spawn_child("child", role, dir.path(), &[("STREAM", w.name().into())]);
+    let pid = child.id() as i32;
+    eventually("the child to take and claim the write flag", 60, || {
+        w.flag_claim() == Some(pid)
+    });
+    (child, pid)
+}
+
 fn kill(child: &mut std::process::Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -193,16 +204,7 @@ fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
     )
     .unwrap();
     w.write_frame(&frame(1)).unwrap();
-    let mut writer = spawn_child(
-        "child",
-        "die_mid_write",
-        dir.path(),
-        &[("STREAM", "died".into())],
-    );
-    let pid = writer.id() as i32;
-    eventually("the child to take and claim the write flag", 60, || {
-        w.metadata_snapshot().claim_pid == pid
-    });
+    let (mut writer, pid) = child_holding_the_flag(&dir, "die_mid_write", &w);
     assert_eq!(w.metadata_snapshot().owner_pid, 0, "ownerPID is never ours");
     kill(&mut writer);
 
@@ -234,16 +236,7 @@ fn recovering_our_abandoned_flag_from_a_dead_forcer_leaves_nothing_for_another_h
     let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path());
     let mut abandoner = Stream::create("forced", &spec).unwrap();
     drop(abandoner.write().unwrap()); // abandoned: recorded in this process
-    let mut child = spawn_child(
-        "child",
-        "force_and_die_mid_write",
-        dir.path(),
-        &[("STREAM", "forced".into())],
-    );
-    let pid = child.id() as i32;
-    eventually("the child to force the flag", 60, || {
-        abandoner.flag_claim() == Some(pid)
-    });
+    let (mut child, _) = child_holding_the_flag(&dir, "force_and_die_mid_write", &abandoner);
     kill(&mut child);
 
     let me = std::process::id() as i32;

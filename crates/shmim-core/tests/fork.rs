@@ -242,9 +242,14 @@ fn run_role(role: &str) -> (std::process::ExitStatus, StreamDir) {
     (status, dir)
 }
 
+/// Runs `role` and asserts it succeeded (exit code 0).
+fn role_succeeds(role: &str) {
+    let (status, _dir) = run_role(role);
+    assert_eq!(status.code(), Some(0), "{role}: {status}");
+}
+
 fn a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone() {
-    let (status, _dir) = run_role("inherited_reader");
-    assert_eq!(status.code(), Some(0), "{status}");
+    role_succeeds("inherited_reader");
 }
 
 fn a_daemons_child_that_recovers_its_dead_parents_frame_holds_the_only_write_guard() {
@@ -256,13 +261,11 @@ fn a_daemons_child_that_recovers_its_dead_parents_frame_holds_the_only_write_gua
 }
 
 fn a_forked_child_neither_adopts_its_parents_abandoned_frame_nor_loses_its_own() {
-    let (status, _dir) = run_role("records");
-    assert_eq!(status.code(), Some(0), "{status}");
+    role_succeeds("records");
 }
 
 fn a_fork_while_another_thread_uses_the_abandon_registry_does_not_hang_the_child() {
-    let (status, _dir) = run_role("registry");
-    assert_eq!(status.code(), Some(0), "{status}");
+    role_succeeds("registry");
 }
 
 fn main() {

@@ -132,40 +132,49 @@ impl<K: Copy + Eq> Abandoned<K> {
         C: AtomicCell<i32>,
         T: AtomicCell<u32>,
     {
-        if how == Take::Begin {
+        let (mut records, file) = if how == Take::Begin {
             // The hot path: no lock, no file identity, unless refused by our own claim.
-            return match flag.begin(me, &is_dead) {
+            match flag.begin(me, &is_dead) {
                 Err(busy) if busy.claim == me => match file() {
-                    Some(file) => adopt(&mut self.lock(me), file, me, flag, &is_dead),
-                    None => Err(busy),
+                    Some(file) => (self.lock(me), file),
+                    None => return Err(busy),
                 },
-                taken => taken,
-            };
-        }
-        let Some(file) = file() else {
-            return match how {
+                taken => return taken,
+            }
+        } else {
+            let take_plainly = || match how {
                 Take::Force => {
                     flag.force(me);
                     Ok(())
                 }
-                _ => flag.recover(me, is_dead),
+                _ => flag.recover(me, &is_dead),
             };
-        };
-        // Under the lock: no handle of ours adopts our record between our take and its removal.
-        let mut records = self.lock(me);
-        if how == Take::Force {
-            records.retain(|r| r.file != file);
-            flag.force(me);
-            return Ok(());
-        }
-        match flag.recover(me, &is_dead) {
-            Ok(()) => {
-                records.retain(|r| r.file != file);
-                Ok(())
+            let Some(file) = file() else {
+                return take_plainly(); // no file, no records
+            };
+            // Under the lock: no handle of ours adopts our record between our take and its
+            // removal.
+            let mut records = self.lock(me);
+            match take_plainly() {
+                Ok(()) => {
+                    records.retain(|r| r.file != file);
+                    return Ok(());
+                }
+                Err(busy) if busy.claim == me => (records, file),
+                refused => return refused,
             }
-            Err(busy) if busy.claim == me => adopt(&mut records, file, me, flag, &is_dead),
-            refused => refused,
+        };
+        // Refused with our own PID as the claim: a frame this process abandoned, if its record is
+        // here (removed, under the lock, by exactly one caller) and its ticket is still the flag's.
+        // Relaxed: a ticket that changed since the abandon means the flag was taken over by force
+        // and published (its publisher stored the new one before clearing the flag, and our
+        // claim on it was replaced); `resume` then checks the claim with Acquire.
+        let refused = Busy { claim: me };
+        let i = records.iter().position(|r| r.file == file).ok_or(refused)?;
+        if records.swap_remove(i).ticket != flag.ticket.load(Relaxed) {
+            return Err(refused);
         }
+        flag.resume(me, &is_dead)
     }
 }
 
@@ -176,57 +185,10 @@ impl<K: Copy + Eq> Default for Abandoned<K> {
     }
 }
 
-/// Adopts this process's record of `file` (the registry locked by the caller): removes it and,
-/// if its ticket is still the flag's, resumes the flag. `Busy` with our own claim otherwise (a
-/// writer of this process holds it).
-fn adopt<K: Copy + Eq, W, N, C, T>(
-    records: &mut Records<K>,
-    file: K,
-    me: i32,
-    flag: &WriteFlag<'_, W, N, C, T>,
-    is_dead: impl Fn(i32) -> bool,
-) -> Result<(), Busy>
-where
-    W: AtomicCell<u8>,
-    N: AtomicCell<u64>,
-    C: AtomicCell<i32>,
-    T: AtomicCell<u32>,
-{
-    let refused = Busy { claim: me };
-    let i = records.iter().position(|r| r.file == file).ok_or(refused)?;
-    let record = records.swap_remove(i);
-    // Relaxed: a ticket that changed since the abandon means the flag was taken over by force
-    // and published (its publisher stored the new one before clearing the flag, and our claim
-    // on it was replaced); `resume` then checks the claim with Acquire.
-    if record.ticket != flag.ticket.load(Relaxed) {
-        return Err(refused);
-    }
-    flag.resume(me, is_dead)
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64};
-
-    #[derive(Default)]
-    struct Words {
-        write: AtomicU8,
-        cnt0: AtomicU64,
-        claim: AtomicI32,
-        ticket: AtomicU32,
-    }
-
-    impl Words {
-        fn flag(&self) -> WriteFlag<'_, AtomicU8, AtomicU64, AtomicI32, AtomicU32> {
-            WriteFlag {
-                write: &self.write,
-                cnt0: &self.cnt0,
-                claim: &self.claim,
-                ticket: &self.ticket,
-            }
-        }
-    }
+    use crate::write_flag::test_words::Words;
 
     const ME: i32 = 10;
     const FILE: u8 = 1;
