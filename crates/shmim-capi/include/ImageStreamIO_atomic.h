@@ -124,9 +124,37 @@ static inline uint32_t *ImageStreamIO_atomic_claim_ticket(IMAGE_METADATA *md)
 extern int kill(pid_t, int);
 #endif
 
-/* 1 if `pid` names no running process: none has that PID, or it is a zombie (exited, not
- * reaped). 0 for a live process, a process of another user, or when we cannot tell. errno is
- * preserved. */
+/* The number on the "Threads:" line of /proc/PID/status (the kernel escapes the command name
+ * there, so such a line is its own), or -1 if it cannot be read. */
+static inline long ImageStreamIO_atomic_proc_threads(pid_t pid)
+{
+    char path[40], line[256];
+    long threads = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (threads < 0 && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "Threads:", 8) != 0)
+            continue;
+        const char *p = line + 8;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        for (threads = 0; *p >= '0' && *p <= '9'; p++)
+            threads = threads * 10 + (*p - '0');
+    }
+    fclose(f);
+    return threads;
+}
+
+/* 1 if `pid` names no running process: none has that PID, or it has exited and is not reaped
+ * yet (a zombie). 0 for a live process, a process of another user, or when we cannot tell.
+ * errno is preserved.
+ *
+ * /proc/PID/stat describes the main thread: when it ends by itself (pthread_exit) while other
+ * threads of the process go on, it reads Z although the process lives and may still hold the
+ * flag. So a Z (or X) main thread means dead only when /proc/PID/status counts no thread but it
+ * (Threads: 1). */
 static inline int ImageStreamIO_atomic_pid_dead(pid_t pid)
 {
     if (pid <= 0)
@@ -147,7 +175,10 @@ static inline int ImageStreamIO_atomic_pid_dead(pid_t pid)
             if (p != NULL) {
                 while (*++p == ' ')
                     ;
-                dead = *p == 'Z' || *p == 'X';
+                if (*p == 'Z' || *p == 'X') {
+                    long threads = ImageStreamIO_atomic_proc_threads(pid);
+                    dead = threads >= 0 && threads <= 1;
+                }
             }
         }
     }

@@ -13,10 +13,11 @@
  *
  * Locking is one compare-and-swap (acquire). A busy lock is waited for with timed, process-shared
  * futex waits (a dead holder wakes nobody; every ISIO_LOCK_RECHECK_NS the holder is judged
- * again). A holder is dead when kill(pid, 0) fails with ESRCH or /proc/PID/stat says it is a
- * zombie - asked only when the locker and the holder are both in the lock's PID namespace (the
- * inode of /proc/self/ns/pid its creator recorded); otherwise a waiter times out (ETIMEDOUT)
- * and only isio_lock_force takes the lock. The locker after a death gets *owner_died = 1 (like
+ * again). A holder is dead when kill(pid, 0) fails with ESRCH, or /proc/PID/stat says it is a
+ * zombie and /proc/PID/status that no other thread of it is left - asked only when the locker
+ * and the holder are both in the lock's PID namespace (the inode of /proc/self/ns/pid its
+ * creator recorded); otherwise a waiter times out (ETIMEDOUT) and only isio_lock_force takes
+ * the lock. The locker after a death gets *owner_died = 1 (like
  * EOWNERDEAD): repair the data, then unlock with consistent = 1; unlocking with consistent = 0
  * tells the next locker again. Unlocking is one compare-and-swap (release) and, if someone
  * waits, one FUTEX_WAKE.
@@ -145,27 +146,52 @@ static inline uint64_t isio__word_of(isio__locker me, int owner_died, int waiter
     return ((uint64_t)me.tid << 32) | low;
 }
 
-/* Whether process `pid` (> 0) is known dead: gone, or a zombie. */
-static inline int isio__process_dead(uint32_t pid)
+/* Reads the start of /proc/PID/<file> into buf (NUL-terminated); its length, or -1. */
+static inline ssize_t isio__read_proc(uint32_t pid, const char *file, char *buf, size_t size)
 {
-    char path[32], buf[512];
+    char path[48];
     ssize_t n;
     int fd;
-    const char *close_paren;
+    snprintf(path, sizeof path, "/proc/%u/%s", (unsigned)pid, file);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+/* Whether process `pid` (> 0) is known dead: gone, or exited and not reaped (a zombie). The
+ * state in /proc/PID/stat is the main thread's: it reads Z while other threads of a process
+ * whose main thread called pthread_exit still run (and may hold the lock), so a Z/X main thread
+ * means dead only when /proc/PID/status counts no thread but it (Threads: 1). */
+static inline int isio__process_dead(uint32_t pid)
+{
+    char buf[4096];
+    const char *p;
+    long threads = 0;
     if (kill((pid_t)pid, 0) != 0)
         return errno == ESRCH;
     /* Exists: dead all the same if it is a zombie (state Z or X after the last ')'). */
-    snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (isio__read_proc(pid, "stat", buf, 512) <= 0)
         return 0;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
+    p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || (p[2] != 'Z' && p[2] != 'X'))
         return 0;
-    buf[n] = '\0';
-    close_paren = strrchr(buf, ')');
-    return close_paren && (close_paren[1] == ' ') && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+    /* The kernel escapes the command name in status, so "\nThreads:" is its own line. */
+    if (isio__read_proc(pid, "status", buf, sizeof buf) <= 0 ||
+        (p = strstr(buf, "\nThreads:")) == NULL)
+        return 0;
+    for (p += 9; *p == ' ' || *p == '\t'; p++)
+        ;
+    if (*p < '0' || *p > '9')
+        return 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        threads = threads * 10 + (*p - '0');
+    return threads <= 1;
 }
 
 /* Whether thread `tid` of this process is alive. */

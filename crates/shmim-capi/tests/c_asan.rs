@@ -25,6 +25,7 @@ const PROGRAMS: &[&str] = &[
     "cancel.c",
     "owner_pid.c",
     "replaced_wait.c",
+    "main_thread_exited.c",
 ];
 
 #[test]

@@ -135,6 +135,15 @@ fn c_waiter_on_a_replaced_stream_times_out_at_its_deadline_then_sees_the_new_ino
     run(&toolchain().build("replaced_wait.c"), &[], &dir);
 }
 
+/// A process whose main thread called `pthread_exit` while another thread holds the write flag
+/// and a segment lock is alive for `ImageStreamIO_atomic.h` and `ImageStreamIO_lock.h` (its main
+/// thread reads as a zombie in `/proc/PID/stat`), and dead once its last thread has ended.
+#[test]
+fn c_headers_judge_a_process_alive_while_a_thread_runs_after_its_main_thread_exited() {
+    let dir = StreamDir::new("main-thread-exited");
+    run(&toolchain().build("main_thread_exited.c"), &[], &dir);
+}
+
 #[test]
 fn keywords_written_through_im_kw_are_read_by_rust() {
     let dir = StreamDir::new("keywords");

@@ -35,6 +35,18 @@ impl Drop for TempDir {
 /// A child we started, killed if the test ends early.
 struct Bg(Child);
 
+/// `shmim --dir DIR ARGS…` started in the background, its output where `stdout` and `stderr` say.
+fn shmim_bg(dir: &Path, args: &[&str], stdout: Stdio, stderr: Stdio) -> Bg {
+    Bg(StdCommand::new(bin())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap())
+}
+
 impl Drop for Bg {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -357,14 +369,12 @@ fn create_refuses_to_replace_unless_asked() {
 fn rm_refuses_a_stream_with_a_live_reader_unless_forced() {
     let d = TempDir::new("rmlive");
     ok(&shmim(d.path(), &["create", "busy", "--shape", "4"]));
-    let _reader = Bg(StdCommand::new(bin())
-        .arg("--dir")
-        .arg(d.path())
-        .args(["read", "busy", "--count", "1", "--timeout", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let _reader = shmim_bg(
+        d.path(),
+        &["read", "busy", "--count", "1", "--timeout", "60"],
+        Stdio::null(),
+        Stdio::null(),
+    );
     assert!(eventually(Duration::from_secs(10), || {
         json(&shmim(d.path(), &["ls", "--json"]))[0]["readers_alive"] == 1
     }));
@@ -381,14 +391,12 @@ fn purge_removes_only_streams_nobody_uses() {
     let d = TempDir::new("purge");
     ok(&shmim(d.path(), &["create", "old", "--shape", "4"]));
     ok(&shmim(d.path(), &["create", "used", "--shape", "4"]));
-    let _reader = Bg(StdCommand::new(bin())
-        .arg("--dir")
-        .arg(d.path())
-        .args(["read", "used", "--count", "1", "--timeout", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let _reader = shmim_bg(
+        d.path(),
+        &["read", "used", "--count", "1", "--timeout", "60"],
+        Stdio::null(),
+        Stdio::null(),
+    );
     assert!(eventually(Duration::from_secs(10), || {
         json(&shmim(d.path(), &["ls", "--json"]))[1]["readers_alive"] == 1
     }));
@@ -404,17 +412,86 @@ fn purge_removes_only_streams_nobody_uses() {
     assert!(d.path().join("used.im.shm").exists());
 }
 
-/// milk's `shmimsetowncurrent`: `ownerPID` set to the owning process, in place in the file.
-fn set_owner_pid(stream_file: &Path, pid: i32) {
+/// Writes `bytes` at `offset` of a stream file, in place, as another program would.
+fn poke(stream_file: &Path, offset: u64, bytes: &[u8]) {
     std::os::unix::fs::FileExt::write_all_at(
         &std::fs::OpenOptions::new()
             .write(true)
             .open(stream_file)
             .unwrap(),
-        &pid.to_ne_bytes(),
-        220,
+        bytes,
+        offset,
     )
     .unwrap();
+}
+
+/// milk's `shmimsetowncurrent`: `ownerPID` (offset 220) set to the owning process.
+fn set_owner_pid(stream_file: &Path, pid: i32) {
+    poke(stream_file, 220, &pid.to_ne_bytes());
+}
+
+/// Makes the claim PID of the write flag (offset 228, docs/protocol.md) name `pid`.
+fn set_claim_pid(stream_file: &Path, pid: i32) {
+    poke(stream_file, 228, &pid.to_ne_bytes());
+}
+
+/// A PID no process has: a child that ran and was reaped.
+fn dead_pid() -> i32 {
+    let mut child = StdCommand::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    pid
+}
+
+/// A restarted `shmim write` takes over the flag of a writer that died mid-frame, with its first
+/// frame. While it runs it takes nothing over: a flag another writer took meanwhile, even one
+/// whose claimant is dead by now, makes it stop with an error naming that writer (taking it on
+/// every frame would hand two writers the stream whenever liveness is misjudged).
+#[test]
+fn write_takes_over_a_dead_writers_flag_at_start_and_never_while_it_runs() {
+    let d = TempDir::new("write-takeover");
+    ok(&shmim(d.path(), &["create", "w", "--shape", "4"]));
+    let file = d.path().join("w.im.shm");
+    // The flag a writer that died mid-frame leaves: set, claimed by it, ticket = cnt0 (0).
+    {
+        let mut dying = shmim_core::Stream::open_in(d.path(), "w").unwrap();
+        std::mem::forget(dying.write().unwrap());
+    }
+    set_claim_pid(&file, dead_pid());
+    let wrote = ok(&shmim(d.path(), &["write", "w", "--count", "3"]));
+    assert!(wrote.contains("wrote 3 frames"), "{wrote}");
+
+    let mut writer = shmim_bg(
+        d.path(),
+        &["write", "w", "--rate", "200", "--count", "10000"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    let observer = shmim_core::Stream::open_in(d.path(), "w").unwrap();
+    let mut other = shmim_core::Stream::open_in(d.path(), "w").unwrap();
+    assert!(eventually(Duration::from_secs(30), || observer.cnt0() >= 5));
+    // Another writer takes the flag between two frames, then dies mid-frame.
+    let dead = dead_pid();
+    let guard = loop {
+        if let Ok(g) = other.write() {
+            break g;
+        }
+    };
+    set_claim_pid(&file, dead);
+    let forged_at = observer.cnt0();
+    // Its next frame must not take the flag over (a published frame says it did): it stops.
+    let stopped = eventually(Duration::from_secs(30), || {
+        let now = observer.cnt0();
+        assert_eq!(now, forged_at, "the running writer took the flag over");
+        writer.0.try_wait().unwrap().is_some()
+    });
+    assert!(stopped, "the running writer neither stopped nor published");
+    let status = writer.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut writer.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("took the write flag of w"), "{err}");
+    drop(guard);
 }
 
 #[test]

@@ -6,20 +6,19 @@
 //! claim apart from a live writer of its own. Without a record, dropping the abandoning `Stream`
 //! would lock every later writer out until the process exits.
 //!
-//! So an abandon of a file-backed stream is recorded here, keyed by the file's identity
-//! (device, inode, and the header's creation time, against inode reuse), and the next writer of
-//! this process on that file **adopts** it: removing the entry is the single decision (under the
-//! registry's lock, exactly one remover finds it), so two handles racing to adopt never both
-//! write. The adopter then resumes the flag (`WriteFlag::resume`: still set, still claimed by
-//! our PID), and its commit publishes a complete frame. Process-local images have no file and
-//! no other handle: their `Stream` keeps the abandon itself.
-//!
-//! The lock is held for a few instructions; it is never taken in a forked child unless that
-//! child abandons or adopts a frame itself (its PID differs from every claim it inherited).
+//! So an abandon of a file-backed stream is recorded in `shmim-sync`'s registry
+//! ([`shmim_sync::abandoned`]), keyed by the file's identity (device, inode, and the header's
+//! creation time, against inode reuse), and every way a handle of this process takes the flag
+//! goes through that registry: the next writer **adopts** the record (exactly one does), a
+//! recovery or a forced take-over consumes it, and a forked child starts without its parent's
+//! records (and never waits on a lock a parent thread held at the fork). Process-local images have
+//! no file and no other handle: their `Stream` keeps the abandon itself.
 
-use std::sync::{Mutex, PoisonError};
+use shmim_sync::abandoned::{Abandoned, Take};
+use shmim_sync::write_flag::{Busy, StreamFlag};
+use shmim_sync::{liveness, pid};
 
-use crate::mapping::{Mapping, md};
+use crate::mapping::Mapping;
 
 /// A stream file's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +28,8 @@ struct Key {
     created: (i64, i64),
 }
 
-/// Abandoned frames: the file, and the claim ticket of the abandoned flag. A ticket that no
-/// longer matches the file's means the flag was taken over and published since (by a forced
-/// recovery): the entry is stale, and adopting it would hand out a flag another handle of this
-/// process may hold now.
-static ABANDONED: Mutex<Vec<(Key, u32)>> = Mutex::new(Vec::new());
+/// This process's abandoned frames.
+static ABANDONED: Abandoned<Key> = Abandoned::new();
 
 fn key(map: &Mapping) -> Option<Key> {
     let (file, _, _) = map.file()?;
@@ -54,25 +50,16 @@ fn key(map: &Mapping) -> Option<Key> {
     })
 }
 
-/// Records that this process abandoned a frame of `map`'s file (the flag it holds, with its
-/// ticket). False for a process-local image (the caller keeps the abandon itself).
-pub(crate) fn remember(map: &Mapping) -> bool {
+/// Records that this process abandoned the frame it holds `flag` for, on `map`'s file. False for
+/// a process-local image (the caller keeps the abandon itself).
+pub(crate) fn remember(map: &Mapping, flag: &StreamFlag<'_>) -> bool {
     let Some(k) = key(map) else { return false };
-    let ticket = md!(map, claim_ticket).peek();
-    let mut list = ABANDONED.lock().unwrap_or_else(PoisonError::into_inner);
-    list.retain(|&(e, _)| e != k);
-    list.push((k, ticket));
+    ABANDONED.remember(pid::current(), k, flag);
     true
 }
 
-/// Takes this process's abandoned frame of `map`'s file, if there is one and its ticket is still
-/// the file's: true for exactly one caller per abandon. A stale entry is dropped.
-pub(crate) fn adopt(map: &Mapping) -> bool {
-    let Some(k) = key(map) else { return false };
-    let ticket = md!(map, claim_ticket).peek();
-    let mut list = ABANDONED.lock().unwrap_or_else(PoisonError::into_inner);
-    match list.iter().position(|&(e, _)| e == k) {
-        Some(i) => list.swap_remove(i).1 == ticket,
-        None => false,
-    }
+/// Takes `flag`, `map`'s write flag, for this process as `how` says, adopting a frame this
+/// process abandoned on that file when the flag is claimed by our PID.
+pub(crate) fn take(map: &Mapping, flag: &StreamFlag<'_>, how: Take) -> Result<(), Busy> {
+    ABANDONED.take(how, pid::current(), || key(map), flag, liveness::is_dead)
 }

@@ -161,7 +161,9 @@ pub enum Error {
         /// The stream.
         name: String,
     },
-    /// The stream's file was deleted and nothing replaced it: no frame will come.
+    /// Nothing is at the path the stream was opened by any more: the file was deleted and nothing
+    /// replaced it, or its directory was renamed or removed. A stream is its name in its
+    /// directory: even if a writer still writes the mapped file, nobody can find it by name.
     #[error("stream {name} was removed ({} no longer exists)", path.display())]
     Removed {
         /// The stream.

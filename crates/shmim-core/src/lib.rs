@@ -57,9 +57,20 @@
 //!   frame is in `semWritePID` ([`Stream::last_writer`]).
 //! * A frame abandoned by one handle (a guard dropped without commit) can be resumed by the next
 //!   write through any handle of the same process to the same file, even after the abandoning
-//!   handle was dropped; other processes see a stuck writer until then. A frame set aside on
-//!   purpose ([`WriteGuard::hold`], for bindings whose write spans several calls) is that
-//!   handle's alone until [`Stream::resume`] or until its [`HeldWrite`] is dropped (an abandon).
+//!   handle was dropped; other processes see a stuck writer until then. A recovery or forced
+//!   take-over by a handle of the process consumes that record in the same step, and a forked
+//!   child starts with none (it never resumes its parent's abandoned frames).
+//!   A frame set aside on purpose ([`WriteGuard::hold`], for bindings whose write spans several
+//!   calls) is that handle's alone until [`Stream::resume`] or until its [`HeldWrite`] is
+//!   dropped (an abandon).
+//! * Frame waits return only frames ([`Reader::wait`]…: a post without a new `cnt0` is consumed);
+//!   the post waits ([`Reader::wait_post`]…) return for any post, as the legacy C waits do (milk's
+//!   bare posts: `imsetsempost`, `sempost_loop`).
+//! * A stream is its name in its directory: a reader whose stream's directory was renamed is told
+//!   [`Error::Removed`], even while a writer still writes the mapped file.
+//! * Liveness: a process is dead when `kill(pid, 0)` fails with `ESRCH`, or when it has exited
+//!   without being reaped (its main thread a zombie and no other thread left: a process whose
+//!   main thread alone exited is alive).
 //! * A registered reader sets the `READY` bit of its `semctrl` slot and the `CONNECTED` bit of its
 //!   `semstatus` slot, and clears both when it leaves; a fresh file keeps them 0, as legacy files do.
 //! * Stream names: 1–79 bytes of UTF-8, no `/`, NUL or control characters, not starting with `.`
@@ -102,6 +113,7 @@ mod metadata;
 mod name;
 mod open;
 mod pixel;
+mod post;
 mod proctrace;
 mod reader;
 mod segment;
@@ -109,6 +121,7 @@ mod spec;
 mod stream;
 mod temp_file;
 pub mod validate;
+mod watch;
 mod writer;
 mod writer_pixels;
 
@@ -125,9 +138,11 @@ pub use metadata::Metadata;
 pub use name::{validate_name, validate_name_bytes};
 pub use open::OpenOptions;
 pub use pixel::{Half, Pixel};
-pub use reader::{DEFAULT_PURE_SPIN, REPLACEMENT_CHECK_EVERY, Reader};
+pub use post::Woken;
+pub use reader::{DEFAULT_PURE_SPIN, Reader};
 pub use segment::{SEGMENT_SUFFIX, SEGMENT_VERSION, Segment, SegmentGuard};
 pub use shmim_layout::{ComplexF32, ComplexF64, Datatype, ImageType, Timespec};
 pub use spec::StreamSpec;
 pub use stream::Stream;
+pub use watch::REPLACEMENT_CHECK_EVERY;
 pub use writer::{HeldWrite, WriteGuard};

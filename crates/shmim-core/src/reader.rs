@@ -9,14 +9,19 @@
 //! **Each frame at most once.** A frame is its `cnt0`. Every strategy returns a frame only when
 //! `cnt0` moved past the last one this reader returned; a post that brings no new frame (one the
 //! busy-poll phase of [`Reader::wait_hybrid`] already returned, a backlog of saturated posts, a
-//! post without a publish) is consumed and the wait goes on.
+//! post without a publish) is consumed and the wait goes on. The post waits of `post.rs`
+//! ([`Reader::wait_post`]…) are the exception, on purpose: they return for any post, as the
+//! legacy C waits do.
 //!
 //! **Replacement.** When the stream is re-created, the creator clears `READY` in every slot and
 //! posts nothing: a waiter must never be told a frame arrived when none did. So every strategy
-//! looks by itself, at least every 100 ms ([`REPLACEMENT_CHECK_EVERY`]): `READY` cleared on our
-//! slot, or a different file at the stream's path, is [`Error::Replaced`]; no file at the path is
-//! [`Error::Removed`]. Blocking waits are therefore sliced: timed waits of at most 100 ms, which
-//! cost nothing while frames flow (a post ends the slice at once).
+//! looks by itself (`watch.rs`): `READY` on every call (one load), and the stream's path at least
+//! every 100 ms ([`REPLACEMENT_CHECK_EVERY`]). `READY` cleared on our slot, or a different file at
+//! the stream's path, is [`Error::Replaced`]; no file at the path is [`Error::Removed`]. Blocking
+//! waits are therefore sliced: timed waits of at most 100 ms, which cost nothing while frames flow
+//! (a post ends the slice at once). The busy-poll checks at the start of every call, before it
+//! first looks at `cnt0`: a writer that still publishes on the replaced file (it mapped it before)
+//! would otherwise hand every call a frame before any check ran.
 //!
 //! **Fork.** A `Reader` inherited by a forked child belongs to the parent: dropping it there
 //! leaves the slot and its bits alone (the reader remembers the PID that registered it).
@@ -24,7 +29,6 @@
 //! Readers that only poll `cnt0` need no slot: [`Stream::poller`]. The design is in
 //! `docs/protocol.md` ("Registered readers", "Waiting", "Replacing and removing a stream", "Fork").
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,10 +42,7 @@ use crate::error::{Error, Result};
 use crate::mapping::{Mapping, md};
 use crate::pixel::Pixel;
 use crate::stream::Stream;
-
-/// The longest a waiting reader goes without checking whether its stream was replaced or removed
-/// (the length of a blocking wait's slice).
-pub const REPLACEMENT_CHECK_EVERY: Duration = Duration::from_millis(100);
+use crate::watch::{REPLACEMENT_CHECK_EVERY, Watch};
 
 /// A registered (or polling) reader of a stream.
 pub struct Reader {
@@ -57,20 +58,13 @@ pub struct Reader {
 }
 
 /// The frames a reader returned: the last one, and the gaps.
-struct Frames {
-    last: u64,
+pub(crate) struct Frames {
+    pub(crate) last: u64,
     missed: u64,
 }
 
-/// What a waiting reader looks at to notice that its stream was replaced or removed. Kept apart
-/// from the rest of the reader so that a wait can check it while it borrows the mapping.
-struct Watch {
-    slot: Option<u16>,
-    /// The mapped file's `(device, inode)`.
-    mapped: Option<(u64, u64)>,
-    /// When the path was last checked against `mapped`.
-    checked: Instant,
-}
+/// What a post means to a wait: `Some` ends the wait with it, `None` consumes it and waits on.
+pub(crate) type OnPost<T> = fn(&mut Frames, &Mapping) -> Option<T>;
 
 /// Default pure-spin phase of [`Reader::poll_spin`]: long enough to cover any handoff between two
 /// running processes (hundreds of nanoseconds) many times over, short enough that a poller
@@ -181,46 +175,6 @@ fn set_bits(map: &Mapping, i: u16, on: bool) {
     }
 }
 
-impl Watch {
-    /// `Replaced` once a creator cleared `READY` on our slot (cheap: one load).
-    fn ready(&self, map: &Mapping, name: &str) -> Result<()> {
-        if let Some(i) = self.slot {
-            if map.semctrl(i)?.peek() & SEMCTRL_READY == 0 {
-                return Err(Error::Replaced { name: name.into() });
-            }
-        }
-        Ok(())
-    }
-
-    /// `Replaced` / `Removed` if the stream's path no longer holds the mapped file (a `stat`).
-    fn path(&mut self, map: &Mapping, name: &str) -> Result<()> {
-        self.checked = Instant::now();
-        let (Some(mapped), Some((_, path, _))) = (self.mapped, map.file()) else {
-            return Ok(());
-        };
-        match rustix::fs::stat(path) {
-            Ok(st) if (st.st_dev, st.st_ino) == mapped => Ok(()),
-            Ok(_) => Err(Error::Replaced { name: name.into() }),
-            Err(rustix::io::Errno::NOENT) => Err(Error::Removed {
-                name: name.into(),
-                path: PathBuf::from(path),
-            }),
-            // Cannot tell (a directory we may no longer search…): the next check may.
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// [`Self::ready`] always, [`Self::path`] when the last one is [`REPLACEMENT_CHECK_EVERY`]
-    /// old at `now`.
-    fn check(&mut self, map: &Mapping, name: &str, now: Instant) -> Result<()> {
-        self.ready(map, name)?;
-        if now.duration_since(self.checked) >= REPLACEMENT_CHECK_EVERY {
-            self.path(map, name)?;
-        }
-        Ok(())
-    }
-}
-
 impl Frames {
     /// Records `cnt0` as returned, counting the frames skipped since the last one.
     fn saw(&mut self, cnt0: u64) -> u64 {
@@ -231,8 +185,9 @@ impl Frames {
         cnt0
     }
 
-    /// `map`'s frame counter now, if it moved past the last frame returned (then recorded).
-    fn new_frame(&mut self, map: &Mapping) -> Option<u64> {
+    /// `map`'s frame counter now, if it moved past the last frame returned (then recorded): the
+    /// frame waits' [`OnPost`], which consumes a post that brings no new frame.
+    pub(crate) fn new_frame(&mut self, map: &Mapping) -> Option<u64> {
         let c = md!(map, cnt0).observe();
         (c != self.last).then(|| self.saw(c))
     }
@@ -282,9 +237,14 @@ impl Reader {
         slot_semaphore(&self.map, self.watch.slot)
     }
 
-    /// Blocks on the slot's semaphore until a new frame, or `deadline` (`Ok(None)`), in slices of
-    /// at most [`REPLACEMENT_CHECK_EVERY`] with the replacement check between them.
-    fn block(&mut self, deadline: Option<Instant>) -> Result<Option<u64>> {
+    /// Blocks on the slot's semaphore until a post that `on_post` accepts, or `deadline`
+    /// (`Ok(None)`), in slices of at most [`REPLACEMENT_CHECK_EVERY`] with the replacement check
+    /// between them.
+    pub(crate) fn block<T>(
+        &mut self,
+        deadline: Option<Instant>,
+        on_post: OnPost<T>,
+    ) -> Result<Option<T>> {
         let sem = slot_semaphore(&self.map, self.watch.slot)?;
         let (map, name) = (&*self.map, self.name.as_str());
         loop {
@@ -293,11 +253,11 @@ impl Reader {
             let slice_end = now + REPLACEMENT_CHECK_EVERY;
             let until = deadline.map_or(slice_end, |d| d.min(slice_end));
             if sem.wait_timeout(until.saturating_duration_since(now))? {
-                // A post: a frame, unless READY was cleared (then the post is not a frame's) or
-                // it brings no frame we have not returned yet.
+                // A post: taken, unless READY was cleared (then it is not a frame's: a writer
+                // still writing the replaced file) or `on_post` waits on.
                 self.watch.ready(map, name)?;
-                if let Some(frame) = self.frames.new_frame(map) {
-                    return Ok(Some(frame));
+                if let Some(taken) = on_post(&mut self.frames, map) {
+                    return Ok(Some(taken));
                 }
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
@@ -305,36 +265,50 @@ impl Reader {
         }
     }
 
+    /// Takes pending posts until one that `on_post` accepts (no blocking); `Ok(None)` when none
+    /// is left. Checks `READY` on every call and the stream's path at most every 100 ms.
+    pub(crate) fn take_pending<T>(&mut self, on_post: OnPost<T>) -> Result<Option<T>> {
+        let sem = slot_semaphore(&self.map, self.watch.slot)?;
+        let (map, name) = (&*self.map, self.name.as_str());
+        self.watch.check(map, name, Instant::now())?;
+        while sem.try_wait() {
+            self.watch.ready(map, name)?;
+            if let Some(taken) = on_post(&mut self.frames, map) {
+                return Ok(Some(taken));
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`Self::block`] for ever (`timeout` `None`) or for at most `timeout` ([`Error::Timeout`]
+    /// after it).
+    pub(crate) fn wait_for<T>(
+        &mut self,
+        timeout: Option<Duration>,
+        on_post: OnPost<T>,
+    ) -> Result<T> {
+        let deadline = timeout.map(|t| deadline_after(Instant::now(), t));
+        // Without a deadline `block` returns only with a post or an error.
+        self.block(deadline, on_post)?
+            .ok_or(Error::Timeout(timeout.unwrap_or(Duration::MAX)))
+    }
+
     /// Blocks until the writer publishes a new frame; returns its frame number. [`Error::Replaced`]
     /// or [`Error::Removed`] within 100 ms of the stream being re-created or deleted.
     pub fn wait(&mut self) -> Result<u64> {
-        loop {
-            if let Some(frame) = self.block(None)? {
-                return Ok(frame);
-            }
-        }
+        self.wait_for(None, Frames::new_frame)
     }
 
     /// Like [`Self::wait`], for at most `timeout` ([`Error::Timeout`] after it).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<u64> {
-        let deadline = deadline_after(Instant::now(), timeout);
-        self.block(Some(deadline))?.ok_or(Error::Timeout(timeout))
+        self.wait_for(Some(timeout), Frames::new_frame)
     }
 
     /// Takes a pending post if it brings a new frame (no blocking, no system call while frames
     /// flow); posts that bring none are consumed. Checks `READY` on every call and the stream's
     /// path at most every 100 ms.
     pub fn try_wait(&mut self) -> Result<Option<u64>> {
-        let sem = slot_semaphore(&self.map, self.watch.slot)?;
-        let (map, name) = (&*self.map, self.name.as_str());
-        self.watch.check(map, name, Instant::now())?;
-        while sem.try_wait() {
-            self.watch.ready(map, name)?;
-            if let Some(frame) = self.frames.new_frame(map) {
-                return Ok(Some(frame));
-            }
-        }
-        Ok(None)
+        self.take_pending(Frames::new_frame)
     }
 
     /// Waits for a new frame, then drains the backlog and returns the newest frame, so the next
@@ -374,6 +348,12 @@ impl Reader {
 
     fn poll(&mut self, mut spin: Spin, deadline: Instant) -> Result<u64> {
         let (map, name, watch) = (&*self.map, self.name.as_str(), &mut self.watch);
+        // On every call, before the first look at cnt0: READY, and the path when it is due. The
+        // spin's liveness callback below only runs after a millisecond of spinning in one call,
+        // so a writer still publishing on a replaced file (a frame already there at every call)
+        // would otherwise hide the replacement for ever. Done before the frame can arrive, so it
+        // adds nothing to the wake-up; the time is the spin's own reading when it has one.
+        watch.check(map, name, spin.clock_read().unwrap_or_else(Instant::now))?;
         let mut gone = None;
         // The spin asks this every millisecond or so: `READY` then, the path every 100 ms.
         let still_there = || match watch.check(map, name, Instant::now()) {
@@ -411,7 +391,7 @@ impl Reader {
                 Ok(frame)
             }
             Err(Error::Timeout(_)) => self
-                .block(Some(deadline_after(start, timeout)))?
+                .block(Some(deadline_after(start, timeout)), Frames::new_frame)?
                 .ok_or(Error::Timeout(timeout)),
             Err(e) => Err(e),
         }

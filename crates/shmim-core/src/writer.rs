@@ -20,6 +20,7 @@
 use std::sync::Arc;
 
 use shmim_layout::{CbFrameMd, Timespec};
+use shmim_sync::abandoned::Take;
 use shmim_sync::write_flag::{Busy, StreamFlag};
 use shmim_sync::{liveness, pid};
 
@@ -74,7 +75,7 @@ impl Drop for HeldWrite {
             && md!(self.map, claim_pid).peek() == me
             && md!(self.map, claim_ticket).peek() == self.ticket;
         if self.armed && ours {
-            abandoned::remember(&self.map);
+            abandoned::remember(&self.map, &write_flag(&self.map));
         }
     }
 }
@@ -94,16 +95,10 @@ impl Stream {
     ///
     /// A frame abandoned by this process (a guard dropped without commit, through this handle or
     /// another one to the same file, even one dropped since) is resumed: the flag is still ours,
-    /// and this guard's commit publishes a complete frame over the half-written one.
+    /// and this guard's commit publishes a complete frame over the half-written one. A forked
+    /// child never resumes its parent's abandoned frames (their claim names the parent).
     pub fn write(&mut self) -> Result<WriteGuard<'_>> {
-        let resume = self.owns_flag;
-        self.take_flag(|flag, me| {
-            if resume {
-                flag.resume(me, liveness::is_dead)
-            } else {
-                flag.begin(me, liveness::is_dead)
-            }
-        })
+        self.take_flag(Take::Begin)
     }
 
     /// Takes over a write flag left set by a dead writer (or by a stuck one, with `force`): the
@@ -114,27 +109,15 @@ impl Stream {
     /// claim names a process that no longer runs, and the flag is still the one that process
     /// took), by a single compare-and-swap of the claim: of any number of concurrent recoverers
     /// and writers, in any processes, at most one wins; the others get [`Error::WriterBusy`]. A
-    /// clear flag is simply taken, as by [`Self::write`].
+    /// clear flag is simply taken, as by [`Self::write`], and so is a frame this process
+    /// abandoned.
     ///
     /// `force` takes the flag whatever holds it: **if its holder is alive after all, two writers
     /// then write at once** and readers may accept a torn frame. For an operator who checked by
     /// hand (a legacy writer's flag, which carries no claim, or a writer in another PID
     /// namespace).
     pub fn recover_writer(&mut self, force: bool) -> Result<WriteGuard<'_>> {
-        if force {
-            // The forced flag is ours now, whatever held it: if it was a frame this process
-            // abandoned, its record must go, or another handle of ours could adopt the flag this
-            // guard holds.
-            abandoned::adopt(&self.map);
-        }
-        self.take_flag(|flag, me| {
-            if force {
-                flag.force(me);
-                Ok(())
-            } else {
-                flag.recover(me, liveness::is_dead)
-            }
-        })
+        self.take_flag(if force { Take::Force } else { Take::Recover })
     }
 
     /// Continues the frame set aside by [`WriteGuard::hold`]: a guard over the same flag, which
@@ -149,36 +132,35 @@ impl Stream {
             });
         }
         held.armed = false;
-        let current = md!(self.map, claim_ticket).peek() == held.ticket;
-        self.take_flag(|flag, me| {
-            if current {
-                flag.resume(me, liveness::is_dead)
-            } else {
-                flag.begin(me, liveness::is_dead)
-            }
-        })
+        if md!(self.map, claim_ticket).peek() != held.ticket {
+            return self.write();
+        }
+        // Still the flag this handle held, recorded nowhere: resumed directly, never through the
+        // registry (no other handle may have it).
+        self.check_cpu()?;
+        let taken = write_flag(&self.map).resume(pid::current(), liveness::is_dead);
+        self.guard_after(taken)
     }
 
-    /// Takes the flag with `take`; when refused because the claim is our own PID, resumes a frame
-    /// this handle (process-local image) or this process (see `abandoned.rs`) abandoned.
-    fn take_flag(
-        &mut self,
-        take: impl FnOnce(&StreamFlag<'_>, i32) -> Result<(), Busy>,
-    ) -> Result<WriteGuard<'_>> {
+    /// Takes the flag as `how` says: through this process's registry of abandoned frames
+    /// (`abandoned.rs`) for a file, or resuming this handle's own abandon for a process-local
+    /// image.
+    fn take_flag(&mut self, how: Take) -> Result<WriteGuard<'_>> {
         self.check_cpu()?;
-        let me = pid::current();
-        {
+        let taken = {
             let flag = write_flag(&self.map);
-            let taken = match take(&flag, me) {
-                Err(busy)
-                    if busy.claim == me && (self.owns_flag || abandoned::adopt(&self.map)) =>
-                {
-                    flag.resume(me, liveness::is_dead)
-                }
-                other => other,
-            };
-            taken.map_err(|busy| Error::WriterBusy { writer: busy.claim })?;
-        }
+            if self.owns_flag && how != Take::Force {
+                flag.resume(pid::current(), liveness::is_dead)
+            } else {
+                abandoned::take(&self.map, &flag, how)
+            }
+        };
+        self.guard_after(taken)
+    }
+
+    /// The guard over a flag taken (`Ok`), or `WriterBusy`.
+    fn guard_after(&mut self, taken: std::result::Result<(), Busy>) -> Result<WriteGuard<'_>> {
+        taken.map_err(|busy| Error::WriterBusy { writer: busy.claim })?;
         self.owns_flag = false;
         Ok(WriteGuard {
             stream: self,
@@ -278,7 +260,8 @@ impl Drop for WriteGuard<'_> {
         if !self.committed {
             // Abandon: leave the flag set and claimed (see the module docs), and remember we own
             // it: process-wide for a file, in the handle for a process-local image.
-            if !abandoned::remember(&self.stream.map) {
+            let map = &self.stream.map;
+            if !abandoned::remember(map, &write_flag(map)) {
                 self.stream.owns_flag = true;
             }
         }

@@ -109,6 +109,12 @@ fn child() {
             g.pixels_mut::<u32>().unwrap()[..10].fill(0xdead);
             std::thread::sleep(Duration::from_secs(600));
         }
+        "force_and_die_mid_write" => {
+            let mut s = Stream::open(&name).unwrap();
+            let mut g = s.recover_writer(true).unwrap();
+            g.pixels_mut::<u32>().unwrap()[..10].fill(0xdead);
+            std::thread::sleep(Duration::from_secs(600));
+        }
         "read_and_die_mid_write" => {
             let mut s = Stream::open(&name).unwrap();
             let _r = s.reader().unwrap();
@@ -118,6 +124,17 @@ fn child() {
         }
         other => panic!("unknown role {other}"),
     }
+}
+
+/// A child in `role` on the stream of `w` (in `dir`), once it holds and claims the write flag;
+/// its PID.
+fn child_holding_the_flag(dir: &StreamDir, role: &str, w: &Stream) -> (std::process::Child, i32) {
+    let child = spawn_child("child", role, dir.path(), &[("STREAM", w.name().into())]);
+    let pid = child.id() as i32;
+    eventually("the child to take and claim the write flag", 60, || {
+        w.flag_claim() == Some(pid)
+    });
+    (child, pid)
 }
 
 fn kill(child: &mut std::process::Child) {
@@ -187,16 +204,7 @@ fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
     )
     .unwrap();
     w.write_frame(&frame(1)).unwrap();
-    let mut writer = spawn_child(
-        "child",
-        "die_mid_write",
-        dir.path(),
-        &[("STREAM", "died".into())],
-    );
-    let pid = writer.id() as i32;
-    eventually("the child to take and claim the write flag", 60, || {
-        w.metadata_snapshot().claim_pid == pid
-    });
+    let (mut writer, pid) = child_holding_the_flag(&dir, "die_mid_write", &w);
     assert_eq!(w.metadata_snapshot().owner_pid, 0, "ownerPID is never ours");
     kill(&mut writer);
 
@@ -215,6 +223,38 @@ fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
     g.copy_from(&frame(2)).unwrap();
     assert_eq!(g.commit().unwrap(), 2);
     assert_eq!(r.read_into(&mut px).unwrap(), 2);
+    assert!(check(&px));
+}
+
+/// A frame this process abandoned is forced by another process, which then dies mid-frame (the
+/// ticket is still the one of our abandon record). Our `recover_writer(false)` takes the flag
+/// over, and the record goes with it: no other handle of ours adopts the flag the recoverer is
+/// writing under (before, a second handle got a second write guard).
+#[test]
+fn recovering_our_abandoned_flag_from_a_dead_forcer_leaves_nothing_for_another_handle() {
+    let dir = StreamDir::new("xp-forced-abandon");
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::U32).dir(dir.path());
+    let mut abandoner = Stream::create("forced", &spec).unwrap();
+    drop(abandoner.write().unwrap()); // abandoned: recorded in this process
+    let (mut child, _) = child_holding_the_flag(&dir, "force_and_die_mid_write", &abandoner);
+    kill(&mut child);
+
+    let me = std::process::id() as i32;
+    let mut recoverer = Stream::open_in(dir.path(), "forced").unwrap();
+    let mut g = recoverer
+        .recover_writer(false)
+        .expect("the forcer died mid-frame");
+    let mut second = Stream::open_in(dir.path(), "forced").unwrap();
+    match second.write() {
+        Err(Error::WriterBusy { writer }) => assert_eq!(writer, me),
+        Err(e) => panic!("expected WriterBusy, got {e}"),
+        Ok(_) => panic!("two write guards in one process"),
+    }
+    g.copy_from(&frame(1)).unwrap();
+    assert_eq!(g.commit().unwrap(), 1);
+    assert_eq!(second.write_frame(&frame(2)).unwrap(), 2);
+    let mut px = vec![0u32; (SIDE * SIDE) as usize];
+    assert_eq!(abandoner.read_into(&mut px).unwrap(), 2);
     assert!(check(&px));
 }
 

@@ -1,3 +1,8 @@
+//! Readers and writers across `fork`: a forked child that drops an inherited `Reader` leaves the
+//! parent's registration alone, whatever the child does itself is recorded under the child's
+//! PID, never its parent's, and the frames a parent abandoned stay the parent's: a child never
+//! adopts them (not even after recovering the flag from its dead parent), and never waits on the
+//! abandon registry's lock a parent thread held at the fork.
 //! Readers, writers, keyword writers and segment locks across `fork`: a forked child that drops
 //! an inherited `Reader` leaves the parent's registration alone, and whatever the child does
 //! itself is recorded under the child's PID, never its parent's; a child dropping an inherited
@@ -5,8 +10,9 @@
 //! (who share an open file description) still exclude each other, even when the fork caught
 //! another thread in the middle of a keyword write.
 //!
-//! A test harness of its own (`harness = false`): `fork` is called only in a single-threaded
-//! child process this binary re-executes for that purpose, never in the test's own process.
+//! A test harness of its own (`harness = false`): `fork` is called only in a child process this
+//! binary re-executes for that purpose (single-threaded, but for the one role whose point is a
+//! busy second thread), never in the test's own process.
 
 mod common;
 
@@ -19,6 +25,7 @@ use std::os::unix::fs::FileExt;
 
 use common::StreamDir;
 use shmim_core::{Datatype, Error, Segment, Stream, StreamSpec, Value};
+use shmim_sync::liveness::{self, Liveness};
 
 const ROLE: &str = "SHMIM_FORK_ROLE";
 
@@ -120,17 +127,165 @@ fn inherited_reader() -> i32 {
     }
 }
 
-fn a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone() {
-    let dir = StreamDir::new("fork-reader");
+/// The stream a role works on (`STREAM`), opened by name.
+fn open(name: &str) -> Stream {
+    Stream::open(&std::env::var(name).unwrap()).unwrap()
+}
+
+/// Whether `taken` is a write guard refused because `writer` holds the flag.
+fn refused_for(taken: &shmim_core::Result<shmim_core::WriteGuard<'_>>, writer: i32) -> bool {
+    matches!(taken, Err(Error::WriterBusy { writer: w }) if *w == writer)
+}
+
+/// Role: abandon a frame, fork, and leave at once, as a daemon's parent does. The child waits
+/// for the parent's death, recovers the flag it left (`recover_writer(false)`), and then a second
+/// handle of the child must be refused: the parent's abandon record is not the child's to adopt.
+/// The child writes its verdict to `RESULT` (the parent is gone, so no exit status reaches the
+/// test) and has an alarm against hanging.
+fn daemon_recovers_its_dead_parents_frame() -> i32 {
+    let mut stream = open("STREAM");
+    drop(stream.write().unwrap()); // abandoned: recorded in this process
+    let parent = std::process::id() as i32;
+    // SAFETY: this process is single-threaded (a re-executed role, no test harness).
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child > 0 {
+        return 0;
+    }
+    // SAFETY: plain system calls in the single thread of the child.
+    unsafe { libc::alarm(60) };
+    let verdict = std::panic::catch_unwind(|| {
+        let me = std::process::id() as i32;
+        while liveness::check(parent) != Liveness::Dead {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut recoverer = open("STREAM");
+        let Ok(guard) = recoverer.recover_writer(false) else {
+            return 10; // the dead parent's flag must be recoverable
+        };
+        let mut second = open("STREAM");
+        if !refused_for(&second.write(), me) {
+            return 11; // two write guards in one process
+        }
+        if guard.commit().ok() != Some(1) || second.write_frame(&[1u8; 4]).ok() != Some(2) {
+            return 12;
+        }
+        0
+    })
+    .unwrap_or(70);
+    // Written aside, then renamed into place: the test reads it whole or not at all.
+    let result = std::path::PathBuf::from(std::env::var("RESULT").unwrap());
+    let aside = result.with_extension("tmp");
+    std::fs::write(&aside, verdict.to_string()).unwrap();
+    std::fs::rename(&aside, &result).unwrap();
+    // SAFETY: ends the child without running the exit handlers it shares with the parent.
+    unsafe { libc::_exit(verdict) }
+}
+
+/// Role: abandon a frame, fork; the child can neither write nor recover the parent's frame (its
+/// claim names the live parent), abandons one of its own on another stream, and resumes that
+/// through a second handle; afterwards the parent still resumes its own frame.
+fn abandon_records_stay_with_their_process() -> i32 {
+    let parent = std::process::id() as i32;
+    let mut mine = open("STREAM");
+    drop(mine.write().unwrap()); // the parent's abandoned frame
+    let child = in_forked_child(|| {
+        let mut parents = open("STREAM");
+        if !refused_for(&parents.write(), parent) {
+            return 10;
+        }
+        if !refused_for(&parents.recover_writer(false), parent) {
+            return 11;
+        }
+        let mut own = open("OTHER");
+        drop(own.write().unwrap()); // the child's own abandoned frame
+        drop(own);
+        if open("OTHER").write_frame(&[2u8; 4]).ok() != Some(1) {
+            return 12; // a frame the child abandoned is the child's to resume
+        }
+        0
+    });
+    if child != 0 {
+        eprintln!("the forked child failed its check {child}");
+        return child;
+    }
+    match open("STREAM").write_frame(&[3u8; 4]) {
+        Ok(1) => 0,
+        other => {
+            eprintln!("the parent's own abandoned frame after the fork: {other:?}");
+            20
+        }
+    }
+}
+
+/// Role: a second thread abandons and resumes frames without pause (taking the abandon
+/// registry's lock each time) while the main thread forks `ROUNDS` times; each child abandons and
+/// resumes a frame of its own. A child that inherited a held lock would hang (its watchdog then
+/// kills it: exit code -2).
+fn fork_while_another_thread_uses_the_abandon_registry() -> i32 {
+    const ROUNDS: u32 = 300;
+    let mut busy = open("STREAM");
+    std::thread::spawn(move || {
+        loop {
+            drop(busy.write().unwrap()); // abandon (records), then the next write adopts
+        }
+    });
+    for round in 0..ROUNDS {
+        let child = in_forked_child(|| {
+            let mut own = open("OTHER");
+            drop(own.write().unwrap());
+            i32::from(own.write_frame(&[4u8; 4]).is_err())
+        });
+        if child != 0 {
+            eprintln!("round {round}: the child ended with {child} (-2: it hung)");
+            return 30;
+        }
+    }
+    0
+}
+
+/// Runs this binary in `role` over fresh streams `forked` and `other`, with `RESULT` naming a
+/// file in their directory; returns its exit status and the directory.
+fn run_in_fresh_dir(role: &str) -> (std::process::ExitStatus, StreamDir) {
+    let dir = StreamDir::new(&format!("fork-{role}"));
     let spec = StreamSpec::new(&[4], Datatype::U8).semaphores(4);
-    Stream::create("forked", &spec.dir(dir.path())).unwrap();
+    Stream::create("forked", &spec.clone().dir(dir.path())).unwrap();
+    Stream::create("other", &spec.dir(dir.path())).unwrap();
     let status = Command::new(std::env::current_exe().unwrap())
-        .env(ROLE, "inherited_reader")
+        .env(ROLE, role)
         .env("MILK_SHM_DIR", dir.path())
         .env("STREAM", "forked")
+        .env("OTHER", "other")
+        .env("RESULT", dir.path().join("result"))
         .status()
         .unwrap();
+    (status, dir)
+}
+
+/// Runs `role` and asserts it succeeded (exit code 0).
+fn role_succeeds(role: &str) {
+    let (status, _dir) = run_in_fresh_dir(role);
+    assert_eq!(status.code(), Some(0), "{role}: {status}");
+}
+
+fn a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone() {
+    role_succeeds("inherited_reader");
+}
+
+fn a_daemons_child_that_recovers_its_dead_parents_frame_holds_the_only_write_guard() {
+    let (status, dir) = run_in_fresh_dir("daemon");
     assert_eq!(status.code(), Some(0), "{status}");
+    let result = dir.path().join("result");
+    common::eventually("the daemon's verdict", 90, || result.exists());
+    assert_eq!(std::fs::read_to_string(&result).unwrap(), "0");
+}
+
+fn a_forked_child_neither_adopts_its_parents_abandoned_frame_nor_loses_its_own() {
+    role_succeeds("records");
+}
+
+fn a_fork_while_another_thread_uses_the_abandon_registry_does_not_hang_the_child() {
+    role_succeeds("registry");
 }
 
 /// The raw lock word of segment `name` in the stream directory.
@@ -331,6 +486,9 @@ fn main() {
     }
     match std::env::var(ROLE).as_deref() {
         Ok("inherited_reader") => std::process::exit(inherited_reader()),
+        Ok("daemon") => std::process::exit(daemon_recovers_its_dead_parents_frame()),
+        Ok("records") => std::process::exit(abandon_records_stay_with_their_process()),
+        Ok("registry") => std::process::exit(fork_while_another_thread_uses_the_abandon_registry()),
         Ok("inherited_segment_guard") => std::process::exit(inherited_segment_guard()),
         Ok("keyword_writers_across_fork") => std::process::exit(keyword_writers_across_fork()),
         Ok("keyword_write_after_a_fork_inside_another_writer") => {
@@ -339,10 +497,22 @@ fn main() {
         Ok(other) => panic!("unknown role {other}"),
         Err(_) => {}
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 7] = [
         (
             "a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone",
             a_forked_child_dropping_an_inherited_reader_leaves_the_parents_registration_alone,
+        ),
+        (
+            "a_daemons_child_that_recovers_its_dead_parents_frame_holds_the_only_write_guard",
+            a_daemons_child_that_recovers_its_dead_parents_frame_holds_the_only_write_guard,
+        ),
+        (
+            "a_forked_child_neither_adopts_its_parents_abandoned_frame_nor_loses_its_own",
+            a_forked_child_neither_adopts_its_parents_abandoned_frame_nor_loses_its_own,
+        ),
+        (
+            "a_fork_while_another_thread_uses_the_abandon_registry_does_not_hang_the_child",
+            a_fork_while_another_thread_uses_the_abandon_registry_does_not_hang_the_child,
         ),
         (
             "a_forked_child_dropping_an_inherited_segment_guard_leaves_the_parents_lock_alone",

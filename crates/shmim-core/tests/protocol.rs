@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{StreamDir, try_wait_until};
-use shmim_core::{Datatype, Error, ImageType, Stream, StreamSpec, Value};
+use shmim_core::{Datatype, Error, ImageType, Stream, StreamSpec, Value, Woken};
 
 fn stream(dir: &StreamDir, name: &str, spec: StreamSpec) -> Stream {
     Stream::create(name, &spec.dir(dir.path())).unwrap()
@@ -600,6 +600,162 @@ fn deleting_a_stream_makes_every_wait_strategy_return_removed() {
             other => panic!("{strategy}: expected Removed, got {other:?}"),
         }
     }
+}
+
+/// A writer that still maps a replaced stream's old file keeps publishing there (a process that
+/// never checks the inode). In lock-step with it (a frame, a millisecond's sleep, one wait) the
+/// reader gets `Ok` for each old frame until its wait says why it stopped; panics if that never
+/// happens within 1000 frames, which take more than a second: ten times the 100 ms promise.
+fn frames_until_the_wait_fails(
+    strategy: &str,
+    reader: &mut shmim_core::Reader,
+    old_writer: &mut Stream,
+) -> (u32, Error) {
+    for returned in 0..1000 {
+        old_writer.write_frame(&[returned as u8; 4]).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        if let Err(e) = wait_with(strategy, reader) {
+            return (returned, e);
+        }
+    }
+    panic!("{strategy}: 1000 frames of the replaced file returned, over a second");
+}
+
+/// Replaces stream `s` of `dir` as a legacy creator would: a complete new file renamed onto the
+/// path, the old file's `READY` bits untouched (so only the path tells).
+fn replace_by_rename(dir: &StreamDir, spec: &StreamSpec) {
+    let side = StreamDir::new("replacement-side");
+    Stream::create("s", &spec.clone().dir(side.path())).unwrap();
+    std::fs::rename(side.file("s"), dir.file("s")).unwrap();
+}
+
+#[test]
+fn a_reader_whose_replaced_stream_still_gets_frames_says_replaced_within_100_ms() {
+    for strategy in STRATEGIES {
+        for (how, replace) in [
+            (
+                "create",
+                (|_, spec| drop(Stream::create("s", spec).unwrap())) as fn(&_, &_),
+            ),
+            ("rename", replace_by_rename),
+        ] {
+            let dir = StreamDir::new("replaced-live-writer");
+            let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
+            let old = Stream::create("s", &spec).unwrap();
+            let mut old_writer = Stream::open_in(dir.path(), "s").unwrap();
+            let mut reader = old.reader().unwrap();
+            replace(&dir, &spec);
+            let (returned, e) = frames_until_the_wait_fails(strategy, &mut reader, &mut old_writer);
+            assert!(
+                matches!(e, Error::Replaced { .. }),
+                "{strategy}, {how}: {e}"
+            );
+            if how == "create" {
+                // The creator cleared READY on our slot: seen by the first wait, not 100 ms later.
+                assert_eq!(
+                    returned, 0,
+                    "{strategy}: frames of the replaced file returned"
+                );
+            }
+        }
+    }
+    // A poller has no slot: its busy-poll goes by the path.
+    let dir = StreamDir::new("replaced-live-writer-poller");
+    let spec = StreamSpec::new(&[4], Datatype::U8).dir(dir.path());
+    let old = Stream::create("s", &spec).unwrap();
+    let mut old_writer = Stream::open_in(dir.path(), "s").unwrap();
+    let mut poller = old.poller();
+    Stream::create("s", &spec).unwrap();
+    let (_, e) = frames_until_the_wait_fails("poll_spin", &mut poller, &mut old_writer);
+    assert!(matches!(e, Error::Replaced { .. }), "poller: {e}");
+}
+
+/// A stream is its name in its directory (docs/protocol.md, "Replacing and removing a stream"):
+/// when the directory is renamed, the stream can no longer be found by name, and its readers
+/// are told `Removed` (with the path they opened it by), even though a writer that mapped it
+/// before goes on publishing into the same file.
+#[test]
+fn a_stream_whose_directory_was_renamed_is_removed_for_its_readers() {
+    let root = StreamDir::new("renamed-dir");
+    let (before, after) = (root.path().join("a"), root.path().join("b"));
+    std::fs::create_dir(&before).unwrap();
+    let spec = StreamSpec::new(&[4], Datatype::U8).dir(&before);
+    let mut writer = Stream::create("s", &spec).unwrap();
+    let mut reader = writer.reader().unwrap();
+    std::fs::rename(&before, &after).unwrap();
+    let (_, e) = frames_until_the_wait_fails("wait_timeout", &mut reader, &mut writer);
+    match e {
+        Error::Removed { path, .. } => assert_eq!(path, before.join("s.im.shm")),
+        other => panic!("expected Removed, got {other}"),
+    }
+}
+
+/// Posts every semaphore of the stream file `file` without publishing a frame, through the
+/// legacy `sempost(im, -1)`: what milk's `imsetsempost` and `sempost_loop` do.
+fn bare_post(file: &std::path::Path) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap();
+    // SAFETY: a shared mapping of a stream file nobody truncates during the test.
+    let mut map = unsafe { memmap2::MmapMut::map_mut(&f) }.unwrap();
+    // SAFETY: the mapping is page-aligned and valid for its whole length while `map` lives,
+    // which outlives `view`.
+    let view = unsafe { shmim_core::legacy::View::new(map.as_mut_ptr(), map.len()) }.unwrap();
+    view.post_all();
+}
+
+#[test]
+fn post_waits_return_for_any_post_and_frame_waits_only_for_new_frames() {
+    let dir = StreamDir::new("post-waits");
+    let spec = StreamSpec::new(&[1], Datatype::U8).semaphores(1);
+    let mut w = stream(&dir, "s", spec.clone());
+    let mut r = w.reader().unwrap();
+    let short = Duration::from_millis(50);
+    let watchdog = Duration::from_secs(30);
+    let bare = |cnt0| Woken {
+        cnt0,
+        new_frame: false,
+    };
+
+    // A bare post: a frame wait consumes it and waits on...
+    bare_post(&dir.file("s"));
+    assert!(matches!(r.wait_timeout(short), Err(Error::Timeout(_))));
+    assert_eq!(w.semaphore_values(), [0], "the post was consumed");
+    // ...a post wait returns for it, one post per wait.
+    bare_post(&dir.file("s"));
+    assert_eq!(r.wait_post_timeout(watchdog).unwrap(), bare(0));
+    bare_post(&dir.file("s"));
+    assert_eq!(r.try_wait_post().unwrap(), Some(bare(0)));
+    assert_eq!(r.try_wait_post().unwrap(), None);
+    assert!(matches!(r.wait_post_timeout(short), Err(Error::Timeout(_))));
+    bare_post(&dir.file("s"));
+    assert_eq!(r.wait_post().unwrap(), bare(0));
+
+    // A frame's post: the frame is returned once, to whichever wait takes it.
+    w.write_frame(&[1u8]).unwrap();
+    let frame = Woken {
+        cnt0: 1,
+        new_frame: true,
+    };
+    assert_eq!(r.wait_post_timeout(watchdog).unwrap(), frame);
+    assert_eq!(r.last_frame(), 1);
+    w.write_frame(&[2u8]).unwrap();
+    bare_post(&dir.file("s"));
+    assert_eq!(r.wait_timeout(watchdog).unwrap(), 2);
+    assert_eq!(
+        r.try_wait_post().unwrap(),
+        Some(bare(2)),
+        "the bare post after it"
+    );
+
+    // Replaced: a post wait says so too.
+    Stream::create("s", &spec.dir(dir.path())).unwrap();
+    assert!(matches!(
+        r.wait_post_timeout(watchdog),
+        Err(Error::Replaced { .. })
+    ));
 }
 
 #[test]

@@ -11,6 +11,8 @@
 //! |---|---|
 //! | [`field`] | one generic accessor family for every shared field, and the [`field::AtomicCell`] trait the protocols are written against (std and loom) |
 //! | [`write_flag`] | writer begin / publish / abandon, the claim words, who holds the flag, recovery of a dead writer's flag |
+//! | [`abandoned`] | the flags this process abandoned, and how its handles take them back (adopt once; a recovery or force consumes the record; a forked child has none) |
+//! | [`fork_local`] | process-wide state a forked child never inherits (no lock a fork can catch) |
 //! | [`seqlock`] | consistent read: begin, validate, and the one racy pixel copy |
 //! | [`spin`] | bounded spinning: backoff, deadline, liveness |
 //! | [`slot`] | reader-slot claim and release (compare-and-swap on `semReadPID[i]`) |
@@ -45,7 +47,10 @@
 //!   the segment lock (`loom_lock`, on the shipped word transitions, record, verdicts and
 //!   acquisition loop: acquire, release, waiters, take-over of a dead holder and of a stale
 //!   record of one's own PID, force, a word cleared behind a holder of the locker's own process,
-//!   a woken waiter that gives up — never two holders, no lost wake-up).
+//!   a woken waiter that gives up — never two holders, no lost wake-up), the registry of
+//!   abandoned flags and `ForkLocal` (`loom_abandoned`: adopters, a recoverer against an adopter,
+//!   a forked child; rejects a recovery that leaves the record and process-wide state behind a
+//!   plain lock).
 //! * **Miri** (`miri`): the unit tests over heap buffers (accessors, seqlock, copy, slots, spin),
 //!   with `--features strict` and strict provenance; tests that make system calls are
 //!   `cfg_attr(miri, ignore)`.
@@ -57,15 +62,19 @@
 //! * **Real processes** (`tests/cross_process.rs`, `tests/fork_pid.rs`,
 //!   `tests/lock_processes.rs`): a post in one process wakes another blocked in `sem_wait` /
 //!   `sem_clockwait`; a forked child gets its own PID, even when the fork catches another
-//!   thread inside the first `pid::current()`; the segment lock excludes across processes; a
+//!   thread inside the first `pid::current()`, and its own `ForkLocal` state, even when the fork
+//!   catches another thread holding its lock; the segment lock excludes across processes; a
 //!   holder killed with SIGKILL (reaped or a zombie) hands the next locker an owner-died lock,
 //!   which it can repair; a holder in another PID namespace is never judged, only forced (as
-//!   root this test must run: it fails rather than skip when `unshare` cannot).
+//!   root this test must run: it fails rather than skip when `unshare` cannot). A process whose
+//!   main thread exited while another runs is alive (`shmim-core/tests/main_thread_exited.rs`).
 //!
 //! `cargo xtask bench sync` measures the protocols against a two-process cache-line ping-pong.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+pub mod abandoned;
 pub mod field;
+pub mod fork_local;
 #[cfg(not(loom))]
 mod futex;
 #[cfg(not(loom))]

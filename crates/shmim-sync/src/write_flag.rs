@@ -303,21 +303,23 @@ pub(crate) fn release_fence_after<W: AtomicCell<u8>>(write: &W) {
     write.fetch_add(0, std::sync::atomic::Ordering::AcqRel);
 }
 
+/// The four words of the protocol on the heap, for unit tests (here and in `abandoned`).
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
+pub(crate) mod test_words {
+    use super::WriteFlag;
+    use std::sync::atomic::Ordering::Relaxed;
     use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64};
 
     #[derive(Default)]
-    struct Words {
-        write: AtomicU8,
-        cnt0: AtomicU64,
-        claim: AtomicI32,
-        ticket: AtomicU32,
+    pub(crate) struct Words {
+        pub(crate) write: AtomicU8,
+        pub(crate) cnt0: AtomicU64,
+        pub(crate) claim: AtomicI32,
+        pub(crate) ticket: AtomicU32,
     }
 
     impl Words {
-        fn flag(&self) -> WriteFlag<'_, AtomicU8, AtomicU64, AtomicI32, AtomicU32> {
+        pub(crate) fn flag(&self) -> WriteFlag<'_, AtomicU8, AtomicU64, AtomicI32, AtomicU32> {
             WriteFlag {
                 write: &self.write,
                 cnt0: &self.cnt0,
@@ -325,7 +327,8 @@ mod tests {
                 ticket: &self.ticket,
             }
         }
-        fn state(&self) -> (u8, u64, i32, u32) {
+
+        pub(crate) fn state(&self) -> (u8, u64, i32, u32) {
             (
                 self.write.load(Relaxed),
                 self.cnt0.load(Relaxed),
@@ -334,6 +337,12 @@ mod tests {
             )
         }
     }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::test_words::Words;
+    use super::*;
 
     const DEAD: i32 = 7;
     fn dead(pid: i32) -> bool {

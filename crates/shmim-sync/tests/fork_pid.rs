@@ -1,6 +1,7 @@
 //! `pid::current()` across `fork`: a forked child always gets its own PID, and a fork that
 //! catches another thread inside the first `pid::current()` (registering the fork handler) does
-//! not hang the child.
+//! not hang the child. The process-wide state built on it (`ForkLocal`) is the child's own: a
+//! fork that catches another thread holding the lock of such state does not hang the child.
 //!
 //! A test harness of its own (`harness = false`): `fork` is called only in a child process this
 //! binary re-executes for that purpose, whose threads are known — the main thread, and in the
@@ -15,6 +16,7 @@ mod fork {
     use std::time::{Duration, Instant};
 
     use libc::c_int;
+    use shmim_sync::fork_local::ForkLocal;
     use shmim_sync::pid;
 
     const ROLE: &str = "SHMIM_FORK_PID_ROLE";
@@ -73,15 +75,34 @@ mod fork {
         }
     }
 
-    /// Forks; the child runs `child_checks_its_pid`; returns its exit status (a watchdog kills it
-    /// after 20 s).
-    fn fork_and_check() -> i32 {
-        // SAFETY: the child calls async-signal-safe functions only (see `child_checks_its_pid`).
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork failed");
-        if child == 0 {
-            child_checks_its_pid();
+    /// Process-wide state of this test process: a counter behind a lock.
+    static COUNTER: ForkLocal<std::sync::Mutex<u32>> = ForkLocal::new();
+
+    /// In a forked child: 0 when the child's own `COUNTER` can be locked (and starts at 0), 4
+    /// otherwise; the alarm kills a child that hangs on its parent's lock instead.
+    fn child_locks_its_own_state() -> ! {
+        // SAFETY: an async-signal-safe call in the single thread of the forked child.
+        unsafe { libc::alarm(10) };
+        let fresh = *COUNTER
+            .get(pid::current(), Default::default)
+            .lock()
+            .unwrap()
+            == 0;
+        // SAFETY: leaves the child without running the parent's exit handlers.
+        unsafe { libc::_exit(if fresh { 0 } else { 4 }) }
+    }
+
+    /// Forks; the child runs `child`; returns its exit status (a watchdog kills it after 20 s).
+    fn fork_and_check(child: fn() -> !) -> i32 {
+        // SAFETY: the child either calls async-signal-safe functions only, or only allocates
+        // (glibc's malloc is reset for the child by its own fork handlers) and locks what no
+        // other thread can hold in the child.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            child();
         }
+        let child = pid;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let mut status = 0;
@@ -111,7 +132,7 @@ mod fork {
         let first = std::thread::spawn(pid::current);
         let mut byte = [0u8];
         rustix::io::read(&inside_r, &mut byte).unwrap();
-        let status = fork_and_check();
+        let status = fork_and_check(child_checks_its_pid);
         rustix::io::write(&go_w, &byte).unwrap();
         assert_eq!(first.join().unwrap(), std::process::id() as i32);
         status
@@ -120,7 +141,29 @@ mod fork {
     /// Role: cache our PID, then fork.
     fn fork_after_caching() -> i32 {
         assert_eq!(pid::current(), std::process::id() as i32);
-        fork_and_check()
+        fork_and_check(child_checks_its_pid)
+    }
+
+    /// Role: fork while another thread holds the lock of our `COUNTER`.
+    fn fork_while_another_thread_holds_a_fork_local_lock() -> i32 {
+        let (held_r, held_w) = pipe();
+        let (go_r, go_w) = pipe();
+        let holder = std::thread::spawn(move || {
+            let mut counter = COUNTER
+                .get(pid::current(), Default::default)
+                .lock()
+                .unwrap();
+            *counter += 1;
+            rustix::io::write(&held_w, &[1]).unwrap();
+            let mut byte = [0u8];
+            rustix::io::read(&go_r, &mut byte).unwrap();
+        });
+        let mut byte = [0u8];
+        rustix::io::read(&held_r, &mut byte).unwrap();
+        let status = fork_and_check(child_locks_its_own_state);
+        rustix::io::write(&go_w, &byte).unwrap();
+        holder.join().unwrap();
+        status
     }
 
     /// Runs this binary in `role` and returns its exit code.
@@ -136,10 +179,13 @@ mod fork {
         match std::env::var(ROLE).as_deref() {
             Ok("fork_during_first_call") => std::process::exit(fork_during_first_call()),
             Ok("fork_after_caching") => std::process::exit(fork_after_caching()),
+            Ok("fork_local_held") => {
+                std::process::exit(fork_while_another_thread_holds_a_fork_local_lock())
+            }
             Ok(other) => panic!("unknown role {other}"),
             Err(_) => {}
         }
-        let tests: [(&str, &str); 2] = [
+        let tests: [(&str, &str); 3] = [
             (
                 "a_forked_child_never_gets_its_parents_cached_pid",
                 "fork_after_caching",
@@ -148,13 +194,18 @@ mod fork {
                 "a_fork_while_another_thread_is_inside_the_first_call_does_not_hang_the_child",
                 "fork_during_first_call",
             ),
+            (
+                "a_fork_while_another_thread_holds_process_wide_state_does_not_hang_the_child",
+                "fork_local_held",
+            ),
         ];
         for (name, role) in tests {
             let code = run_role(role);
             let verdict = match code {
                 0 => "ok",
                 3 => "FAILED: the child got its parent's PID",
-                99 | 114 => "FAILED: the child hung in pid::current()",
+                4 => "FAILED: the child got its parent's state",
+                99 | 114 => "FAILED: the child hung",
                 _ => "FAILED",
             };
             println!("test {name} ... {verdict} (exit {code})");

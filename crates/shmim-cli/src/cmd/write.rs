@@ -111,7 +111,7 @@ pub fn publish(stream: &mut Stream, pattern: Pattern, pace: &Pace) -> Result<Wri
         // One writer: the frame will be published as the next cnt0.
         let frame = stream.cnt0().wrapping_add(1);
         buf.fill(pattern, frame);
-        let mut guard = take_flag(stream)?;
+        let mut guard = take_flag(stream, frames == 0)?;
         guard.copy_from_bytes(buf.bytes())?;
         if pattern == Pattern::Checksum {
             checksum::stamp(guard.bytes_mut(), mono_ns());
@@ -126,11 +126,23 @@ pub fn publish(stream: &mut Stream, pattern: Pattern, pace: &Pace) -> Result<Wri
     })
 }
 
-/// The write guard; takes over a flag left set by a writer that died mid-frame (on the evidence
-/// of its claim: `recover_writer(false)`, which takes a clear flag as `write` does).
-fn take_flag(stream: &mut Stream) -> Result<WriteGuard<'_>> {
+/// The write guard. Only the first frame (`first`) takes over a flag left set by a writer that
+/// died mid-frame, on the evidence of its claim (`recover_writer(false)`, which takes a clear flag
+/// as `write` does): that is the restart of a crashed writer. Later frames only `write`: a flag
+/// someone else set while this writer runs belongs to another writer, and this one stops rather
+/// than judge, frame after frame, whether that writer still lives.
+fn take_flag(stream: &mut Stream, first: bool) -> Result<WriteGuard<'_>> {
     let name = stream.name().to_owned();
-    stream.recover_writer(false).map_err(|e| match e {
+    let taken = if first {
+        stream.recover_writer(false)
+    } else {
+        stream.write()
+    };
+    taken.map_err(|e| match e {
+        shmim_core::Error::WriterBusy { writer } if !first => Failure::new(format!(
+            "another writer (claim PID {writer}; 0: none) took the write flag of {name} while \
+             this one was writing; a stream has one writer"
+        )),
         shmim_core::Error::WriterBusy { writer } if writer > 0 => Failure::new(format!(
             "another writer (PID {writer}) is writing {name}; stop it first"
         )),

@@ -67,7 +67,8 @@ fn child_command(test_name: &str, role: &str, dir: &Path, args: &[(&str, String)
 /// on the same line as the first answer: [`Peer::reply`] takes what follows the `@`).
 pub struct Peer {
     child: Child,
-    to: std::process::ChildStdin,
+    /// `None` once closed.
+    to: Option<std::process::ChildStdin>,
     from: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 }
 
@@ -79,14 +80,15 @@ impl Peer {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let to = child.stdin.take().unwrap();
+        let to = child.stdin.take();
         let from = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
         Self { child, to, from }
     }
 
     /// Sends one line.
     pub fn send(&mut self, line: &str) {
-        std::io::Write::write_all(&mut self.to, format!("{line}\n").as_bytes()).unwrap();
+        let to = self.to.as_mut().expect("stdin still open");
+        std::io::Write::write_all(to, format!("{line}\n").as_bytes()).unwrap();
     }
 
     /// The child's next answer (what follows the `@`).
@@ -103,10 +105,27 @@ impl Peer {
         }
     }
 
+    /// The child's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes the child's stdin: its [`command`] then returns `None`.
+    pub fn close_stdin(&mut self) {
+        self.to = None;
+    }
+
+    /// Closes the child's stdin and waits for it (its stdout stays open meanwhile: the child may
+    /// still print).
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.close_stdin();
+        self.child.wait().unwrap()
+    }
+
     /// Waits for the child and asserts it succeeded.
     pub fn finish(self) {
-        drop(self.to);
-        expect_success(self.child);
+        let status = self.wait();
+        assert!(status.success(), "child failed: {status}");
     }
 }
 
