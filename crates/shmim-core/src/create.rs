@@ -12,7 +12,10 @@
 //!    (`0666` filtered by the umask, or exactly the requested mode; the umask is read from
 //!    `/proc/self/status`, never changed), then `rename(2)` onto `NAME.im.shm`. Readers opening
 //!    by name see the old file or the complete new one, never a half-built one, and the new stream
-//!    has a new inode, as with the legacy unlink-and-create.
+//!    has a new inode, as with the legacy unlink-and-create. A spec that does not replace
+//!    ([`StreamSpec::replace`]) renames with `RENAME_NOREPLACE` (or, on a file system without
+//!    it, `link(2)` then unlink of the temporary name): the name is taken atomically or not at
+//!    all.
 //! 5. If a stream was replaced, tell its readers: clear the `READY` bit each registered reader
 //!    set in its `semctrl` slot. Nothing is posted: a post means "a frame arrived", and none did
 //!    (a legacy reader woken that way would process the old file's frame as new, and a
@@ -48,6 +51,13 @@ pub(crate) fn create(
     let name = validate_name(name)?;
     let regions = spec.region_spec().regions()?;
     let path = dir.join(format!("{name}{}", shmim_layout::FILE_SUFFIX));
+    if !spec.replace && std::fs::symlink_metadata(&path).is_ok() {
+        // Early, to save building a file that cannot be published (the rename decides).
+        return Err(Error::Occupied {
+            path,
+            kind: NOT_REPLACED,
+        });
+    }
     let replaced = existing_stream(&path, spec.location)?;
 
     let tmp = TempFile::create(dir, name)?;
@@ -77,12 +87,15 @@ pub(crate) fn create(
     let mode = spec
         .mode
         .or(legacy_mode.then_some(shmim_layout::LEGACY_FILE_MODE));
-    tmp.publish(&path, mode)?;
+    tmp.publish(&path, mode, spec.replace)?;
     if let Some(old) = replaced {
         notify_replaced(&old);
     }
     Ok(mapping)
 }
+
+/// What [`Error::Occupied`] says is at the path of a create that may not replace it.
+const NOT_REPLACED: &str = "file, and the create was asked not to replace one";
 
 /// Tells the readers of a replaced stream: clear `READY` in every `semctrl` slot. No post (see the
 /// module docs): waiters find out by looking.
@@ -207,18 +220,48 @@ impl TempFile {
     }
 
     /// Gives the complete file its final mode — exactly `mode`, or `0666` filtered by the umask
-    /// when `None` — then renames it onto `path`. Widening happens here, once nothing is left
-    /// to write, so no one can open the file before it is complete and at its final mode.
-    pub(crate) fn publish(mut self, path: &Path, mode: Option<u32>) -> Result<()> {
+    /// when `None` — then renames it onto `path` (over what is there only if `replace`; else
+    /// [`Error::Occupied`]). Widening happens here, once nothing is left to write, so no one can
+    /// open the file before it is complete and at its final mode.
+    pub(crate) fn publish(mut self, path: &Path, mode: Option<u32>, replace: bool) -> Result<()> {
         let mode = match mode {
             Some(m) => m,
             None => 0o666 & !process_umask(),
         };
         rustix::fs::fchmod(&self.file, Mode::from_raw_mode(mode))
             .map_err(|e| Error::io("fchmod", &self.path, e.into()))?;
-        rustix::fs::rename(&self.path, path).map_err(|e| Error::io("rename", path, e.into()))?;
+        if replace {
+            rustix::fs::rename(&self.path, path)
+                .map_err(|e| Error::io("rename", path, e.into()))?;
+        } else {
+            rename_no_replace(&self.path, path)?;
+        }
         self.armed = false;
         Ok(())
+    }
+}
+
+/// Renames `from` onto `to` unless something is at `to` ([`Error::Occupied`] then), atomically.
+fn rename_no_replace(from: &Path, to: &Path) -> Result<()> {
+    use rustix::fs::{CWD, RenameFlags};
+    let occupied = || Error::Occupied {
+        path: to.into(),
+        kind: NOT_REPLACED,
+    };
+    match rustix::fs::renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) => Err(occupied()),
+        // A file system without RENAME_NOREPLACE: a hard link is just as exclusive (it fails if
+        // the name exists); the temporary name goes after. Same directory, same file system.
+        Err(Errno::INVAL) => match rustix::fs::link(from, to) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(from);
+                Ok(())
+            }
+            Err(Errno::EXIST) => Err(occupied()),
+            Err(e) => Err(Error::io("link", to, e.into())),
+        },
+        Err(e) => Err(Error::io("rename", to, e.into())),
     }
 }
 

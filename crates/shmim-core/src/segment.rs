@@ -110,7 +110,7 @@ impl<T: Pod> Segment<T> {
             .file
             .try_clone()
             .map_err(|e| Error::io("dup", &tmp.path, e))?;
-        tmp.publish(&path, None)?;
+        tmp.publish(&path, None, true)?;
         Self::wrap(map, file, path, home_ns)
     }
 

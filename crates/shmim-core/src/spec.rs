@@ -25,6 +25,7 @@ pub struct StreamSpec {
     pub(crate) mode: Option<u32>,
     pub(crate) dir: Option<PathBuf>,
     pub(crate) prefault: bool,
+    pub(crate) replace: bool,
 }
 
 impl StreamSpec {
@@ -42,6 +43,7 @@ impl StreamSpec {
             mode: None,
             dir: None,
             prefault: false,
+            replace: true,
         }
     }
 
@@ -96,6 +98,16 @@ impl StreamSpec {
     /// Prefault the mapping at creation (`MAP_POPULATE`), so the first frames take no page faults.
     pub fn prefault(mut self, yes: bool) -> Self {
         self.prefault = yes;
+        self
+    }
+
+    /// Whether an existing stream of that name is replaced (the default, as the legacy library
+    /// does) or the create fails with [`crate::Error::Occupied`]. Without replacing, the new
+    /// file is renamed into place with `RENAME_NOREPLACE`, so of creators racing for one name
+    /// exactly one succeeds (a check before an ordinary rename would let them all "succeed",
+    /// each replacing the last).
+    pub fn replace(mut self, yes: bool) -> Self {
+        self.replace = yes;
         self
     }
 
