@@ -15,7 +15,7 @@ use clap::Args;
 use shmim_core::{Datatype, Timespec};
 
 use crate::error::{BridgeError, Result};
-use crate::mirror::{Foreign, Layout, Mirror};
+use crate::mirror::{Foreign, Layout, Limits, Mirror, Place};
 use crate::source::{Next, next_frame, open_when_present, read_frame};
 
 /// `__tcp-send`'s options.
@@ -129,8 +129,18 @@ pub fn tcp_recv(a: &TcpRecvArgs) -> Result<ExitCode> {
         keyword_slots: 0,
         cb_size: 0,
     };
-    let mut mirror =
-        Mirror::open_or_create(&a.dir, &a.name, &layout, "tcp", "baseline", Foreign::Refuse)?;
+    let place = Place {
+        dir: &a.dir,
+        name: &a.name,
+        origin: "tcp",
+        source: "baseline",
+        foreign: Foreign::Refuse,
+    };
+    let limits = Limits {
+        max_bytes: u64::MAX,
+        budget: None,
+    };
+    let mut mirror = Mirror::open_or_create(&place, &layout, &limits)?;
     let mut head = [0u8; HEAD];
     let mut pixels = vec![0u8; mirror.frame_bytes()];
     loop {

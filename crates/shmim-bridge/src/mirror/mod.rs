@@ -8,51 +8,34 @@
 //! |---|---|---|---|
 //! | n+0 | `SHMIM_MIRROR` | S | the mark: `zenoh` or `milk-tcp`; the comment names the source |
 //! | n+1 | `BR_SRC_CNT0` | L | source `cnt0` of the last frame mirrored |
-//! | n+2 | `BR_GAPS` | L | frames missing from the source `cnt0` sequence as received |
-//! | n+3 | `BR_DROPS` | L | frames received but replaced by a newer one before being mirrored |
+//! | n+2 | `BR_GAPS` | L | source frames never received |
+//! | n+3 | `BR_DROPS` | L | source frames received but not mirrored |
 //! | n+4 | `BR_LAT_NS` | L | transport latency of the last frame: received − sent, ns |
 //! | n+5 | `BR_SRC_WT_NS` | L | source `writetime` of the last frame, ns since the epoch (TAI) |
 //! | n+6 | `BR_MALFORMED` | L | messages for this stream dropped as malformed |
 //!
-//! The mark is what "created by a bridge" means: a stream at the mirror's path without it is
-//! never replaced or written by `sub`.
+//! Who may write a mirror: the bridge mirroring the source its mark names ([`mark`]), one process
+//! at a time ([`lock`]), within `--max-bytes` and the subscriber's total ([`budget`]).
+
+pub mod budget;
+pub mod lock;
+pub mod mark;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use shmim_core::{Keyword, Stream, StreamSpec, Timespec, Value};
 
 use crate::error::{BridgeError, Result};
 pub use crate::layout::Layout;
+use budget::{Budget, Reservation};
+use lock::MirrorLock;
+pub use mark::{MARK, Owner};
+pub use stats::Stats;
 
 /// Keyword entries a mirror has beyond its source's.
 pub const EXTRA_KEYWORDS: u16 = 7;
-/// The name of the mark keyword.
-pub const MARK: &str = "SHMIM_MIRROR";
-const STATS: [(&str, &str); 6] = [
-    ("BR_SRC_CNT0", "source cnt0 of the last frame"),
-    ("BR_GAPS", "source frames never received"),
-    ("BR_DROPS", "frames replaced by newer ones"),
-    ("BR_LAT_NS", "transport latency, ns"),
-    ("BR_SRC_WT_NS", "source writetime, ns (TAI)"),
-    ("BR_MALFORMED", "malformed messages dropped"),
-];
-
-/// The figures a mirror publishes in its bridge keywords.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Source `cnt0` of the last frame mirrored.
-    pub src_cnt0: u64,
-    /// Source frames never received.
-    pub gaps: u64,
-    /// Frames replaced by a newer one before being mirrored.
-    pub drops: u64,
-    /// Transport latency of the last frame (ns).
-    pub latency_ns: i64,
-    /// Source writetime of the last frame (ns since the epoch).
-    pub src_writetime_ns: i64,
-    /// Malformed messages dropped.
-    pub malformed: u64,
-}
 
 /// How a bridge may use a stream that already exists at the mirror's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +47,30 @@ pub enum Foreign {
     WriteIfCompatible,
 }
 
+/// Where a mirror goes and whose it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    /// Stream directory.
+    pub dir: &'a Path,
+    /// Local stream name.
+    pub name: &'a str,
+    /// The transport: `zenoh`, `milk-tcp` or `tcp` (the mark's value).
+    pub origin: &'static str,
+    /// The source: a key, a listening address (the mark's comment).
+    pub source: &'a str,
+    /// What to do with a stream there that is not a mirror.
+    pub foreign: Foreign,
+}
+
+/// How large a mirror may be.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest mirror file (`--max-bytes`).
+    pub max_bytes: u64,
+    /// What all mirrors together may take (`--max-total-bytes`), if bounded.
+    pub budget: Option<Arc<Budget>>,
+}
+
 /// A local stream this bridge writes.
 pub struct Mirror {
     stream: Stream,
@@ -71,6 +78,8 @@ pub struct Mirror {
     /// Index of the mark keyword, or `None` in a foreign stream (no bridge keywords then).
     mark_at: Option<u16>,
     last_stats: Option<Stats>,
+    _lock: MirrorLock,
+    _reservation: Option<Reservation>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -84,16 +93,6 @@ impl std::fmt::Debug for Mirror {
 
 fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}{}", shmim_layout::FILE_SUFFIX))
-}
-
-/// Whether `stream` carries the bridge mark (in the entry after `source_slots`, or anywhere).
-fn mark_index(stream: &Stream) -> Option<u16> {
-    stream
-        .keywords()
-        .ok()?
-        .into_iter()
-        .find(|k| k.name == MARK)
-        .map(|k| k.index)
 }
 
 /// Whether `stream` can take frames of `layout`: type, shape and enough keyword entries, and,
@@ -111,70 +110,145 @@ fn fits(stream: &Stream, layout: &Layout, kw_needed: u16, exact: bool) -> bool {
                 && md.keywords == kw_needed))
 }
 
+/// What is at a mirror's path.
+enum Found {
+    /// Nothing: create the mirror.
+    Nothing,
+    /// Our mirror, of another layout, locked: replace it.
+    Outdated(MirrorLock),
+    /// Usable as it is.
+    Usable(Box<Mirror>),
+}
+
 impl Mirror {
-    /// Opens the mirror `name` in `dir` if it exists, is ours (or `foreign` allows writing into
-    /// it) and fits `layout`; creates it (replacing our own older mirror) otherwise.
-    /// `origin` is `zenoh` or `milk-tcp`, `source` a description for the mark's comment.
-    pub fn open_or_create(
-        dir: &Path,
-        name: &str,
-        layout: &Layout,
-        origin: &str,
-        source: &str,
-        foreign: Foreign,
-    ) -> Result<Self> {
-        let path = path_of(dir, name);
-        let ours_slots = layout.keyword_slots.saturating_add(EXTRA_KEYWORDS);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            let existing = Stream::open_in(dir, name)
-                .map_err(|_| BridgeError::NotOurs { path: path.clone() })?;
-            match mark_index(&existing) {
-                Some(at)
-                    if at == layout.keyword_slots && fits(&existing, layout, ours_slots, true) =>
-                {
-                    return Ok(Self::wrap(existing, layout, Some(at)));
+    /// Opens the mirror at `place` if it exists, is ours (or `place.foreign` allows writing into
+    /// it) and fits `layout`; creates it (replacing our own mirror of another layout) otherwise.
+    /// Refuses a stream that is not ours, one another bridge is writing, and a file larger than
+    /// `limits` allow.
+    pub fn open_or_create(place: &Place<'_>, layout: &Layout, limits: &Limits) -> Result<Self> {
+        let slots = layout
+            .keyword_slots
+            .checked_add(EXTRA_KEYWORDS)
+            .ok_or_else(|| {
+                BridgeError::Usage(format!(
+                    "{}: {} keyword entries leave no room for the bridge's {EXTRA_KEYWORDS}",
+                    place.name, layout.keyword_slots
+                ))
+            })?;
+        let bytes = layout.file_bytes(slots).unwrap_or(u64::MAX);
+        if bytes > limits.max_bytes {
+            return Err(BridgeError::TooLarge {
+                name: place.name.to_owned(),
+                bytes,
+                max: limits.max_bytes,
+            });
+        }
+        // Twice at most: a stream that appears between the look and a create that may not
+        // replace it is looked at again.
+        let reserve = || match &limits.budget {
+            Some(b) => b.reserve(place.name, bytes).map(Some),
+            None => Ok(None),
+        };
+        for _ in 0..2 {
+            let old_lock = match Self::look(place, layout, slots)? {
+                // A stream made by hand (milk-recv) is not the network's doing: not counted.
+                Found::Usable(m) if !m.is_marked() => return Ok(*m),
+                Found::Usable(m) => return Ok(m.with_reservation(reserve()?)),
+                Found::Nothing => None,
+                Found::Outdated(lock) => Some(lock),
+            };
+            let reservation = reserve()?;
+            match Self::create(place, layout, slots, old_lock.is_some()) {
+                Ok((stream, lock)) => {
+                    return Ok(Self::wrap(stream, layout, Some(layout.keyword_slots), lock)
+                        .with_reservation(reservation));
                 }
-                Some(_) => {} // ours, another layout: re-create below
-                None if foreign == Foreign::WriteIfCompatible
-                    && fits(&existing, layout, layout.keyword_slots, false) =>
-                {
-                    return Ok(Self::wrap(existing, layout, None));
-                }
-                None => return Err(BridgeError::NotOurs { path }),
+                Err(BridgeError::Stream(shmim_core::Error::Occupied { .. })) => continue,
+                Err(e) => return Err(e),
             }
         }
-        if layout.keyword_slots > u16::MAX - EXTRA_KEYWORDS {
-            return Err(BridgeError::Usage(format!(
-                "{name}: {} keyword entries leave no room for the bridge's {EXTRA_KEYWORDS}",
-                layout.keyword_slots
-            )));
+        Err(BridgeError::Busy {
+            path: path_of(place.dir, place.name),
+        })
+    }
+
+    /// Looks at what is at the mirror's path.
+    fn look(place: &Place<'_>, layout: &Layout, slots: u16) -> Result<Found> {
+        let path = path_of(place.dir, place.name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(Found::Nothing);
         }
+        let not_ours = || BridgeError::NotOurs { path: path.clone() };
+        let existing = Stream::open_in(place.dir, place.name).map_err(|_| not_ours())?;
+        match mark::owner(&existing, place.origin, place.source) {
+            Owner::Ours => {
+                let lock = MirrorLock::take(&existing)?;
+                if fits(&existing, layout, slots, true) {
+                    Ok(Found::Usable(Box::new(Self::wrap(
+                        existing,
+                        layout,
+                        Some(layout.keyword_slots),
+                        lock,
+                    ))))
+                } else {
+                    Ok(Found::Outdated(lock))
+                }
+            }
+            Owner::Other(comment) => Err(BridgeError::OtherSource { path, comment }),
+            Owner::Unmarked
+                if place.foreign == Foreign::WriteIfCompatible
+                    && fits(&existing, layout, layout.keyword_slots, false) =>
+            {
+                let lock = MirrorLock::take(&existing)?;
+                Ok(Found::Usable(Box::new(Self::wrap(
+                    existing, layout, None, lock,
+                ))))
+            }
+            Owner::Unmarked => Err(not_ours()),
+        }
+    }
+
+    /// Creates the mirror (over our outdated one if `replace`, else only where nothing is),
+    /// locks it, then marks it.
+    fn create(
+        place: &Place<'_>,
+        layout: &Layout,
+        slots: u16,
+        replace: bool,
+    ) -> Result<(Stream, MirrorLock)> {
         let spec = StreamSpec::new(&layout.shape, layout.datatype)
-            .keywords(ours_slots)
+            .keywords(slots)
             .semaphores(layout.semaphores)
             .imagetype(layout.imagetype)
             .circular_buffer(layout.cb_size)
-            .dir(dir);
-        let stream = Stream::create(name, &spec)?;
-        let mut comment = format!("{origin} mirror of {source}");
-        while comment.len() > shmim_layout::KEYWORD_MAX_COMMENT - 1 {
-            comment.pop();
-        }
+            .replace(replace)
+            .dir(place.dir);
+        let stream = Stream::create(place.name, &spec)?;
+        let lock = MirrorLock::take(&stream)?;
         stream.set_keyword_at(
             layout.keyword_slots,
             MARK,
-            Value::Str(origin.into()),
-            &comment,
+            Value::Str(place.origin.into()),
+            &mark::comment(place.origin, place.source),
         )?;
-        Ok(Self::wrap(stream, layout, Some(layout.keyword_slots)))
+        Ok((stream, lock))
     }
 
-    fn wrap(stream: Stream, layout: &Layout, mark_at: Option<u16>) -> Self {
+    fn wrap(stream: Stream, layout: &Layout, mark_at: Option<u16>, lock: MirrorLock) -> Self {
         Self {
             stream,
             layout: layout.clone(),
             mark_at,
             last_stats: None,
+            _lock: lock,
+            _reservation: None,
+        }
+    }
+
+    fn with_reservation(self, r: Option<Reservation>) -> Self {
+        Self {
+            _reservation: r,
+            ..self
         }
     }
 
@@ -194,10 +268,20 @@ impl Mirror {
     }
 
     /// Makes the source's keyword entries (`0..keyword_slots`) equal to `keywords`; entries
-    /// absent from the list become unused. Only entries that differ are written.
-    pub fn set_source_keywords(&self, keywords: &[Keyword]) -> Result<()> {
+    /// absent from the list become unused. Only entries that differ are written. A keyword
+    /// carrying one of the bridge's own names ([`mark::is_reserved`]: a relay's upstream mark,
+    /// anything forged) is not written; returns how many were left out.
+    pub fn set_source_keywords(&self, keywords: &[Keyword]) -> Result<usize> {
+        let mut reserved = 0;
         for i in 0..self.layout.keyword_slots {
-            let want = keywords.iter().find(|k| k.index == i);
+            let want = keywords
+                .iter()
+                .find(|k| k.index == i)
+                .filter(|k| !mark::is_reserved(&k.name));
+            reserved += keywords
+                .iter()
+                .filter(|k| k.index == i && mark::is_reserved(&k.name))
+                .count();
             let have = self.stream.keyword_at(i)?;
             let same = match want {
                 Some(w) => {
@@ -215,7 +299,7 @@ impl Mirror {
                 None => self.stream.set_keyword_at(i, "", Value::Empty, "")?,
             }
         }
-        Ok(())
+        Ok(reserved)
     }
 
     /// Writes the bridge keywords that changed.
@@ -223,25 +307,8 @@ impl Mirror {
         let Some(mark) = self.mark_at else {
             return Ok(());
         };
-        let values = [
-            stats.src_cnt0 as i64,
-            stats.gaps as i64,
-            stats.drops as i64,
-            stats.latency_ns,
-            stats.src_writetime_ns,
-            stats.malformed as i64,
-        ];
-        let old = self.last_stats.map(|s| {
-            [
-                s.src_cnt0 as i64,
-                s.gaps as i64,
-                s.drops as i64,
-                s.latency_ns,
-                s.src_writetime_ns,
-                s.malformed as i64,
-            ]
-        });
-        for (i, ((name, comment), v)) in STATS.iter().zip(values).enumerate() {
+        let old = self.last_stats.map(|s| s.values());
+        for (i, ((name, comment), v)) in stats::NAMES.iter().zip(stats.values()).enumerate() {
             if old.is_some_and(|o| o[i] == v) {
                 continue;
             }
@@ -263,10 +330,11 @@ impl Mirror {
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<u64> {
         if self.stream.is_writing() {
-            // A bridge killed mid-frame left the flag set. Only the mirror's bridge writes it, so
-            // a flag whose holder is dead is taken over: the recovery guard is dropped without a
-            // commit (an abandon this handle now owns), and the write below resumes it and
-            // publishes a whole frame. A live holder is left alone: busy, and no figures move.
+            // A bridge killed mid-frame left the flag set. Only the mirror's bridge writes it (it
+            // holds the mirror's lock), so a flag whose holder is dead is taken over: the
+            // recovery guard is dropped without a commit (an abandon this handle now owns), and
+            // the write below resumes it and publishes a whole frame. A live holder is left
+            // alone: busy, and no figures move.
             drop(self.stream.recover_writer(false)?);
         }
         if let Some(stats) = stats {
@@ -285,18 +353,20 @@ impl Mirror {
     /// subscriber continues its counts from them).
     pub fn recorded_stats(&self) -> Option<Stats> {
         let mark = self.mark_at?;
-        let get = |i: u16| match self.stream.keyword_at(mark + 1 + i).ok()?.value {
-            Value::Long(v) => Some(v),
-            _ => None,
-        };
-        Some(Stats {
-            src_cnt0: get(0)? as u64,
-            gaps: get(1)? as u64,
-            drops: get(2)? as u64,
-            latency_ns: get(3)?,
-            src_writetime_ns: get(4)?,
-            malformed: get(5)? as u64,
-        })
+        let mut values = [0i64; 6];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = match self.stream.keyword_at(mark + 1 + i as u16).ok()?.value {
+                Value::Long(v) => v,
+                _ => return None,
+            };
+        }
+        Some(Stats::from_values(values))
+    }
+
+    /// Whether the mirror's path no longer names this mirror's file (removed, or replaced by
+    /// someone): the bridge then makes its mirror again, or stops writing.
+    pub fn is_gone(&self) -> bool {
+        self.stream.inode_changed().unwrap_or(true)
     }
 
     /// Frame bytes of the mirror.
