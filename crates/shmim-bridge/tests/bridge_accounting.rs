@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use shmim_core::{Datatype, Stream};
 use support::{
-    TempDir, connecting_publisher, count, frame_message, free_port, injector_to,
-    listening_subscriber, live_generation, long_keyword, publisher, push_until_current, source,
-    subscriber, unaccounted, write_more,
+    TempDir, count, frame_message, free_port, injector_to, live_generation, long_keyword,
+    publisher, push_until_current, source, subscriber, unaccounted, watched_cam, write_more,
 };
 use zenoh::Wait;
 
@@ -70,16 +69,10 @@ fn every_source_frame_of_a_fast_source_is_mirrored_or_counted() {
 
 #[test]
 fn a_frame_of_the_wrong_size_leaves_the_gap_count_alone() {
-    let (src_dir, dst) = (TempDir::new("acc-m-src"), TempDir::new("acc-m-dst"));
-    let (port, pub_port) = (free_port(), free_port());
-    let sub = listening_subscriber("shmim/**", dst.path(), port, &[]);
-    let mut src = source(src_dir.path(), "cam", &[16, 16], Datatype::Float);
-    let pub_listen = support::endpoint(pub_port);
-    let _pub = connecting_publisher(src_dir.path(), "cam", port, &["--listen", &pub_listen]);
-    let k = push_until_current(&mut src, dst.path(), "cam", 0);
-    let m = Stream::open_in(dst.path(), "cam").unwrap();
+    let mut w = watched_cam("acc-m");
+    let m = Stream::open_in(w.dst.path(), "cam").unwrap();
     let start = count(&m);
-    let evil = injector_to(&[port, pub_port]);
+    let evil = injector_to(&w.ports);
     let generation = live_generation(&evil, "shmim/cam");
     // The live generation, a frame number far ahead, 10 bytes of pixels instead of 1024.
     evil.put(
@@ -88,8 +81,8 @@ fn a_frame_of_the_wrong_size_leaves_the_gap_count_alone() {
     )
     .wait()
     .unwrap();
-    sub.wait_log("malformed message #1");
-    push_until_current(&mut src, dst.path(), "cam", k);
+    w.sub.wait_log("malformed message #1");
+    push_until_current(&mut w.src, w.dst.path(), "cam", w.k);
     let end = count(&m);
     assert_eq!(long_keyword(&m, "BR_MALFORMED"), Some(1));
     assert_eq!(unaccounted(&start, &end), 0);

@@ -11,7 +11,7 @@ use shmim_core::{Datatype, Stream, Value};
 use support::{
     TempDir, connecting_publisher, free_port, injector, injector_to, inode, listening_subscriber,
     live_generation, long_keyword, meta_message, plain_layout, publisher, push_until_current,
-    source, subscriber, wait_until, write_checksummed,
+    source, subscriber, wait_until, watched_cam, write_checksummed,
 };
 use zenoh::Wait;
 
@@ -163,26 +163,20 @@ fn two_publishers_on_one_key_are_noticed_and_one_is_followed() {
 
 #[test]
 fn a_forged_description_of_the_live_generation_does_not_stop_the_stream() {
-    let (src_dir, dst) = (TempDir::new("own-n-src"), TempDir::new("own-n-dst"));
-    let (port, pub_port) = (free_port(), free_port());
-    let sub = listening_subscriber("shmim/**", dst.path(), port, &[]);
-    let mut src = source(src_dir.path(), "cam", &[16, 16], Datatype::Float);
-    let pub_listen = support::endpoint(pub_port);
-    let _pub = connecting_publisher(src_dir.path(), "cam", port, &["--listen", &pub_listen]);
-    let k = push_until_current(&mut src, dst.path(), "cam", 0);
-    let before = inode(dst.path(), "cam");
-    let evil = injector_to(&[port, pub_port]);
+    let mut w = watched_cam("own-n");
+    let before = inode(w.dst.path(), "cam");
+    let evil = injector_to(&w.ports);
     let generation = live_generation(&evil, "shmim/cam");
     let mut forged = meta_message("cam", plain_layout(&[4, 4], Datatype::U8));
     forged[8..16].copy_from_slice(&generation.to_le_bytes());
     evil.put("shmim/cam", forged).wait().unwrap();
     wait_until("the forged description handled", || {
-        sub.log().contains("contradicts") || inode(dst.path(), "cam") != before
+        w.sub.log().contains("contradicts") || inode(w.dst.path(), "cam") != before
     });
-    push_until_current(&mut src, dst.path(), "cam", k);
-    let m = Stream::open_in(dst.path(), "cam").unwrap();
+    push_until_current(&mut w.src, w.dst.path(), "cam", w.k);
+    let m = Stream::open_in(w.dst.path(), "cam").unwrap();
     assert_eq!((m.shape(), m.datatype()), (&[16, 16][..], Datatype::Float));
-    assert_eq!(inode(dst.path(), "cam"), before);
+    assert_eq!(inode(w.dst.path(), "cam"), before);
 }
 
 #[test]

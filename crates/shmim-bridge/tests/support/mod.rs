@@ -194,6 +194,12 @@ pub fn publisher(dir: &Path, name: &str, port: u16) -> Bridge {
 
 /// `sub KEYEXPR --status-every 0 --dir DIR --connect tcp/127.0.0.1:PORT EXTRA…`.
 pub fn subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridge {
+    sub_on(keyexpr, dir, "--connect", port, extra)
+}
+
+/// `sub KEYEXPR --status-every 0 --dir DIR HOW tcp/127.0.0.1:PORT EXTRA…`.
+fn sub_on(keyexpr: &str, dir: &Path, how: &str, port: u16, extra: &[&str]) -> Bridge {
+    let ep = endpoint(port);
     let mut args = vec![
         "sub",
         keyexpr,
@@ -201,9 +207,9 @@ pub fn subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridg
         "0",
         "--dir",
         dir.to_str().unwrap(),
+        how,
+        &ep,
     ];
-    let ep = endpoint(port);
-    args.extend_from_slice(&["--connect", &ep]);
     args.extend_from_slice(extra);
     Bridge::start(&args)
 }
@@ -271,19 +277,7 @@ pub fn live_generation(session: &zenoh::Session, key: &str) -> u64 {
 
 /// `sub KEYEXPR --status-every 0 --dir DIR --listen tcp/127.0.0.1:PORT EXTRA…`, once subscribed.
 pub fn listening_subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridge {
-    let ep = endpoint(port);
-    let mut args = vec![
-        "sub",
-        keyexpr,
-        "--status-every",
-        "0",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--listen",
-        &ep,
-    ];
-    args.extend_from_slice(extra);
-    let b = Bridge::start(&args);
+    let b = sub_on(keyexpr, dir, "--listen", port, extra);
     b.wait_log("subscribed to");
     b
 }
@@ -456,4 +450,47 @@ pub fn write_more(src: &mut shmim_core::Stream, k: u64, n: u64, pause: Duration)
         std::thread::sleep(pause);
     }
     k + n
+}
+
+/// A subscriber of `shmim/**` and a publisher of a 16x16 f32 stream `cam` that listens too (so
+/// that a test session connected to both can inject into the one and ask the other), the
+/// mirror holding the newest frame.
+pub struct Watched {
+    pub src_dir: TempDir,
+    pub dst: TempDir,
+    pub sub: Bridge,
+    pub publisher: Bridge,
+    pub src: shmim_core::Stream,
+    /// The last frame written (and mirrored).
+    pub k: u64,
+    /// The subscriber's and the publisher's ports.
+    pub ports: [u16; 2],
+}
+
+/// Starts a [`Watched`] pair in directories tagged `tag`.
+pub fn watched_cam(tag: &str) -> Watched {
+    let (src_dir, dst) = (
+        TempDir::new(&format!("{tag}-src")),
+        TempDir::new(&format!("{tag}-dst")),
+    );
+    let ports = [free_port(), free_port()];
+    let sub = listening_subscriber("shmim/**", dst.path(), ports[0], &[]);
+    let mut src = source(
+        src_dir.path(),
+        "cam",
+        &[16, 16],
+        shmim_core::Datatype::Float,
+    );
+    let listen = endpoint(ports[1]);
+    let publisher = connecting_publisher(src_dir.path(), "cam", ports[0], &["--listen", &listen]);
+    let k = push_until_current(&mut src, dst.path(), "cam", 0);
+    Watched {
+        src_dir,
+        dst,
+        sub,
+        publisher,
+        src,
+        k,
+        ports,
+    }
 }
