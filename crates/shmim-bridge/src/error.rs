@@ -43,6 +43,50 @@ pub enum BridgeError {
         /// The stream file.
         path: PathBuf,
     },
+    /// The stream at the mirror's path is the mirror of another source.
+    #[error(
+        "{path} is the mirror of another source ({comment}); mirror this one under another name (--as) or elsewhere (--dir)"
+    )]
+    OtherSource {
+        /// The stream file.
+        path: PathBuf,
+        /// Its mark's comment, naming its source.
+        comment: String,
+    },
+    /// Another bridge process writes this mirror (it holds the mirror's lock).
+    #[error(
+        "another bridge writes {path} (it holds the mirror's lock); standing by until it is gone"
+    )]
+    Busy {
+        /// The stream file.
+        path: PathBuf,
+    },
+    /// The mirror's file would exceed `--max-bytes`.
+    #[error(
+        "{name}: a mirror file of {bytes} bytes (frames, circular buffer, keywords, semaphores) exceeds --max-bytes {max}"
+    )]
+    TooLarge {
+        /// The stream.
+        name: String,
+        /// Bytes of its file.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The mirrors together would exceed `--max-total-bytes`.
+    #[error(
+        "{name}: a mirror file of {bytes} bytes does not fit: the mirrors already take {used} bytes of --max-total-bytes {max}"
+    )]
+    OverBudget {
+        /// The stream.
+        name: String,
+        /// Bytes of its file.
+        bytes: u64,
+        /// Bytes already taken.
+        used: u64,
+        /// The limit.
+        max: u64,
+    },
     /// A socket operation failed.
     #[error("{what}: {source}")]
     Io {

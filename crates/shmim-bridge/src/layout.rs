@@ -20,6 +20,19 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Bytes of the file of a stream of this layout with `keyword_slots` keyword entries (a
+    /// mirror has more than its source), or `None` if no stream can have this layout.
+    pub fn file_bytes(&self, keyword_slots: u16) -> Option<u64> {
+        shmim_layout::RegionSpec::new(&self.shape, self.datatype)
+            .with_keywords(keyword_slots)
+            .with_semaphores(self.semaphores)
+            .with_imagetype(self.imagetype)
+            .with_circular_buffer(self.cb_size)
+            .regions()
+            .ok()
+            .map(|r| r.file_size)
+    }
+
     /// Bytes of one frame (`imdatamemsize`), or `None` if the shape overflows.
     pub fn frame_bytes(&self) -> Option<u64> {
         self.shape

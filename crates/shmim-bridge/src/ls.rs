@@ -32,6 +32,7 @@ pub struct LsArgs {
 }
 
 /// One published stream.
+#[derive(Debug, Clone)]
 struct Row {
     key: String,
     name: String,
@@ -113,34 +114,91 @@ pub fn run(a: &LsArgs) -> Result<ExitCode> {
 
 fn print(rows: &[Row], json: bool) {
     if json {
-        // Keys, names and type names hold no control characters (names are validated), so
-        // Rust's quoting is JSON's.
-        let items: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                format!(
-                    "{{\"key\":{:?},\"name\":{:?},\"shape\":{:?},\"datatype\":{:?},\"keywords\":{},\"semaphores\":{}}}",
-                    r.key, r.name, r.shape, r.datatype, r.keywords, r.semaphores
-                )
-            })
-            .collect();
-        println!("[{}]", items.join(",\n "));
+        println!("{}", to_json(rows));
         return;
     }
     if rows.is_empty() {
         println!("no streams published");
         return;
     }
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|r| Row {
+            key: printable(&r.key),
+            name: printable(&r.name),
+            ..r.clone()
+        })
+        .collect();
     let w = rows.iter().map(|r| r.key.len()).max().unwrap_or(3).max(3);
     println!(
         "{:<w$}  {:<20} {:<14} {:<8} {:>3} {:>4}",
         "KEY", "NAME", "SHAPE", "TYPE", "KW", "SEMS"
     );
-    for r in rows {
+    for r in &rows {
         println!(
             "{:<w$}  {:<20} {:<14} {:<8} {:>3} {:>4}",
             r.key, r.name, r.shape, r.datatype, r.keywords, r.semaphores
         );
     }
     println!("{} streams published", rows.len());
+}
+
+/// The rows as a JSON array (one object per stream), escaped by a JSON library: keys come from
+/// the network and may hold any character.
+fn to_json(rows: &[Row]) -> String {
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "key": r.key,
+                "name": r.name,
+                "shape": r.shape,
+                "datatype": r.datatype,
+                "keywords": r.keywords,
+                "semaphores": r.semaphores,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// `s` with control characters escaped, for a terminal (a key from the network could otherwise
+/// move the cursor or change colours).
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_output_is_json_whatever_the_keys_hold() {
+        let rows = vec![Row {
+            key: "lab/e\u{301}\"\\\n\u{1b}[2J".into(),
+            name: "e\u{301}".into(),
+            shape: "4x2".into(),
+            datatype: "FLOAT".into(),
+            keywords: 1,
+            semaphores: 10,
+        }];
+        let v: serde_json::Value = serde_json::from_str(&to_json(&rows)).unwrap();
+        assert_eq!(v[0]["key"], rows[0].key.as_str());
+        assert_eq!(v[0]["name"], "e\u{301}");
+        assert_eq!(v[0]["semaphores"], 10);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        assert_eq!(printable("déjà vu"), "déjà vu");
+    }
 }

@@ -59,7 +59,7 @@ pub fn run(a: &PubArgs) -> Result<ExitCode> {
             )));
         }
     }
-    let dir = crate::source::dir_or_default(a.dir.as_deref());
+    let dir = crate::source::stream_dir(a.dir.as_deref())?;
     let mut keys = Vec::new();
     for name in &a.names {
         shmim_core::validate_name(name)?;

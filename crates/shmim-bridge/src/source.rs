@@ -6,19 +6,39 @@ use std::time::Duration;
 
 use shmim_core::{Error as CoreError, Metadata, Reader, Stream};
 
-use crate::error::Result;
+use crate::error::{BridgeError, Result};
 use crate::log::log;
 
 /// How often a sender looks for a stream that does not exist yet, and whether a silent stream
 /// was re-created.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// `--dir` if given, else the default stream directory (`MILK_SHM_DIR`, `/milk/shm`, `/tmp`).
-pub fn dir_or_default(explicit: Option<&Path>) -> PathBuf {
-    explicit.map_or_else(
-        || shmim_core::default_dir().to_path_buf(),
-        Path::to_path_buf,
-    )
+/// The stream directory: `--dir` if given, else `$MILK_SHM_DIR`, else the default
+/// (`/milk/shm`, `/tmp`). A directory that was asked for and does not exist is an error, never
+/// a silent fall-back to the default (`shmim --dir D bridge …` passes `D` as `MILK_SHM_DIR`).
+pub fn stream_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    let missing = |what: String| Err(BridgeError::Usage(what));
+    if let Some(dir) = explicit {
+        if !dir.is_dir() {
+            return missing(format!(
+                "the stream directory {} does not exist (create it, or pass another --dir)",
+                dir.display()
+            ));
+        }
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(env) = std::env::var_os(shmim_layout::SHM_DIR_ENV) {
+        let dir = PathBuf::from(env);
+        if !dir.is_dir() {
+            return missing(format!(
+                "{}={} is not an existing directory (create it, or pass --dir)",
+                shmim_layout::SHM_DIR_ENV,
+                dir.display()
+            ));
+        }
+        return Ok(dir);
+    }
+    Ok(shmim_core::default_dir().to_path_buf())
 }
 
 /// Opens `name`, waiting (and saying so once) until it exists: start order does not matter.

@@ -24,7 +24,7 @@ use shmim_core::{Keyword, Timespec};
 
 use crate::layout::Layout;
 
-pub use decode::{decode, decode_frame_header, peek_kind};
+pub use decode::{MAX_META_LEN, decode, decode_frame_header, peek_kind};
 pub use encode::{encode_frame_header, encode_meta, frame_header_len};
 
 /// `b"SHMB"`: the first four bytes of every message.
@@ -127,6 +127,14 @@ pub enum WireError {
         field: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A description longer than any stream's can be (checked before the sample is copied).
+    #[error("a {len}-byte description is longer than any description can be ({max} bytes)")]
+    TooLong {
+        /// Bytes of the message.
+        len: usize,
+        /// The longest possible description.
+        max: usize,
     },
     /// A frame whose pixel bytes disagree with the length it declares.
     #[error("frame carries {found} pixel bytes, its header says {declared}")]

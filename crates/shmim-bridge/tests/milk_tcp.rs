@@ -249,3 +249,87 @@ fn older_milk_records_without_the_magic_are_accepted_with_trailer_plain() {
     s.read_bytes_into(&mut buf).unwrap();
     assert_eq!(check_frame(&buf), Some(3));
 }
+
+/// A raw IMAGE_KEYWORD holding a string.
+fn string_kw(name: &str, v: &str) -> [u8; 128] {
+    let mut k = [0u8; 128];
+    k[..name.len()].copy_from_slice(name.as_bytes());
+    k[16] = b'S';
+    k[24..24 + v.len()].copy_from_slice(v.as_bytes());
+    k
+}
+
+#[test]
+fn keywords_from_a_transmitter_cannot_forge_the_mirror_mark() {
+    let dir = TempDir::new("mrecv-forge");
+    let port = free_port();
+    // Somebody's own stream, made by hand to receive milk's frames (as milk users do).
+    let mine = Stream::create(
+        "cam",
+        &StreamSpec::new(&[8, 8], Datatype::Float)
+            .keywords(2)
+            .dir(dir.path()),
+    )
+    .unwrap();
+    let ino = std::fs::metadata(mine.path().unwrap())
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    let recv = milk_recv(port, &dir, &[]);
+    {
+        let mut tx = connect(port);
+        tx.write_all(&header("cam", &[8, 8], 9, 2, 384)).unwrap();
+        tx.write_all(&checksum_frame(1, 256)).unwrap();
+        for word in [MAGIC, 1, 0] {
+            tx.write_all(&word.to_le_bytes()).unwrap();
+        }
+        tx.write_all(&string_kw("SHMIM_MIRROR", "milk-tcp"))
+            .unwrap();
+        tx.write_all(&long_kw("BR_GAPS", 5)).unwrap();
+    }
+    recv.wait_log("closed the connection after 1 frames");
+    assert_eq!(mine.cnt0(), 1, "written into, as milk's receiver would");
+    let names: Vec<String> = mine
+        .keywords()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert!(
+        names.is_empty(),
+        "the bridge's keyword names are not copied: {names:?}"
+    );
+    assert!(recv.log().contains("reserved"), "{}", recv.log());
+    // A transmitter of another shape: the hand-made stream is never replaced.
+    {
+        let mut tx = connect(port);
+        tx.write_all(&header("cam", &[16, 16], 9, 0, 384)).unwrap();
+    }
+    recv.wait_log("no bridge created is in the way");
+    let now = std::fs::metadata(mine.path().unwrap())
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    assert_eq!(ino, now);
+    assert!(!mine.inode_changed().unwrap());
+}
+
+#[test]
+fn an_idle_connection_does_not_keep_the_next_transmitter_out() {
+    let dir = TempDir::new("mrecv-idle");
+    let port = free_port();
+    let recv = milk_recv(port, &dir, &["--count", "5"]);
+    let _idle = connect(port);
+    recv.wait_log("connected");
+    let mut tx = connect(port);
+    tx.write_all(&header("late", &[8, 8], 9, 0, 384)).unwrap();
+    for k in 1..=5u64 {
+        tx.write_all(&checksum_frame(k, 256)).unwrap();
+        for word in [MAGIC, k, 0] {
+            tx.write_all(&word.to_le_bytes()).unwrap();
+        }
+    }
+    assert!(recv.wait_exit().success());
+    let s = Stream::open_in(dir.path(), "late").unwrap();
+    let mut buf = vec![0u8; 256];
+    s.read_bytes_into(&mut buf).unwrap();
+    assert_eq!(check_frame(&buf), Some(5));
+}

@@ -101,6 +101,35 @@ fn every_truncation_of_a_valid_message_is_refused() {
 }
 
 #[test]
+fn the_longest_possible_description_decodes_and_a_longer_one_is_refused_by_its_length() {
+    let mut m = meta();
+    m.name = "n".repeat(79);
+    m.layout.shape = vec![2, 2, 2];
+    m.layout.keyword_slots = u16::MAX;
+    m.keywords = (0..u16::MAX)
+        .map(|i| {
+            kw(
+                i,
+                &"K".repeat(15),
+                Value::Str("v".repeat(15)),
+                &"c".repeat(79),
+            )
+        })
+        .collect();
+    let mut bytes = encode_meta(&m);
+    assert_eq!(bytes.len(), shmim_bridge::wire::MAX_META_LEN);
+    assert_eq!(decode(&bytes), Ok(Message::Meta(m)));
+    bytes.push(0);
+    assert_eq!(
+        decode(&bytes),
+        Err(WireError::TooLong {
+            len: shmim_bridge::wire::MAX_META_LEN + 1,
+            max: shmim_bridge::wire::MAX_META_LEN
+        })
+    );
+}
+
+#[test]
 fn bytes_after_a_description_are_refused() {
     let mut msg = encode_meta(&meta());
     msg.push(0);

@@ -76,9 +76,11 @@ fn stdout(o: &Output) -> String {
 fn an_unknown_subcommand_runs_the_program_of_that_name_beside_shmim() {
     let i = Install::new("beside");
     i.fake("bridge");
+    let dir = i.0.join("streams");
+    std::fs::create_dir_all(&dir).unwrap();
     let o = i.run(&[
         "--dir",
-        "/some/dir",
+        dir.to_str().unwrap(),
         "bridge",
         "pub",
         "cam",
@@ -86,7 +88,10 @@ fn an_unknown_subcommand_runs_the_program_of_that_name_beside_shmim() {
         "5",
     ]);
     assert_eq!(o.status.code(), Some(3), "its exit status is the program's");
-    assert_eq!(stdout(&o), "args:pub cam --max-rate 5\ndir:/some/dir\n");
+    assert_eq!(
+        stdout(&o),
+        format!("args:pub cam --max-rate 5\ndir:{}\n", dir.display())
+    );
 }
 
 #[test]
@@ -132,4 +137,49 @@ fn a_program_on_path_is_found_too() {
     });
     assert_eq!(stdout(&o), "hello world\n");
     let _: &Path = &elsewhere;
+}
+
+#[test]
+fn a_dir_that_does_not_exist_is_an_error_not_a_fallback_to_tmp() {
+    let i = Install::new("nodir");
+    i.fake("bridge");
+    let o = i.run(&["--dir", "/no/such/dir", "bridge", "sub", "shmim/**"]);
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "", "the bridge was not started");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/no/such/dir"), "{err}");
+}
+
+#[test]
+fn subcommand_names_that_are_paths_are_refused() {
+    let i = Install::new("names");
+    // shmim-x/evil and shmim-x/../shmim-y: reachable only if a name may hold a '/'.
+    let sub = i.bin().join("shmim-x");
+    std::fs::create_dir_all(&sub).unwrap();
+    let evil = sub.join("evil");
+    std::fs::write(&evil, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    i.fake("y");
+    for name in ["x/evil", "x/../shmim-y", ".y", "..", ""] {
+        let o = i.run(&[name]);
+        assert!(!o.status.success(), "{name:?} ran");
+        assert_eq!(stdout(&o), "", "{name:?} ran");
+    }
+}
+
+#[test]
+fn an_empty_path_entry_is_not_the_current_directory() {
+    let i = Install::new("emptypath");
+    let cwd = i.0.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let p = cwd.join("shmim-hello");
+    std::fs::write(&p, "#!/bin/sh\necho hello\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = spawn(|| {
+        let mut c = Command::new(i.bin().join("shmim"));
+        c.args(["hello"]).env("PATH", ":").current_dir(&cwd);
+        c
+    });
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "");
 }

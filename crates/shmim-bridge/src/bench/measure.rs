@@ -19,8 +19,9 @@ pub struct Figures {
     pub fps: f64,
     /// Megabytes (10⁶ bytes) per second delivered.
     pub mbps: f64,
-    /// Of the latency, the median time between the publisher handing the frame to Zenoh and
-    /// Zenoh handing it to the subscriber (the mirror's `BR_LAT_NS`; bridge only, µs).
+    /// Of the latency, the median time between the sender handing the frame to its transport
+    /// (Zenoh's `put`, or the socket's `write`) and the receiver having it (the mirror's
+    /// `BR_LAT_NS`, which both receivers write; µs).
     pub link_p50_us: Option<f64>,
 }
 

@@ -11,8 +11,11 @@
 //!   number `cnt1` reaches the mirror; frames/s and MB/s delivered into the mirror (the median
 //!   round).
 //!
-//! Both pipelines of a size run side by side and are measured in alternating rounds, so that a
-//! busy spell of the (shared, 2-core) machine falls on both alike.
+//! Both pipelines of a size are started together and measured in alternating rounds, so that a
+//! busy spell of the (shared, 2-core) machine falls on both alike; the pipeline not being
+//! measured is stopped (`SIGSTOP`, then `SIGCONT` for its round), so that its idle threads
+//! (Zenoh's timers, the bridge's polls) do not take CPU time from the one measured. Both
+//! receivers publish the same mirror keywords per frame (source `cnt0`, latency, writetime).
 //!
 //! Ratios are bridge ÷ baseline. Targets (issue 18): throughput ≥ 50 % of the baseline's at 512²,
 //! latency p50 ≤ 2× the baseline's at 64². A benchmark, not a test: nothing fails on a figure.
@@ -25,6 +28,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use clap::Args;
+use rustix::process::{Pid, Signal, kill_process};
 use shmim_core::{Datatype, Stream, StreamSpec};
 
 use crate::error::{BridgeError, Result};
@@ -51,6 +55,28 @@ pub struct BenchArgs {
 /// A pipeline's processes, killed on drop.
 struct Pipeline {
     children: Vec<Child>,
+}
+
+impl Pipeline {
+    /// Sends `signal` to every process of the pipeline.
+    fn signal(&self, signal: Signal) -> Result<()> {
+        for c in &self.children {
+            kill_process(Pid::from_child(c), signal)
+                .map_err(|e| BridgeError::io("signal a pipeline process", e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// Stops the pipeline while the other is measured (a round lasts well under Zenoh's 10 s
+    /// lease, so its link survives).
+    fn pause(&self) -> Result<()> {
+        self.signal(Signal::STOP)
+    }
+
+    /// Lets the pipeline run again.
+    fn resume(&self) -> Result<()> {
+        self.signal(Signal::CONT)
+    }
 }
 
 impl Drop for Pipeline {
@@ -155,7 +181,7 @@ impl Drop for Scratch {
 /// A running pipeline with its streams.
 struct Running {
     rig: measure::Rig,
-    _pipeline: Pipeline,
+    pipeline: Pipeline,
     _scratch: Scratch,
 }
 
@@ -170,16 +196,18 @@ fn start_rig(kind: Kind, side: u32) -> Result<Running> {
     let mirror = measure::wait_for_mirror(&mut src, &dst_dir, "bsrc")?;
     Ok(Running {
         rig: measure::Rig::new(src, mirror)?,
-        _pipeline: pipeline,
+        pipeline,
         _scratch: scratch,
     })
 }
 
 /// Measures both pipelines at one size, in alternating rounds (so that a busy spell of the
-/// machine falls on both alike).
+/// machine falls on both alike), the one not measured stopped.
 fn measure_side(side: u32, quick: bool) -> Result<[Figures; 2]> {
     let mut tcp = start_rig(Kind::Tcp, side)?;
+    tcp.pipeline.pause()?;
     let mut bridge = start_rig(Kind::Bridge, side)?;
+    bridge.pipeline.pause()?;
     let bytes = (side as usize) * (side as usize) * 4;
     let (rounds, lat_frames, thr_frames) = match (quick, bytes) {
         (true, _) => (2, 15, 15),
@@ -190,8 +218,10 @@ fn measure_side(side: u32, quick: bool) -> Result<[Figures; 2]> {
     let watchdog = Duration::from_secs(30);
     for _ in 0..rounds {
         for r in [&mut tcp, &mut bridge] {
+            r.pipeline.resume()?;
             r.rig.latency_round(lat_frames, 5, watchdog)?;
             r.rig.throughput_round(thr_frames, watchdog)?;
+            r.pipeline.pause()?;
         }
     }
     Ok([tcp.rig.figures(), bridge.rig.figures()])

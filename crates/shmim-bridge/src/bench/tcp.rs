@@ -1,9 +1,10 @@
 //! The baseline pipeline: stream → plain TCP socket → stream, with the bridge's waits and copies.
 //!
-//! `__tcp-send` wakes and copies exactly as `pub` does ([`crate::source`]), then writes a 48-byte
-//! header (`cnt0`, `cnt1`, `atime`, pixel length) and the pixels on one `TCP_NODELAY` socket.
-//! `__tcp-recv` reads them into a buffer and publishes through the same [`Mirror::publish`] as
-//! `sub`. What the bridge adds on top of this (Zenoh's framing, fragmentation, tasks, the
+//! `__tcp-send` wakes and copies exactly as `pub` does ([`crate::source`]), then writes an 80-byte
+//! header (`cnt0`, `cnt1`, `atime`, `writetime`, send time, pixel length) and the pixels on one
+//! `TCP_NODELAY` socket. `__tcp-recv` reads them into a buffer and publishes through the same
+//! [`Mirror::publish`] as `sub`, with the same mirror keywords (source `cnt0`, latency, source
+//! writetime). What the bridge adds on top of this (Zenoh's framing, fragmentation, tasks, the
 //! mailbox hand-off, the mirror keywords) is what the benchmark's ratios measure.
 
 use std::io::{Read, Write};
@@ -15,7 +16,7 @@ use clap::Args;
 use shmim_core::{Datatype, Timespec};
 
 use crate::error::{BridgeError, Result};
-use crate::mirror::{Foreign, Layout, Mirror};
+use crate::mirror::{Foreign, Layout, Limits, Mirror, Place, Stats};
 use crate::source::{Next, next_frame, open_when_present, read_frame};
 
 /// `__tcp-send`'s options.
@@ -46,7 +47,7 @@ pub struct TcpRecvArgs {
     pub port: u16,
 }
 
-const HEAD: usize = 48;
+const HEAD: usize = 80;
 
 /// Sends frames until the connection or the stream goes away.
 pub fn tcp_send(a: &TcpSendArgs) -> Result<ExitCode> {
@@ -81,11 +82,16 @@ pub fn tcp_send(a: &TcpSendArgs) -> Result<ExitCode> {
             continue;
         }
         last = Some(md.cnt0);
+        let sent = crate::clock::now();
         for (i, v) in [
             md.cnt0,
             md.cnt1,
             md.atime.tv_sec as u64,
             md.atime.tv_nsec as u64,
+            md.write_time.tv_sec as u64,
+            md.write_time.tv_nsec as u64,
+            sent.tv_sec as u64,
+            sent.tv_nsec as u64,
             bytes as u64,
             0,
         ]
@@ -129,19 +135,35 @@ pub fn tcp_recv(a: &TcpRecvArgs) -> Result<ExitCode> {
         keyword_slots: 0,
         cb_size: 0,
     };
-    let mut mirror =
-        Mirror::open_or_create(&a.dir, &a.name, &layout, "tcp", "baseline", Foreign::Refuse)?;
+    let place = Place {
+        dir: &a.dir,
+        name: &a.name,
+        origin: "tcp",
+        source: "baseline",
+        foreign: Foreign::Refuse,
+    };
+    let limits = Limits {
+        max_bytes: u64::MAX,
+        budget: None,
+    };
+    let mut mirror = Mirror::open_or_create(&place, &layout, &limits)?;
     let mut head = [0u8; HEAD];
     let mut pixels = vec![0u8; mirror.frame_bytes()];
+    let mut stats = Stats::default();
     loop {
         if conn.read_exact(&mut head).is_err() || conn.read_exact(&mut pixels).is_err() {
             return Ok(ExitCode::SUCCESS);
         }
-        let atime = Timespec {
-            tv_sec: word(&head, 2) as i64,
-            tv_nsec: word(&head, 3) as i64,
+        let received = crate::clock::now();
+        let time = |i: usize| Timespec {
+            tv_sec: word(&head, i) as i64,
+            tv_nsec: word(&head, i + 1) as i64,
         };
-        mirror.publish(word(&head, 1), Some(atime), None, |dst| {
+        // The same figures `sub` writes per frame, so that both pipelines do the same work.
+        stats.src_cnt0 = word(&head, 0);
+        stats.src_writetime_ns = time(4).as_nanos().clamp(0, i64::MAX as i128) as i64;
+        stats.latency_ns = crate::clock::nanos_between(time(6), received);
+        mirror.publish(word(&head, 1), Some(time(2)), Some(&stats), |dst| {
             dst.copy_from_slice(&pixels)
         })?;
     }

@@ -16,14 +16,17 @@
 //!    transmitter's `NBkw` raw 128-byte `IMAGE_KEYWORD` entries.
 //!
 //! milk never reconnects and its receiver needs the transmitter to start second. Here
-//! `milk-recv` accepts the next connection when one ends and `milk-send` reconnects until the
-//! receiver is there, so start order does not matter. What milk accepts blindly is checked: the
+//! `milk-recv` serves each connection on its own thread, the newest valid one taking over (an
+//! idle or half-open connection cannot keep the next transmitter out), and `milk-send`
+//! reconnects until the receiver is there, so start order does not matter. What milk accepts blindly is checked: the
 //! header is validated like a stream file's, the magic of every record (a wrong one ends the
 //! connection: the byte stream has no way to resynchronise), the slice index, the frame size
-//! against `--max-bytes`, and keyword entries are parsed, never copied raw into the stream.
+//! against `--max-bytes`, and keyword entries are parsed, never copied raw into the stream (and
+//! never under the bridge's own names, `SHMIM_MIRROR` and `BR_*`, which would forge the mark).
 //! A 1-D stream is refused: milk's frame size uses `size[1]`, which is 0 for one axis, so milk
 //! would carry no pixels at all.
 
+pub mod connection;
 pub mod header;
 pub mod record;
 pub mod recv;

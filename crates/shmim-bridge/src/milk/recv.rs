@@ -1,26 +1,38 @@
 //! `shmim-bridge milk-recv --port P [--as NAME]`: accept milk's TCP transmitter.
 //!
-//! Listens, accepts one transmitter at a time, and writes each record into the local stream
-//! through the normal commit. The stream is the one named in the transmitter's header (or
+//! Listens and writes each record of a transmitter into the local stream through the normal
+//! commit ([`super::connection`]). The stream is the one named in the transmitter's header (or
 //! `--as`): an existing stream of the right type and shape is written into (milk users create it
-//! by hand), one this bridge created is re-created when the shape changes, and any other stream is
-//! left alone (the connection is refused with a log line). When a connection ends, the next one
-//! is accepted.
+//! by hand), one this receiver created is re-created when the shape changes, and any other stream
+//! is left alone (the connection is refused with a log line).
+//!
+//! Each connection gets a thread, so that one that connects and sends nothing cannot keep the
+//! next out: a connection must send its header within [`HEADER_TIMEOUT`], and at most
+//! [`MAX_WAITING`] may be waiting to. The newest connection whose header is valid takes over:
+//! the previous one is shut down and the new one writes once the old one has let go of the
+//! stream (milk's receiver serves one transmitter; a restarted transmitter is the new one).
+//! Accepted sockets have TCP keep-alive on, so a vanished peer is noticed eventually even while
+//! its stream is idle (a live transmitter of an idle stream sends nothing, so there is no read
+//! timeout on records).
 
-use std::io::{ErrorKind, Read};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use clap::Args;
-use shmim_core::{ImageType, Keyword};
 
 use super::MilkArgs;
-use super::header::{self, RemoteImage};
-use super::record::{self, KEYWORD_LEN};
+use super::connection::{Connection, read_record};
+use super::header;
 use crate::error::{BridgeError, Result};
 use crate::log::log;
-use crate::mirror::{Foreign, Layout, Mirror, Stats};
+
+/// How long a new connection has to send its header.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that may be waiting to send their header at once; more are closed at once.
+pub const MAX_WAITING: usize = 16;
 
 /// `milk-recv`'s options.
 #[derive(Debug, Clone, Args)]
@@ -37,7 +49,8 @@ pub struct RecvArgs {
     /// Directory, header and trailer options.
     #[command(flatten)]
     pub milk: MilkArgs,
-    /// Refuse streams whose frames are larger than this many bytes.
+    /// Refuse streams whose file (frames, keywords, semaphores) would be larger than this many
+    /// bytes.
     #[arg(long, value_name = "N", default_value_t = 1 << 30)]
     pub max_bytes: u64,
     /// Exit after this many frames (all connections together).
@@ -45,162 +58,191 @@ pub struct RecvArgs {
     pub count: Option<u64>,
 }
 
+/// What the connection threads share.
+pub struct Shared {
+    /// The options.
+    pub args: RecvArgs,
+    /// The stream directory.
+    pub dir: PathBuf,
+    /// The listening address, the mark's source of the streams this receiver creates.
+    pub source: String,
+    /// Tells the main thread that `--count` frames were received.
+    done: Mutex<mpsc::Sender<()>>,
+    state: Mutex<State>,
+    /// Held by the connection that writes, for as long as it has the stream open.
+    writing: Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Frames received by all connections.
+    total: u64,
+    /// Connections that sent a valid header so far (numbers them).
+    headers: u64,
+    /// Connections waiting to send their header.
+    waiting: usize,
+    /// The connection that writes (its number and a handle to shut it down).
+    current: Option<(u64, TcpStream)>,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a frame received; `--count` reached ends the program.
+    pub fn received(&self) {
+        let total = {
+            let mut s = self.state();
+            s.total += 1;
+            s.total
+        };
+        if self.args.count.is_some_and(|n| total >= n) {
+            let _ = self.done.lock().unwrap_or_else(|p| p.into_inner()).send(());
+        }
+    }
+
+    /// Whether `--count` frames were received.
+    pub fn finished(&self) -> bool {
+        let total = self.state().total;
+        self.args.count.is_some_and(|n| total >= n)
+    }
+}
+
 /// Runs `milk-recv`.
 pub fn run(a: &RecvArgs) -> Result<ExitCode> {
     if let Some(n) = &a.as_name {
         shmim_core::validate_name(n)?;
     }
-    let dir = crate::source::dir_or_default(a.milk.dir.as_deref());
+    let dir = crate::source::stream_dir(a.milk.dir.as_deref())?;
     let listener = TcpListener::bind((a.bind.as_str(), a.port))
         .map_err(|e| BridgeError::io(format!("listen on {}:{}", a.bind, a.port), e))?;
     log(format_args!(
         "milk-recv: listening on {}:{}",
         a.bind, a.port
     ));
-    let mut total = 0u64;
+    let (done_tx, done_rx) = mpsc::channel();
+    let shared = Arc::new(Shared {
+        args: a.clone(),
+        dir,
+        source: format!("{}:{}", a.bind, a.port),
+        done: Mutex::new(done_tx.clone()),
+        state: Mutex::new(State::default()),
+        writing: Mutex::new(()),
+    });
+    let accepting = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("milk-accept".into())
+        .spawn(move || {
+            let e = accept_loop(&listener, &accepting);
+            log(format_args!("milk-recv: {e}"));
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| BridgeError::io("start the accepting thread", e))?;
+    // Returns when --count frames were received (or accepting failed).
+    let _ = done_rx.recv();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts connections, one thread each; returns only if accepting fails.
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> BridgeError {
     loop {
-        let (conn, peer) = listener
-            .accept()
-            .map_err(|e| BridgeError::io("accept a transmitter", e))?;
+        let (conn, peer) = match listener.accept() {
+            Ok(c) => c,
+            Err(e) => return BridgeError::io("accept a transmitter", e),
+        };
+        {
+            let mut s = shared.state();
+            if s.waiting >= MAX_WAITING {
+                log(format_args!(
+                    "milk-recv: {peer} refused: {MAX_WAITING} connections already waiting to send their header"
+                ));
+                continue;
+            }
+            s.waiting += 1;
+        }
         let _ = conn.set_nodelay(true);
+        let _ = rustix::net::sockopt::set_socket_keepalive(&conn, true);
         log(format_args!("milk-recv: transmitter {peer} connected"));
-        let mut session = Connection {
-            args: a,
-            dir: dir.clone(),
-            peer: peer.to_string(),
-            frames: 0,
-        };
-        match session.serve(conn, &mut total) {
-            Ok(()) => log(format_args!(
-                "milk-recv: transmitter {peer} closed the connection after {} frames",
-                session.frames
-            )),
-            Err(e) => log(format_args!(
-                "milk-recv: {peer}: {e}; waiting for the next transmitter"
-            )),
-        }
-        if a.count.is_some_and(|n| total >= n) {
-            return Ok(ExitCode::SUCCESS);
+        let s = Arc::clone(shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("milk {peer}"))
+            .spawn(move || serve(&s, conn, peer.to_string()));
+        if let Err(e) = spawned {
+            shared.state().waiting -= 1;
+            log(format_args!(
+                "milk-recv: {peer}: cannot start a thread: {e}"
+            ));
         }
     }
 }
 
-struct Connection<'a> {
-    args: &'a RecvArgs,
-    dir: PathBuf,
-    peer: String,
-    frames: u64,
-}
-
-/// Fills `buf`; `Ok(false)` on a clean end of stream before the first byte.
-fn read_record(conn: &mut TcpStream, buf: &mut [u8]) -> Result<bool> {
-    let mut at = 0;
-    while at < buf.len() {
-        match conn.read(&mut buf[at..]) {
-            Ok(0) if at == 0 => return Ok(false),
-            Ok(0) => {
-                return Err(BridgeError::Milk(format!(
-                    "connection closed after {at} of {} bytes of a record",
-                    buf.len()
-                )));
-            }
-            Ok(n) => at += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(BridgeError::io("receive", e)),
+/// One connection: its header, then (once it is the newest) its records.
+fn serve(shared: &Shared, mut conn: TcpStream, peer: String) {
+    let header = read_header(shared, &mut conn);
+    shared.state().waiting -= 1;
+    let img = match header {
+        Ok(Some(img)) => img,
+        Ok(None) => return log(format_args!("milk-recv: {peer} closed before its header")),
+        Err(e) => return log(format_args!("milk-recv: {peer}: {e}")),
+    };
+    // The newest valid connection takes over: the previous one is shut down (its blocked read
+    // returns), and this one waits until it has let go of the stream.
+    let number = {
+        let mut s = shared.state();
+        s.headers += 1;
+        if let Some((_, old)) = s.current.take() {
+            let _ = old.shutdown(Shutdown::Both);
         }
-    }
-    Ok(true)
-}
-
-impl Connection<'_> {
-    fn serve(&mut self, mut conn: TcpStream, total: &mut u64) -> Result<()> {
-        let mut raw = vec![0u8; self.args.milk.header.bytes()];
-        if !read_record(&mut conn, &mut raw)? {
-            return Ok(());
-        }
-        let img = header::parse(&raw)?;
-        let mut mirror = self.mirror(&img)?;
-        let slice_bytes = img.slice_bytes();
-        let trailer = self.args.milk.trailer;
-        let mut buf = vec![0u8; record::record_len(&img, trailer)];
-        let mut keywords: Vec<Keyword> = Vec::new();
-        let mut stats = Stats::default();
-        let mut last_cnt0: Option<u64> = None;
-        while read_record(&mut conn, &mut buf)? {
-            let (cnt0, slice) = trailer.parse(&buf[slice_bytes..slice_bytes + trailer.bytes()])?;
-            if slice >= img.slices() {
-                return Err(BridgeError::Milk(format!(
-                    "record for slice {slice} of a {}-slice stream",
-                    img.slices()
-                )));
-            }
-            let kw_raw = &buf[slice_bytes + trailer.bytes()..];
-            let now: Vec<Keyword> = (0..img.nb_kw)
-                .filter_map(|i| {
-                    let at = usize::from(i) * KEYWORD_LEN;
-                    record::parse_keyword(i, &kw_raw[at..at + KEYWORD_LEN])
-                })
-                .collect();
-            if now != keywords {
-                mirror.set_source_keywords(&now)?;
-                keywords = now;
-            }
-            if let Some(prev) = last_cnt0 {
-                if cnt0 > prev.saturating_add(1) {
-                    stats.gaps += cnt0 - prev - 1;
-                }
-            }
-            last_cnt0 = Some(cnt0);
-            stats.src_cnt0 = cnt0;
-            let at = slice as usize * slice_bytes;
-            let pixels = &buf[..slice_bytes];
-            mirror.publish(slice, None, Some(&stats), |dst| {
-                dst[at..at + slice_bytes].copy_from_slice(pixels)
-            })?;
-            self.frames += 1;
-            *total += 1;
-            if self.args.count.is_some_and(|n| *total >= n) {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    fn mirror(&self, img: &RemoteImage) -> Result<Mirror> {
-        let name = self
-            .args
-            .as_name
-            .clone()
-            .unwrap_or_else(|| img.name.clone());
-        let frame = img.slice_bytes() as u64 * img.slices();
-        if frame > self.args.max_bytes {
-            return Err(BridgeError::Milk(format!(
-                "{name}: frames of {frame} bytes exceed --max-bytes {}",
-                self.args.max_bytes
-            )));
-        }
-        let layout = Layout {
-            datatype: img.datatype,
-            shape: img.shape.clone(),
-            imagetype: ImageType::MATH_DATA,
-            semaphores: shmim_layout::IMAGE_NB_SEMAPHORE,
-            keyword_slots: img.nb_kw,
-            cb_size: 0,
-        };
-        let m = Mirror::open_or_create(
-            &self.dir,
-            &name,
-            &layout,
-            "milk-tcp",
-            &self.peer,
-            Foreign::WriteIfCompatible,
-        )?;
-        log(format_args!(
-            "milk-recv: receiving {} {:?} {} into {name}",
-            img.name,
-            img.shape,
-            img.datatype.name()
+        s.current = conn.try_clone().ok().map(|c| (s.headers, c));
+        s.headers
+    };
+    let _writing = shared.writing.lock().unwrap_or_else(|p| p.into_inner());
+    let newest = shared
+        .state()
+        .current
+        .as_ref()
+        .is_some_and(|(n, _)| *n == number);
+    if !newest {
+        return log(format_args!(
+            "milk-recv: {peer} replaced by a newer transmitter before it started"
         ));
-        Ok(m)
     }
+    let mut c = Connection::new(shared, peer.clone());
+    match c.serve(conn, &img) {
+        Ok(()) => log(format_args!(
+            "milk-recv: transmitter {peer} closed the connection after {} frames",
+            c.frames
+        )),
+        Err(e) => log(format_args!(
+            "milk-recv: {peer}: {e}; waiting for the next transmitter"
+        )),
+    }
+}
+
+/// Reads and checks the header, within [`HEADER_TIMEOUT`]; `None` if the peer closed first.
+fn read_header(shared: &Shared, conn: &mut TcpStream) -> Result<Option<header::RemoteImage>> {
+    conn.set_read_timeout(Some(HEADER_TIMEOUT))
+        .map_err(|e| BridgeError::io("set a read timeout", e))?;
+    let mut raw = vec![0u8; shared.args.milk.header.bytes()];
+    let got = read_record(conn, &mut raw).map_err(|e| match e {
+        BridgeError::Io { source, .. }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            BridgeError::Milk(format!(
+                "no header within {} s: closed",
+                HEADER_TIMEOUT.as_secs()
+            ))
+        }
+        e => e,
+    })?;
+    if !got {
+        return Ok(None);
+    }
+    conn.set_read_timeout(None)
+        .map_err(|e| BridgeError::io("clear the read timeout", e))?;
+    header::parse(&raw).map(Some)
 }

@@ -48,7 +48,7 @@ enum End {
 /// Runs `milk-send`.
 pub fn run(a: &SendArgs) -> Result<ExitCode> {
     shmim_core::validate_name(&a.name)?;
-    let dir = crate::source::dir_or_default(a.milk.dir.as_deref());
+    let dir = crate::source::stream_dir(a.milk.dir.as_deref())?;
     let mut sent = 0u64;
     loop {
         let stream = open_when_present(&dir, &a.name);

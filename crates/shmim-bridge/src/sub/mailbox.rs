@@ -1,27 +1,32 @@
 //! Between the network and a mirror: the per-stream mailbox.
 //!
 //! Zenoh delivers samples on its own threads (the subscription callback); a worker thread per
-//! stream writes the mirror. The mailbox between them decides what happens when the worker is
-//! slower than the link:
+//! stream writes the mirror. Every message is first judged by the stream's [`Follow`] (right
+//! generation, right frame size, one source); what passes is queued in arrival order, and the
+//! mode decides what happens when the worker is slower than the link:
 //!
-//! * [`Mode::Latest`]: one frame slot. A new frame replaces a pending one (counted in
-//!   `drops`); the callback never waits, so the link, and therefore the publisher, is never
-//!   slowed by this subscriber.
-//! * [`Mode::Every`]: a bounded queue. When it is full the callback waits for room, which
-//!   backs up Zenoh's reliable, blocking-congestion-control channel to the publisher; the
-//!   publisher then misses source frames, and those show up here as gaps in source `cnt0`.
+//! * [`Mode::Latest`]: one frame slot. A new frame replaces a pending one and carries the count
+//!   of frames it replaced (the worker counts them as drops); the callback never waits, so the
+//!   link, and therefore the publisher, is never slowed by this subscriber.
+//! * [`Mode::Every`]: a bounded queue ([`EVERY_QUEUE`] frames, and all streams' queues together
+//!   at most `--queue-bytes`, see [`Queued`]). When it is full the callback waits for room,
+//!   which backs up Zenoh's reliable, blocking-congestion-control channel to the publisher; the
+//!   publisher then misses source frames, and the worker counts those as gaps in source `cnt0`.
 //!
-//! Descriptions (metadata and keywords) never queue behind frames and are never dropped: a newer
-//! description replaces an older pending one. Gaps are counted at arrival, per generation.
+//! A description is never dropped: a newer one replaces a pending one in place. The mailbox
+//! counts what never reaches the worker (stale frames, malformed messages, a second source's);
+//! the worker counts the rest (gaps, drops), because only it knows which frames it mirrored.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use zenoh::bytes::ZBytes;
 
+use super::follow::{Follow, Origin, Verdict};
+use super::queued::Queued;
 use crate::mirror::Stats;
-use crate::wire::{FrameHeader, StreamMeta};
+use crate::wire::{FrameHeader, StreamMeta, frame_header_len};
 
 /// How a subscription treats frames it cannot mirror as fast as they come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +38,7 @@ pub enum Mode {
     Every,
 }
 
-/// Frames the `every` queue holds.
+/// Frames the `every` queue of one stream holds.
 pub const EVERY_QUEUE: usize = 8;
 
 /// A frame as received: its header, the whole sample (pixels after the header) and when it came.
@@ -44,6 +49,15 @@ pub struct Arrived {
     pub payload: ZBytes,
     /// Transport latency: reception − `header.sent`, ns.
     pub latency_ns: i64,
+    /// Frames this one replaced in the `latest` slot before the worker took it.
+    pub replaced: u64,
+}
+
+impl Arrived {
+    /// Pixel bytes the frame carries.
+    pub fn pixel_bytes(&self) -> u64 {
+        self.payload.len().saturating_sub(frame_header_len()) as u64
+    }
 }
 
 /// What the worker gets next.
@@ -52,6 +66,8 @@ pub enum Work {
     Meta(StreamMeta),
     /// A frame to mirror.
     Frame(Arrived),
+    /// Ask the publisher for the description (a stale or contradicting message came).
+    Request,
     /// Nothing came within the wait.
     Idle,
     /// Work is waiting to be taken.
@@ -60,17 +76,26 @@ pub enum Work {
     Closed,
 }
 
-#[derive(Default)]
+enum Item {
+    Meta(StreamMeta),
+    Frame(Arrived),
+}
+
 struct State {
-    meta: Option<StreamMeta>,
-    frames: VecDeque<Arrived>,
-    stats: Stats,
-    /// (generation, source cnt0) of the last frame that arrived.
-    last: Option<(u64, u64)>,
+    items: VecDeque<Item>,
+    /// Frames among `items`.
+    frames: usize,
+    follow: Follow,
+    want_meta: bool,
     received: u64,
-    mirrored: u64,
     stale: u64,
+    malformed: u64,
+    other: u64,
+    shown: Stats,
+    mirrored: u64,
     status: String,
+    has_mirror: bool,
+    last_activity: Instant,
     closed: bool,
 }
 
@@ -83,10 +108,16 @@ pub struct Progress {
     pub mirrored: u64,
     /// Frames dropped for want of their description.
     pub stale: u64,
-    /// Gaps, drops, malformed, last latency.
+    /// Messages of a second source on the key, ignored.
+    pub other: u64,
+    /// The mirror's figures (gaps, drops, malformed, last latency, source cnt0).
     pub stats: Stats,
     /// What the worker is doing.
     pub status: String,
+    /// Whether the worker has a mirror open.
+    pub has_mirror: bool,
+    /// When a message last arrived.
+    pub last_activity: Instant,
 }
 
 /// One stream's mailbox.
@@ -97,16 +128,33 @@ pub struct Mailbox {
     work: Condvar,
     /// Signalled when the queue has room (every mode).
     room: Condvar,
+    queued: Arc<Queued>,
 }
 
 impl Mailbox {
-    /// An empty mailbox.
-    pub fn new(mode: Mode) -> Self {
+    /// An empty mailbox; `every`-mode frames count against `queued`.
+    pub fn new(mode: Mode, queued: Arc<Queued>) -> Self {
         Self {
             mode,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                frames: 0,
+                follow: Follow::default(),
+                want_meta: false,
+                received: 0,
+                stale: 0,
+                malformed: 0,
+                other: 0,
+                shown: Stats::default(),
+                mirrored: 0,
+                status: String::new(),
+                has_mirror: false,
+                last_activity: Instant::now(),
+                closed: false,
+            }),
             work: Condvar::new(),
             room: Condvar::new(),
+            queued,
         }
     }
 
@@ -114,43 +162,103 @@ impl Mailbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A description arrived (as a sample or a query reply).
-    pub fn put_meta(&self, meta: StreamMeta) {
-        self.lock().meta = Some(meta);
+    /// A description arrived (a sample or a query reply): queued if it belongs to the source
+    /// followed (or starts following a new incarnation), counted otherwise.
+    pub fn put_meta(&self, meta: StreamMeta, origin: Origin) -> Verdict {
+        let mut s = self.lock();
+        let now = Instant::now();
+        s.last_activity = now;
+        let verdict = s.follow.on_meta(meta.generation, &meta.layout, origin, now);
+        match verdict {
+            Verdict::Accept => {
+                let pending = s.items.iter_mut().find_map(|i| match i {
+                    Item::Meta(m) => Some(m),
+                    Item::Frame(_) => None,
+                });
+                match pending {
+                    Some(m) => *m = meta,
+                    None => s.items.push_back(Item::Meta(meta)),
+                }
+            }
+            Verdict::Contradiction => {
+                s.malformed += 1;
+                s.want_meta = true;
+            }
+            _ => s.other += 1,
+        }
+        drop(s);
         self.work.notify_one();
+        verdict
     }
 
-    /// A frame arrived: counts gaps, then queues it as the mode says. `wake`: signal the
-    /// worker (the caller that is about to [`super::worker::drain`] itself passes `false`).
-    pub fn put_frame(&self, frame: Arrived, wake: bool) {
+    /// A frame arrived: queued as the mode says if it belongs to the source followed, counted
+    /// otherwise. `wake`: signal the worker (a caller about to [`super::worker::drain`] itself
+    /// passes `false`).
+    pub fn put_frame(&self, frame: Arrived, wake: bool) -> Verdict {
         let mut s = self.lock();
+        let now = Instant::now();
+        s.received += 1;
+        s.last_activity = now;
         let h = frame.header;
-        if let Some((generation, cnt0)) = s.last {
-            if generation == h.generation && h.cnt0 > cnt0.saturating_add(1) {
-                s.stats.gaps += h.cnt0 - cnt0 - 1;
+        let verdict = s.follow.on_frame(h.generation, frame.pixel_bytes(), now);
+        match verdict {
+            Verdict::Accept => {}
+            Verdict::Stale | Verdict::WrongSize { .. } | Verdict::Contradiction => {
+                if verdict == Verdict::Stale {
+                    s.stale += 1;
+                } else {
+                    s.malformed += 1;
+                }
+                s.want_meta = true;
+                drop(s);
+                self.work.notify_one();
+                return verdict;
+            }
+            Verdict::OtherSource { .. } => {
+                s.other += 1;
+                return verdict;
             }
         }
-        s.last = Some((h.generation, h.cnt0));
-        s.received += 1;
         match self.mode {
             Mode::Latest => {
-                if s.frames.pop_front().is_some() {
-                    s.stats.drops += 1;
+                let mut frame = frame;
+                if let Some(at) = s.items.iter().position(|i| matches!(i, Item::Frame(_))) {
+                    if let Some(Item::Frame(old)) = s.items.remove(at) {
+                        frame.replaced = old.replaced + 1;
+                    }
+                    s.frames -= 1;
                 }
-                s.frames.push_back(frame);
+                s.items.push_back(Item::Frame(frame));
+                s.frames += 1;
             }
             Mode::Every => {
-                while s.frames.len() >= EVERY_QUEUE && !s.closed {
+                let bytes = frame.payload.len() as u64;
+                loop {
+                    if s.closed {
+                        return verdict;
+                    }
+                    if s.frames < EVERY_QUEUE {
+                        if self.queued.try_take(bytes, s.frames == 0) {
+                            break;
+                        }
+                        // Other streams hold the bytes: wait for their workers.
+                        drop(s);
+                        self.queued.wait(Duration::from_millis(10));
+                        s = self.lock();
+                        continue;
+                    }
                     self.work.notify_one();
                     s = self.room.wait(s).unwrap_or_else(|p| p.into_inner());
                 }
-                s.frames.push_back(frame);
+                s.items.push_back(Item::Frame(frame));
+                s.frames += 1;
             }
         }
         drop(s);
         if wake {
             self.work.notify_one();
         }
+        verdict
     }
 
     /// Signals the worker that work is pending.
@@ -158,31 +266,29 @@ impl Mailbox {
         self.work.notify_one();
     }
 
-    /// Continues the counts an earlier process recorded in the mirror: its gap, drop and
-    /// malformed totals, and its last source `cnt0` (so frames missed while no subscriber ran
-    /// count as gaps), for source generation `generation`.
-    pub fn resume(&self, recorded: &Stats, generation: u64) {
-        let mut s = self.lock();
-        s.stats.gaps += recorded.gaps;
-        s.stats.drops += recorded.drops;
-        s.stats.malformed += recorded.malformed;
-        if s.last.is_none() && recorded.src_cnt0 > 0 {
-            s.last = Some((generation, recorded.src_cnt0));
-        }
+    /// Asks the worker to ask the publisher for the description.
+    pub fn want_description(&self) {
+        self.lock().want_meta = true;
+        self.work.notify_one();
     }
 
-    /// Counts a malformed message for this stream.
+    /// Counts a malformed message for this stream; returns the count.
     pub fn malformed(&self) -> u64 {
         let mut s = self.lock();
-        s.stats.malformed += 1;
-        s.stats.malformed
+        s.malformed += 1;
+        s.malformed
+    }
+
+    /// Malformed messages counted so far.
+    pub fn malformed_count(&self) -> u64 {
+        self.lock().malformed
     }
 
     /// Waits up to `timeout` until work is pending (without taking it: whoever applies work
     /// takes it with [`Self::take_now`] under the worker's lock, which keeps frames in order).
     pub fn wait_for_work(&self, timeout: Duration) -> Work {
         let mut s = self.lock();
-        if s.meta.is_none() && s.frames.is_empty() && !s.closed {
+        if s.items.is_empty() && !s.want_meta && !s.closed {
             s = self
                 .work
                 .wait_timeout(s, timeout)
@@ -191,175 +297,90 @@ impl Mailbox {
         }
         if s.closed {
             Work::Closed
-        } else if s.meta.is_some() || !s.frames.is_empty() {
+        } else if s.want_meta || !s.items.is_empty() {
             Work::Pending
         } else {
             Work::Idle
         }
     }
 
-    /// The next piece of work, if any: a pending description first, then the oldest frame.
+    /// The next piece of work, if any, in arrival order (a request for the description first).
     pub fn take_now(&self) -> Option<Work> {
         let mut s = self.lock();
-        if let Some(m) = s.meta.take() {
-            return Some(Work::Meta(m));
+        if s.want_meta {
+            s.want_meta = false;
+            return Some(Work::Request);
         }
-        let f = s.frames.pop_front()?;
-        drop(s);
-        self.room.notify_one();
-        Some(Work::Frame(f))
+        match s.items.pop_front()? {
+            Item::Meta(m) => Some(Work::Meta(m)),
+            Item::Frame(f) => {
+                s.frames -= 1;
+                drop(s);
+                if self.mode == Mode::Every {
+                    self.queued.give(f.payload.len() as u64);
+                    self.room.notify_one();
+                }
+                Some(Work::Frame(f))
+            }
+        }
     }
 
-    /// The counters now.
-    pub fn stats(&self) -> Stats {
-        self.lock().stats
-    }
-
-    /// Counts a frame written to the mirror and remembers its source figures.
-    pub fn count_mirrored(&self, last: &Stats) {
+    /// Records a frame written to the mirror and the figures the mirror now shows.
+    pub fn count_mirrored(&self, shown: &Stats) {
         let mut s = self.lock();
         s.mirrored += 1;
-        s.stats.src_cnt0 = last.src_cnt0;
-        s.stats.latency_ns = last.latency_ns;
-        s.stats.src_writetime_ns = last.src_writetime_ns;
+        s.shown = *shown;
     }
 
-    /// Counts a frame dropped because its description is missing or of another generation.
-    pub fn count_stale(&self) {
-        self.lock().stale += 1;
+    /// Records the figures the mirror shows (without a new frame).
+    pub fn show(&self, shown: &Stats) {
+        self.lock().shown = *shown;
     }
 
-    /// Sets the status line's text (what the worker is doing).
-    pub fn set_status(&self, status: String) {
-        self.lock().status = status;
+    /// Sets the status line's text and whether a mirror is open.
+    pub fn set_status(&self, status: String, has_mirror: bool) {
+        let mut s = self.lock();
+        s.status = status;
+        s.has_mirror = has_mirror;
     }
 
-    /// Received, mirrored and stale frames, the counters and the status, for the status line.
+    /// The figures and the status, for the status line.
     pub fn progress(&self) -> Progress {
         let s = self.lock();
         Progress {
             received: s.received,
             mirrored: s.mirrored,
             stale: s.stale,
-            stats: s.stats,
+            other: s.other,
+            stats: Stats {
+                malformed: s.shown.malformed.max(s.malformed),
+                ..s.shown
+            },
             status: s.status.clone(),
+            has_mirror: s.has_mirror,
+            last_activity: s.last_activity,
         }
     }
 
     /// Stops the worker and releases a waiting callback.
     pub fn close(&self) {
-        self.lock().closed = true;
+        let mut s = self.lock();
+        s.closed = true;
+        // Queued frames will never be taken: their bytes go back to the bound.
+        if self.mode == Mode::Every {
+            for i in &s.items {
+                if let Item::Frame(f) = i {
+                    self.queued.give(f.payload.len() as u64);
+                }
+            }
+        }
+        s.items.clear();
+        s.frames = 0;
+        drop(s);
         self.work.notify_all();
         self.room.notify_all();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use shmim_core::Timespec;
-
-    use super::*;
-
-    fn frame(generation: u64, cnt0: u64) -> Arrived {
-        Arrived {
-            header: FrameHeader {
-                generation,
-                cnt0,
-                cnt1: 0,
-                atime: Timespec::default(),
-                writetime: Timespec::default(),
-                sent: Timespec::default(),
-            },
-            payload: ZBytes::from(vec![cnt0 as u8]),
-            latency_ns: 0,
-        }
-    }
-
-    fn next_cnt0(m: &Mailbox) -> Option<u64> {
-        match m.take_now()? {
-            Work::Frame(f) => Some(f.header.cnt0),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn latest_keeps_only_the_newest_frame_and_counts_the_others_as_drops() {
-        let m = Mailbox::new(Mode::Latest);
-        for c in 1..=5 {
-            m.put_frame(frame(1, c), true);
-        }
-        assert_eq!(next_cnt0(&m), Some(5));
-        assert!(m.take_now().is_none());
-        assert_eq!(
-            (m.stats().drops, m.stats().gaps, m.progress().received),
-            (4, 0, 5)
-        );
-    }
-
-    #[test]
-    fn gaps_in_source_cnt0_are_counted_within_a_generation_only() {
-        let m = Mailbox::new(Mode::Every);
-        for (g, c) in [(1, 10), (1, 11), (1, 15), (2, 1), (2, 3)] {
-            m.put_frame(frame(g, c), true);
-            let _ = m.take_now();
-        }
-        assert_eq!(
-            m.stats().gaps,
-            3 + 1,
-            "11→15 and 1→3; the new generation restarts"
-        );
-    }
-
-    #[test]
-    fn a_pending_description_is_taken_before_frames() {
-        let m = Mailbox::new(Mode::Every);
-        m.put_frame(frame(1, 1), true);
-        let meta = crate::wire::StreamMeta {
-            generation: 1,
-            name: "x".into(),
-            layout: crate::layout::Layout {
-                datatype: shmim_core::Datatype::U8,
-                shape: vec![1],
-                imagetype: 0,
-                semaphores: 1,
-                keyword_slots: 0,
-                cb_size: 0,
-            },
-            keywords: vec![],
-        };
-        m.put_meta(meta);
-        assert!(matches!(m.take_now(), Some(Work::Meta(_))));
-        assert_eq!(next_cnt0(&m), Some(1));
-    }
-
-    #[test]
-    fn every_mode_keeps_order_and_makes_the_producer_wait_when_full() {
-        let m = Arc::new(Mailbox::new(Mode::Every));
-        for c in 1..=EVERY_QUEUE as u64 {
-            m.put_frame(frame(1, c), true);
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let producer = {
-            let m = Arc::clone(&m);
-            std::thread::spawn(move || {
-                m.put_frame(frame(1, 100), true);
-                tx.send(()).unwrap();
-            })
-        };
-        // The queue is full: the producer cannot have returned yet (on a slow machine this can
-        // only pass wrongly, never fail wrongly).
-        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
-        assert_eq!(next_cnt0(&m), Some(1));
-        rx.recv_timeout(Duration::from_secs(60))
-            .expect("the producer got room");
-        producer.join().unwrap();
-        let rest: Vec<u64> = std::iter::from_fn(|| next_cnt0(&m)).collect();
-        assert_eq!(
-            rest,
-            (2..=EVERY_QUEUE as u64).chain([100]).collect::<Vec<_>>()
-        );
-        assert_eq!(m.stats().drops, 0);
-    }
-}
+mod tests;

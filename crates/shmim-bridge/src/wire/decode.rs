@@ -16,9 +16,23 @@ pub(super) const KEYWORD_NAME_MAX: usize = shmim_layout::KEYWORD_MAX_STRING - 1;
 /// Longest keyword comment.
 pub(super) const KEYWORD_COMMENT_MAX: usize = shmim_layout::KEYWORD_MAX_COMMENT - 1;
 
+/// Bytes of the largest description any stream can have: the fixed fields with a 79-byte name
+/// and three axes, then 65 535 keywords, each at its longest (a string value, a 15-byte name and
+/// value, a 79-byte comment). A longer sample is refused before it is copied out of Zenoh.
+pub const MAX_META_LEN: usize = {
+    let fixed = HEADER_LEN + 8 + (1 + NAME_MAX) + 1 + 1 + 3 * 4 + 8 + 2 + 2 + 4 + 2;
+    let keyword =
+        2 + 1 + (1 + KEYWORD_NAME_MAX) + (1 + KEYWORD_NAME_MAX) + (1 + KEYWORD_COMMENT_MAX);
+    fixed + u16::MAX as usize * keyword
+};
+
 /// Decodes one message, or says why it is not acceptable.
 pub fn decode(buf: &[u8]) -> Result<Message<'_>, WireError> {
     match peek_kind(buf)? {
+        KIND_META if buf.len() > MAX_META_LEN => Err(WireError::TooLong {
+            len: buf.len(),
+            max: MAX_META_LEN,
+        }),
         KIND_META => {
             let mut c = Cursor::new(buf);
             c.take("header", HEADER_LEN)?;

@@ -194,6 +194,12 @@ pub fn publisher(dir: &Path, name: &str, port: u16) -> Bridge {
 
 /// `sub KEYEXPR --status-every 0 --dir DIR --connect tcp/127.0.0.1:PORT EXTRA…`.
 pub fn subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridge {
+    sub_on(keyexpr, dir, "--connect", port, extra)
+}
+
+/// `sub KEYEXPR --status-every 0 --dir DIR HOW tcp/127.0.0.1:PORT EXTRA…`.
+fn sub_on(keyexpr: &str, dir: &Path, how: &str, port: u16, extra: &[&str]) -> Bridge {
+    let ep = endpoint(port);
     let mut args = vec![
         "sub",
         keyexpr,
@@ -201,9 +207,9 @@ pub fn subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridg
         "0",
         "--dir",
         dir.to_str().unwrap(),
+        how,
+        &ep,
     ];
-    let ep = endpoint(port);
-    args.extend_from_slice(&["--connect", &ep]);
     args.extend_from_slice(extra);
     Bridge::start(&args)
 }
@@ -222,4 +228,269 @@ pub fn write_checksummed(src: &mut shmim_core::Stream, k: u64) {
     let mut g = src.write().unwrap();
     g.copy_from_bytes(&checksum_frame(k, len)).unwrap();
     g.commit().unwrap();
+}
+
+/// A Zenoh session of the test itself, connected to `port` only, once it reaches its peer (used
+/// to inject messages no honest publisher sends).
+pub fn injector(port: u16) -> zenoh::Session {
+    injector_to(&[port])
+}
+
+/// A Zenoh session of the test itself connected to each of `ports`, once it reaches them all
+/// (peers do not relay for each other: to query a publisher, connect to it too).
+pub fn injector_to(ports: &[u16]) -> zenoh::Session {
+    use zenoh::Wait;
+    let mut c = zenoh::Config::default();
+    c.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    c.insert_json5("scouting/gossip/enabled", "false").unwrap();
+    let endpoints: Vec<String> = ports
+        .iter()
+        .map(|&p| format!("{:?}", endpoint(p)))
+        .collect();
+    c.insert_json5("connect/endpoints", &format!("[{}]", endpoints.join(",")))
+        .unwrap();
+    let s = zenoh::open(c).wait().unwrap();
+    wait_until("the injector reaches its peers", || {
+        s.info().peers_zid().wait().count() >= ports.len()
+    });
+    s
+}
+
+/// The generation of the description the publisher of `key` answers with (asked as anyone
+/// connected to the publisher may).
+pub fn live_generation(session: &zenoh::Session, key: &str) -> u64 {
+    use zenoh::Wait;
+    let mut found = None;
+    wait_until(&format!("the description of {key}"), || {
+        let replies = session.get(key).wait().unwrap();
+        found = std::iter::from_fn(|| replies.recv().ok())
+            .filter_map(|r| r.result().ok().map(|s| s.payload().to_bytes().to_vec()))
+            .find_map(|b| match shmim_bridge::wire::decode(&b) {
+                Ok(shmim_bridge::wire::Message::Meta(m)) => Some(m.generation),
+                _ => None,
+            });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// `sub KEYEXPR --status-every 0 --dir DIR --listen tcp/127.0.0.1:PORT EXTRA…`, once subscribed.
+pub fn listening_subscriber(keyexpr: &str, dir: &Path, port: u16, extra: &[&str]) -> Bridge {
+    let b = sub_on(keyexpr, dir, "--listen", port, extra);
+    b.wait_log("subscribed to");
+    b
+}
+
+/// `pub NAME --dir DIR --connect tcp/127.0.0.1:PORT EXTRA…`.
+pub fn connecting_publisher(dir: &Path, name: &str, port: u16, extra: &[&str]) -> Bridge {
+    let ep = endpoint(port);
+    let mut args = vec![
+        "pub",
+        name,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--connect",
+        &ep,
+    ];
+    args.extend_from_slice(extra);
+    Bridge::start(&args)
+}
+
+/// Threads of process `pid` whose name starts with `prefix`.
+pub fn threads_named(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| t.ok())
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .unwrap_or_default()
+                        .starts_with(prefix)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// All threads of process `pid`.
+pub fn all_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
+/// The inode of stream `name` in `dir`, if the file exists.
+pub fn inode(dir: &Path, name: &str) -> Option<u64> {
+    std::fs::metadata(dir.join(format!("{name}.im.shm")))
+        .ok()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+}
+
+/// A frame message of `generation` and source `cnt0` carrying `pixels`.
+pub fn frame_message(generation: u64, cnt0: u64, pixels: &[u8]) -> Vec<u8> {
+    let h = shmim_bridge::wire::FrameHeader {
+        generation,
+        cnt0,
+        cnt1: 0,
+        atime: shmim_core::Timespec::default(),
+        writetime: shmim_core::Timespec::default(),
+        sent: shmim_core::Timespec::default(),
+    };
+    let mut v = Vec::new();
+    shmim_bridge::wire::encode_frame_header(&h, pixels.len() as u64, &mut v);
+    v.extend_from_slice(pixels);
+    v
+}
+
+/// A description of stream `name` (generation 42, no keywords).
+pub fn meta_message(name: &str, layout: shmim_bridge::layout::Layout) -> Vec<u8> {
+    shmim_bridge::wire::encode_meta(&shmim_bridge::wire::StreamMeta {
+        generation: 42,
+        name: name.into(),
+        layout,
+        keywords: vec![],
+    })
+}
+
+/// The layout of a plain stream of `shape` and `datatype` (one semaphore, no keywords).
+pub fn plain_layout(shape: &[u32], datatype: shmim_core::Datatype) -> shmim_bridge::layout::Layout {
+    shmim_bridge::layout::Layout {
+        datatype,
+        shape: shape.to_vec(),
+        imagetype: 0,
+        semaphores: 1,
+        keyword_slots: 0,
+        cb_size: 0,
+    }
+}
+
+/// Writes checksummed frames after `from`, one every 5 ms, until `cond(mirror, k)` holds for
+/// the mirror `name` in `dir` (opened once it exists, again when re-created) and the last frame
+/// written `k`; returns `k`.
+pub fn push_until(
+    src: &mut shmim_core::Stream,
+    dir: &Path,
+    name: &str,
+    from: u64,
+    what: &str,
+    mut cond: impl FnMut(&shmim_core::Stream, u64) -> bool,
+) -> u64 {
+    let mut k = from;
+    let mut mirror: Option<shmim_core::Stream> = None;
+    wait_until(what, || {
+        k += 1;
+        write_checksummed(src, k);
+        std::thread::sleep(Duration::from_millis(5));
+        if mirror
+            .as_ref()
+            .is_none_or(|m| m.inode_changed().unwrap_or(true))
+        {
+            mirror = shmim_core::Stream::open_in(dir, name).ok();
+        }
+        mirror.as_ref().is_some_and(|m| cond(m, k))
+    });
+    k
+}
+
+/// Pushes frames until the mirror `name` holds the newest one (the checksummed frame just
+/// written, whole); returns its number.
+pub fn push_until_current(src: &mut shmim_core::Stream, dir: &Path, name: &str, from: u64) -> u64 {
+    let what = format!("{name} mirrors the newest frame");
+    push_until(src, dir, name, from, &what, |m, k| {
+        let mut buf = vec![0u8; m.geometry().frame_bytes()];
+        wait_for(
+            || m.read_bytes_into(&mut buf).is_ok() && check_frame(&buf) == Some(k),
+            Duration::from_millis(200),
+        )
+    })
+}
+
+/// Whether `cond` holds within `within` (polled; a short look, not a watchdog).
+pub fn wait_for(mut cond: impl FnMut() -> bool, within: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() >= within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The mirror's figures.
+pub struct Count {
+    pub src_cnt0: u64,
+    pub mirrored: u64,
+    pub gaps: u64,
+    pub drops: u64,
+}
+
+pub fn count(m: &shmim_core::Stream) -> Count {
+    let kw = |name| long_keyword(m, name).unwrap() as u64;
+    Count {
+        src_cnt0: kw("BR_SRC_CNT0"),
+        mirrored: m.cnt0(),
+        gaps: kw("BR_GAPS"),
+        drops: kw("BR_DROPS"),
+    }
+}
+
+/// Source frames after `a`'s up to `b`'s that are neither mirrored nor counted (negative: counted
+/// twice).
+pub fn unaccounted(a: &Count, b: &Count) -> i64 {
+    let published = b.src_cnt0 - a.src_cnt0;
+    let told = (b.mirrored - a.mirrored) + (b.gaps - a.gaps) + (b.drops - a.drops);
+    published as i64 - told as i64
+}
+
+/// Writes `n` checksummed frames after `k`, one every `pause`; returns the last number.
+pub fn write_more(src: &mut shmim_core::Stream, k: u64, n: u64, pause: Duration) -> u64 {
+    for j in k + 1..=k + n {
+        write_checksummed(src, j);
+        std::thread::sleep(pause);
+    }
+    k + n
+}
+
+/// A subscriber of `shmim/**` and a publisher of a 16x16 f32 stream `cam` that listens too (so
+/// that a test session connected to both can inject into the one and ask the other), the
+/// mirror holding the newest frame.
+pub struct Watched {
+    pub src_dir: TempDir,
+    pub dst: TempDir,
+    pub sub: Bridge,
+    pub publisher: Bridge,
+    pub src: shmim_core::Stream,
+    /// The last frame written (and mirrored).
+    pub k: u64,
+    /// The subscriber's and the publisher's ports.
+    pub ports: [u16; 2],
+}
+
+/// Starts a [`Watched`] pair in directories tagged `tag`.
+pub fn watched_cam(tag: &str) -> Watched {
+    let (src_dir, dst) = (
+        TempDir::new(&format!("{tag}-src")),
+        TempDir::new(&format!("{tag}-dst")),
+    );
+    let ports = [free_port(), free_port()];
+    let sub = listening_subscriber("shmim/**", dst.path(), ports[0], &[]);
+    let mut src = source(
+        src_dir.path(),
+        "cam",
+        &[16, 16],
+        shmim_core::Datatype::Float,
+    );
+    let listen = endpoint(ports[1]);
+    let publisher = connecting_publisher(src_dir.path(), "cam", ports[0], &["--listen", &listen]);
+    let k = push_until_current(&mut src, dst.path(), "cam", 0);
+    Watched {
+        src_dir,
+        dst,
+        sub,
+        publisher,
+        src,
+        k,
+        ports,
+    }
 }
