@@ -153,6 +153,19 @@ impl WriterChild {
     /// Publishes `frames` frames of stream `name` of `dir` at `rate` Hz, every pixel of a frame
     /// equal to its frame number (f32 streams).
     pub fn spawn(test_binary_entry: &str, dir: &Path, name: &str, frames: u64, rate: f64) -> Self {
+        Self::bursts(test_binary_entry, dir, name, frames, rate, 1)
+    }
+
+    /// Like [`Self::spawn`], publishing `burst` frames back to back (as fast as it can) at each
+    /// tick of `rate` Hz: a camera read out in bursts, or a writer catching up.
+    pub fn bursts(
+        test_binary_entry: &str,
+        dir: &Path,
+        name: &str,
+        frames: u64,
+        rate: f64,
+        burst: u64,
+    ) -> Self {
         let exe = std::env::current_exe().unwrap();
         let child = Command::new(exe)
             .args([
@@ -163,7 +176,7 @@ impl WriterChild {
             ])
             .env(
                 WRITER_ENV,
-                format!("{}|{name}|{frames}|{rate}", dir.display()),
+                format!("{}|{name}|{frames}|{rate}|{burst}", dir.display()),
             )
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -199,6 +212,7 @@ pub fn writer_child_main() {
     let (dir, name) = (parts[0], parts[1]);
     let frames: u64 = parts[2].parse().unwrap();
     let rate: f64 = parts[3].parse().unwrap();
+    let burst: u64 = parts[4].parse().unwrap();
     let mut s = shmim_core::Stream::open_in(dir, name).unwrap();
     let n = s.nelement() as usize;
     let period = std::time::Duration::from_secs_f64(1.0 / rate);
@@ -206,8 +220,10 @@ pub fn writer_child_main() {
     for k in 0..frames {
         let frame = s.cnt0() + 1;
         s.write_frame(&vec![frame as f32; n]).unwrap();
-        let next = start + period * (k as u32 + 1);
-        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+        if (k + 1) % burst == 0 {
+            let next = start + period * ((k + 1) / burst) as u32;
+            std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+        }
     }
 }
 
