@@ -17,7 +17,7 @@ use crate::cards::{FromCard, Skip, Skipped, keyword_from_card};
 use crate::cfitsio::{FitsFile, IMAGE_HDU};
 use crate::error::{Error, Result};
 use crate::frame::FrameBuf;
-use crate::types::{datatype_of, equivalent};
+use crate::types::{Scaling, datatype_of, equivalent};
 
 /// What was loaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,21 +143,15 @@ fn read_image(path: &Path) -> Result<Image> {
         .collect::<Option<Vec<u32>>>()
         .ok_or_else(|| no_image(format!("axis lengths {axes:?} are not 1 to 2^32-1")))?;
     let cards = file.cards()?;
-    let number = |name: &str| {
-        let card = cards.iter().find(|c| c.name == name)?;
-        card.value
-            .trim()
-            .replace(['D', 'd'], "E")
-            .parse::<f64>()
-            .ok()
+    let value = |name: &str| {
+        cards
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.value.as_str())
     };
+    let scaling = Scaling::from_cards(value("BZERO"), value("BSCALE")).map_err(no_image)?;
     let stored = file.stored_bitpix()?;
-    let code = equivalent(
-        file.equivalent_bitpix()?,
-        stored,
-        number("BZERO"),
-        number("BSCALE"),
-    );
+    let code = equivalent(file.equivalent_bitpix()?, stored, &scaling);
     let datatype = datatype_of(code)
         .ok_or_else(|| no_image(format!("cfitsio image type {code} is no stream datatype")))?;
     check_complete(&mut file, path, &shape, stored)?;

@@ -73,6 +73,59 @@ fn scaled_integers_load_as_floats_with_the_scaling_applied() {
     assert_eq!(read::<f32>(dir.path(), "cam"), want);
 }
 
+/// A 64-bit integer image with these scaling cards, holding values at the edges of the type.
+fn scaled_64_bit(dir: &TempDir, tag: &str, scaling: &[(&str, &str)]) -> std::path::PathBuf {
+    let stored: [i64; 8] = [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX];
+    let mut cards = common::image_cards(64, &[8]);
+    cards.extend(scaling.iter().map(|(k, v)| common::card_text(k, v)));
+    let data: Vec<u8> = stored.iter().flat_map(|v| v.to_be_bytes()).collect();
+    let file = dir.path().join(format!("{tag}.fits"));
+    common::write_fits(&file, &cards, &data);
+    file
+}
+
+#[test]
+fn scaled_64_bit_integers_load_as_f64_as_astropy_reads_them() {
+    let dir = TempDir::new("scaled64");
+    for (tag, scaling) in [
+        ("half", &[("BSCALE", "0.5")][..]),
+        ("quarter", &[("BZERO", "0.25")]),
+        ("one", &[("BZERO", "1")]),
+        ("big", &[("BZERO", "1.0E19")]),
+        (
+            "u64x2",
+            &[("BZERO", "9223372036854775808"), ("BSCALE", "2")],
+        ),
+    ] {
+        let file = scaled_64_bit(&dir, tag, scaling);
+        let r = load(&file, dir.path(), tag, false).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        assert_eq!(r.datatype, Datatype::Double, "{tag}");
+        let (dtype, want) = common::astropy_f64(&file);
+        assert_eq!(dtype, "float64", "{tag}");
+        assert_eq!(read::<f64>(dir.path(), tag), want, "{tag}");
+    }
+}
+
+#[test]
+fn unscaled_and_unsigned_64_bit_integers_load_exactly() {
+    let dir = TempDir::new("exact64");
+    let file = scaled_64_bit(&dir, "plain", &[("BZERO", "0"), ("BSCALE", "1")]);
+    let r = load(&file, dir.path(), "plain", false).unwrap();
+    assert_eq!(r.datatype, Datatype::I64);
+    assert_eq!(
+        read::<i64>(dir.path(), "plain"),
+        [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX]
+    );
+    let file = scaled_64_bit(&dir, "unsigned", &[("BZERO", "9223372036854775808")]);
+    let r = load(&file, dir.path(), "unsigned", false).unwrap();
+    assert_eq!(r.datatype, Datatype::U64);
+    let offset = |v: i64| (v as u64) ^ (1 << 63);
+    assert_eq!(
+        read::<u64>(dir.path(), "unsigned"),
+        [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX].map(offset)
+    );
+}
+
 #[test]
 fn an_image_in_the_first_extension_loads_when_the_primary_has_none() {
     let dir = TempDir::new("ext");
@@ -165,8 +218,10 @@ fn a_corrupt_file_is_an_error_and_creates_no_stream() {
     let mut bytes = std::fs::read(&file).unwrap();
     // BITPIX = 7: no such FITS type.
     let at = bytes.windows(8).position(|w| w == b"BITPIX  ").unwrap();
-    bytes[at + 29] = b'7';
-    bytes[at + 28] = b' ';
+    bytes[at + 10..at + 30].copy_from_slice(format!("{:>20}", 7).as_bytes());
+    assert!(
+        String::from_utf8_lossy(&bytes[at..at + 80]).starts_with(&common::card_text("BITPIX", "7"))
+    );
     std::fs::write(&file, &bytes).unwrap();
     let e = load(&file, dir.path(), "cam", false).unwrap_err();
     assert!(matches!(e, Error::Fits { .. }), "{e}");
@@ -182,6 +237,24 @@ fn a_corrupt_file_is_an_error_and_creates_no_stream() {
     let e = load(&dir.path().join("none.fits"), dir.path(), "cam", false).unwrap_err();
     assert!(matches!(e, Error::Fits { .. }), "{e}");
     assert!(stream_files(&dir).is_empty(), "{:?}", dir.files());
+}
+
+#[test]
+fn scaling_cards_that_are_not_numbers_are_refused_and_create_no_stream() {
+    let dir = TempDir::new("badscale");
+    let data: Vec<u8> = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
+    for (card, value) in [("BZERO", "NaN"), ("BZERO", "'abc'"), ("BSCALE", "1.0E999")] {
+        let mut cards = common::image_cards(16, &[4, 3]);
+        cards.push(common::card_text(card, value));
+        let file = dir.path().join("s.fits");
+        common::write_fits(&file, &cards, &data);
+        let e = load(&file, dir.path(), "cam", false).unwrap_err();
+        assert!(
+            matches!(&e, Error::NoImage { reason, .. } if reason.contains(card) && reason.contains(value)),
+            "{e}"
+        );
+        assert!(stream_files(&dir).is_empty(), "{:?}", dir.files());
+    }
 }
 
 #[test]
