@@ -62,11 +62,22 @@ pub(crate) fn run(
                 open = Some(CubeWriter::create(&path, false, spec, &keywords)?);
             }
             Job::Frame { buf, stamp, missed } => {
-                if let Some(w) = open.as_mut() {
-                    w.add_missed(missed);
-                    w.push_stored(buf.bytes(), stamp)?;
-                }
+                let pushed = match open.as_mut() {
+                    Some(w) => {
+                        w.add_missed(missed);
+                        w.push_stored(buf.bytes(), stamp)
+                    }
+                    None => Ok(()),
+                };
                 let _ = free.send(buf);
+                if let Err(e) = pushed {
+                    // The cube keeps the frames written before (finishing cuts off the part of
+                    // a frame a full disk left); the write's error is the story.
+                    if let Some(w) = open.take() {
+                        let _ = finish(w);
+                    }
+                    return Err(e);
+                }
             }
             Job::Close => {
                 if let Some(w) = open.take() {

@@ -230,12 +230,17 @@ fn a_corrupt_file_is_an_error_and_creates_no_stream() {
     let e = load(&file, dir.path(), "cam", false).unwrap_err();
     let text = e.to_string();
     assert!(
-        matches!(e, Error::Fits { .. }) && text.contains("src.fits"),
+        matches!(e, Error::NoImage { .. })
+            && text.contains("src.fits")
+            && text.contains("not a FITS file"),
         "{text}"
     );
     // Missing.
     let e = load(&dir.path().join("none.fits"), dir.path(), "cam", false).unwrap_err();
-    assert!(matches!(e, Error::Fits { .. }), "{e}");
+    assert!(
+        matches!(&e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{e}"
+    );
     assert!(stream_files(&dir).is_empty(), "{:?}", dir.files());
 }
 
@@ -369,4 +374,42 @@ fn a_stream_another_writer_holds_is_left_unchanged() {
     let s = Stream::open_in(dir.path(), "cam").unwrap();
     assert!(s.keywords().unwrap().is_empty(), "no keyword was set");
     assert_eq!(s.cnt0(), 0);
+}
+
+#[test]
+fn concurrent_loads_each_report_their_own_file_s_error() {
+    // cfitsio keeps one error-message stack for the whole process: two threads failing at once
+    // used to read (or clear) each other's messages.
+    let dir = TempDir::new("concurrent");
+    let bitpix = dir.path().join("bitpix.fits");
+    let naxis = dir.path().join("naxis.fits");
+    let data = vec![0u8; 24];
+    let mut cards = common::image_cards(16, &[4, 3]);
+    cards[1] = common::card_text("BITPIX", "7");
+    common::write_fits(&bitpix, &cards, &data);
+    let mut cards = common::image_cards(16, &[4, 3]);
+    cards[2] = common::card_text("NAXIS", "-1");
+    common::write_fits(&naxis, &cards, &data);
+    let messages = |file: &Path| {
+        let e = load(file, dir.path(), "cam", false).unwrap_err();
+        match e {
+            Error::Fits { message, .. } => message,
+            other => panic!("{other}"),
+        }
+    };
+    let (own_bitpix, own_naxis) = (messages(&bitpix), messages(&naxis));
+    assert_ne!(own_bitpix, own_naxis);
+    std::thread::scope(|scope| {
+        let runs = [(&bitpix, &own_bitpix), (&naxis, &own_naxis)].map(|(file, own)| {
+            let messages = &messages;
+            scope.spawn(move || {
+                for _ in 0..2000 {
+                    assert_eq!(&messages(file), own);
+                }
+            })
+        });
+        for r in runs {
+            r.join().unwrap();
+        }
+    });
 }

@@ -6,12 +6,11 @@ mod common;
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{TempDir, WriterChild, read_cube, wait_for_reader, writer_child_main};
 use shmim_core::{Datatype, Stream, StreamSpec};
-use shmim_fits::{CubeReport, Error, LogObserver, LogOptions, LogProgress, log};
+use shmim_fits::{CubeReport, Error, LogObserver, LogOptions, LogProgress, Stop, log};
 
 /// Not a test: the body of the writer child processes (a no-op in the normal run).
 #[test]
@@ -82,20 +81,26 @@ impl LogObserver for UntilWriterDone<'_> {
     }
 }
 
-/// Stops the logger when told to; counts what it accounted for (logged or missed) and the cubes.
-struct Shared<'a> {
-    stop: &'a AtomicBool,
-    accounted: &'a AtomicU64,
+/// What the test thread and the logger's observer share: whether to stop, and the frames the
+/// logger accounted for (logged or missed).
+#[derive(Default)]
+struct Shared {
+    stop: bool,
+    accounted: u64,
+}
+
+/// Stops the logger when told to; notes what it accounted for and the cubes.
+struct Watched<'a> {
+    shared: &'a Mutex<Shared>,
     cubes: Vec<CubeReport>,
 }
 
-impl LogObserver for Shared<'_> {
+impl LogObserver for Watched<'_> {
     fn stop_requested(&mut self) -> bool {
-        self.stop.load(Ordering::SeqCst)
+        self.shared.lock().unwrap().stop
     }
     fn frame(&mut self, p: &LogProgress) {
-        self.accounted
-            .store(p.total_frames + p.total_missed, Ordering::SeqCst);
+        self.shared.lock().unwrap().accounted = p.total_frames + p.total_missed;
     }
     fn cube(&mut self, report: &CubeReport) {
         self.cubes.push(report.clone());
@@ -117,20 +122,20 @@ fn a_bursting_writer_process_loses_no_frame_of_a_circular_buffer() {
         .circular_buffer(64)
         .dir(dir.path());
     let s = Stream::create("cam", &spec).unwrap();
-    let (stop, accounted) = (AtomicBool::new(false), AtomicU64::new(0));
+    let shared = Mutex::new(Shared::default());
+    let accounted = || shared.lock().unwrap().accounted;
     let (report, stuck) = std::thread::scope(|scope| {
         let logger = scope.spawn(|| {
-            let mut shared = Shared {
-                stop: &stop,
-                accounted: &accounted,
+            let mut watched = Watched {
+                shared: &shared,
                 cubes: Vec::new(),
             };
             let opts = LogOptions {
                 frames_per_cube: 7,
                 cubes: None,
             };
-            let r = log(&s, &logs, &opts, &mut shared);
-            (r, shared.cubes)
+            let r = log(&s, &logs, &opts, &mut watched);
+            (r, watched.cubes)
         });
         wait_for_reader(&s);
         let mut stuck = None;
@@ -138,11 +143,11 @@ fn a_bursting_writer_process_loses_no_frame_of_a_circular_buffer() {
             WriterChild::bursts("writer_child", dir.path(), "cam", BURST, 1.0, BURST)
                 .wait_success();
             let watchdog = Instant::now() + Duration::from_secs(10);
-            while accounted.load(Ordering::SeqCst) != s.cnt0() {
+            while accounted() != s.cnt0() {
                 if Instant::now() > watchdog {
                     stuck = Some(format!(
                         "round {round}: {} of {} frames taken or counted 10 s after the burst",
-                        accounted.load(Ordering::SeqCst),
+                        accounted(),
                         s.cnt0()
                     ));
                     break 'rounds;
@@ -150,7 +155,7 @@ fn a_bursting_writer_process_loses_no_frame_of_a_circular_buffer() {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        stop.store(true, Ordering::SeqCst);
+        shared.lock().unwrap().stop = true;
         (logger.join().unwrap(), stuck)
     });
     assert_eq!(stuck, None);
@@ -195,7 +200,7 @@ fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
         *writer_done.lock().unwrap() = true;
         logger.join().unwrap()
     });
-    assert!(report.interrupted);
+    assert!(matches!(report.stopped, Some(Stop::Interrupted)));
     let (logged, missed) = check_cubes(&report.cubes, 0);
     assert_eq!((logged, missed), (report.frames, report.missed));
     assert_eq!(logged + missed, FRAMES, "every frame logged or counted");
@@ -339,7 +344,7 @@ fn a_stop_finishes_the_open_cube_with_the_frames_it_has() {
         cubes: None,
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
-    assert!(r.interrupted);
+    assert!(matches!(r.stopped, Some(Stop::Interrupted)));
     let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
     assert_eq!(
         cube.nframes, 3,
@@ -363,7 +368,7 @@ fn logging_stops_after_the_cubes_asked_for() {
         cubes: Some(2),
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
-    assert!(!r.interrupted);
+    assert!(r.stopped.is_none());
     assert_eq!(r.cubes.len(), 2);
     assert!(r.cubes.iter().all(|c| c.frames == 1));
 }
