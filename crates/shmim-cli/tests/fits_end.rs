@@ -233,6 +233,18 @@ fn files_are_written_in_a_private_directory_under_any_name_the_file_system_takes
             && random.bytes().all(|b| b.is_ascii_hexdigit()),
         "{tmp}: {meta:?}"
     );
+    // Ctrl-C once a frame is in (the file grows past its header).
+    let inner = place
+        .logs()
+        .join(&tmp)
+        .join(&entries(&place.logs().join(&tmp))[0]);
+    while std::fs::metadata(&inner).map_or(0, |m| m.len()) <= 2880 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no frame written"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     kill_process(pid, Signal::INT).unwrap();
     let _ = finish(saver, Duration::from_secs(30));
     assert_eq!(entries(&place.logs()), ["cube.fits"]);

@@ -195,11 +195,20 @@ impl CubeWriter {
 
     /// Completes the file (the cards filled in, a cube's frame table appended) and renames it
     /// into place. Writes nothing when no frame came.
-    pub fn finish(mut self) -> Result<CubeReport> {
+    pub fn finish(self) -> Result<CubeReport> {
+        self.complete()?.commit()
+    }
+
+    /// Completes the file, to be renamed into place by [`Completed::commit`]: the part that
+    /// flushes it to disk, which a logger runs on a thread of its own while the next cube fills.
+    pub(crate) fn complete(mut self) -> Result<Completed> {
         if self.stamps.is_empty() {
-            return Ok(self.report(None));
+            return Ok(Completed {
+                output: None,
+                report: self.report(None),
+            });
         }
-        if let Err(e) = self.complete() {
+        if let Err(e) = self.complete_file() {
             // No room for the table (a full disk)? Once more, without enough frames to make
             // room for it; any other failure fails the same way again.
             let frames = self.frames();
@@ -209,15 +218,16 @@ impl CubeWriter {
             }
             self.stamps.truncate((frames - drop) as usize);
             self.add_missed(drop);
-            self.complete().map_err(|_| e)?;
+            self.complete_file().map_err(|_| e)?;
         }
-        let mut report = self.report(None);
-        report.path = Some(self.output.commit()?);
-        Ok(report)
+        Ok(Completed {
+            report: self.report(None),
+            output: Some(self.output),
+        })
     }
 
     /// Cuts the file after the last frame recorded and has cfitsio complete it.
-    fn complete(&mut self) -> Result<()> {
+    fn complete_file(&mut self) -> Result<()> {
         // To the end of the pixels' last 2880-byte block (zeros: the image's padding): cfitsio
         // reads a file in whole blocks.
         let end = (self.data_start + self.frames() * self.frame_bytes).next_multiple_of(BLOCK);
@@ -237,5 +247,22 @@ impl CubeWriter {
             first: self.stamps.first().copied(),
             last: self.stamps.last().copied(),
         }
+    }
+}
+
+/// A file complete under its temporary name (or nothing, when no frame came).
+pub(crate) struct Completed {
+    output: Option<Output>,
+    report: CubeReport,
+}
+
+impl Completed {
+    /// Flushes the file to disk and renames it into place.
+    pub(crate) fn commit(self) -> Result<CubeReport> {
+        let Self { output, mut report } = self;
+        if let Some(output) = output {
+            report.path = Some(output.commit()?);
+        }
+        Ok(report)
     }
 }

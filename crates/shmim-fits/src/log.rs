@@ -10,8 +10,9 @@
 //! the open cube with the frames it has; an error once logging runs is reported in
 //! [`LogReport::stopped`] with the cubes written, not instead of them.
 //!
-//! The calling thread takes the frames and talks to the observer; the disk thread writes. Both
-//! run inside this call (a scoped thread): nothing is left running when it returns.
+//! The calling thread takes the frames and talks to the observer; the disk thread writes, and
+//! hands each finished cube to a third that flushes it to disk and renames it ([`crate::disk`]).
+//! All run inside this call (scoped threads): nothing is left running when it returns.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
