@@ -335,6 +335,7 @@ fn an_incompatible_stream_needs_replace() {
     );
     assert_eq!(s.cnt0(), 1, "the stream is untouched");
 
+    let mut reader = s.reader().unwrap();
     let r = load(&file, dir.path(), "cam", true).unwrap();
     assert!(r.created);
     let fresh = Stream::open_in(dir.path(), "cam").unwrap();
@@ -342,7 +343,21 @@ fn an_incompatible_stream_needs_replace() {
         (fresh.datatype(), fresh.shape()),
         (Datatype::Float, &[4, 3][..])
     );
+    assert_eq!(
+        (fresh.cnt0(), r.frame),
+        (1, 1),
+        "whole: its frame published"
+    );
     assert!(s.inode_changed().unwrap(), "replaced by a new file");
+    // A reader waiting on the old stream learns it was replaced (the new inode).
+    let e = reader.wait_timeout(Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(e, shmim_core::Error::Replaced { .. }), "{e}");
+    let hidden: Vec<String> = dir
+        .files()
+        .into_iter()
+        .filter(|f| f.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "no private directory left: {hidden:?}");
 }
 
 #[test]
