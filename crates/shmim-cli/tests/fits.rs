@@ -41,14 +41,14 @@ fn save_and_load_round_trip_through_the_command_line() {
     );
 }
 
-#[test]
-fn log_finishes_the_open_cube_on_ctrl_c() {
-    let place = Place::new("sigint");
+/// Logs until `signal` comes; the open cube must be finished.
+fn log_finishes_the_open_cube_on(signal: Signal, tag: &str) {
+    let place = Place::new(tag);
     succeeded(&run(&place, &["create", "cam", "--shape", "32x32"]));
     let logs = place.logs();
     let _writer = writer(&place, "300");
     let (logger, pid) = endless_logger(&place);
-    signal_once_writing(&place, pid, Signal::INT);
+    signal_once_writing(&place, pid, signal);
     let out = finish(logger, Duration::from_secs(30));
     let stdout = succeeded(&out);
     assert!(stdout.contains("interrupted"), "{stdout}");
@@ -77,6 +77,17 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
         .expect("a FRAMES table");
     let table_cards = header_cards(&bytes[table * 2880..]);
     assert_eq!(card(&table_cards, "NAXIS2"), frames.to_string());
+}
+
+#[test]
+fn log_finishes_the_open_cube_on_ctrl_c() {
+    log_finishes_the_open_cube_on(Signal::INT, "sigint");
+}
+
+#[test]
+fn log_finishes_the_open_cube_on_sighup_too() {
+    // The terminal closed (an ssh session dropped) is a stop request, not a crash.
+    log_finishes_the_open_cube_on(Signal::HUP, "sighup");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! How `shmim save` and `shmim log` end, and where they write: a huge number of frames asked for,
-//! a disk that fills up, SIGHUP, a writer that stops, odd file names, and stream names and
+//! a disk that fills up, a writer that stops, odd file names, and stream names and
 //! keywords that FITS reserves. Whatever ends a cube, the file is valid (fitsverify) and holds the
 //! frames written; nothing temporary is left.
 #![cfg(feature = "fits")]
@@ -7,26 +7,14 @@
 mod fits_support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fits_support::*;
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::{Signal, kill_process};
 use shmim_core::{Stream, Value};
 
 /// More frames than any disk holds: 2^43 (the planned cube of a 64x64 u32 stream is 2^57 bytes).
 const HUGE: &str = "8796093022208";
-
-/// A background `shmim ARGS…` with its output captured, and its PID.
-fn spawn(place: &Place, args: &[&str]) -> (Running, Pid) {
-    let child = command(place, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = Pid::from_child(&child);
-    (Running(child), pid)
-}
 
 /// The last line of stderr.
 fn last_line(out: &std::process::Output) -> String {
@@ -124,25 +112,6 @@ fn a_full_disk_ends_logging_with_the_cubes_finished_and_says_why() {
         .parse()
         .unwrap();
     assert!(second > 0, "the cube the disk filled keeps its frames");
-}
-
-#[test]
-fn sighup_finishes_the_open_cube_like_ctrl_c() {
-    let place = Place::new("sighup");
-    succeeded(&run(&place, &["create", "cam", "--shape", "32x32"]));
-    let _writer = writer(&place, "300");
-    let (logger, pid) = endless_logger(&place);
-    signal_once_writing(&place, pid, Signal::HUP);
-    let out = finish(logger, Duration::from_secs(30));
-    let stdout = succeeded(&out);
-    assert!(stdout.contains("interrupted"), "{stdout}");
-    let files = place.log_files();
-    assert_eq!(
-        files.len(),
-        1,
-        "one finished cube, nothing temporary: {files:?}"
-    );
-    assert_fitsverify_clean(&place.logs().join(&files[0]));
 }
 
 #[test]

@@ -148,16 +148,17 @@ impl Drop for Output {
     }
 }
 
-/// 64 random bits as 16 hex digits.
+/// 64 random bits as 16 hex digits. (`getrandom(2)` fills a request of up to 256 bytes whole,
+/// uninterrupted by signals, once the kernel's generator is seeded.)
 fn random_suffix(dir: &Path) -> Result<String> {
     let mut bytes = [0u8; 8];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(Error::io("getrandom", dir, e.into())),
-        }
+    match rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()) {
+        Ok(8) => Ok(format!("{:016x}", u64::from_ne_bytes(bytes))),
+        Ok(n) => Err(Error::io(
+            "getrandom",
+            dir,
+            std::io::Error::other(format!("{n} of 8 random bytes")),
+        )),
+        Err(e) => Err(Error::io("getrandom", dir, e.into())),
     }
-    Ok(format!("{:016x}", u64::from_ne_bytes(bytes)))
 }

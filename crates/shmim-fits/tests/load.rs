@@ -76,11 +76,11 @@ fn scaled_integers_load_as_floats_with_the_scaling_applied() {
 /// A 64-bit integer image with these scaling cards, holding values at the edges of the type.
 fn scaled_64_bit(dir: &TempDir, tag: &str, scaling: &[(&str, &str)]) -> std::path::PathBuf {
     let stored: [i64; 8] = [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX];
-    let mut cards = common::image_cards(64, &[8]);
-    cards.extend(scaling.iter().map(|(k, v)| common::card_text(k, v)));
+    let mut cards = common::craft::image_cards(64, &[8]);
+    cards.extend(scaling.iter().map(|(k, v)| common::craft::card_text(k, v)));
     let data: Vec<u8> = stored.iter().flat_map(|v| v.to_be_bytes()).collect();
     let file = dir.path().join(format!("{tag}.fits"));
-    common::write_fits(&file, &cards, &data);
+    common::craft::write_fits(&file, &cards, &data);
     file
 }
 
@@ -220,7 +220,8 @@ fn a_corrupt_file_is_an_error_and_creates_no_stream() {
     let at = bytes.windows(8).position(|w| w == b"BITPIX  ").unwrap();
     bytes[at + 10..at + 30].copy_from_slice(format!("{:>20}", 7).as_bytes());
     assert!(
-        String::from_utf8_lossy(&bytes[at..at + 80]).starts_with(&common::card_text("BITPIX", "7"))
+        String::from_utf8_lossy(&bytes[at..at + 80])
+            .starts_with(&common::craft::card_text("BITPIX", "7"))
     );
     std::fs::write(&file, &bytes).unwrap();
     let e = load(&file, dir.path(), "cam", false).unwrap_err();
@@ -249,10 +250,10 @@ fn scaling_cards_that_are_not_numbers_are_refused_and_create_no_stream() {
     let dir = TempDir::new("badscale");
     let data: Vec<u8> = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
     for (card, value) in [("BZERO", "NaN"), ("BZERO", "'abc'"), ("BSCALE", "1.0E999")] {
-        let mut cards = common::image_cards(16, &[4, 3]);
-        cards.push(common::card_text(card, value));
+        let mut cards = common::craft::image_cards(16, &[4, 3]);
+        cards.push(common::craft::card_text(card, value));
         let file = dir.path().join("s.fits");
-        common::write_fits(&file, &cards, &data);
+        common::craft::write_fits(&file, &cards, &data);
         let e = load(&file, dir.path(), "cam", false).unwrap_err();
         assert!(
             matches!(&e, Error::NoImage { reason, .. } if reason.contains(card) && reason.contains(value)),
@@ -399,12 +400,12 @@ fn concurrent_loads_each_report_their_own_file_s_error() {
     let bitpix = dir.path().join("bitpix.fits");
     let naxis = dir.path().join("naxis.fits");
     let data = vec![0u8; 24];
-    let mut cards = common::image_cards(16, &[4, 3]);
-    cards[1] = common::card_text("BITPIX", "7");
-    common::write_fits(&bitpix, &cards, &data);
-    let mut cards = common::image_cards(16, &[4, 3]);
-    cards[2] = common::card_text("NAXIS", "-1");
-    common::write_fits(&naxis, &cards, &data);
+    let mut cards = common::craft::image_cards(16, &[4, 3]);
+    cards[1] = common::craft::card_text("BITPIX", "7");
+    common::craft::write_fits(&bitpix, &cards, &data);
+    let mut cards = common::craft::image_cards(16, &[4, 3]);
+    cards[2] = common::craft::card_text("NAXIS", "-1");
+    common::craft::write_fits(&naxis, &cards, &data);
     let messages = |file: &Path| {
         let e = load(file, dir.path(), "cam", false).unwrap_err();
         match e {

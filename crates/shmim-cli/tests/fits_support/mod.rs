@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process};
 
+#[path = "../../../shmim-fits/tests/common/craft.rs"]
+mod craft;
+pub use craft::*;
+
 /// A private stream directory with a `logs` directory in it, removed when dropped.
 pub struct Place(pub PathBuf);
 
@@ -24,12 +28,7 @@ impl Place {
     }
 
     pub fn log_files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.logs())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
+        entries(&self.logs())
     }
 }
 
@@ -200,7 +199,12 @@ pub fn endless_logger(place: &Place) -> (Running, Pid) {
         "--frames-per-cube",
         "100000",
     ];
-    let child = command(place, &args)
+    spawn(place, &args)
+}
+
+/// A background `shmim ARGS…` with its output captured, and its PID.
+pub fn spawn(place: &Place, args: &[&str]) -> (Running, Pid) {
+    let child = command(place, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -247,34 +251,9 @@ pub fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Writes a FITS file by hand: a primary header of `cards` (80-character records, `END` added,
-/// padded to 2880 bytes) and `data` (padded with zeros).
-pub fn write_fits(path: &Path, cards: &[String], data: &[u8]) {
-    let mut bytes = Vec::new();
-    for c in cards.iter().map(String::as_str).chain(["END"]) {
-        assert!(c.len() <= 80, "{c}");
-        bytes.extend(format!("{c:<80}").bytes());
-    }
-    bytes.resize(bytes.len().div_ceil(2880) * 2880, b' ');
-    bytes.extend_from_slice(data);
-    bytes.resize(bytes.len().div_ceil(2880) * 2880, 0);
-    std::fs::write(path, bytes).unwrap();
-}
-
-/// `NAME = value` as an 80-column card (value right-aligned to column 30, as FITS writers do).
-pub fn card_text(name: &str, value: &str) -> String {
-    format!("{name:<8}= {value:>20}")
-}
-
 /// The cards of a 4x3 i16 primary image, then `extra`.
 pub fn small_image(extra: &[String]) -> (Vec<String>, Vec<u8>) {
-    let mut cards = vec![
-        card_text("SIMPLE", "T"),
-        card_text("BITPIX", "16"),
-        card_text("NAXIS", "2"),
-        card_text("NAXIS1", "4"),
-        card_text("NAXIS2", "3"),
-    ];
+    let mut cards = image_cards(16, &[4, 3]);
     cards.extend_from_slice(extra);
     let data = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
     (cards, data)
