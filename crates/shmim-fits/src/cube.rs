@@ -5,7 +5,7 @@
 //! placeholders of the same length), and closes the file; the pixels go to disk frame by frame
 //! with one `pwrite` each, at their place after the header; finishing cuts the file after the
 //! last whole frame, opens it in cfitsio again, fills in the cards and appends the table
-//! ([`header`]). Memory holds one frame and 40 bytes per frame for the table (the frames that
+//! (`cube/header.rs`). Memory holds one frame and 40 bytes per frame for the table (the frames that
 //! came, not the frames planned).
 //!
 //! A cube's last axis says 0 frames until it is finished, so the frames planned are never in the
