@@ -8,10 +8,11 @@
 //! **shmim**: a writer process (`__bench-peer --mode fits-writer`) publishes 512×512 f32 frames
 //! (1 MiB) at a fixed rate, a share of the baseline's frame rate; the bench logs them with
 //! `shmim_fits::log` into one cube, paced by the writer, and counts the frames logged and
-//! missed. The shares form a ladder (50 % to 125 %), on a stream without and with a circular
-//! buffer. **Criterion** (issue 19, as the review put it): the highest rate at which every frame
-//! is logged, none missed; the target is met when that rate is at least 80 % of the baseline's,
-//! i.e. its time per frame at most 1.25× the baseline's. (The time from the first frame to the
+//! missed. The shares form a ladder (50 % to 125 %), climbed in order, on a stream without and
+//! with a circular buffer. **Criterion** (issue 19, as the review put it): the highest rate at
+//! which every frame is logged, none missed — and at every lower rate of the ladder, so that a
+//! lucky run above a miss does not count; the target is met when that rate is at least 80 % of
+//! the baseline's, i.e. its time per frame at most 1.25× the baseline's. (The time from the first frame to the
 //! cube renamed cannot judge a logger: it counts the cube's finish and 399 writer periods for
 //! 400 frames, so a perfect logger at 80 % would not pass a 1.25× bound on it.)
 //!
@@ -82,7 +83,10 @@ pub fn measure(dir: &Path, effort: &Effort, report: &mut Report) -> Result<()> {
         } else {
             String::new()
         };
+        // Climbing the ladder: the highest rate before the first run that missed a frame (a
+        // lucky run above a miss does not count).
         let mut best: Option<f64> = None;
+        let mut climbing = true;
         for &share in effort.fits_shares {
             let rate = base_rate * share;
             let run = log_at(dir, &logs, rate, frames, cb)?;
@@ -99,25 +103,28 @@ pub fn measure(dir: &Path, effort: &Effort, report: &mut Report) -> Result<()> {
                 &baseline,
                 Figure::ns(base.wall_ns),
             ));
-            if run.missed == 0 && run.logged == frames {
-                best = Some(best.map_or(rate, |b| b.max(rate)));
+            climbing &= run.missed == 0 && run.logged == frames;
+            if climbing {
+                best = Some(rate);
             }
             logged += run.logged;
             cpu += run.cpu_ns;
             taking += run.taking_cpu_ns;
         }
+        // No rate at all: below the lowest tried, whose period then stands for it.
+        let lowest = base_rate * effort.fits_shares.first().copied().unwrap_or(1.0);
         let what = format!(
-            "log 512² f32{with}: highest rate with every frame logged, none missed ({})",
-            best.map_or("none".to_owned(), hz_text)
+            "log 512² f32{with}: highest rate with every frame logged, none missed up to it ({})",
+            best.map_or(format!("below {}", hz_text(lowest)), hz_text)
         );
         let row = Row::new(
             "fits",
             what,
-            Figure::ns(best.map_or(f64::NAN, |r| 1e9 / r)),
+            Figure::ns(1e9 / best.unwrap_or(lowest)),
             &baseline,
             Figure::ns(base.wall_ns),
         );
-        let met = row.ratio <= TARGET;
+        let met = best.is_some() && row.ratio <= TARGET;
         report
             .rows
             .push(row.target(format!("≤ {TARGET:.2}× (≥ 80 %)"), met));
