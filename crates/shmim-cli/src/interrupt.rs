@@ -1,14 +1,18 @@
 //! Ctrl-C for commands that finish what they are doing before they stop (`shmim log`,
 //! `shmim save --frames`): the open cube is completed, not cut.
 //!
-//! SIGINT and SIGTERM are blocked in the calling thread and looked for between frames with
+//! SIGINT, SIGTERM and SIGHUP (the terminal closed: an ssh session dropped) are blocked in the
+//! calling thread and looked for between frames with
 //! `sigtimedwait` and a zero timeout, which takes a pending one off the process. No handler runs,
 //! so nothing is shared with one. Threads started afterwards (the progress bar's ticker) inherit
 //! the mask, so no thread takes the signal's default action; create this before them. The
 //! previous mask is restored on drop: a second signal that arrived after the first was taken is
 //! then delivered as usual.
 
-/// SIGINT and SIGTERM, blocked and polled.
+/// The signals that ask a command to stop: the ones a user or a session sends.
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// SIGINT, SIGTERM and SIGHUP, blocked and polled.
 pub struct Interrupt {
     set: libc::sigset_t,
     previous: libc::sigset_t,
@@ -16,7 +20,7 @@ pub struct Interrupt {
 }
 
 impl Interrupt {
-    /// Blocks SIGINT and SIGTERM in this thread.
+    /// Blocks SIGINT, SIGTERM and SIGHUP in this thread.
     pub fn block() -> Self {
         // SAFETY: sigset_t is plain data that `sigemptyset` initialises fully below.
         let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -26,8 +30,9 @@ impl Interrupt {
         // signal numbers are valid; these calls touch only them and this thread's mask.
         unsafe {
             libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
+            for signal in STOP_SIGNALS {
+                libc::sigaddset(&mut set, signal);
+            }
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
         }
         Self {
@@ -37,7 +42,7 @@ impl Interrupt {
         }
     }
 
-    /// Whether SIGINT or SIGTERM came (once it did, always true).
+    /// Whether one of the signals came (once it did, always true).
     pub fn requested(&mut self) -> bool {
         if !self.seen {
             let zero = libc::timespec {

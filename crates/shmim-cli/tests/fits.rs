@@ -2,204 +2,13 @@
 //! fitsverify and by reading their header cards directly.
 #![cfg(feature = "fits")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod fits_support;
+
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use fits_support::*;
 use rustix::process::{Pid, Signal, kill_process};
-
-/// A private stream directory with a `logs` directory in it, removed when dropped.
-struct Place(PathBuf);
-
-impl Place {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("shmim-fits-cli-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(p.join("logs")).unwrap();
-        Self(p)
-    }
-
-    fn logs(&self) -> PathBuf {
-        self.0.join("logs")
-    }
-
-    fn log_files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.logs())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `shmim` child process, killed if still running when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn command(place: &Place, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shmim"));
-    c.arg("--dir").arg(&place.0).args(args).stdin(Stdio::null());
-    c
-}
-
-/// Runs `shmim --dir PLACE ARGS…` to completion (a child that hangs fails the test).
-fn run(place: &Place, args: &[&str]) -> Output {
-    let child = command(place, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(Running(child), Duration::from_secs(60))
-}
-
-/// Waits for a child to exit within `limit` and collects its output.
-fn finish(mut child: Running, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.0.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < limit,
-            "shmim did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let Running(c) = &mut child;
-    let mut out = Output {
-        status: c.wait().unwrap(),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    use std::io::Read;
-    if let Some(s) = c.stdout.as_mut() {
-        s.read_to_end(&mut out.stdout).unwrap();
-    }
-    if let Some(s) = c.stderr.as_mut() {
-        s.read_to_end(&mut out.stderr).unwrap();
-    }
-    out
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn succeeded(out: &Output) -> String {
-    let (stdout, stderr) = text(out);
-    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
-    stdout
-}
-
-/// A failure reported on one `shmim: …` line containing `needle`.
-fn failed_with(out: &Output, needle: &str) {
-    let (_, stderr) = text(out);
-    assert!(!out.status.success());
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    assert!(
-        lines[0].starts_with("shmim: ") && lines[0].contains(needle),
-        "{stderr}"
-    );
-}
-
-/// The `NAME = value` cards of the header starting at `bytes`, read straight from its
-/// 80-character records.
-fn header_cards(bytes: &[u8]) -> Vec<(String, String)> {
-    bytes
-        .chunks(80)
-        .take_while(|c| !c.starts_with(b"END "))
-        .filter(|c| c.len() == 80 && &c[8..10] == b"= ")
-        .map(|c| {
-            let c = String::from_utf8_lossy(c);
-            let value = c[10..].split('/').next().unwrap_or("").trim().to_owned();
-            (c[..8].trim().to_owned(), value)
-        })
-        .collect()
-}
-
-/// The cards of a FITS file's primary header.
-fn primary_cards(path: &Path) -> Vec<(String, String)> {
-    header_cards(&std::fs::read(path).unwrap())
-}
-
-fn card(cards: &[(String, String)], name: &str) -> String {
-    cards
-        .iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no {name} in {cards:?}"))
-        .1
-        .clone()
-}
-
-fn assert_fitsverify_clean(path: &Path) {
-    let out = Command::new("fitsverify")
-        .arg(path)
-        .output()
-        .expect("fitsverify (run `cargo xtask ci --only setup`)");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        report.contains("found 0 warning(s) and 0 error(s)"),
-        "{report}"
-    );
-}
-
-/// Waits until a file is being written in the logs directory (its temporary name is there) and
-/// has had time to take some frames, then sends SIGINT to `pid`.
-fn ctrl_c_once_writing(place: &Place, pid: Pid) {
-    let start = Instant::now();
-    while !place.log_files().iter().any(|f| f.ends_with(".tmp")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no file was opened"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(250));
-    kill_process(pid, Signal::INT).unwrap();
-}
-
-/// `shmim write cam --rate HZ` in the background, until dropped.
-fn writer(place: &Place, hz: &str) -> Running {
-    let child = command(place, &["write", "cam", "--rate", hz])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Running(child)
-}
-
-/// `shmim log cam LOGS` with cubes larger than any test fills (so only Ctrl-C ends it).
-fn endless_logger(place: &Place) -> (Running, Pid) {
-    let logs = place.logs();
-    let args = [
-        "log",
-        "cam",
-        logs.to_str().unwrap(),
-        "--frames-per-cube",
-        "100000",
-    ];
-    let child = command(place, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = Pid::from_child(&child);
-    (Running(child), pid)
-}
 
 #[test]
 fn save_and_load_round_trip_through_the_command_line() {
@@ -232,17 +41,17 @@ fn save_and_load_round_trip_through_the_command_line() {
     );
 }
 
-#[test]
-fn log_finishes_the_open_cube_on_ctrl_c() {
-    let place = Place::new("sigint");
+/// Logs until `signal` comes; the open cube must be finished.
+fn log_finishes_the_open_cube_on(signal: Signal, tag: &str) {
+    let place = Place::new(tag);
     succeeded(&run(&place, &["create", "cam", "--shape", "32x32"]));
     let logs = place.logs();
     let _writer = writer(&place, "300");
     let (logger, pid) = endless_logger(&place);
-    ctrl_c_once_writing(&place, pid);
+    signal_once_writing(&place, pid, signal);
     let out = finish(logger, Duration::from_secs(30));
     let stdout = succeeded(&out);
-    assert!(stdout.contains("stopped by Ctrl-C"), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
     let files = place.log_files();
     assert_eq!(
         files.len(),
@@ -271,6 +80,17 @@ fn log_finishes_the_open_cube_on_ctrl_c() {
 }
 
 #[test]
+fn log_finishes_the_open_cube_on_ctrl_c() {
+    log_finishes_the_open_cube_on(Signal::INT, "sigint");
+}
+
+#[test]
+fn log_finishes_the_open_cube_on_sighup_too() {
+    // The terminal closed (an ssh session dropped) is a stop request, not a crash.
+    log_finishes_the_open_cube_on(Signal::HUP, "sighup");
+}
+
+#[test]
 fn save_frames_interrupted_keeps_the_frames_taken_and_says_so() {
     let place = Place::new("save-sigint");
     succeeded(&run(&place, &["create", "cam", "--shape", "16x16"]));
@@ -286,7 +106,7 @@ fn save_frames_interrupted_keeps_the_frames_taken_and_says_so() {
     .unwrap();
     let pid = Pid::from_child(&saver);
     let saver = Running(saver);
-    ctrl_c_once_writing(&place, pid);
+    signal_once_writing(&place, pid, Signal::INT);
     let out = finish(saver, Duration::from_secs(30));
     let (_, stderr) = text(&out);
     assert!(!out.status.success(), "an interrupted save is a failure");
@@ -332,10 +152,16 @@ fn log_memory_stays_bounded_however_large_the_cube() {
     let (logger, pid) = endless_logger(&place);
     // Let the open cube grow well past what the logger may hold: 6 frames of 1 MiB.
     let start = Instant::now();
+    // The open cube is written in a private directory (`.NAME.<random>.tmp/`) in the logs.
     let cube_bytes = || {
         std::fs::read_dir(&logs)
             .unwrap()
-            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter_map(|e| e.ok())
+            .flat_map(|e| match std::fs::read_dir(e.path()) {
+                Ok(inner) => inner.filter_map(|f| f.ok()).map(|f| f.path()).collect(),
+                Err(_) => vec![e.path()],
+            })
+            .filter_map(|p| p.metadata().ok())
             .map(|m| m.len())
             .sum::<u64>()
     };

@@ -13,11 +13,15 @@
 //! Comments are written with characters outside printable ASCII replaced by `?`, and cut to what
 //! fits on the 80-character card.
 //!
-//! **Loading**: integer cards become `L` keywords, float cards `D`, string cards `S`, logical
-//! cards `#TRUE#` / `#FALSE#`. Structural cards, commentary cards and the cards shmim writes
-//! about the frame (its number and times) are not keywords and are passed over. Reported and left
-//! out: names longer than a stream keyword's 15 bytes, strings longer than 15 bytes, cards with
-//! no value or a complex value, integers beyond 64 bits; comments are cut to 79 bytes.
+//! **Loading**: integer cards become `L` keywords, float cards `D`, string cards `S` (a long
+//! string continued on `CONTINUE` cards whole), logical cards `#TRUE#` / `#FALSE#`. Structural
+//! cards, commentary cards and the cards shmim writes about the frame (its number and times) are
+//! not keywords and are passed over. Reported and left out: names longer than a stream keyword's
+//! 15 bytes or with characters outside printable ASCII, strings longer than 15 bytes or with
+//! characters outside printable ASCII (a FITS header is ASCII; saving refuses the same strings),
+//! cards with no value or a complex value, integers beyond 64 bits, a second card of a name
+//! already loaded (the first one counts, as astropy reads it). Comments are made printable as
+//! when saving and cut to 79 bytes.
 
 use shmim_core::{Keyword, Value};
 use shmim_layout::{KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING};
@@ -87,6 +91,10 @@ pub enum Skip {
     BadValue,
     /// Every keyword entry of the stream is in use.
     NoSlot,
+    /// An earlier card of the same name was loaded.
+    Repeated,
+    /// A stream takes at most [`crate::MAX_KEYWORDS`] keywords from a file.
+    Limit,
 }
 
 impl std::fmt::Display for Skip {
@@ -108,6 +116,12 @@ impl std::fmt::Display for Skip {
             Self::Complex => f.write_str("stream keywords cannot hold complex values"),
             Self::BadValue => f.write_str("the value is not a number a keyword can hold"),
             Self::NoSlot => f.write_str("every keyword entry of the stream is in use"),
+            Self::Repeated => f.write_str("an earlier card of that name was loaded"),
+            Self::Limit => write!(
+                f,
+                "a stream takes at most {} keywords from a file",
+                crate::MAX_KEYWORDS
+            ),
         }
     }
 }
@@ -153,20 +167,44 @@ pub const PROVENANCE: [&str; 8] = [
     "SHMNAME", "CNT0", "ATIME", "WRITETIM", "TIMESYS", "NFRAMES", "NMISSED", "DATE",
 ];
 
-/// Card names FITS itself gives a meaning that a keyword must not override (`NAXISn` and
-/// `HIERARCH …` too), and [`PROVENANCE`].
-pub const RESERVED: [&str; 22] = [
+/// Card names FITS itself gives a structural meaning, which a keyword must not override (a
+/// card of one of these names in the wrong HDU makes the file invalid), and [`PROVENANCE`]. With
+/// the indexed families of [`RESERVED_INDEXED`], `HIERARCH …`, and `Z…` names of tile
+/// compression ([`is_reserved`]). Names that only describe the data (`OBJECT`, `EXPTIME`,
+/// `BUNIT`, the WCS cards…) are keywords like any other.
+pub const RESERVED: [&str; 30] = [
     "SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BZERO", "BSCALE", "BLANK", "END", "XTENSION", "PCOUNT",
     "GCOUNT", "GROUPS", "COMMENT", "HISTORY", "CONTINUE", "CHECKSUM", "DATASUM", "EXTNAME",
-    "EXTVER", "EXTLEVEL", "INHERIT", "ZIMAGE",
+    "EXTVER", "EXTLEVEL", "INHERIT", "TFIELDS", "THEAP", "BLOCKED", "LONGSTRN", "ZIMAGE", "ZTABLE",
+    "ZSIMPLE", "ZEXTEND", "ZBLOCKED",
+];
+
+/// Reserved names followed by an axis, column or parameter number (`NAXIS1`, `TFORM3`, …):
+/// images' axes, binary and ASCII tables' columns, random groups' parameters.
+pub const RESERVED_INDEXED: [&str; 13] = [
+    "NAXIS", "TTYPE", "TFORM", "TUNIT", "TSCAL", "TZERO", "TNULL", "TDISP", "TDIM", "TBCOL",
+    "PTYPE", "PSCAL", "PZERO",
+];
+
+/// The keywords of tile-compressed images and tables (FITS 4.0 §10), which cfitsio reads as
+/// structure: `ZBITPIX`, `ZNAXISn`, `ZTILEn`, `ZCMPTYPE`, `ZNAMEn`, `ZVALn`, `ZQUANTIZ`, …
+const COMPRESSION: [&str; 15] = [
+    "ZBITPIX", "ZNAXIS", "ZTILE", "ZCMPTYPE", "ZNAME", "ZVAL", "ZMASKCMP", "ZQUANTIZ", "ZDITHER0",
+    "ZTENSION", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "ZTHEAP",
 ];
 
 /// Whether `card` (upper case) is a name FITS or shmim writes itself.
 pub fn is_reserved(card: &str) -> bool {
-    let axis = card
-        .strip_prefix("NAXIS")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    axis || card.starts_with("HIERARCH") || RESERVED.contains(&card) || PROVENANCE.contains(&card)
+    let indexed = |prefix: &str| {
+        card.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let family = |prefix: &str| card == prefix || indexed(prefix);
+    card.starts_with("HIERARCH")
+        || RESERVED.contains(&card)
+        || PROVENANCE.contains(&card)
+        || RESERVED_INDEXED.into_iter().any(indexed)
+        || COMPRESSION.into_iter().any(family)
 }
 
 /// Whether `name` is a standard FITS keyword name (1–8 of `A-Z 0-9 - _`).
@@ -238,15 +276,10 @@ pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
                 hierarch: !is_standard_name(&name),
             });
         }
-        let comment = k
-            .comment
-            .chars()
-            .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-            .collect();
         out.cards.push(Card {
             name,
             value,
-            comment,
+            comment: printable_text(&k.comment),
         });
     }
     out
@@ -299,6 +332,9 @@ pub fn keyword_from_card(card: &RawCard) -> FromCard {
     if name.is_empty() || is_reserved(&name.to_ascii_uppercase()) {
         return FromCard::PassedOver;
     }
+    if !printable(name) {
+        return FromCard::Skipped(Skip::UnusableName);
+    }
     if name.len() > MAX_NAME {
         return FromCard::Skipped(Skip::NameTooLong);
     }
@@ -306,14 +342,23 @@ pub fn keyword_from_card(card: &RawCard) -> FromCard {
         Ok(v) => v,
         Err(skip) => return FromCard::Skipped(skip),
     };
-    if matches!(&value, Value::Str(s) if s.len() > MAX_STRING) {
-        return FromCard::Skipped(Skip::StringTooLong);
+    match &value {
+        Value::Str(s) if !printable(s) => return FromCard::Skipped(Skip::NotAscii),
+        Value::Str(s) if s.len() > MAX_STRING => return FromCard::Skipped(Skip::StringTooLong),
+        _ => {}
     }
     FromCard::Keyword {
         name: name.to_owned(),
         value,
-        comment: truncate(&card.comment, MAX_COMMENT).to_owned(),
+        comment: truncate(&printable_text(&card.comment), MAX_COMMENT).to_owned(),
     }
+}
+
+/// `s` with every character outside printable ASCII replaced by `?`.
+fn printable_text(s: &str) -> String {
+    s.chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect()
 }
 
 /// A card's value text (as cfitsio returns it) as a keyword value.

@@ -1,48 +1,50 @@
 //! Writing frames to a FITS file one at a time: a single frame, or a cube of frames with a
 //! per-frame table.
 //!
-//! The image HDU is created for the frames planned, with every header card in place (the ones
-//! known only at the end hold placeholders of the same length), so pixels go to disk frame by
-//! frame and the header is never grown over written data: memory holds one frame and 40 bytes
-//! per frame for the table. When fewer frames came (Ctrl-C), the last axis is shrunk to the
-//! frames written before the table is appended, so the cube is valid and holds nothing else.
+//! cfitsio writes the header, with every card in place (those known only at the end hold
+//! placeholders of the same length), and closes the file; the pixels go to disk frame by frame
+//! with one `pwrite` each, at their place after the header; finishing cuts the file after the
+//! last whole frame, opens it in cfitsio again, fills in the cards and appends the table
+//! (`cube/header.rs`). Memory holds one frame and 40 bytes per frame for the table (the frames that
+//! came, not the frames planned).
+//!
+//! A cube's last axis says 0 frames until it is finished, so the frames planned are never in the
+//! file: cfitsio never computes with that size (sizes near 2^63 overflowed inside it) and never
+//! pads a data unit of that size with zeros, which it does when it closes a file whose data unit
+//! is not all written (an abandoned cube of a million planned frames would have it write them
+//! all). Whatever ends a cube early (Ctrl-C, no frame, a failed write), it is finished with the
+//! frames written, valid and holding nothing else. A write that failed (a full disk) leaves part
+//! of a frame, which finishing cuts off; if the table then finds no room either, the cube is
+//! finished once more without its last frames (counted missed), enough to make room for it.
 //!
 //! A cube's last axis counts frames: a 2-axis stream (`NAXIS1 × NAXIS2`) gives a 3-axis cube,
 //! frame `k` (0-based) at `NAXIS3` index `k + 1`. The `FRAMES` binary table has one row per frame:
 //! `cnt0` (unsigned 64-bit), `atime` and `writetime` (nanoseconds since the epoch, TAI).
 
+mod header;
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use shmim_core::{Datatype, Timespec};
+use shmim_core::Datatype;
 
-use crate::cards::{Card, CardValue, KeywordCards};
-use crate::cfitsio::{Column, ColumnValues, FitsFile};
+pub use header::TABLE_NAME;
+
+use crate::cards::KeywordCards;
+use crate::cfitsio::FitsFile;
 use crate::encode::to_stored;
 use crate::error::{Error, Result};
 use crate::frame::Stamp;
 use crate::output::Output;
-use crate::time::{iso8601, nanos};
-use crate::types::{FitsType, fits_type};
+use crate::types::fits_type;
 
-/// The per-frame table's extension name and columns.
-pub const TABLE_NAME: &str = "FRAMES";
-const COLUMNS: [Column; 3] = [
-    Column {
-        name: "cnt0",
-        form: "1W",
-        unit: "",
-    },
-    Column {
-        name: "atime",
-        form: "1K",
-        unit: "ns",
-    },
-    Column {
-        name: "writetime",
-        form: "1K",
-        unit: "ns",
-    },
-];
+/// The largest file a cube may grow to: cfitsio computes offsets in signed 64-bit integers,
+/// with room to spare for the table and padding (no file system holds this much anyway).
+pub const MAX_FILE_BYTES: u64 = 1 << 62;
+
+/// FITS files are made of 2880-byte blocks.
+const BLOCK: u64 = 2880;
 
 /// What was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,62 +78,18 @@ pub struct CubeSpec<'a> {
 
 /// A FITS file being filled frame by frame (removed if dropped unfinished).
 pub struct CubeWriter {
-    file: FitsFile,
+    /// The temporary file, for the pixels.
+    data: File,
     output: Output,
-    fits: FitsType,
     datatype: Datatype,
-    frame_axes: Vec<u64>,
+    /// A cube's frame-count axis (`NAXISn`), `None` for a single frame.
+    last_axis: Option<usize>,
     frame_bytes: u64,
-    /// Where the pixels start, fixed at the first frame (the header is complete then).
-    data_start: Option<u64>,
-    planned: Option<u64>,
+    /// Where the pixels start (the end of the header).
+    data_start: u64,
+    capacity: u64,
     stamps: Vec<Stamp>,
     missed: u64,
-}
-
-/// The provenance cards, with the values known at the end as placeholders of the same length.
-fn provenance(cube: bool, first: Option<&Stamp>, frames: u64, missed: u64) -> Vec<Card> {
-    let time = |t: Option<Timespec>| iso8601(t.unwrap_or(Timespec::ZERO));
-    let card = |name: &str, value, comment: &str| Card {
-        name: name.into(),
-        value,
-        comment: comment.into(),
-    };
-    let (what, when) = if cube {
-        ("of the first frame", " of the first frame")
-    } else {
-        ("of the frame", "")
-    };
-    let mut cards = vec![
-        card(
-            "CNT0",
-            CardValue::UInt(first.map_or(0, |s| s.cnt0)),
-            &format!("frame number (stream cnt0) {what}"),
-        ),
-        card(
-            "ATIME",
-            CardValue::Str(time(first.map(|s| s.atime))),
-            &format!("acquisition time{when}"),
-        ),
-        card(
-            "WRITETIM",
-            CardValue::Str(time(first.map(|s| s.writetime))),
-            &format!("publish time{when}"),
-        ),
-    ];
-    if cube {
-        cards.push(card(
-            "NFRAMES",
-            CardValue::UInt(frames),
-            "frames in this cube",
-        ));
-        cards.push(card(
-            "NMISSED",
-            CardValue::UInt(missed),
-            "frames published, not in this cube",
-        ));
-    }
-    cards
 }
 
 impl CubeWriter {
@@ -145,36 +103,26 @@ impl CubeWriter {
         let fits = fits_type(spec.datatype, spec.stream)?;
         let output = Output::new(dest, overwrite)?;
         let mut file = FitsFile::create(output.tmp())?;
-        let frame_axes: Vec<u64> = spec.frame_shape.iter().map(|&n| u64::from(n)).collect();
-        let mut axes = frame_axes.clone();
-        axes.extend(spec.frames);
+        let mut axes: Vec<u64> = spec.frame_shape.iter().map(|&n| u64::from(n)).collect();
+        let frame_bytes = axes.iter().product::<u64>() * spec.datatype.size() as u64;
+        // A cube's frames are counted in when it is finished (module docs).
+        axes.extend(spec.frames.map(|_| 0));
         file.create_image(fits.image, &axes)?;
-        file.write_card(&Card {
-            name: "SHMNAME".into(),
-            value: CardValue::Str(spec.stream.into()),
-            comment: "shmim stream the frames were read from".into(),
-        })?;
-        file.write_card(&Card {
-            name: "TIMESYS".into(),
-            value: CardValue::Str("TAI".into()),
-            comment: "clock of ATIME, WRITETIM and the frame table".into(),
-        })?;
-        for card in provenance(spec.frames.is_some(), None, 0, 0) {
-            file.write_card(&card)?;
-        }
-        for card in &keywords.cards {
-            file.write_card(card)?;
-        }
-        file.write_date()?;
+        header::write_cards(&mut file, spec.stream, spec.frames.is_some(), keywords)?;
+        let data_start = file.data_start()?;
+        file.close()?;
+        let data = std::fs::OpenOptions::new()
+            .write(true)
+            .open(output.tmp())
+            .map_err(|e| Error::io("open", output.tmp(), e))?;
         Ok(Self {
-            file,
+            data,
             output,
-            fits,
             datatype: spec.datatype,
-            frame_bytes: frame_axes.iter().product::<u64>() * spec.datatype.size() as u64,
-            data_start: None,
-            frame_axes,
-            planned: spec.frames,
+            last_axis: spec.frames.map(|_| axes.len()),
+            frame_bytes,
+            data_start,
+            capacity: spec.frames.unwrap_or(1),
             stamps: Vec::new(),
             missed: 0,
         })
@@ -187,7 +135,7 @@ impl CubeWriter {
 
     /// Frames planned (1 for a single frame).
     pub fn capacity(&self) -> u64 {
-        self.planned.unwrap_or(1)
+        self.capacity
     }
 
     /// Frames missed so far.
@@ -216,70 +164,105 @@ impl CubeWriter {
     /// Writes the next frame, already in FITS's stored form ([`to_stored`]), and records its
     /// stamp.
     pub(crate) fn push_stored(&mut self, bytes: &[u8], stamp: Stamp) -> Result<()> {
-        if bytes.len() as u64 != self.frame_bytes || self.frames() >= self.capacity() {
+        if bytes.len() as u64 != self.frame_bytes || self.frames() >= self.capacity {
             return Err(Error::Fits {
                 op: "write pixels",
-                path: self.output.tmp().to_path_buf(),
+                path: self.output.dest().to_path_buf(),
                 status: 0,
                 message: format!(
                     "frame {} of {} bytes does not fit a file of {} frames of {} bytes",
                     self.frames() + 1,
                     bytes.len(),
-                    self.capacity(),
+                    self.capacity,
                     self.frame_bytes
                 ),
             });
         }
-        let start = match self.data_start {
-            Some(s) => s,
-            None => *self.data_start.insert(self.file.data_start()?),
-        };
-        self.file
-            .write_stored(start + self.frames() * self.frame_bytes, bytes)?;
+        let at = self.frames() * self.frame_bytes + self.data_start;
+        if at.saturating_add(self.frame_bytes) > MAX_FILE_BYTES {
+            return Err(Error::FileTooLarge {
+                path: self.output.dest().to_path_buf(),
+                frames: self.frames(),
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        self.data
+            .write_all_at(bytes, at)
+            .map_err(|e| Error::io("write a frame to", self.output.dest(), e))?;
         self.stamps.push(stamp);
         Ok(())
     }
 
-    /// Completes the file (shrinking a short cube, filling in the cards, appending the frame
-    /// table) and renames it into place. Writes nothing when no frame came.
-    pub fn finish(mut self) -> Result<CubeReport> {
-        let frames = self.frames();
-        let mut report = CubeReport {
-            path: None,
-            frames,
+    /// Completes the file (the cards filled in, a cube's frame table appended) and renames it
+    /// into place. Writes nothing when no frame came.
+    pub fn finish(self) -> Result<CubeReport> {
+        self.complete()?.commit()
+    }
+
+    /// Completes the file, to be renamed into place by [`Completed::commit`]: the part that
+    /// flushes it to disk, which a logger runs on a thread of its own while the next cube fills.
+    pub(crate) fn complete(mut self) -> Result<Completed> {
+        if self.stamps.is_empty() {
+            return Ok(Completed {
+                output: None,
+                report: self.report(None),
+            });
+        }
+        if let Err(e) = self.complete_file() {
+            // No room for the table (a full disk)? Once more, without enough frames to make
+            // room for it; any other failure fails the same way again.
+            let frames = self.frames();
+            let drop = header::table_bytes(frames).div_ceil(self.frame_bytes.max(1));
+            if self.last_axis.is_none() || drop >= frames {
+                return Err(e);
+            }
+            self.stamps.truncate((frames - drop) as usize);
+            self.add_missed(drop);
+            self.complete_file().map_err(|_| e)?;
+        }
+        Ok(Completed {
+            report: self.report(None),
+            output: Some(self.output),
+        })
+    }
+
+    /// Cuts the file after the last frame recorded and has cfitsio complete it.
+    fn complete_file(&mut self) -> Result<()> {
+        // To the end of the pixels' last 2880-byte block (zeros: the image's padding): cfitsio
+        // reads a file in whole blocks.
+        let end = (self.data_start + self.frames() * self.frame_bytes).next_multiple_of(BLOCK);
+        self.data
+            .set_len(end)
+            .map_err(|e| Error::io("cut", self.output.tmp(), e))?;
+        let mut file = FitsFile::open_rw(self.output.tmp())?;
+        header::complete(&mut file, self.last_axis, &self.stamps, self.missed)?;
+        file.close()
+    }
+
+    fn report(&self, path: Option<PathBuf>) -> CubeReport {
+        CubeReport {
+            path,
+            frames: self.frames(),
             missed: self.missed,
             first: self.stamps.first().copied(),
             last: self.stamps.last().copied(),
-        };
-        if frames == 0 {
-            return Ok(report);
         }
-        let cube = self.planned.is_some();
-        if self.planned.is_some_and(|planned| frames < planned) {
-            let mut axes = self.frame_axes.clone();
-            axes.push(frames);
-            self.file.resize_image(self.fits.image, &axes)?;
-        }
-        for card in provenance(cube, self.stamps.first(), frames, self.missed) {
-            self.file.update_card(&card)?;
-        }
-        if cube {
-            self.write_table()?;
-        }
-        let Self { file, output, .. } = self;
-        file.close()?;
-        report.path = Some(output.commit()?);
-        Ok(report)
     }
+}
 
-    fn write_table(&mut self) -> Result<()> {
-        self.file
-            .create_table(TABLE_NAME, self.frames(), &COLUMNS)?;
-        let cnt0: Vec<u64> = self.stamps.iter().map(|s| s.cnt0).collect();
-        let atime: Vec<i64> = self.stamps.iter().map(|s| nanos(s.atime)).collect();
-        let writetime: Vec<i64> = self.stamps.iter().map(|s| nanos(s.writetime)).collect();
-        self.file.write_column(1, ColumnValues::Unsigned(&cnt0))?;
-        self.file.write_column(2, ColumnValues::Signed(&atime))?;
-        self.file.write_column(3, ColumnValues::Signed(&writetime))
+/// A file complete under its temporary name (or nothing, when no frame came).
+pub(crate) struct Completed {
+    output: Option<Output>,
+    report: CubeReport,
+}
+
+impl Completed {
+    /// Flushes the file to disk and renames it into place.
+    pub(crate) fn commit(self) -> Result<CubeReport> {
+        let Self { output, mut report } = self;
+        if let Some(output) = output {
+            report.path = Some(output.commit()?);
+        }
+        Ok(report)
     }
 }

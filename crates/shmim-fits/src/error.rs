@@ -67,6 +67,22 @@ pub enum Error {
         /// What was found instead.
         reason: String,
     },
+    /// The file is compressed; cfitsio would inflate it in memory, whatever size it claims.
+    #[error("{} is a {format} compressed file: decompress it first (shmim reads FITS files as they are)", path.display())]
+    Compressed {
+        /// The file.
+        path: PathBuf,
+        /// The compression.
+        format: &'static str,
+    },
+    /// Another process created the stream while a file was being loaded into a new one.
+    #[error(
+        "stream {name} was created by another process while the file was loaded; it was left as it is (load again to fill it)"
+    )]
+    StreamAppeared {
+        /// The stream.
+        name: String,
+    },
     /// The file ends before the data its header declares.
     #[error("{} is truncated: its header declares data up to byte {expected}, the file has {found} bytes", path.display())]
     Truncated {
@@ -84,6 +100,16 @@ pub enum Error {
         path: PathBuf,
         /// Bytes of the image.
         bytes: u64,
+    },
+    /// A cube would grow past the largest file cfitsio can address.
+    #[error("{} would grow past {limit} bytes after {frames} frames: ask for fewer frames", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Frames written.
+        frames: u64,
+        /// The limit ([`crate::cube::MAX_FILE_BYTES`]).
+        limit: u64,
     },
     /// An existing stream has another shape or type than the file.
     #[error(

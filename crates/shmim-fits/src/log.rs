@@ -7,10 +7,12 @@
 //! `cnt0`, `atime` and `writetime`; its `NMISSED` card counts the frames published that it does
 //! not hold (the gap before its first frame included), so every frame published after the logger
 //! registered is either in a cube or counted in one. A stop request (Ctrl-C), or an error, finishes
-//! the open cube with the frames it has.
+//! the open cube with the frames it has; an error once logging runs is reported in
+//! [`LogReport::stopped`] with the cubes written, not instead of them.
 //!
-//! The calling thread takes the frames and talks to the observer; the disk thread writes. Both
-//! run inside this call (a scoped thread): nothing is left running when it returns.
+//! The calling thread takes the frames and talks to the observer; the disk thread writes, and
+//! hands each finished cube to a third that flushes it to disk and renames it ([`crate::disk`]).
+//! All run inside this call (scoped threads): nothing is left running when it returns.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -24,7 +26,7 @@ use crate::disk::{self, Job};
 use crate::encode::to_stored;
 use crate::error::Result;
 use crate::frame::FrameBuf;
-use crate::save::POLL;
+use crate::save::{POLL, Stop};
 use crate::take::Taker;
 use crate::time::file_stamp;
 use crate::types::fits_type;
@@ -64,7 +66,7 @@ pub trait LogObserver {
 }
 
 /// What a logger did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct LogReport {
     /// Every cube written, in order.
     pub cubes: Vec<CubeReport>,
@@ -72,11 +74,16 @@ pub struct LogReport {
     pub frames: u64,
     /// Frames missed.
     pub missed: u64,
-    /// Whether a stop request ended logging.
-    pub interrupted: bool,
+    /// What ended logging before the cubes asked for were written (a stop request, or an
+    /// error: the open cube was finished first); `None` when they were.
+    pub stopped: Option<Stop>,
 }
 
 /// Logs `stream` into `dir` until `opts.cubes` cubes are written or `observer` asks to stop.
+///
+/// An error before logging starts (a type FITS cannot hold, no reader slot) is returned as
+/// such; one that ends logging (the stream removed, a full disk) is in the report's `stopped`,
+/// with the cubes written until then.
 pub fn log(
     stream: &Stream,
     dir: &Path,
@@ -134,7 +141,11 @@ pub fn log(
         for cube in done.try_iter() {
             tally(&mut report, observer, cube);
         }
-        outcome.and(written).map(|()| report)
+        // The disk thread's error first: the taking side stops when the disk thread does.
+        if let Err(e) = written.and(outcome) {
+            report.stopped = Some(Stop::Failed(e));
+        }
+        Ok(report)
     })
 }
 
@@ -165,7 +176,7 @@ impl Run {
                 tally(&mut self.report, observer, cube);
             }
             if observer.stop_requested() {
-                self.report.interrupted = true;
+                self.report.stopped = Some(Stop::Interrupted);
                 break;
             }
             let mut buf = match spare.take() {

@@ -27,18 +27,38 @@ pub struct SaveOptions {
 }
 
 /// What was saved.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SaveReport {
     /// The file and its frames.
     pub cube: CubeReport,
     /// The keywords written under another name, and those left out (with why).
     pub keywords: KeywordCards,
-    /// Whether a stop request ended a cube early (it holds the frames taken until then).
-    pub interrupted: bool,
+    /// What ended a cube before its frames were all taken (it holds the frames taken until
+    /// then); `None` when it is complete.
+    pub stopped: Option<Stop>,
+}
+
+/// Why a cube (or logging) ended early. The file (or the open cube) was finished with the
+/// frames taken until then.
+#[derive(Debug)]
+pub enum Stop {
+    /// A stop request (Ctrl-C).
+    Interrupted,
+    /// No new frame came for this long.
+    NoFrame {
+        /// How long.
+        waited: Duration,
+    },
+    /// An error: reading the stream, or writing the file.
+    Failed(Error),
 }
 
 /// Saves `stream` to `dest` as `opts` say; `stop` is asked between frames whether to end a cube
 /// early (Ctrl-C).
+///
+/// A cube that ends early for any reason keeps the frames taken until then (`stopped` says
+/// why); one that ends before its first frame writes nothing, and is [`Error::NoFrame`] when
+/// no frame came, the error when one ended it.
 pub fn save(
     stream: &Stream,
     dest: &Path,
@@ -62,38 +82,69 @@ pub fn save(
         return Ok(SaveReport {
             cube: writer.finish()?,
             keywords,
-            interrupted: false,
+            stopped: None,
         });
     };
     let mut taker = Taker::new(stream)?;
     let mut buf = FrameBuf::new(stream.geometry().frame_bytes(), dest)?;
     let mut writer = CubeWriter::create(dest, opts.overwrite, &spec, &keywords)?;
+    let stopped = take_frames(&mut taker, &mut writer, &mut buf, n, opts.timeout, stop);
+    let frames = writer.frames();
+    match stopped {
+        Some(Stop::NoFrame { waited }) if frames == 0 => {
+            return Err(Error::NoFrame {
+                name: stream.name().to_owned(),
+                waited,
+                frames,
+            });
+        }
+        Some(Stop::Failed(e)) if frames == 0 => return Err(e),
+        _ => {}
+    }
+    match writer.finish() {
+        Ok(cube) => Ok(SaveReport {
+            cube,
+            keywords,
+            stopped,
+        }),
+        // The error that ended the cube says more than the one finishing it then.
+        Err(e) => Err(match stopped {
+            Some(Stop::Failed(first)) => first,
+            _ => e,
+        }),
+    }
+}
+
+/// Takes frames into `writer` until it holds `n`, or something stops it (returned).
+fn take_frames(
+    taker: &mut Taker<'_>,
+    writer: &mut CubeWriter,
+    buf: &mut FrameBuf,
+    n: u64,
+    timeout: Duration,
+    stop: &mut dyn FnMut() -> bool,
+) -> Option<Stop> {
     let mut last_frame_at = Instant::now();
-    let mut interrupted = false;
     while writer.frames() < n {
         if stop() {
-            interrupted = true;
-            break;
+            return Some(Stop::Interrupted);
         }
-        match taker.next(POLL, &mut buf)? {
-            Some(taken) => {
+        match taker.next(POLL, buf) {
+            Ok(Some(taken)) => {
                 writer.add_missed(taken.missed);
-                writer.push(buf.bytes_mut(), taken.stamp)?;
+                if let Err(e) = writer.push(buf.bytes_mut(), taken.stamp) {
+                    return Some(Stop::Failed(e));
+                }
                 last_frame_at = Instant::now();
             }
-            None if last_frame_at.elapsed() >= opts.timeout => {
-                return Err(Error::NoFrame {
-                    name: stream.name().to_owned(),
+            Ok(None) if last_frame_at.elapsed() >= timeout => {
+                return Some(Stop::NoFrame {
                     waited: last_frame_at.elapsed(),
-                    frames: writer.frames(),
                 });
             }
-            None => {}
+            Ok(None) => {}
+            Err(e) => return Some(Stop::Failed(e)),
         }
     }
-    Ok(SaveReport {
-        cube: writer.finish()?,
-        keywords,
-        interrupted,
-    })
+    None
 }

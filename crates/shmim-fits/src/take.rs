@@ -1,19 +1,34 @@
 //! Taking each new frame of a stream once, paced by its writer, and counting the ones missed.
 //!
-//! A registered reader waits on its semaphore; after a post it copies the current frame (with
-//! its stamp, [`crate::frame`]). Posts for frames it already has (the semaphore counts posts,
-//! the copy takes the newest frame) are passed over, and the frames published between two it
-//! took are the ones it missed: `cnt0` gaps, counted from the frame current when it registered.
-//! A copy that fails because the writer kept the frame busy is no frame: the next gap counts it.
-//! A stream with a circular buffer still holds the frames of a gap while the writer has not gone
-//! round it: those are taken from there first, oldest first ([`crate::backlog`]), so a reader
-//! that falls behind for less than the buffer's length misses nothing.
+//! A registered reader waits on its semaphore; after a post it copies a frame (with its stamp,
+//! [`crate::frame`]). The frames published between two it took are the ones it missed: `cnt0`
+//! gaps, counted from the frame current when it registered. A copy that fails because the writer
+//! kept the frame busy is no frame: the next gap counts it.
+//!
+//! **Without a circular buffer** only the newest frame is there to copy: after a post the taker
+//! copies it, and posts for frames it already has (the semaphore counts posts, the copy takes the
+//! newest frame) are passed over.
+//!
+//! **With a circular buffer** every frame is still in its slot until the writer goes round the
+//! buffer, so the taker takes them one by one, in order: whenever `cnt0` is past the last frame
+//! it took, it takes the next one from its slot ([`crate::backlog`]), and it blocks on the
+//! semaphore only when it has taken everything published. The writer fills a slot before it
+//! publishes the frame, so a frame counted in `cnt0` is in its slot; a burst of frames whose posts
+//! arrive together is taken whole, the last one included, without waiting for a later frame.
+//! Frames the writer overwrote before the taker came to them are counted missed; a slot that does
+//! not hold its frame (a writer that does not record slot metadata) sends the taker to the newest
+//! frame, as without a buffer.
+//!
+//! The reader's own idea of the last frame (what its waits compare `cnt0` with) and the taker's
+//! can differ here: a wait notes the newest frame, slots are taken after it. That only costs a
+//! wake-up that brings nothing (a post for a frame already taken from its slot): the taker never
+//! blocks while `cnt0` is past its last frame, so no post it needs is swallowed.
 
 use std::time::Duration;
 
 use shmim_core::{Reader, Stream};
 
-use crate::backlog;
+use crate::backlog::{self, Slot};
 use crate::error::{Error, Result};
 use crate::frame::{FrameBuf, Stamp, read_through};
 
@@ -22,6 +37,7 @@ pub(crate) struct Taker<'s> {
     stream: &'s Stream,
     reader: Reader,
     last: u64,
+    circular: bool,
 }
 
 /// A frame taken, and how many were published since the previous one without being taken.
@@ -39,45 +55,55 @@ impl<'s> Taker<'s> {
             stream,
             reader,
             last,
+            circular: stream.geometry().cb_size > 0,
         })
     }
 
-    /// Waits up to `poll` for a new frame and copies it into `buf` (one frame long); `None` when
-    /// none came or the post was for a frame already taken.
+    /// Copies the next frame into `buf` (one frame long), waiting up to `poll` for one when every
+    /// frame published is taken; `None` when none came, the post was for a frame already taken,
+    /// or the writer kept the frame busy.
     pub(crate) fn next(&mut self, poll: Duration, buf: &mut FrameBuf) -> Result<Option<Taken>> {
-        if let Some(taken) = self.take_backlog(buf)? {
-            return Ok(Some(taken));
+        let behind = self.circular && self.stream.cnt0() > self.last;
+        if !behind && !self.wait(poll)? {
+            return Ok(None);
         }
+        if !self.circular {
+            return self.take_newest(buf);
+        }
+        match backlog::next_after(self.stream, self.last, buf)? {
+            Slot::Frame(stamp) => Ok(Some(self.took(stamp))),
+            Slot::NotHeld => self.take_newest(buf),
+            Slot::Busy => {
+                // A writer that died holding its flag fails every copy at once: wait before the
+                // next try rather than spin.
+                if behind {
+                    self.wait(poll)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits up to `poll` for a post bringing a frame after the last one taken.
+    fn wait(&mut self, poll: Duration) -> Result<bool> {
         match self.reader.wait_timeout(poll) {
-            Ok(frame) if frame <= self.last => return Ok(None),
-            Ok(_) => {}
-            Err(shmim_core::Error::Timeout(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Ok(frame) => Ok(frame > self.last),
+            Err(shmim_core::Error::Timeout(_)) => Ok(false),
+            Err(e) => Err(e.into()),
         }
-        if let Some(taken) = self.take_backlog(buf)? {
-            return Ok(Some(taken));
-        }
+    }
+
+    /// The stream's newest frame, through the reader.
+    fn take_newest(&mut self, buf: &mut FrameBuf) -> Result<Option<Taken>> {
         let stamp = match read_through(self.stream, &mut self.reader, buf) {
             Ok(stamp) => stamp,
-            Err(Error::Stream(
-                shmim_core::Error::Torn { .. }
-                | shmim_core::Error::WriterStuck { .. }
-                | shmim_core::Error::WriterDied { .. },
-            )) => return Ok(None),
+            Err(Error::Stream(e)) if backlog::busy(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
         if stamp.cnt0 <= self.last {
             return Ok(None);
         }
         Ok(Some(self.took(stamp)))
-    }
-
-    /// The oldest frame of a gap, if the stream's circular buffer still holds it.
-    fn take_backlog(&mut self, buf: &mut FrameBuf) -> Result<Option<Taken>> {
-        if self.stream.geometry().cb_size == 0 {
-            return Ok(None);
-        }
-        Ok(backlog::oldest_after(self.stream, self.last, buf)?.map(|stamp| self.took(stamp)))
     }
 
     fn took(&mut self, stamp: Stamp) -> Taken {

@@ -68,22 +68,91 @@ pub(crate) fn datatype_of(image: i32) -> Option<Datatype> {
         .find(|d| d.fits_bitpix() == image)
 }
 
-/// The equivalent image type of an image stored with `stored` BITPIX and the `BZERO` and
-/// `BSCALE` values given, from cfitsio's answer `equivalent`. cfitsio 3.49 answers
-/// `LONGLONG_IMG` for the standard's unsigned 64-bit images (`BITPIX = 64`,
-/// `BZERO = 2^63`): we answer `ULONGLONG_IMG`, as for the other widths.
-pub(crate) fn equivalent(
-    equivalent: i32,
-    stored: i32,
-    bzero: Option<f64>,
-    bscale: Option<f64>,
-) -> i32 {
-    const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
-    let unscaled = bscale.is_none_or(|s| s == 1.0);
-    if stored == 64 && equivalent == 64 && unscaled && bzero == Some(TWO_TO_63) {
-        return Datatype::U64.fits_bitpix();
+/// An image's `BZERO` and `BSCALE` (the defaults 0 and 1 when the cards are missing).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scaling {
+    pub(crate) bzero: f64,
+    pub(crate) bscale: f64,
+    /// `BZERO` is exactly 2^63: an integer literal equal to it, or a float that is (as astropy
+    /// reads it).
+    bzero_two_to_63: bool,
+}
+
+impl Scaling {
+    /// The scaling of a header whose `BZERO` and `BSCALE` cards have these value texts; an
+    /// error saying which card is not a finite number (cfitsio would read such an image
+    /// unscaled; astropy refuses it).
+    pub(crate) fn from_cards(bzero: Option<&str>, bscale: Option<&str>) -> Result<Self, String> {
+        let parse = |name: &str, text: Option<&str>, default: f64| match text {
+            None => Ok(Number::Float(default)),
+            Some(t) => Number::parse(t)
+                .ok_or_else(|| format!("{name} = {} is not a finite number", t.trim())),
+        };
+        let (zero, scale) = (parse("BZERO", bzero, 0.0)?, parse("BSCALE", bscale, 1.0)?);
+        Ok(Self {
+            bzero: zero.value(),
+            bscale: scale.value(),
+            bzero_two_to_63: match zero {
+                Number::Int(i) => i == 1 << 63,
+                Number::Float(x) => x == TWO_TO_63,
+            },
+        })
     }
-    equivalent
+}
+
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// A FITS number card's value: an integer literal exactly, anything else as a double.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Number {
+    Int(i128),
+    Float(f64),
+}
+
+impl Number {
+    fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return t.strip_prefix('+').unwrap_or(t).parse().ok().map(Self::Int);
+        }
+        t.replace(['D', 'd'], "E")
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Self::Float)
+    }
+
+    fn value(self) -> f64 {
+        match self {
+            Self::Int(i) => i as f64,
+            Self::Float(x) => x,
+        }
+    }
+}
+
+/// The equivalent image type of an image stored with `stored` BITPIX and `scaling`, from
+/// cfitsio's answer `equivalent`.
+///
+/// cfitsio 3.49 works out equivalent types for 8-, 16- and 32-bit images only: for `BITPIX = 64`
+/// it answers `LONGLONG_IMG` whatever the scaling, and reading such an image as 64-bit integers
+/// scales through a double and rounds back (0.5 × 3 reads as 1; `BZERO = 0.25` wraps to the
+/// most negative integer). We answer as the standard and astropy read it: `LONGLONG_IMG`
+/// unscaled, `ULONGLONG_IMG` for the unsigned offset (`BZERO = 2^63`, `BSCALE = 1`), and
+/// `DOUBLE_IMG` for any other scaling (pixels `BZERO + BSCALE × stored`, in doubles).
+pub(crate) fn equivalent(equivalent: i32, stored: i32, scaling: &Scaling) -> i32 {
+    if stored != 64 {
+        return equivalent;
+    }
+    match (
+        scaling.bscale == 1.0,
+        scaling.bzero == 0.0,
+        scaling.bzero_two_to_63,
+    ) {
+        (true, true, _) => Datatype::I64.fits_bitpix(),
+        (true, _, true) => Datatype::U64.fits_bitpix(),
+        _ => Datatype::Double.fits_bitpix(),
+    }
 }
 
 /// Every datatype a FITS image can hold, in code order.
@@ -125,16 +194,54 @@ mod tests {
         }
     }
 
+    fn scaling(bzero: Option<&str>, bscale: Option<&str>) -> Scaling {
+        Scaling::from_cards(bzero, bscale).unwrap()
+    }
+
     #[test]
     fn unsigned_64_bit_images_are_recognised_by_their_bzero() {
-        let two63 = Some(9_223_372_036_854_775_808.0);
-        assert_eq!(equivalent(64, 64, two63, None), 80);
-        assert_eq!(equivalent(64, 64, two63, Some(1.0)), 80);
-        assert_eq!(equivalent(64, 64, None, None), 64);
-        assert_eq!(equivalent(64, 64, Some(1.0), None), 64);
-        // A scaled one is whatever cfitsio says (a double).
-        assert_eq!(equivalent(-64, 64, two63, Some(2.0)), -64);
-        assert_eq!(equivalent(20, 16, Some(32768.0), None), 20);
+        let two63 = Some("9223372036854775808");
+        // cfitsio answers LONGLONG_IMG (64) for all of these.
+        assert_eq!(equivalent(64, 64, &scaling(two63, None)), 80);
+        assert_eq!(equivalent(64, 64, &scaling(two63, Some("1.0"))), 80);
+        assert_eq!(
+            equivalent(64, 64, &scaling(Some("9.223372036854775808E18"), None)),
+            80
+        );
+        assert_eq!(equivalent(64, 64, &scaling(None, None)), 64);
+        assert_eq!(equivalent(64, 64, &scaling(Some("0"), Some("1"))), 64);
+    }
+
+    #[test]
+    fn any_other_scaling_of_64_bit_images_is_a_double() {
+        // cfitsio answers LONGLONG_IMG (64) for these too: its answer is not taken.
+        for (bzero, bscale) in [
+            (Some("1"), None),
+            (Some("0.25"), None),
+            (None, Some("0.5")),
+            (Some("9223372036854775807"), None),
+            (Some("9223372036854775808"), Some("2")),
+        ] {
+            assert_eq!(
+                equivalent(64, 64, &scaling(bzero, bscale)),
+                -64,
+                "{bzero:?} {bscale:?}"
+            );
+        }
+        // Other widths: cfitsio's answer.
+        assert_eq!(equivalent(20, 16, &scaling(Some("32768"), None)), 20);
+        assert_eq!(equivalent(-32, 16, &scaling(None, Some("2.5"))), -32);
+    }
+
+    #[test]
+    fn scaling_cards_that_are_not_finite_numbers_are_refused() {
+        for bad in ["NaN", "'abc'", "1.0E999", "", "T"] {
+            let e = Scaling::from_cards(Some(bad), None).unwrap_err();
+            assert!(e.contains("BZERO"), "{e}");
+            let e = Scaling::from_cards(None, Some(bad)).unwrap_err();
+            assert!(e.contains("BSCALE"), "{e}");
+        }
+        assert_eq!(scaling(Some("1.5D2"), Some("+2")).bzero, 150.0);
     }
 
     #[test]

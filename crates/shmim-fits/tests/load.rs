@@ -73,6 +73,59 @@ fn scaled_integers_load_as_floats_with_the_scaling_applied() {
     assert_eq!(read::<f32>(dir.path(), "cam"), want);
 }
 
+/// A 64-bit integer image with these scaling cards, holding values at the edges of the type.
+fn scaled_64_bit(dir: &TempDir, tag: &str, scaling: &[(&str, &str)]) -> std::path::PathBuf {
+    let stored: [i64; 8] = [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX];
+    let mut cards = common::craft::image_cards(64, &[8]);
+    cards.extend(scaling.iter().map(|(k, v)| common::craft::card_text(k, v)));
+    let data: Vec<u8> = stored.iter().flat_map(|v| v.to_be_bytes()).collect();
+    let file = dir.path().join(format!("{tag}.fits"));
+    common::craft::write_fits(&file, &cards, &data);
+    file
+}
+
+#[test]
+fn scaled_64_bit_integers_load_as_f64_as_astropy_reads_them() {
+    let dir = TempDir::new("scaled64");
+    for (tag, scaling) in [
+        ("half", &[("BSCALE", "0.5")][..]),
+        ("quarter", &[("BZERO", "0.25")]),
+        ("one", &[("BZERO", "1")]),
+        ("big", &[("BZERO", "1.0E19")]),
+        (
+            "u64x2",
+            &[("BZERO", "9223372036854775808"), ("BSCALE", "2")],
+        ),
+    ] {
+        let file = scaled_64_bit(&dir, tag, scaling);
+        let r = load(&file, dir.path(), tag, false).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        assert_eq!(r.datatype, Datatype::Double, "{tag}");
+        let (dtype, want) = common::astropy_f64(&file);
+        assert_eq!(dtype, "float64", "{tag}");
+        assert_eq!(read::<f64>(dir.path(), tag), want, "{tag}");
+    }
+}
+
+#[test]
+fn unscaled_and_unsigned_64_bit_integers_load_exactly() {
+    let dir = TempDir::new("exact64");
+    let file = scaled_64_bit(&dir, "plain", &[("BZERO", "0"), ("BSCALE", "1")]);
+    let r = load(&file, dir.path(), "plain", false).unwrap();
+    assert_eq!(r.datatype, Datatype::I64);
+    assert_eq!(
+        read::<i64>(dir.path(), "plain"),
+        [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX]
+    );
+    let file = scaled_64_bit(&dir, "unsigned", &[("BZERO", "9223372036854775808")]);
+    let r = load(&file, dir.path(), "unsigned", false).unwrap();
+    assert_eq!(r.datatype, Datatype::U64);
+    let offset = |v: i64| (v as u64) ^ (1 << 63);
+    assert_eq!(
+        read::<u64>(dir.path(), "unsigned"),
+        [1, 3, 5, 7, -1, -3, 1 << 62, i64::MAX].map(offset)
+    );
+}
+
 #[test]
 fn an_image_in_the_first_extension_loads_when_the_primary_has_none() {
     let dir = TempDir::new("ext");
@@ -165,8 +218,11 @@ fn a_corrupt_file_is_an_error_and_creates_no_stream() {
     let mut bytes = std::fs::read(&file).unwrap();
     // BITPIX = 7: no such FITS type.
     let at = bytes.windows(8).position(|w| w == b"BITPIX  ").unwrap();
-    bytes[at + 29] = b'7';
-    bytes[at + 28] = b' ';
+    bytes[at + 10..at + 30].copy_from_slice(format!("{:>20}", 7).as_bytes());
+    assert!(
+        String::from_utf8_lossy(&bytes[at..at + 80])
+            .starts_with(&common::craft::card_text("BITPIX", "7"))
+    );
     std::fs::write(&file, &bytes).unwrap();
     let e = load(&file, dir.path(), "cam", false).unwrap_err();
     assert!(matches!(e, Error::Fits { .. }), "{e}");
@@ -175,13 +231,36 @@ fn a_corrupt_file_is_an_error_and_creates_no_stream() {
     let e = load(&file, dir.path(), "cam", false).unwrap_err();
     let text = e.to_string();
     assert!(
-        matches!(e, Error::Fits { .. }) && text.contains("src.fits"),
+        matches!(e, Error::NoImage { .. })
+            && text.contains("src.fits")
+            && text.contains("not a FITS file"),
         "{text}"
     );
     // Missing.
     let e = load(&dir.path().join("none.fits"), dir.path(), "cam", false).unwrap_err();
-    assert!(matches!(e, Error::Fits { .. }), "{e}");
+    assert!(
+        matches!(&e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{e}"
+    );
     assert!(stream_files(&dir).is_empty(), "{:?}", dir.files());
+}
+
+#[test]
+fn scaling_cards_that_are_not_numbers_are_refused_and_create_no_stream() {
+    let dir = TempDir::new("badscale");
+    let data: Vec<u8> = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
+    for (card, value) in [("BZERO", "NaN"), ("BZERO", "'abc'"), ("BSCALE", "1.0E999")] {
+        let mut cards = common::craft::image_cards(16, &[4, 3]);
+        cards.push(common::craft::card_text(card, value));
+        let file = dir.path().join("s.fits");
+        common::craft::write_fits(&file, &cards, &data);
+        let e = load(&file, dir.path(), "cam", false).unwrap_err();
+        assert!(
+            matches!(&e, Error::NoImage { reason, .. } if reason.contains(card) && reason.contains(value)),
+            "{e}"
+        );
+        assert!(stream_files(&dir).is_empty(), "{:?}", dir.files());
+    }
 }
 
 #[test]
@@ -257,6 +336,7 @@ fn an_incompatible_stream_needs_replace() {
     );
     assert_eq!(s.cnt0(), 1, "the stream is untouched");
 
+    let mut reader = s.reader().unwrap();
     let r = load(&file, dir.path(), "cam", true).unwrap();
     assert!(r.created);
     let fresh = Stream::open_in(dir.path(), "cam").unwrap();
@@ -264,7 +344,21 @@ fn an_incompatible_stream_needs_replace() {
         (fresh.datatype(), fresh.shape()),
         (Datatype::Float, &[4, 3][..])
     );
+    assert_eq!(
+        (fresh.cnt0(), r.frame),
+        (1, 1),
+        "whole: its frame published"
+    );
     assert!(s.inode_changed().unwrap(), "replaced by a new file");
+    // A reader waiting on the old stream learns it was replaced (the new inode).
+    let e = reader.wait_timeout(Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(e, shmim_core::Error::Replaced { .. }), "{e}");
+    let hidden: Vec<String> = dir
+        .files()
+        .into_iter()
+        .filter(|f| f.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "no private directory left: {hidden:?}");
 }
 
 #[test]
@@ -296,4 +390,42 @@ fn a_stream_another_writer_holds_is_left_unchanged() {
     let s = Stream::open_in(dir.path(), "cam").unwrap();
     assert!(s.keywords().unwrap().is_empty(), "no keyword was set");
     assert_eq!(s.cnt0(), 0);
+}
+
+#[test]
+fn concurrent_loads_each_report_their_own_file_s_error() {
+    // cfitsio keeps one error-message stack for the whole process: two threads failing at once
+    // used to read (or clear) each other's messages.
+    let dir = TempDir::new("concurrent");
+    let bitpix = dir.path().join("bitpix.fits");
+    let naxis = dir.path().join("naxis.fits");
+    let data = vec![0u8; 24];
+    let mut cards = common::craft::image_cards(16, &[4, 3]);
+    cards[1] = common::craft::card_text("BITPIX", "7");
+    common::craft::write_fits(&bitpix, &cards, &data);
+    let mut cards = common::craft::image_cards(16, &[4, 3]);
+    cards[2] = common::craft::card_text("NAXIS", "-1");
+    common::craft::write_fits(&naxis, &cards, &data);
+    let messages = |file: &Path| {
+        let e = load(file, dir.path(), "cam", false).unwrap_err();
+        match e {
+            Error::Fits { message, .. } => message,
+            other => panic!("{other}"),
+        }
+    };
+    let (own_bitpix, own_naxis) = (messages(&bitpix), messages(&naxis));
+    assert_ne!(own_bitpix, own_naxis);
+    std::thread::scope(|scope| {
+        let runs = [(&bitpix, &own_bitpix), (&naxis, &own_naxis)].map(|(file, own)| {
+            let messages = &messages;
+            scope.spawn(move || {
+                for _ in 0..2000 {
+                    assert_eq!(&messages(file), own);
+                }
+            })
+        });
+        for r in runs {
+            r.join().unwrap();
+        }
+    });
 }

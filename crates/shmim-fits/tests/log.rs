@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{TempDir, WriterChild, read_cube, wait_for_reader, writer_child_main};
 use shmim_core::{Datatype, Stream, StreamSpec};
-use shmim_fits::{CubeReport, Error, LogObserver, LogOptions, LogProgress, log};
+use shmim_fits::{CubeReport, Error, LogObserver, LogOptions, LogProgress, Stop, log};
 
 /// Not a test: the body of the writer child processes (a no-op in the normal run).
 #[test]
@@ -81,6 +81,95 @@ impl LogObserver for UntilWriterDone<'_> {
     }
 }
 
+/// What the test thread and the logger's observer share: whether to stop, and the frames the
+/// logger accounted for (logged or missed).
+#[derive(Default)]
+struct Shared {
+    stop: bool,
+    accounted: u64,
+}
+
+/// Stops the logger when told to; notes what it accounted for and the cubes.
+struct Watched<'a> {
+    shared: &'a Mutex<Shared>,
+    cubes: Vec<CubeReport>,
+}
+
+impl LogObserver for Watched<'_> {
+    fn stop_requested(&mut self) -> bool {
+        self.shared.lock().unwrap().stop
+    }
+    fn frame(&mut self, p: &LogProgress) {
+        self.shared.lock().unwrap().accounted = p.total_frames + p.total_missed;
+    }
+    fn cube(&mut self, report: &CubeReport) {
+        self.cubes.push(report.clone());
+    }
+}
+
+#[test]
+fn a_bursting_writer_process_loses_no_frame_of_a_circular_buffer() {
+    // Eight writer processes in turn, each publishing four frames back to back into a 64-frame
+    // circular buffer and exiting: the last frame of each burst comes with no frame after it, and
+    // the logger must take it all the same (before the next burst); the writer never goes round
+    // the buffer, so no frame may be counted missed, however late the logger is.
+    const ROUNDS: u64 = 8;
+    const BURST: u64 = 4;
+    let dir = TempDir::new("burst");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
+        .circular_buffer(64)
+        .dir(dir.path());
+    let s = Stream::create("cam", &spec).unwrap();
+    let shared = Mutex::new(Shared::default());
+    let accounted = || shared.lock().unwrap().accounted;
+    let (report, stuck) = std::thread::scope(|scope| {
+        let logger = scope.spawn(|| {
+            let mut watched = Watched {
+                shared: &shared,
+                cubes: Vec::new(),
+            };
+            let opts = LogOptions {
+                frames_per_cube: 7,
+                cubes: None,
+            };
+            let r = log(&s, &logs, &opts, &mut watched);
+            (r, watched.cubes)
+        });
+        wait_for_reader(&s);
+        let mut stuck = None;
+        'rounds: for round in 0..ROUNDS {
+            WriterChild::bursts("writer_child", dir.path(), "cam", BURST, 1.0, BURST)
+                .wait_success();
+            let watchdog = Instant::now() + Duration::from_secs(10);
+            while accounted() != s.cnt0() {
+                if Instant::now() > watchdog {
+                    stuck = Some(format!(
+                        "round {round}: {} of {} frames taken or counted 10 s after the burst",
+                        accounted(),
+                        s.cnt0()
+                    ));
+                    break 'rounds;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        shared.lock().unwrap().stop = true;
+        (logger.join().unwrap(), stuck)
+    });
+    assert_eq!(stuck, None);
+    let (report, announced) = report;
+    let report = report.unwrap();
+    assert_eq!(announced, report.cubes, "every cube was announced");
+    let (logged, missed) = check_cubes(&report.cubes, 0);
+    assert_eq!(
+        (logged, missed),
+        (ROUNDS * BURST, 0),
+        "every frame logged, none counted missed"
+    );
+}
+
 #[test]
 fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
     const FRAMES: u64 = 150;
@@ -111,7 +200,7 @@ fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
         *writer_done.lock().unwrap() = true;
         logger.join().unwrap()
     });
-    assert!(report.interrupted);
+    assert!(matches!(report.stopped, Some(Stop::Interrupted)));
     let (logged, missed) = check_cubes(&report.cubes, 0);
     assert_eq!((logged, missed), (report.frames, report.missed));
     assert_eq!(logged + missed, FRAMES, "every frame logged or counted");
@@ -238,12 +327,11 @@ fn frames_a_busy_logger_fell_behind_on_come_from_the_circular_buffer() {
 #[test]
 fn a_gap_longer_than_the_circular_buffer_is_counted_missed() {
     let dir = TempDir::new("overrun");
-    // Frames 2..=11 come at once; 4 slots keep 8..=11, and 8's slot is the next to be
-    // overwritten, so 9, 10, 11 are taken and 2..=8 counted missed.
-    let r = log_with_circular_buffer(dir.path(), 4, &[10], 4);
+    // Frames 2..=11 come at once; 4 slots keep 8..=11: those are taken, 2..=7 counted missed.
+    let r = log_with_circular_buffer(dir.path(), 4, &[10], 5);
     let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
-    assert_eq!(cube.cnt0, [1, 9, 10, 11]);
-    assert_eq!((cube.nmissed, r.missed), (7, 7));
+    assert_eq!(cube.cnt0, [1, 8, 9, 10, 11]);
+    assert_eq!((cube.nmissed, r.missed), (6, 6));
 }
 
 #[test]
@@ -256,7 +344,7 @@ fn a_stop_finishes_the_open_cube_with_the_frames_it_has() {
         cubes: None,
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
-    assert!(r.interrupted);
+    assert!(matches!(r.stopped, Some(Stop::Interrupted)));
     let cube = read_cube(SIDE, r.cubes[0].path.as_ref().unwrap());
     assert_eq!(
         cube.nframes, 3,
@@ -280,7 +368,7 @@ fn logging_stops_after_the_cubes_asked_for() {
         cubes: Some(2),
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
-    assert!(!r.interrupted);
+    assert!(r.stopped.is_none());
     assert_eq!(r.cubes.len(), 2);
     assert!(r.cubes.iter().all(|c| c.frames == 1));
 }

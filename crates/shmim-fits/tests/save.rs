@@ -59,6 +59,44 @@ fn the_next_frames_of_a_writer_process_are_saved_as_a_cube() {
 }
 
 #[test]
+fn a_burst_of_exactly_the_frames_asked_for_is_saved_whole_from_a_circular_buffer() {
+    // The writer process publishes the four frames back to back and stops: the last one has no
+    // frame after it to wake the saver again, so it must be taken all the same, and a frame
+    // still in its slot is never counted missed.
+    let dir = TempDir::new("burst");
+    let spec = StreamSpec::new(&[64, 64], Datatype::Float)
+        .circular_buffer(16)
+        .dir(dir.path());
+    let s = Stream::create("cam", &spec).unwrap();
+    for round in 0..6 {
+        let file = dir.path().join(format!("burst{round}.fits"));
+        let quick = SaveOptions {
+            timeout: Duration::from_secs(5),
+            ..opts(Some(4), false)
+        };
+        let before = s.cnt0();
+        let report = std::thread::scope(|scope| {
+            let saver = scope.spawn(|| save(&s, &file, &quick, &mut || false));
+            wait_for_reader(&s);
+            WriterChild::bursts("writer_child", dir.path(), "cam", 4, 1.0, 4).wait_success();
+            saver.join().unwrap()
+        });
+        let report = report.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(
+            (report.cube.frames, report.cube.missed),
+            (4, 0),
+            "round {round}"
+        );
+        let cube = read_cube(64, &file);
+        let want: Vec<u64> = (before + 1..=before + 4).collect();
+        assert_eq!(cube.cnt0, want, "round {round}");
+        for (k, &n) in cube.cnt0.iter().enumerate() {
+            assert!(cube.pixels[k].iter().all(|&p| p == n as f32));
+        }
+    }
+}
+
+#[test]
 fn the_current_frame_is_saved_whole_while_a_writer_publishes() {
     let dir = TempDir::new("current");
     let s = f32_stream(dir.path(), 256);

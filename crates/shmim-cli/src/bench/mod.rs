@@ -68,15 +68,13 @@ pub struct Effort {
     /// Whether to mount a private huge-page tmpfs when there is none (not in `--quick` runs,
     /// which tests use).
     pub mount_huge: bool,
-    /// Frames per logging run of the `fits` rows, and the writer rates tried, as shares of the
-    /// sequential write's frame rate (read only when built with the `fits` feature).
+    /// Frames per logging run of the `fits` rows, and the writer rates tried (without and with
+    /// a circular buffer), as shares of the sequential write's frame rate (read only when built
+    /// with the `fits` feature).
     #[cfg_attr(not(feature = "fits"), allow(dead_code))]
     pub fits_frames: u64,
     #[cfg_attr(not(feature = "fits"), allow(dead_code))]
     pub fits_shares: &'static [f64],
-    /// The same, on a stream with a circular buffer.
-    #[cfg_attr(not(feature = "fits"), allow(dead_code))]
-    pub fits_cb_shares: &'static [f64],
 }
 
 /// The sections, in table order (`--only` takes these names).
@@ -114,9 +112,8 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
         fits_shares: if a.quick {
             &[0.1]
         } else {
-            &[0.25, 0.5, 0.8, 1.0, 1.25]
+            &[0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.25]
         },
-        fits_cb_shares: if a.quick { &[] } else { &[0.8, 1.0] },
     };
     let dir = BenchDir::new(explicit_dir)?;
     let machine = machine::describe(&dir.path);

@@ -11,7 +11,7 @@ use crate::parse::{shape_text, type_name};
 
 pub fn run(dir: &Path, a: &LoadArgs) -> Result<ExitCode> {
     let r = shmim_fits::load(&a.file, dir, &a.name, a.replace)?;
-    print_notes(&card_notes(&r.skipped));
+    print_notes(&card_notes(&r.skipped, r.unread));
     let how = if r.created { "created" } else { "filled" };
     let hdu = if r.hdu == 0 {
         String::new()

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use shmim_core::Stream;
 use shmim_fits::cards::keyword_cards;
-use shmim_fits::{CubeReport, LogObserver, LogOptions, LogProgress, log};
+use shmim_fits::{CubeReport, LogObserver, LogOptions, LogProgress, Stop, log};
 
-use super::fits_text::{keyword_notes, print_notes};
+use super::fits_text::{keyword_notes, print_notes, stop_text};
 use crate::cli::LogArgs;
 use crate::failure::{Failure, Result};
 use crate::interrupt::Interrupt;
@@ -41,10 +41,10 @@ pub fn run(dir: &Path, a: &LogArgs) -> Result<ExitCode> {
     let mut screen = Screen::new(&a.name);
     let report = log(&stream, &a.log_dir, &opts, &mut screen)?;
     screen.clear();
-    let stop = if report.interrupted {
-        " (stopped by Ctrl-C; the last cube holds the frames it had)"
-    } else {
-        ""
+    let stop = match &report.stopped {
+        Some(Stop::Interrupted) => " (interrupted; the last cube holds the frames it had)",
+        Some(_) => " (stopped by an error; the last cube holds the frames written before it)",
+        None => "",
     };
     println!(
         "logged {} frames of {} in {} cubes, {} missed{stop}",
@@ -53,7 +53,10 @@ pub fn run(dir: &Path, a: &LogArgs) -> Result<ExitCode> {
         report.cubes.len(),
         report.missed
     );
-    Ok(ExitCode::SUCCESS)
+    match report.stopped {
+        Some(failed @ Stop::Failed(_)) => Err(Failure::new(stop_text(failed))),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// The progress line on stderr (rewritten in place on a terminal, a line a second otherwise),

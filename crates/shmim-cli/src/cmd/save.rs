@@ -8,7 +8,7 @@ use std::time::Duration;
 use shmim_core::Stream;
 use shmim_fits::{SaveOptions, save};
 
-use super::fits_text::{keyword_notes, print_notes};
+use super::fits_text::{keyword_notes, print_notes, stop_text};
 use crate::cli::SaveArgs;
 use crate::failure::{Failure, Result};
 use crate::interrupt::Interrupt;
@@ -53,13 +53,19 @@ pub fn run(dir: &Path, a: &SaveArgs) -> Result<ExitCode> {
             cube.missed
         ),
     }
-    if report.interrupted {
-        return Err(Failure::new(format!(
-            "interrupted: {} holds the {} of {} frames taken",
-            a.file.display(),
-            cube.frames,
-            a.frames.unwrap_or(1)
-        )));
+    match report.stopped {
+        None => Ok(ExitCode::SUCCESS),
+        Some(stop) => {
+            let held = match &cube.path {
+                Some(_) => format!(
+                    "{} holds the {} of {} frames taken",
+                    a.file.display(),
+                    cube.frames,
+                    a.frames.unwrap_or(1)
+                ),
+                None => "nothing was saved".to_owned(),
+            };
+            Err(Failure::new(format!("{}: {held}", stop_text(stop))))
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }

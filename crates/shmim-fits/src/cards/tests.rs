@@ -167,6 +167,50 @@ fn cards_a_keyword_cannot_hold_are_skipped_with_reasons() {
 }
 
 #[test]
+fn table_and_compression_keywords_are_reserved() {
+    let out = keyword_cards(&[
+        kw("TFIELDS", Value::Long(1)),
+        kw("ttype1", Value::Long(1)),
+        kw("TFORM12", Value::Long(1)),
+        kw("THEAP", Value::Long(1)),
+        kw("ZNAXIS2", Value::Long(1)),
+        kw("ZCMPTYPE", Value::Long(1)),
+        kw("PTYPE1", Value::Long(1)),
+        kw("LONGSTRN", Value::Long(1)),
+        // Descriptive standard names, and names that only start like a reserved one, are kept.
+        kw("OBJECT", Value::Long(1)),
+        kw("BUNIT", Value::Long(1)),
+        kw("TFORMX", Value::Long(1)),
+        kw("ZENITH", Value::Long(1)),
+    ]);
+    assert!(
+        out.skipped.iter().all(|s| s.reason == Skip::Reserved),
+        "{:?}",
+        out.skipped
+    );
+    let kept: Vec<_> = out.cards.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(kept, ["OBJECT", "BUNIT", "TFORMX", "ZENITH"]);
+}
+
+#[test]
+fn cards_with_bytes_outside_printable_ascii_are_not_loaded_as_they_are() {
+    // What cfitsio's bytes become in RawCard: U+FFFD for anything outside printable ASCII.
+    let mut card = raw("FOO", "'h\u{FFFD}llo'");
+    assert_eq!(keyword_from_card(&card), FromCard::Skipped(Skip::NotAscii));
+    card.name = "F\u{FFFD}O".into();
+    assert_eq!(
+        keyword_from_card(&card),
+        FromCard::Skipped(Skip::UnusableName)
+    );
+    let mut card = raw("FOO", "1");
+    card.comment = "caf\u{FFFD}".into();
+    match keyword_from_card(&card) {
+        FromCard::Keyword { comment, .. } => assert_eq!(comment, "caf?"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn structural_commentary_and_provenance_cards_are_passed_over() {
     for name in [
         "SIMPLE", "BITPIX", "NAXIS", "NAXIS3", "BZERO", "COMMENT", "", "CNT0", "DATE",

@@ -1,71 +1,135 @@
 //! An open FITS file: create, open, close, and the status check every call goes through.
+//!
+//! **Paths are literal.** cfitsio's disk driver takes a path as it comes except for three
+//! things: it drops leading blanks, expands a leading `~`, and, opening a file that does not
+//! exist, tries `NAME.gz`, `NAME.Z`, … instead (a compressed file is then inflated in memory). So
+//! a relative path is handed over as `./PATH` (nothing to drop or expand), and a file to read is
+//! opened and checked by us first and handed over as `/proc/self/fd/N`: cfitsio reads the very
+//! file we checked ([`crate::load`]).
+//!
+//! **One call at a time.** cfitsio 3.49 keeps its error-message stack in process-wide statics
+//! (its reentrant build only locks them): two threads calling it at once would read each other's
+//! messages. Every call (and the reading of its messages) holds [`CFITSIO`], so an error message
+//! is the one of the call that failed. Calls are short (one frame's write at most), and FITS I/O
+//! of one process is rarely concurrent.
+//!
+//! **OS errors.** cfitsio reports a failed `write` as status 106 and drops `errno`; the call
+//! clears `errno` before and reads it after, so a full disk is reported as such.
 
 use std::ffi::{CStr, CString, c_char, c_int};
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fitsio_sys::fitsfile;
 
 use crate::error::{Error, Result};
 
-/// cfitsio's `READONLY` open mode.
+/// cfitsio's `READONLY` and `READWRITE` open modes.
 const READONLY: c_int = 0;
+const READWRITE: c_int = 1;
 /// cfitsio's `FLEN_ERRMSG`: error texts are at most 80 characters plus the NUL.
 const FLEN_ERRMSG: usize = 81;
 /// How many lines of cfitsio's error stack an error message keeps (the last ones say most).
 const MESSAGE_LINES: usize = 3;
+/// cfitsio's status codes for a failed `open`, `write`, `read` or `close` of the file itself,
+/// after which `errno` says why.
+const OS_ERRORS: [c_int; 6] = [104, 105, 106, 107, 108, 110];
+
+/// Held across each cfitsio call and the reading of its messages (module docs).
+static CFITSIO: Mutex<()> = Mutex::new(());
+
+fn cfitsio() -> MutexGuard<'static, ()> {
+    CFITSIO.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A FITS file opened by cfitsio; closed when dropped (errors then ignored: call
 /// [`Self::close`] to see them).
 pub(crate) struct FitsFile {
     ptr: NonNull<fitsfile>,
     path: PathBuf,
+    /// The file cfitsio reads through `/proc/self/fd/N`, kept open while it does.
+    _source: Option<File>,
+    /// Whether the header announces long strings (`LONGSTRN`, written before the first one).
+    pub(super) long_strings: bool,
 }
 
 impl FitsFile {
     /// Creates `path` (which must not exist) with no HDU yet.
     pub(crate) fn create(path: &Path) -> Result<Self> {
-        Self::begin(path, "create", |name, fptr, status| {
+        let name = c_path(&literal(path), path)?;
+        Self::begin(path, "create", None, |fptr, status| {
             // SAFETY: `name` is a NUL-terminated string and `fptr`, `status` are valid out
             // pointers for the duration of the call.
-            unsafe { fitsio_sys::ffdkinit(fptr, name, status) };
+            unsafe { fitsio_sys::ffdkinit(fptr, name.as_ptr(), status) };
         })
     }
 
-    /// Opens `path` read-only, positioned at the primary HDU.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        Self::begin(path, "open", |name, fptr, status| {
+    /// Opens `path` (a file we created) for reading and writing, positioned at the primary HDU.
+    pub(crate) fn open_rw(path: &Path) -> Result<Self> {
+        let name = c_path(&literal(path), path)?;
+        Self::begin(path, "open", None, |fptr, status| {
             // SAFETY: as in `create`.
-            unsafe { fitsio_sys::ffdkopn(fptr, name, READONLY, status) };
+            unsafe { fitsio_sys::ffdkopn(fptr, name.as_ptr(), READWRITE, status) };
+        })
+    }
+
+    /// Opens `source` (the file at `path`, opened and checked by the caller) read-only,
+    /// positioned at the primary HDU.
+    pub(crate) fn open(path: &Path, source: File) -> Result<Self> {
+        let proc_path = format!("/proc/self/fd/{}", source.as_raw_fd());
+        let name = c_path(Path::new(&proc_path), path)?;
+        Self::begin(path, "open", Some(source), |fptr, status| {
+            // SAFETY: as in `create`.
+            unsafe { fitsio_sys::ffdkopn(fptr, name.as_ptr(), READONLY, status) };
+        })
+        .map_err(|e| match e {
+            // cfitsio's messages name the file it was given: say which file that is.
+            Error::Fits {
+                op,
+                path,
+                status,
+                message,
+            } => Error::Fits {
+                message: message.replace(&proc_path, &path.display().to_string()),
+                op,
+                path,
+                status,
+            },
+            e => e,
         })
     }
 
     fn begin(
         path: &Path,
         op: &'static str,
-        call: impl FnOnce(*const c_char, *mut *mut fitsfile, *mut c_int),
+        source: Option<File>,
+        call: impl FnOnce(*mut *mut fitsfile, *mut c_int),
     ) -> Result<Self> {
-        let name = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::BadPath {
-            path: path.to_path_buf(),
-            reason: "it contains a NUL byte",
-        })?;
         let mut fptr: *mut fitsfile = std::ptr::null_mut();
         let mut status: c_int = 0;
-        call(name.as_ptr(), &mut fptr, &mut status);
+        let _cfitsio = cfitsio();
+        clear_errno();
+        call(&mut fptr, &mut status);
         match NonNull::new(fptr) {
             Some(ptr) if status <= 0 => Ok(Self {
                 ptr,
                 path: path.to_path_buf(),
+                _source: source,
+                long_strings: false,
             }),
             ptr => {
+                let err = fits_error(op, path, status.max(1));
                 // cfitsio closes what it opened when it fails and returns no pointer; close
                 // one anyway if it did.
-                let err = fits_error(op, path, status.max(1));
-                drop(ptr.map(|ptr| Self {
-                    ptr,
-                    path: path.to_path_buf(),
-                }));
+                if let Some(ptr) = ptr {
+                    let mut status: c_int = 0;
+                    // SAFETY: a pointer cfitsio returned, closed once (no `FitsFile` owns it).
+                    unsafe { fitsio_sys::ffclos(ptr.as_ptr(), &mut status) };
+                }
                 Err(err)
             }
         }
@@ -83,10 +147,12 @@ impl FitsFile {
         op: &'static str,
         f: impl FnOnce(*mut fitsfile, &mut c_int),
     ) -> Result<()> {
-        // Messages left on cfitsio's (per-thread) stack by earlier calls, warnings included, are
-        // not this call's.
-        // SAFETY: no arguments; clears this thread's message stack.
+        let _cfitsio = cfitsio();
+        // Messages left on cfitsio's stack by earlier calls, warnings included, are not this
+        // call's.
+        // SAFETY: no arguments; clears the message stack (we hold the lock that guards it).
         unsafe { fitsio_sys::ffcmsg() };
+        clear_errno();
         let mut status: c_int = 0;
         f(self.ptr.as_ptr(), &mut status);
         if status > 0 {
@@ -108,13 +174,16 @@ impl FitsFile {
 
     /// Flushes and closes the file, reporting any error of the final writes.
     pub(crate) fn close(self) -> Result<()> {
-        // `Drop` must not close the file a second time; the path moves out (an empty `PathBuf`
-        // owns no memory, so nothing leaks).
+        // `Drop` must not close the file a second time.
         let mut this = std::mem::ManuallyDrop::new(self);
         let path = std::mem::take(&mut this.path);
+        let source = this._source.take();
         let mut status: c_int = 0;
+        let _cfitsio = cfitsio();
+        clear_errno();
         // SAFETY: a pointer cfitsio returned, closed once: `Drop` does not run for `this`.
         unsafe { fitsio_sys::ffclos(this.ptr.as_ptr(), &mut status) };
+        drop(source);
         if status > 0 {
             return Err(fits_error("close", &path, status));
         }
@@ -125,9 +194,34 @@ impl FitsFile {
 impl Drop for FitsFile {
     fn drop(&mut self) {
         let mut status: c_int = 0;
+        let _cfitsio = cfitsio();
         // SAFETY: a pointer cfitsio returned; `close` (the only other closer) skips this `Drop`.
         unsafe { fitsio_sys::ffclos(self.ptr.as_ptr(), &mut status) };
     }
+}
+
+/// `path` as cfitsio's disk driver takes it literally: a relative path gets `./` in front (the
+/// driver drops leading blanks and expands a leading `~`).
+pub(crate) fn literal(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        Path::new(".").join(path)
+    }
+}
+
+/// `path` as a C string, or [`Error::BadPath`] for `shown`.
+fn c_path(path: &Path, shown: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::BadPath {
+        path: shown.to_path_buf(),
+        reason: "it contains a NUL byte",
+    })
+}
+
+/// Sets this thread's `errno` to 0, so that after a cfitsio call it names that call's OS error.
+fn clear_errno() {
+    // SAFETY: `__errno_location` returns this thread's errno cell, valid for the thread's life.
+    unsafe { *libc::__errno_location() = 0 };
 }
 
 /// [`Error::Fits`] for `status`, with cfitsio's text for the code and the last lines of its
@@ -137,11 +231,17 @@ fn fits_error(op: &'static str, path: &Path, status: c_int) -> Error {
     // SAFETY: `ffgerr` writes at most FLEN_ERRMSG bytes, NUL included, into `text`.
     unsafe { fitsio_sys::ffgerr(status, text.as_mut_ptr()) };
     let mut lines = vec![c_text(&text)];
+    // errno right after the call (cleared before it), when the status says the file itself
+    // failed: "No space left on device" is what a user needs to read.
+    let os = std::io::Error::last_os_error();
+    if OS_ERRORS.contains(&status) && os.raw_os_error().is_some_and(|e| e != 0) {
+        lines.push(os.to_string());
+    }
     let mut stack = Vec::new();
     loop {
         let mut line = [0 as c_char; FLEN_ERRMSG];
         // SAFETY: `ffgmsg` pops one message of at most FLEN_ERRMSG bytes, NUL included, into
-        // `line`, and returns 0 when the stack is empty. The stack is per thread (reentrant build).
+        // `line`, and returns 0 when the stack is empty. The caller holds `CFITSIO`.
         let more = unsafe { fitsio_sys::ffgmsg(line.as_mut_ptr()) };
         if more == 0 {
             break;

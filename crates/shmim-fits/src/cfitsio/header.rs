@@ -5,7 +5,6 @@
 use std::ffi::{c_char, c_int};
 
 use super::FitsFile;
-use super::file::c_text;
 use crate::cards::{Card, CardValue, RawCard};
 use crate::error::Result;
 
@@ -49,6 +48,15 @@ impl FitsFile {
             self.c_string("header card", &card.comment)?,
         );
         let long = value.len() > MAX_SHORT_STRING;
+        if long && !update && !self.long_strings {
+            // The convention's announcement, which readers (and fitsverify) expect before a
+            // `CONTINUE` card.
+            self.call("write LONGSTRN", |f, status| {
+                // SAFETY: only the file pointer and the status cell.
+                unsafe { fitsio_sys::ffplsw(f, status) };
+            })?;
+            self.long_strings = true;
+        }
         let (n, v, c) = (name.as_ptr(), v.as_ptr(), comment.as_ptr());
         self.call("write a string card", |f, status| {
             // SAFETY: NUL-terminated name, value and comment, alive for the call.
@@ -106,37 +114,167 @@ impl FitsFile {
         })
     }
 
-    /// Every card of the current header, in order (`END` excluded).
-    pub(crate) fn cards(&mut self) -> Result<Vec<RawCard>> {
+    /// The first `max` cards of the current header, in order (`END` excluded; a string value
+    /// continued on `CONTINUE` cards whole, as one card), and how many cards the header has.
+    /// Bytes outside printable ASCII read as U+FFFD.
+    pub(crate) fn cards(&mut self, max: usize) -> Result<(Vec<RawCard>, usize)> {
         let (mut count, mut more): (c_int, c_int) = (0, 0);
         self.call("count header cards", |f, status| {
             // SAFETY: two valid out cells.
             unsafe { fitsio_sys::ffghsp(f, &mut count, &mut more, status) };
         })?;
-        let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        for i in 1..=count {
-            let mut name = [0 as c_char; FLEN_KEYWORD];
-            let mut value = [0 as c_char; FLEN_VALUE];
-            let mut comment = [0 as c_char; FLEN_COMMENT];
-            self.call("read a header card", |f, status| {
-                // SAFETY: the three buffers have cfitsio's FLEN_* sizes, the most it writes.
-                unsafe {
-                    fitsio_sys::ffgkyn(
-                        f,
-                        i,
-                        name.as_mut_ptr(),
-                        value.as_mut_ptr(),
-                        comment.as_mut_ptr(),
-                        status,
-                    )
+        let total = usize::try_from(count).unwrap_or(0);
+        let mut out: Vec<RawCard> = Vec::with_capacity(total.min(max));
+        let mut i = 1;
+        while i <= total && out.len() < max {
+            let mut card = self.card(i)?;
+            i += 1;
+            while let Some(head) = continued(&card.value) {
+                let Some(next) = (i <= total).then(|| self.card(i)).transpose()? else {
+                    break;
                 };
-            })?;
-            out.push(RawCard {
-                name: c_text(&name),
-                value: c_text(&value),
-                comment: c_text(&comment),
-            });
+                if next.name != "CONTINUE" {
+                    break;
+                }
+                // `CONTINUE  'more&' / comment`: cfitsio gives everything after the name as
+                // the comment.
+                let Some((tail, comment)) = split_string(next.comment.trim_start()) else {
+                    break;
+                };
+                i += 1;
+                card.value = format!("'{}'", (head + &tail).replace('\'', "''"));
+                if !comment.is_empty() {
+                    card.comment = comment.to_owned();
+                }
+            }
+            out.push(card);
         }
-        Ok(out)
+        Ok((out, total))
+    }
+
+    /// Card `i` (1-based) of the current header.
+    fn card(&mut self, i: usize) -> Result<RawCard> {
+        let i = c_int::try_from(i).unwrap_or(c_int::MAX);
+        let mut name = [0 as c_char; FLEN_KEYWORD];
+        let mut value = [0 as c_char; FLEN_VALUE];
+        let mut comment = [0 as c_char; FLEN_COMMENT];
+        self.call("read a header card", |f, status| {
+            // SAFETY: the three buffers have cfitsio's FLEN_* sizes, the most it writes.
+            unsafe {
+                fitsio_sys::ffgkyn(
+                    f,
+                    i,
+                    name.as_mut_ptr(),
+                    value.as_mut_ptr(),
+                    comment.as_mut_ptr(),
+                    status,
+                )
+            };
+        })?;
+        Ok(RawCard {
+            name: c_ascii(&name),
+            value: c_ascii(&value),
+            comment: c_ascii(&comment),
+        })
+    }
+
+    /// The value text of the first card called `name`, if there is one.
+    pub(crate) fn card_value(&mut self, name: &str) -> Result<Option<String>> {
+        let cname = self.c_string("read a header card", name)?;
+        let mut value = [0 as c_char; FLEN_VALUE];
+        let mut found = true;
+        self.call("read a header card", |f, status| {
+            // SAFETY: a NUL-terminated name; `value` has the FLEN_VALUE bytes cfitsio writes at
+            // most; no comment asked for (null).
+            unsafe {
+                // Search from the top: `ffgkey` looks from the last card read onwards.
+                fitsio_sys::ffmaky(f, 1, status);
+                fitsio_sys::ffgkey(
+                    f,
+                    cname.as_ptr(),
+                    value.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                    status,
+                );
+            }
+            if *status == KEY_NO_EXIST {
+                found = false;
+                *status = 0;
+            }
+        })?;
+        Ok(found.then(|| c_ascii(&value)))
+    }
+}
+
+/// cfitsio's status for a keyword that is not in the header.
+const KEY_NO_EXIST: c_int = 202;
+
+/// The text of a string value continued on the next card (the long-string convention: it ends
+/// with `&`), without the `&`.
+fn continued(value: &str) -> Option<String> {
+    let (text, _) = split_string(value.trim_start())?;
+    text.trim_end().strip_suffix('&').map(str::to_owned)
+}
+
+/// A quoted FITS string at the start of `text`: its content (`''` read as `'`) and what follows
+/// the closing quote, trimmed.
+fn split_string(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.strip_prefix('\'')?.char_indices().peekable();
+    let mut out = String::new();
+    while let Some((at, c)) = chars.next() {
+        if c != '\'' {
+            out.push(c);
+        } else if chars.peek().is_some_and(|&(_, n)| n == '\'') {
+            out.push('\'');
+            chars.next();
+        } else {
+            let rest = text[at + 2..].trim();
+            let rest = rest.strip_prefix('/').map_or(rest, str::trim);
+            return Some((out, rest));
+        }
+    }
+    None
+}
+
+/// A NUL-terminated C buffer as text: printable ASCII as it is, any other byte as U+FFFD (FITS
+/// headers are ASCII; a byte outside it is never guessed at), trailing blanks removed.
+fn c_ascii(buf: &[c_char]) -> String {
+    let bytes: &[u8] = bytemuck::cast_slice(buf);
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    bytes[..end]
+        .iter()
+        .map(|&b| {
+            if (b' '..=b'~').contains(&b) {
+                char::from(b)
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_are_split_from_their_comment() {
+        assert_eq!(
+            split_string("'it''s' / a comment"),
+            Some(("it's".into(), "a comment"))
+        );
+        assert_eq!(split_string("'abc&'"), Some(("abc&".into(), "")));
+        assert_eq!(split_string("'open"), None);
+        assert_eq!(split_string("12"), None);
+    }
+
+    #[test]
+    fn a_string_ending_with_an_ampersand_is_continued() {
+        assert_eq!(continued("'abc&'"), Some("abc".into()));
+        assert_eq!(continued("'abc&  ' / c"), Some("abc".into()));
+        assert_eq!(continued("'abc'"), None);
+        assert_eq!(continued("12"), None);
     }
 }

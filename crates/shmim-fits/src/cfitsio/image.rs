@@ -1,4 +1,5 @@
-//! Image HDUs: create, describe, resize, and move pixels in and out.
+//! Image HDUs: create, describe, and read pixels (a cube's pixels are written without cfitsio,
+//! [`crate::cube`]).
 //!
 //! Axis lengths are in FITS order (`NAXIS1` first, the fastest-varying axis), which is also the
 //! order of a stream's `size[]`: nothing is transposed anywhere.
@@ -12,19 +13,6 @@ use crate::error::{Error, Result};
 
 /// FITS allows up to 999 axes; we ask cfitsio for at most this many.
 const MAX_AXES: usize = 999;
-/// cfitsio's `IGNORE_EOF`: a move past the end of the file is not an error.
-const IGNORE_EOF: c_int = 1;
-
-// `ffpbyt` (put bytes at the current position) is exported by the cfitsio that fitsio-sys builds
-// but not bound by it; this is its prototype in cfitsio's `fitsio2.h`.
-unsafe extern "C" {
-    fn ffpbyt(
-        fptr: *mut fitsio_sys::fitsfile,
-        nbytes: c_longlong,
-        buffer: *mut c_void,
-        status: *mut c_int,
-    ) -> c_int;
-}
 
 impl FitsFile {
     /// Appends an image HDU (the primary one in a new file) of cfitsio image type `bitpix`
@@ -38,16 +26,6 @@ impl FitsFile {
         })
     }
 
-    /// Changes the axis lengths of the current image HDU (cfitsio moves what follows).
-    pub(crate) fn resize_image(&mut self, bitpix: i32, naxes: &[u64]) -> Result<()> {
-        let mut axes = lengths(naxes, self)?;
-        let naxis = axes.len() as c_int;
-        self.call("resize image", |f, status| {
-            // SAFETY: as in `create_image`.
-            unsafe { fitsio_sys::ffrsimll(f, bitpix, naxis, axes.as_mut_ptr(), status) };
-        })
-    }
-
     /// Where the current HDU's data starts, once its header is complete (cfitsio fixes it then).
     pub(crate) fn data_start(&mut self) -> Result<u64> {
         self.call("end the header", |f, status| {
@@ -55,23 +33,6 @@ impl FitsFile {
             unsafe { fitsio_sys::ffrdef(f, status) };
         })?;
         Ok(self.data_span()?.0)
-    }
-
-    /// Writes `bytes`, already in FITS's stored form, at byte `pos` of the file, through cfitsio's
-    /// I/O layer (which keeps its buffers and its idea of the file's size right, and writes a
-    /// large block with one `write`).
-    pub(crate) fn write_stored(&mut self, pos: u64, bytes: &[u8]) -> Result<()> {
-        let (pos, n) = (to_ll(pos), to_ll(bytes.len() as u64));
-        let ptr = bytes.as_ptr().cast_mut().cast::<c_void>();
-        self.call("write pixels", |f, status| {
-            // SAFETY: the file pointer is live; `ffmbyt` only moves cfitsio's position (past the
-            // end is allowed: IGNORE_EOF); `ptr` is valid for reads of `n` bytes, which `ffpbyt`
-            // copies out and never writes through.
-            unsafe {
-                fitsio_sys::ffmbyt(f, pos, IGNORE_EOF, status);
-                ffpbyt(f, n, ptr, status);
-            };
-        })
     }
 
     /// Reads the image's first `bytes.len() / size` elements as `datatype` (applying BZERO and
@@ -126,6 +87,17 @@ impl FitsFile {
             unsafe { fitsio_sys::ffgiet(f, &mut code, status) };
         })?;
         Ok(code)
+    }
+
+    /// Whether the current HDU is a tile-compressed image (a binary table cfitsio reads as an
+    /// image).
+    pub(crate) fn is_compressed_image(&mut self) -> Result<bool> {
+        let mut compressed: c_int = 0;
+        self.call("look for tile compression", |f, status| {
+            // SAFETY: only the file pointer and the status cell.
+            compressed = unsafe { fitsio_sys::fits_is_compressed_image(f, status) };
+        })?;
+        Ok(compressed != 0)
     }
 
     /// The current image's `BITPIX` as stored (8, 16, 32, 64, -32 or -64).

@@ -1,12 +1,12 @@
 //! The thin safe layer over cfitsio (the raw `fitsio-sys` bindings): the crate's only unsafe code.
 //!
 //! Every call goes through [`FitsFile::call`], which turns cfitsio's status code and its error
-//! message stack into [`crate::Error::Fits`]. Paths are handed to cfitsio's *disk-file*
-//! functions (`ffdkinit`, `ffdkopn`), which take the name literally: a user's `a[1].fits` or
-//! `!x.fits` is a file name, not cfitsio's extended file-name syntax.
+//! message stack into [`crate::Error::Fits`], one call at a time in the process ([`file`]).
+//! Paths are handed to cfitsio's *disk-file* functions (`ffdkinit`, `ffdkopn`), which do not
+//! parse cfitsio's extended file-name syntax (a user's `a[1].fits` or `!x.fits` is a file name),
+//! made literal for the rest ([`file`]).
 //!
-//! cfitsio is built with `--enable-reentrant`, so different `FitsFile`s may be used on different
-//! threads at once; one `FitsFile` is never shared (it is neither `Send` nor `Sync`).
+//! One `FitsFile` is never shared or moved between threads (it is neither `Send` nor `Sync`).
 
 mod file;
 mod header;

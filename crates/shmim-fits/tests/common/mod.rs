@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use serde_json::Value as Json;
 
+pub mod craft;
+
 /// A private directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -153,6 +155,19 @@ impl WriterChild {
     /// Publishes `frames` frames of stream `name` of `dir` at `rate` Hz, every pixel of a frame
     /// equal to its frame number (f32 streams).
     pub fn spawn(test_binary_entry: &str, dir: &Path, name: &str, frames: u64, rate: f64) -> Self {
+        Self::bursts(test_binary_entry, dir, name, frames, rate, 1)
+    }
+
+    /// Like [`Self::spawn`], publishing `burst` frames back to back (as fast as it can) at each
+    /// tick of `rate` Hz: a camera read out in bursts, or a writer catching up.
+    pub fn bursts(
+        test_binary_entry: &str,
+        dir: &Path,
+        name: &str,
+        frames: u64,
+        rate: f64,
+        burst: u64,
+    ) -> Self {
         let exe = std::env::current_exe().unwrap();
         let child = Command::new(exe)
             .args([
@@ -163,7 +178,7 @@ impl WriterChild {
             ])
             .env(
                 WRITER_ENV,
-                format!("{}|{name}|{frames}|{rate}", dir.display()),
+                format!("{}|{name}|{frames}|{rate}|{burst}", dir.display()),
             )
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -199,6 +214,7 @@ pub fn writer_child_main() {
     let (dir, name) = (parts[0], parts[1]);
     let frames: u64 = parts[2].parse().unwrap();
     let rate: f64 = parts[3].parse().unwrap();
+    let burst: u64 = parts[4].parse().unwrap();
     let mut s = shmim_core::Stream::open_in(dir, name).unwrap();
     let n = s.nelement() as usize;
     let period = std::time::Duration::from_secs_f64(1.0 / rate);
@@ -206,8 +222,10 @@ pub fn writer_child_main() {
     for k in 0..frames {
         let frame = s.cnt0() + 1;
         s.write_frame(&vec![frame as f32; n]).unwrap();
-        let next = start + period * (k as u32 + 1);
-        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+        if (k + 1) % burst == 0 {
+            let next = start + period * ((k + 1) / burst) as u32;
+            std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+        }
     }
 }
 
@@ -265,4 +283,21 @@ pub fn read_cube(side: u32, path: &Path) -> SeenCube {
         "one table row per frame"
     );
     cube
+}
+
+/// The pixels astropy reads from the primary image of `path`, as `f64`s (astropy's scaled
+/// floats), with its dtype name.
+pub fn astropy_f64(path: &Path) -> (String, Vec<f64>) {
+    let report = astropy(&[path]);
+    let hdu = &report[path.to_str().unwrap()][0];
+    let hex = hdu["hex"].as_str().unwrap();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let values = bytes
+        .chunks(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    (hdu["dtype"].as_str().unwrap().to_owned(), values)
 }
