@@ -173,7 +173,8 @@ static inline int isio__process_dead(uint32_t pid)
     char buf[4096];
     const char *p;
     long threads = 0;
-    if (kill((pid_t)pid, 0) != 0)
+    /* EPERM: it exists but is another user's; only /proc can tell whether it is a zombie. */
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
         return errno == ESRCH;
     /* Exists: dead all the same if it is a zombie (state Z or X after the last ')'). */
     if (isio__read_proc(pid, "stat", buf, 512) <= 0)

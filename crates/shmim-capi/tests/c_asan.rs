@@ -26,6 +26,7 @@ const PROGRAMS: &[&str] = &[
     "owner_pid.c",
     "replaced_wait.c",
     "main_thread_exited.c",
+    "other_users_zombie.c",
 ];
 
 #[test]

@@ -144,6 +144,15 @@ fn c_headers_judge_a_process_alive_while_a_thread_runs_after_its_main_thread_exi
     run(&toolchain().build("main_thread_exited.c"), &[], &dir);
 }
 
+/// A segment lock or write flag held by another user's process, killed and not reaped, is taken
+/// over by the C headers as by Rust: `kill(pid, 0)` failing with `EPERM` says the process exists,
+/// not that it is alive, so `/proc` decides (runs under other uids when root, else passes saying so).
+#[test]
+fn c_headers_judge_another_users_unreaped_zombie_dead() {
+    let dir = StreamDir::new("other-users-zombie");
+    run(&toolchain().build("other_users_zombie.c"), &[], &dir);
+}
+
 #[test]
 fn keywords_written_through_im_kw_are_read_by_rust() {
     let dir = StreamDir::new("keywords");

@@ -179,13 +179,19 @@ impl<'a> PidLock<'a> {
         self.lock_until(Instant::now().checked_add(timeout))
     }
 
-    /// Waits until `deadline` (`None`: forever); the timeout error names the holder.
+    /// Waits until `deadline` (`None`: forever); the timeout error names the holder: this process
+    /// when the record kept us out (another of its threads holds a guard, whatever the word says
+    /// now: another process may have forced and released it meanwhile), else the word's owner.
     fn lock_until(&self, deadline: Option<Instant>) -> Result<LockGuard<'a>, LockError> {
         let start = Instant::now();
         self.acquire(deadline)?.map_err(|seen| {
+            let me = self.me();
             let w = Word::decode(seen);
+            let held_here = record()
+                .other_thread_holding(self.id, me, &System)
+                .is_some();
             LockError::Timeout {
-                owner: w.owner,
+                owner: if held_here { me.locker.pid } else { w.owner },
                 waited: start.elapsed(),
                 unjudged: !self.judgeable(w),
             }

@@ -152,6 +152,15 @@ impl Record {
         lock_word::release(word, me.locker, consistent)
     }
 
+    /// The id of another live thread of this process that holds lock `id`, if any (what a
+    /// timeout should name rather than the word, which may even read free meanwhile).
+    pub fn other_thread_holding(&mut self, id: LockId, me: Me, os: &impl Os) -> Option<u32> {
+        match self.holder(id, me, os)? {
+            Refusal::Thread(tid) => Some(tid),
+            Refusal::ThisThread => None,
+        }
+    }
+
     /// Which live thread of this process holds lock `id`, if any, after dropping stale entries.
     fn holder(&mut self, id: LockId, me: Me, os: &impl Os) -> Option<Refusal> {
         self.of_process(me.locker.pid);

@@ -291,3 +291,33 @@ fn a_stale_entry_never_lets_a_third_thread_take_a_live_threads_lock() {
     });
     assert_eq!(v.data(&v.lock.lock().unwrap()), 1);
 }
+
+#[test]
+fn a_timeout_behind_a_guard_of_this_process_names_this_process_whatever_the_word_says() {
+    // Thread A holds the lock; another process forced and released it behind A's back (the word
+    // reads free). Waiters of this process are kept out by the record, and their timeout must
+    // name the real holder, this process, not the PID 0 of a free word.
+    let mut heap = Heap::new(10);
+    let v = heap.view();
+    let (held, done) = (Barrier::new(2), Barrier::new(2));
+    let (held, done) = (&held, &done);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _g = v.lock.lock().unwrap();
+            held.wait();
+            done.wait();
+        });
+        held.wait();
+        v.word.set(0);
+        let outcome = v.lock.lock_timeout(Duration::from_millis(20)).map(drop);
+        done.wait();
+        match outcome {
+            Err(LockError::Timeout {
+                owner,
+                unjudged: false,
+                ..
+            }) => assert_eq!(owner, std::process::id()),
+            other => panic!("expected a timeout naming this process, got {other:?}"),
+        }
+    });
+}
