@@ -34,7 +34,7 @@ use crate::cards::{FromCard, Skip, Skipped, keyword_from_card};
 use crate::cfitsio::{FitsFile, IMAGE_HDU};
 use crate::error::{Error, Result};
 use crate::frame::FrameBuf;
-use crate::output::Output;
+use crate::output::{OnFailure, Output};
 use crate::types::{Scaling, datatype_of, equivalent};
 
 /// The most keywords a stream gets from a file.
@@ -137,7 +137,7 @@ fn create(dir: &Path, name: &str, image: &Image) -> Result<usize> {
         }
         Err(_) => false,
     };
-    let output = Output::with_inner(&dest, replacing, &file_name)?;
+    let output = Output::with_inner(&dest, replacing, &file_name, OnFailure::Remove)?;
     let slots = u16::try_from(image.keywords.len()).unwrap_or(u16::MAX);
     let spec = StreamSpec::new(&image.shape, image.datatype)
         .keywords(slots)
