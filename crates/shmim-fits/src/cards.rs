@@ -234,9 +234,11 @@ pub fn card_name(name: &str) -> Result<String, Skip> {
     Ok(card)
 }
 
-/// The cards of a stream's keywords (in entry order), with what was renamed or left out.
+/// The cards of a stream's keywords (in entry order), with what was renamed or left out. Linear
+/// in the keywords (a stream has up to 65535).
 pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
     let mut out = KeywordCards::default();
+    let mut written = std::collections::HashSet::new();
     for k in keywords {
         let skip = |reason| Skipped {
             name: k.name.clone(),
@@ -249,7 +251,7 @@ pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
                 continue;
             }
         };
-        if out.cards.iter().any(|c| c.name == name) {
+        if written.contains(&name) {
             out.skipped.push(skip(Skip::Duplicate(name)));
             continue;
         }
@@ -276,6 +278,7 @@ pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
                 hierarch: !is_standard_name(&name),
             });
         }
+        written.insert(name.clone());
         out.cards.push(Card {
             name,
             value,

@@ -10,6 +10,7 @@
 //! the frame from the other core's cache once for the conversion and again for the write.)
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use crate::cards::KeywordCards;
@@ -25,7 +26,7 @@ pub(crate) enum Job {
     /// Start a cube at `path`, with these keyword cards.
     Open {
         path: PathBuf,
-        keywords: KeywordCards,
+        keywords: Arc<KeywordCards>,
     },
     /// Write a frame, already in FITS's stored form, to the open cube; `missed` frames were
     /// published before it and not taken.

@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
 
-use shmim_core::{Stream, Timespec};
+use std::sync::Arc;
 
-use crate::cards::keyword_cards;
+use shmim_core::{Keyword, Stream, Timespec};
+
+use crate::cards::{KeywordCards, keyword_cards};
 use crate::cube::{Committed, CubeReport, CubeSpec};
 use crate::disk::{self, Job};
 use crate::encode::to_stored;
@@ -125,6 +127,7 @@ pub fn log(
         free: free_rx,
         done: done_rx,
         failed: None,
+        cards: CardCache::default(),
     };
     std::thread::scope(|scope| {
         let spec = &spec;
@@ -165,6 +168,28 @@ struct Run {
     done: Receiver<Committed>,
     /// The first commit that failed (its cube kept where it was written).
     failed: Option<Error>,
+    cards: CardCache,
+}
+
+/// The header cards of a stream's keywords, built again only when the keywords change: a
+/// stream has up to 65535 of them, and each cube opens in the taking thread, between frames.
+#[derive(Default)]
+struct CardCache {
+    keywords: Vec<Keyword>,
+    cards: Arc<KeywordCards>,
+}
+
+impl CardCache {
+    /// The cards of the keywords `stream` has now.
+    fn of(&mut self, stream: &Stream) -> Result<Arc<KeywordCards>> {
+        let keywords = stream.keywords()?;
+        // Every write of an entry bumps its `cnt`: equal lists are the same keywords.
+        if keywords != self.keywords {
+            self.cards = Arc::new(keyword_cards(&keywords));
+            self.keywords = keywords;
+        }
+        Ok(Arc::clone(&self.cards))
+    }
 }
 
 impl Run {
@@ -218,7 +243,7 @@ impl Run {
                 continue;
             };
             if self.progress.frames == 0 {
-                let keywords = keyword_cards(&stream.keywords()?);
+                let keywords = self.cards.of(stream)?;
                 let path = cube_path(dir, stream.name(), SystemTime::now());
                 if jobs.send(Job::Open { path, keywords }).is_err() {
                     return disk_gone();
