@@ -441,7 +441,7 @@ fn each_cube_carries_the_keywords_of_the_stream_when_it_opened() {
     let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
         .keywords(4)
         .dir(dir.path());
-    let mut s = Stream::create("cam", &spec).unwrap();
+    let s = Stream::create("cam", &spec).unwrap();
     s.set_keyword("GAIN", shmim_core::Value::Long(0), "set")
         .unwrap();
     let mut changes = KeywordChanges {
