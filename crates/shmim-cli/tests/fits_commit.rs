@@ -123,8 +123,8 @@ fn a_slow_disk_holds_the_logger_back_and_the_frames_it_could_not_take_are_counte
             .spawn()
             .unwrap(),
     );
-    // Cubes waiting for their flush are in private directories: never more than the open
-    // cube, the one being flushed and the one waiting for it (the queue used to grow with
+    // Cubes not yet in place are in private directories: never more than the one being
+    // flushed and the one being written or waiting for that flush (the queue used to grow with
     // every frame).
     let start = Instant::now();
     let mut most_waiting = 0;
@@ -140,7 +140,7 @@ fn a_slow_disk_holds_the_logger_back_and_the_frames_it_could_not_take_are_counte
     }
     let out = finish(child, Duration::from_secs(10));
     let stdout = succeeded(&out);
-    assert!(most_waiting <= 3, "{most_waiting} cubes waited at once");
+    assert!(most_waiting <= 2, "{most_waiting} cubes waited at once");
     let files = place.log_files();
     assert_eq!(files.len(), cubes, "every cube in place: {files:?}");
     // Each cube counts, as missed, the frames published since the one before (its CNT0 the

@@ -48,12 +48,13 @@ pub(crate) enum Job {
 /// longer than the frames of the queue, which would be missed meanwhile.
 ///
 /// **The hand-over holds no cube** (a rendezvous channel): a finished cube waits, in this
-/// thread, until the committer has committed the one before. So at most two finished cubes wait
-/// for their flush, besides the open one: at most three private directories exist at any time,
-/// and a kill leaves no more behind. A disk slower than the frames holds this thread back, the
-/// frame queue fills, and the taking side stops taking: the frames published meanwhile are
-/// taken from a circular buffer later, or counted missed (`NMISSED`), never queued without
-/// bound. (An unbounded queue let thousands of finished cubes pile up, all lost to a kill.)
+/// thread, until the committer has committed the one before, and the next cube opens only once
+/// it is handed over. So at most two cubes are not yet in place at any time: the one being
+/// flushed, and the one this thread holds (open, or finished and waiting for that flush). At
+/// most two private directories exist, and a kill leaves no more behind. A disk slower than
+/// the frames holds this thread back, the frame queue fills, and the taking side stops taking:
+/// the frames published meanwhile are taken from a circular buffer later, or counted missed
+/// (`NMISSED`), never queued without bound. (An unbounded queue let thousands of finished cubes pile up, all lost to a kill.)
 ///
 /// **A commit that fails keeps its cube** (in its private directory; the report's path says
 /// where) and the committer goes on with the next ones: every cube handed over is committed or
