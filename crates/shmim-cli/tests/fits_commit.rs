@@ -7,7 +7,7 @@
 
 mod fits_support;
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fits_support::*;
@@ -26,26 +26,27 @@ fn number(cards: &[(String, String)], name: &str) -> u64 {
     card(cards, name).parse().unwrap()
 }
 
-#[test]
-fn a_cube_that_cannot_be_flushed_to_disk_is_kept_and_logging_stops_saying_where() {
-    let shim = FsyncShim::build("eio");
-    let place = Place::new("eio");
+/// A place with an 8x8 u16 stream `cam` and a writer publishing it at `hz`, and the command
+/// (not started) `shmim log cam LOGS ARGS…`.
+fn logging(tag: &str, hz: &str, args: &[&str]) -> (Place, Running, Command) {
+    let place = Place::new(tag);
     succeeded(&run(
         &place,
         &["create", "cam", "--shape", "8x8", "--type", "u16"],
     ));
-    let _writer = writer(&place, "500");
+    let writer = writer(&place, hz);
     let logs = place.logs();
-    let mut logger = command(
-        &place,
-        &[
-            "log",
-            "cam",
-            logs.to_str().unwrap(),
-            "--frames-per-cube",
-            "20",
-        ],
-    );
+    let mut all = vec!["log", "cam", logs.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let logger = command(&place, &all);
+    (place, writer, logger)
+}
+
+#[test]
+fn a_cube_that_cannot_be_flushed_to_disk_is_kept_and_logging_stops_saying_where() {
+    let shim = FsyncShim::build("eio");
+    let (place, _writer, mut logger) = logging("eio", "500", &["--frames-per-cube", "20"]);
+    let logs = place.logs();
     // fsync 1 is the first cube's, 2 the directory's after its rename, 3 the second cube's.
     shim.fail_at(&mut logger, 3);
     let child = logger
@@ -93,26 +94,13 @@ fn a_cube_that_cannot_be_flushed_to_disk_is_kept_and_logging_stops_saying_where(
 #[test]
 fn a_slow_disk_holds_the_logger_back_and_the_frames_it_could_not_take_are_counted_missed() {
     let shim = FsyncShim::build("slow");
-    let place = Place::new("slow");
-    succeeded(&run(
-        &place,
-        &["create", "cam", "--shape", "8x8", "--type", "u16"],
-    ));
-    let _writer = writer(&place, "1000");
-    let logs = place.logs();
     let cubes = 30;
-    let mut logger = command(
-        &place,
-        &[
-            "log",
-            "cam",
-            logs.to_str().unwrap(),
-            "--frames-per-cube",
-            "1",
-            "--cubes",
-            &cubes.to_string(),
-        ],
+    let (place, _writer, mut logger) = logging(
+        "slow",
+        "1000",
+        &["--frames-per-cube", "1", "--cubes", &cubes.to_string()],
     );
+    let logs = place.logs();
     // Each cube's flush (and its directory's) takes 20 ms: far slower than a frame a
     // millisecond.
     shim.slow(&mut logger, 20);
