@@ -250,3 +250,24 @@ fn loading_a_truncated_file_is_a_one_line_error_and_creates_no_stream() {
     );
     assert!(!place.0.join("copy.im.shm").exists());
 }
+
+#[test]
+fn a_logger_stopped_before_any_frame_says_so_without_claiming_a_cube() {
+    let place = Place::new("log-nothing");
+    succeeded(&run(&place, &["create", "cam", "--shape", "8x8"]));
+    let stream = shmim_core::Stream::open_in(&place.0, "cam").unwrap();
+    let (logger, pid) = endless_logger(&place);
+    // Registered as a reader: Ctrl-C is blocked and polled by then.
+    let start = Instant::now();
+    while stream.registered_readers().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no reader");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill_process(pid, Signal::INT).unwrap();
+    let stdout = succeeded(&finish(logger, Duration::from_secs(30)));
+    assert_eq!(
+        stdout.trim_end(),
+        "logged 0 frames of cam in 0 cubes, 0 missed (interrupted)"
+    );
+    assert!(place.log_files().is_empty());
+}

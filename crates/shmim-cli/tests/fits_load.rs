@@ -249,3 +249,21 @@ fn replace_re_creates_a_stream_only_when_its_shape_or_type_differs() {
     assert!(out.contains("created stream other (u16 16x16)"), "{out}");
     assert!(other.inode_changed().unwrap(), "re-created");
 }
+
+#[test]
+fn a_fifo_is_refused_without_waiting_for_a_writer() {
+    let place = Place::new("fifo");
+    let fifo = place.0.join("pipe.fits");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    // Nobody ever writes to it: opening it for reading the usual way waits forever.
+    let out = run(&place, &["load", fifo.to_str().unwrap(), "cam"]);
+    failed_with(&out, "it is not a regular file");
+    assert!(Stream::open_in(&place.0, "cam").is_err());
+}

@@ -10,6 +10,9 @@
 //! end), names that collide with a card FITS or shmim writes itself (`BITPIX`, `NAXISn`,
 //! `BZERO`, `CNT0`, …, see [`RESERVED`]), a second keyword that upper-cases to a name already used,
 //! non-finite doubles (FITS has no literal for them) and strings that are not printable ASCII.
+//! Cards FITS gives a value type (`OBJECT` a string, `EQUINOX` a number, `DATE-OBS` a date, the
+//! WCS cards…) are written in that type when the value converts without loss (`3` → `'3'`,
+//! `'2000'` → `2000.0`), else left out and reported (`expected.rs`): fitsverify finds no error.
 //! Comments are written with characters outside printable ASCII replaced by `?`, and cut to what
 //! fits on the 80-character card.
 //!
@@ -95,6 +98,9 @@ pub enum Skip {
     Repeated,
     /// A stream takes at most [`crate::MAX_KEYWORDS`] keywords from a file.
     Limit,
+    /// FITS gives a card of this name a value of another type (what it holds, said), and the
+    /// keyword's value does not convert to it (`OBJECT` a logical, `DATE-OBS` no date, …).
+    WrongType(&'static str),
 }
 
 impl std::fmt::Display for Skip {
@@ -122,6 +128,7 @@ impl std::fmt::Display for Skip {
                 "a stream takes at most {} keywords from a file",
                 crate::MAX_KEYWORDS
             ),
+            Self::WrongType(what) => write!(f, "FITS gives a card of that name {what}"),
         }
     }
 }
@@ -234,9 +241,11 @@ pub fn card_name(name: &str) -> Result<String, Skip> {
     Ok(card)
 }
 
-/// The cards of a stream's keywords (in entry order), with what was renamed or left out.
+/// The cards of a stream's keywords (in entry order), with what was renamed or left out. Linear
+/// in the keywords (a stream has up to 65535).
 pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
     let mut out = KeywordCards::default();
+    let mut written = std::collections::HashSet::new();
     for k in keywords {
         let skip = |reason| Skipped {
             name: k.name.clone(),
@@ -249,7 +258,7 @@ pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
                 continue;
             }
         };
-        if out.cards.iter().any(|c| c.name == name) {
+        if written.contains(&name) {
             out.skipped.push(skip(Skip::Duplicate(name)));
             continue;
         }
@@ -269,6 +278,13 @@ pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
                 continue;
             }
         };
+        let value = match expected::conform(&name, value) {
+            Ok(v) => v,
+            Err(reason) => {
+                out.skipped.push(skip(reason));
+                continue;
+            }
+        };
         if name != k.name || !is_standard_name(&name) {
             out.renamed.push(Renamed {
                 keyword: k.name.clone(),
@@ -276,6 +292,7 @@ pub fn keyword_cards(keywords: &[Keyword]) -> KeywordCards {
                 hierarch: !is_standard_name(&name),
             });
         }
+        written.insert(name.clone());
         out.cards.push(Card {
             name,
             value,
@@ -402,5 +419,6 @@ fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+mod expected;
 #[cfg(test)]
 mod tests;

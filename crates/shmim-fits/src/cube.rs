@@ -194,9 +194,11 @@ impl CubeWriter {
     }
 
     /// Completes the file (the cards filled in, a cube's frame table appended) and renames it
-    /// into place. Writes nothing when no frame came.
+    /// into place. Writes nothing when no frame came. A complete file that cannot be flushed
+    /// to disk or renamed is kept where it was written: [`Error::NotCommitted`] says where.
     pub fn finish(self) -> Result<CubeReport> {
-        self.complete()?.commit()
+        let Committed { report, failed } = self.complete()?.commit();
+        failed.map_or(Ok(report), Err)
     }
 
     /// Completes the file, to be renamed into place by [`Completed::commit`]: the part that
@@ -257,12 +259,32 @@ pub(crate) struct Completed {
 }
 
 impl Completed {
-    /// Flushes the file to disk and renames it into place.
-    pub(crate) fn commit(self) -> Result<CubeReport> {
+    /// Flushes the file to disk and renames it into place. The report stands whatever
+    /// happens: a file that could not be committed is kept, whole, and its path is where it is
+    /// ([`Error::NotCommitted`]).
+    pub(crate) fn commit(self) -> Committed {
         let Self { output, mut report } = self;
-        if let Some(output) = output {
-            report.path = Some(output.commit()?);
-        }
-        Ok(report)
+        let failed = match output.map(Output::commit) {
+            None => None,
+            Some(Ok(path)) => {
+                report.path = Some(path);
+                None
+            }
+            Some(Err(e)) => {
+                if let Error::NotCommitted { kept, .. } = &e {
+                    report.path = Some(kept.clone());
+                }
+                Some(e)
+            }
+        };
+        Committed { report, failed }
     }
+}
+
+/// A cube after its commit: what it holds, and the error when it could not be flushed to disk
+/// or renamed (the report's path is then where the file is kept).
+#[derive(Debug)]
+pub(crate) struct Committed {
+    pub(crate) report: CubeReport,
+    pub(crate) failed: Option<Error>,
 }

@@ -10,10 +10,11 @@
 //! the frame from the other core's cache once for the conversion and again for the write.)
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use crate::cards::KeywordCards;
-use crate::cube::{Completed, CubeReport, CubeSpec, CubeWriter};
+use crate::cube::{Committed, Completed, CubeSpec, CubeWriter};
 use crate::error::Result;
 use crate::frame::{FrameBuf, Stamp};
 
@@ -25,7 +26,7 @@ pub(crate) enum Job {
     /// Start a cube at `path`, with these keyword cards.
     Open {
         path: PathBuf,
-        keywords: KeywordCards,
+        keywords: Arc<KeywordCards>,
     },
     /// Write a frame, already in FITS's stored form, to the open cube; `missed` frames were
     /// published before it and not taken.
@@ -45,29 +46,40 @@ pub(crate) enum Job {
 /// A finished cube is flushed to disk (`fsync`) and renamed into place by a thread of its own,
 /// in order, while this one fills the next cube: on a disk, the flush of a large cube takes
 /// longer than the frames of the queue, which would be missed meanwhile.
+///
+/// **The hand-over holds no cube** (a rendezvous channel): a finished cube waits, in this
+/// thread, until the committer has committed the one before, and the next cube opens only once
+/// it is handed over. So at most two cubes are not yet in place at any time: the one being
+/// flushed, and the one this thread holds (open, or finished and waiting for that flush). At
+/// most two private directories exist, and a kill leaves no more behind. A disk slower than
+/// the frames holds this thread back, the frame queue fills, and the taking side stops taking:
+/// the frames published meanwhile are taken from a circular buffer later, or counted missed
+/// (`NMISSED`), never queued without bound. (An unbounded queue let thousands of finished cubes pile up, all lost to a kill.)
+///
+/// **A commit that fails keeps its cube** (in its private directory; the report's path says
+/// where) and the committer goes on with the next ones: every cube handed over is committed or
+/// kept. The failure travels with the cube's report on `done`; the taking side stops there, and
+/// the cube it has open then is finished and committed (or kept) like the others.
 pub(crate) fn run(
     spec: &CubeSpec<'_>,
     jobs: Receiver<Job>,
     free: Sender<FrameBuf>,
-    done: Sender<CubeReport>,
+    done: Sender<Committed>,
 ) -> Result<()> {
     std::thread::scope(|scope| {
-        let (to_commit, completed) = mpsc::channel::<Completed>();
-        let committer = scope.spawn(move || -> Result<()> {
+        let (to_commit, completed) = mpsc::sync_channel::<Completed>(0);
+        let committer = scope.spawn(move || {
             for c in completed {
                 // The taking side may have gone already; the report is then in the file only.
-                let _ = done.send(c.commit()?);
+                let _ = done.send(c.commit());
             }
-            Ok(())
         });
         let written = write(spec, jobs, free, &to_commit);
         drop(to_commit);
-        let committed = committer
+        committer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        // A commit that failed stopped the committer; the writing side then stops at its next
-        // cube: the commit's error is the story.
-        committed.and(written)
+        written
     })
 }
 
@@ -76,11 +88,12 @@ fn write(
     spec: &CubeSpec<'_>,
     jobs: Receiver<Job>,
     free: Sender<FrameBuf>,
-    commit: &Sender<Completed>,
+    commit: &SyncSender<Completed>,
 ) -> Result<()> {
     let mut open: Option<CubeWriter> = None;
     let finish = |w: CubeWriter| -> Result<()> {
-        // A send fails only when the committer stopped on an error: its error is the story.
+        // The committer takes every cube until `commit` is dropped: a send fails only if it
+        // panicked, and that panic is raised again when it is joined.
         let _ = commit.send(w.complete()?);
         Ok(())
     };

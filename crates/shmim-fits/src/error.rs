@@ -45,6 +45,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A finished file could not be flushed to disk or renamed into place: it is kept, whole,
+    /// where it was written, and the error says where (its frames are not lost).
+    #[error("{op} {}: {source}; the finished file is kept at {}", dest.display(), kept.display())]
+    NotCommitted {
+        /// What failed (`flush to disk`, `rename`).
+        op: &'static str,
+        /// The final path it was meant for.
+        dest: PathBuf,
+        /// Where the file is.
+        kept: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The output file exists and overwriting was not asked for.
     #[error("{} exists (pass --overwrite to replace it)", path.display())]
     Exists {

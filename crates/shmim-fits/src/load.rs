@@ -1,6 +1,7 @@
 //! `load`: a FITS image into a stream, created for it or filled with it.
 //!
-//! The image is the primary HDU's, or the first image extension's when the primary holds none.
+//! The image is the primary HDU's, or the first image extension's when the primary holds none
+//! (`NAXIS = 0`, or an axis of length 0).
 //! Everything is read and checked before any stream is touched: a missing, truncated, corrupt or
 //! compressed file, an image of more than 3 axes or of a type no stream holds, is an error and no
 //! stream is created or changed.
@@ -26,6 +27,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use shmim_core::{Datatype, Stream, StreamSpec, Value};
@@ -34,7 +36,7 @@ use crate::cards::{FromCard, Skip, Skipped, keyword_from_card};
 use crate::cfitsio::{FitsFile, IMAGE_HDU};
 use crate::error::{Error, Result};
 use crate::frame::FrameBuf;
-use crate::output::Output;
+use crate::output::{OnFailure, Output};
 use crate::types::{Scaling, datatype_of, equivalent};
 
 /// The most keywords a stream gets from a file.
@@ -137,7 +139,7 @@ fn create(dir: &Path, name: &str, image: &Image) -> Result<usize> {
         }
         Err(_) => false,
     };
-    let output = Output::with_inner(&dest, replacing, &file_name)?;
+    let output = Output::with_inner(&dest, replacing, &file_name, OnFailure::Remove)?;
     let slots = u16::try_from(image.keywords.len()).unwrap_or(u16::MAX);
     let spec = StreamSpec::new(&image.shape, image.datatype)
         .keywords(slots)
@@ -193,14 +195,27 @@ fn publish(stream: &mut Stream, image: &Image) -> Result<u64> {
 
 /// Opens `path` for cfitsio after checking it is a regular file holding an uncompressed FITS
 /// file; returns the open file and its length.
+///
+/// The type is looked at before opening (opening a device can do things) and again on the open
+/// file, which is opened without blocking: a FIFO, or a file swapped for one in between, would
+/// otherwise block `open` until some process writes to it, forever.
 fn open_source(path: &Path) -> Result<(File, u64)> {
-    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let not_regular = || Error::BadPath {
+        path: path.to_path_buf(),
+        reason: "it is not a regular file",
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("open", path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     if !meta.is_file() {
-        return Err(Error::BadPath {
-            path: path.to_path_buf(),
-            reason: "it is not a regular file",
-        });
+        return Err(not_regular());
     }
     let mut head = [0u8; 10];
     let mut got = 0;
@@ -252,7 +267,7 @@ fn read_image(path: &Path) -> Result<Image> {
     };
     let (hdu, axes) = find_image(&mut file, path)?.ok_or_else(|| {
         no_image(
-            "no HDU holds an image (NAXIS is 0 in the primary HDU and no image extension has data)"
+            "no HDU holds an image (the primary HDU has no pixels, NAXIS = 0 or an axis of length 0, and no image extension has any)"
                 .into(),
         )
     })?;
@@ -286,9 +301,9 @@ fn read_image(path: &Path) -> Result<Image> {
         .ok_or_else(|| no_image(format!("an image of {shape:?} {datatype} is too large")))?;
     let mut pixels = FrameBuf::new(bytes, path)?;
     file.read_pixels(datatype, pixels.bytes_mut())?;
-    let (cards, total) = file.cards(MAX_CARDS)?;
-    let unread = total - cards.len();
-    let (keywords, skipped) = keywords_of(cards);
+    let header = file.cards(MAX_CARDS)?;
+    let unread = header.total - header.read;
+    let (keywords, skipped) = keywords_of(header.cards);
     file.close()?;
     Ok(Image {
         datatype,
@@ -330,7 +345,8 @@ fn keywords_of(cards: Vec<crate::cards::RawCard>) -> (Keywords, Vec<Skipped>) {
     (keywords, skipped)
 }
 
-/// The first HDU holding an image with data, and its axes; a tile-compressed image is an error.
+/// The first HDU holding an image with pixels (every axis at least 1 long), and its axes; a
+/// tile-compressed image is an error.
 fn find_image(file: &mut FitsFile, path: &Path) -> Result<Option<(usize, Vec<i64>)>> {
     for hdu in 0..file.hdu_count()? {
         if file.move_to_hdu(hdu)? != IMAGE_HDU {
@@ -343,7 +359,9 @@ fn find_image(file: &mut FitsFile, path: &Path) -> Result<Option<(usize, Vec<i64
             });
         }
         let axes = file.image_axes()?;
-        if !axes.is_empty() {
+        // No axes, or an axis of length 0: the HDU holds no pixels (a primary that only
+        // carries the header of its extensions).
+        if !axes.is_empty() && !axes.contains(&0) {
             return Ok(Some((hdu, axes)));
         }
     }

@@ -6,9 +6,10 @@
 //! memory holds a few frames, whatever the cube size), and a `FRAMES` table with each frame's
 //! `cnt0`, `atime` and `writetime`; its `NMISSED` card counts the frames published that it does
 //! not hold (the gap before its first frame included), so every frame published after the logger
-//! registered is either in a cube or counted in one. A stop request (Ctrl-C), or an error, finishes
-//! the open cube with the frames it has; an error once logging runs is reported in
-//! [`LogReport::stopped`] with the cubes written, not instead of them.
+//! registered, until it stops, is either in a cube or counted in one. A stop request (Ctrl-C), or
+//! an error, finishes the open cube with the frames it has; an error once logging runs is reported
+//! in [`LogReport::stopped`] with the cubes written, not instead of them. A cube that cannot be
+//! flushed to disk or renamed is kept where it was written, and logging stops.
 //!
 //! The calling thread takes the frames and talks to the observer; the disk thread writes, and
 //! hands each finished cube to a third that flushes it to disk and renames it ([`crate::disk`]).
@@ -18,13 +19,15 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, SystemTime};
 
-use shmim_core::{Stream, Timespec};
+use std::sync::Arc;
 
-use crate::cards::keyword_cards;
-use crate::cube::{CubeReport, CubeSpec};
+use shmim_core::{Keyword, Stream, Timespec};
+
+use crate::cards::{KeywordCards, keyword_cards};
+use crate::cube::{Committed, CubeReport, CubeSpec};
 use crate::disk::{self, Job};
 use crate::encode::to_stored;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::frame::FrameBuf;
 use crate::save::{POLL, Stop};
 use crate::take::Taker;
@@ -74,6 +77,10 @@ pub struct LogReport {
     pub frames: u64,
     /// Frames missed.
     pub missed: u64,
+    /// Frames taken (or counted missed) that no cube holds or counts: those still queued for
+    /// the disk thread when an error (a failed write) stopped it. 0 unless `stopped` is an
+    /// error.
+    pub unlogged: u64,
     /// What ended logging before the cubes asked for were written (a stop request, or an
     /// error: the open cube was finished first); `None` when they were.
     pub stopped: Option<Stop>,
@@ -82,8 +89,9 @@ pub struct LogReport {
 /// Logs `stream` into `dir` until `opts.cubes` cubes are written or `observer` asks to stop.
 ///
 /// An error before logging starts (a type FITS cannot hold, no reader slot) is returned as
-/// such; one that ends logging (the stream removed, a full disk) is in the report's `stopped`,
-/// with the cubes written until then.
+/// such; one that ends logging (the stream removed, a full disk, a cube that could not be
+/// flushed to disk) is in the report's `stopped`, with the cubes written until then. A cube whose
+/// flush or rename failed is kept where it was written, and its report's path says where.
 pub fn log(
     stream: &Stream,
     dir: &Path,
@@ -116,33 +124,36 @@ pub fn log(
             total_frames: 0,
             total_missed: 0,
         },
-        jobs: job_tx,
         free: free_rx,
         done: done_rx,
+        failed: None,
+        cards: CardCache::default(),
     };
     std::thread::scope(|scope| {
         let spec = &spec;
         let writer = scope.spawn(move || disk::run(spec, job_rx, free_tx, done_tx));
-        let outcome = run.frames(stream, dir, opts.cubes, &mut taker, observer);
+        let outcome = run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer);
         // Whatever ended logging, the open cube is finished: its frames are never thrown away.
         if run.progress.frames > 0 {
-            let _ = run.jobs.send(Job::Close);
+            let _ = job_tx.send(Job::Close);
         }
-        let Run {
-            mut report,
-            jobs,
-            done,
-            ..
-        } = run;
-        drop(jobs);
+        drop(job_tx);
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        for cube in done.try_iter() {
-            tally(&mut report, observer, cube);
-        }
-        // The disk thread's error first: the taking side stops when the disk thread does.
-        if let Err(e) = written.and(outcome) {
+        run.tally_done(observer);
+        let Run {
+            mut report,
+            progress,
+            failed,
+            ..
+        } = run;
+        let handed = progress.total_frames + progress.total_missed;
+        report.unlogged = handed.saturating_sub(report.frames + report.missed);
+        // The first failed commit, then the disk thread's error: the taking side stops when
+        // either does, its own error then being a consequence.
+        let failed = failed.map_or(written, Err);
+        if let Err(e) = failed.and(outcome) {
             report.stopped = Some(Stop::Failed(e));
         }
         Ok(report)
@@ -153,14 +164,53 @@ pub fn log(
 struct Run {
     report: LogReport,
     progress: LogProgress,
-    jobs: SyncSender<Job>,
     free: Receiver<FrameBuf>,
-    done: Receiver<CubeReport>,
+    done: Receiver<Committed>,
+    /// The first commit that failed (its cube kept where it was written).
+    failed: Option<Error>,
+    cards: CardCache,
+}
+
+/// The header cards of a stream's keywords, built again only when the keywords change: a
+/// stream has up to 65535 of them, and each cube opens in the taking thread, between frames.
+#[derive(Default)]
+struct CardCache {
+    keywords: Vec<Keyword>,
+    cards: Arc<KeywordCards>,
+}
+
+impl CardCache {
+    /// The cards of the keywords `stream` has now.
+    fn of(&mut self, stream: &Stream) -> Result<Arc<KeywordCards>> {
+        let keywords = stream.keywords()?;
+        // Every write of an entry bumps its `cnt`: equal lists are the same keywords.
+        if keywords != self.keywords {
+            self.cards = Arc::new(keyword_cards(&keywords));
+            self.keywords = keywords;
+        }
+        Ok(Arc::clone(&self.cards))
+    }
 }
 
 impl Run {
+    /// Counts the cubes committed since last asked and tells the observer; keeps the first
+    /// failure.
+    fn tally_done(&mut self, observer: &mut dyn LogObserver) {
+        for Committed { report, failed } in self.done.try_iter() {
+            let r = &mut self.report;
+            r.frames += report.frames;
+            r.missed += report.missed;
+            observer.cube(&report);
+            r.cubes.push(report);
+            if self.failed.is_none() {
+                self.failed = failed;
+            }
+        }
+    }
+
     fn frames(
         &mut self,
+        jobs: &SyncSender<Job>,
         stream: &Stream,
         dir: &Path,
         cubes: Option<u64>,
@@ -172,8 +222,10 @@ impl Run {
         // A send or receive fails only when the disk thread has stopped: its error is the story.
         let disk_gone = || Ok(());
         while cubes.is_none_or(|m| self.progress.cube < m) {
-            for cube in self.done.try_iter() {
-                tally(&mut self.report, observer, cube);
+            self.tally_done(observer);
+            if self.failed.is_some() {
+                // A cube could not be committed: stop here (the open cube is finished).
+                return Ok(());
             }
             if observer.stop_requested() {
                 self.report.stopped = Some(Stop::Interrupted);
@@ -191,9 +243,9 @@ impl Run {
                 continue;
             };
             if self.progress.frames == 0 {
-                let keywords = keyword_cards(&stream.keywords()?);
+                let keywords = self.cards.of(stream)?;
                 let path = cube_path(dir, stream.name(), SystemTime::now());
-                if self.jobs.send(Job::Open { path, keywords }).is_err() {
+                if jobs.send(Job::Open { path, keywords }).is_err() {
                     return disk_gone();
                 }
             }
@@ -203,7 +255,7 @@ impl Run {
                 stamp: taken.stamp,
                 missed: taken.missed,
             };
-            if self.jobs.send(job).is_err() {
+            if jobs.send(job).is_err() {
                 return disk_gone();
             }
             let p = &mut self.progress;
@@ -214,21 +266,13 @@ impl Run {
             if p.frames == per_cube {
                 p.cube += 1;
                 p.frames = 0;
-                if self.jobs.send(Job::Close).is_err() {
+                if jobs.send(Job::Close).is_err() {
                     return disk_gone();
                 }
             }
         }
         Ok(())
     }
-}
-
-/// Counts a finished cube and tells the observer.
-fn tally(report: &mut LogReport, observer: &mut dyn LogObserver, cube: CubeReport) {
-    report.frames += cube.frames;
-    report.missed += cube.missed;
-    observer.cube(&cube);
-    report.cubes.push(cube);
 }
 
 /// `DIR/NAME_YYYYMMDDThh:mm:ss.nnnnnnnnn.fits` for a cube opened at `now`.

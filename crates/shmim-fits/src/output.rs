@@ -11,6 +11,13 @@
 //!
 //! Committing flushes the file to disk (`fsync`) before the rename and the directory after it, so
 //! a crash or power cut leaves the old file or the complete new one under the final name.
+//!
+//! A commit that fails (`fsync` reports an I/O error, a full disk or quota on NFS; the rename is
+//! refused) leaves a finished FITS file ([`OnFailure::Keep`]) where it was written, in its private
+//! directory, and the error ([`Error::NotCommitted`]) says where: it is complete and its frames
+//! are not thrown away (renaming a file that was not flushed over an older one would break the
+//! guarantee above). Only a file that is worth nothing without its rename (a stream being built by
+//! `load`: the FITS file it came from is still there) is removed ([`OnFailure::Remove`]).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -28,25 +35,41 @@ const INNER: &str = "f.fits";
 /// bytes: `.`, this, `.`, 16 hex digits, `.tmp`).
 const NAME_KEPT: usize = 200;
 
+/// What a failed commit does with the finished file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnFailure {
+    /// Keep it in its private directory (FITS files written: they hold frames).
+    Keep,
+    /// Remove it (a stream built by `load`: the source file is still there).
+    Remove,
+}
+
 /// A file being written: its temporary path, removed (with its private directory) on drop unless
-/// [`Self::commit`]ted.
+/// [`Self::commit`]ted (or kept by a commit that failed, [`OnFailure::Keep`]).
 pub(crate) struct Output {
     private: PathBuf,
     tmp: PathBuf,
     dest: PathBuf,
     overwrite: bool,
+    on_failure: OnFailure,
     armed: bool,
 }
 
 impl Output {
-    /// Plans `dest` and creates its private directory; [`Error::Exists`] now if `dest` exists
-    /// and `overwrite` is off.
+    /// Plans FITS file `dest` and creates its private directory; [`Error::Exists`] now if
+    /// `dest` exists and `overwrite` is off. A failed commit keeps the file.
     pub(crate) fn new(dest: &Path, overwrite: bool) -> Result<Self> {
-        Self::with_inner(dest, overwrite, INNER)
+        Self::with_inner(dest, overwrite, INNER, OnFailure::Keep)
     }
 
-    /// Like [`Self::new`], the file to write being `inner` in the private directory.
-    pub(crate) fn with_inner(dest: &Path, overwrite: bool, inner: &str) -> Result<Self> {
+    /// Like [`Self::new`], the file to write being `inner` in the private directory, and a
+    /// failed commit doing `on_failure` with it.
+    pub(crate) fn with_inner(
+        dest: &Path,
+        overwrite: bool,
+        inner: &str,
+        on_failure: OnFailure,
+    ) -> Result<Self> {
         if dest.is_dir() {
             return Err(Error::BadPath {
                 path: dest.to_path_buf(),
@@ -79,6 +102,7 @@ impl Output {
                         private,
                         dest: dest.to_path_buf(),
                         overwrite,
+                        on_failure,
                         armed: true,
                     });
                 }
@@ -107,28 +131,25 @@ impl Output {
     }
 
     /// Flushes the finished file to disk and renames it into place (never over a file that
-    /// appeared meanwhile, unless overwriting).
+    /// appeared meanwhile, unless overwriting). On failure the file is kept or removed as
+    /// [`OnFailure`] says; a kept one is [`Error::NotCommitted`], naming where it is.
     pub(crate) fn commit(mut self) -> Result<PathBuf> {
-        std::fs::File::open(&self.tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("flush to disk", &self.tmp, e))?;
-        let flags = if self.overwrite {
-            RenameFlags::empty()
-        } else {
-            RenameFlags::NOREPLACE
-        };
-        match rustix::fs::renameat_with(CWD, &self.tmp, CWD, &self.dest, flags) {
-            Ok(()) => {}
-            Err(Errno::EXIST) => {
-                return Err(Error::Exists {
+        self.flush_and_rename()
+            .map_err(|(op, source)| match (self.on_failure, source.kind()) {
+                (OnFailure::Keep, _) => {
+                    self.armed = false;
+                    Error::NotCommitted {
+                        op,
+                        dest: self.dest.clone(),
+                        kept: self.tmp.clone(),
+                        source,
+                    }
+                }
+                (OnFailure::Remove, std::io::ErrorKind::AlreadyExists) => Error::Exists {
                     path: self.dest.clone(),
-                });
-            }
-            // A file system without RENAME_NOREPLACE: we checked the name when we started.
-            Err(Errno::INVAL) if !self.overwrite => std::fs::rename(&self.tmp, &self.dest)
-                .map_err(|e| Error::io("rename", &self.dest, e))?,
-            Err(e) => return Err(Error::io("rename", &self.dest, e.into())),
-        }
+                },
+                (OnFailure::Remove, _) => Error::io(op, &self.dest, source),
+            })?;
         self.armed = false;
         let _ = std::fs::remove_dir(&self.private);
         // The rename itself, on disk (best effort: the file is in place either way).
@@ -136,6 +157,26 @@ impl Output {
             let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
         }
         Ok(self.dest.clone())
+    }
+
+    /// The two steps of a commit; the one that failed, and why.
+    fn flush_and_rename(&self) -> std::result::Result<(), (&'static str, std::io::Error)> {
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| ("flush to disk", e))?;
+        let flags = if self.overwrite {
+            RenameFlags::empty()
+        } else {
+            RenameFlags::NOREPLACE
+        };
+        match rustix::fs::renameat_with(CWD, &self.tmp, CWD, &self.dest, flags) {
+            Ok(()) => Ok(()),
+            // A file system without RENAME_NOREPLACE: we checked the name when we started.
+            Err(Errno::INVAL) if !self.overwrite => {
+                std::fs::rename(&self.tmp, &self.dest).map_err(|e| ("rename", e))
+            }
+            Err(e) => Err(("rename", e.into())),
+        }
     }
 }
 

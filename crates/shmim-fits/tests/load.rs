@@ -429,3 +429,95 @@ fn concurrent_loads_each_report_their_own_file_s_error() {
         }
     });
 }
+
+/// A 4×3 i16 primary image with `extra` cards, written by hand; returns the file.
+fn image_with_cards(dir: &TempDir, tag: &str, extra: &[String]) -> std::path::PathBuf {
+    let mut cards = common::craft::image_cards(16, &[4, 3]);
+    cards.extend_from_slice(extra);
+    let data: Vec<u8> = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
+    let file = dir.path().join(format!("{tag}.fits"));
+    common::craft::write_fits(&file, &cards, &data);
+    file
+}
+
+fn continue_card(text: &str) -> String {
+    format!("CONTINUE  '{text}'")
+}
+
+#[test]
+fn a_string_continued_on_cards_is_read_whole_and_no_card_is_reported_unread() {
+    let dir = TempDir::new("cont");
+    let file = image_with_cards(
+        &dir,
+        "cont",
+        &[
+            common::craft::card_text("LONGSTR", "'abc&'"),
+            continue_card("def&"),
+            continue_card("gh"),
+            common::craft::card_text("AFTER", "1"),
+        ],
+    );
+    let r = load(&file, dir.path(), "cam", false).unwrap();
+    assert_eq!(r.unread, 0, "{r:?}");
+    let s = Stream::open_in(dir.path(), "cam").unwrap();
+    assert_eq!(
+        s.keyword("LONGSTR").unwrap().unwrap().value,
+        Value::Str("abcdefgh".into())
+    );
+    assert_eq!(s.keyword("AFTER").unwrap().unwrap().value, Value::Long(1));
+}
+
+#[test]
+fn continuation_cards_count_against_the_cards_read() {
+    let dir = TempDir::new("cont-chain");
+    // One string continued on 6000 cards (480 kB of header), then a keyword: the chain alone
+    // passes the cards read, so the keyword after it is not read.
+    let mut extra = vec![common::craft::card_text("CHAIN", "'x&'")];
+    extra.extend((0..6000).map(|_| continue_card("x&")));
+    extra.push(continue_card("end"));
+    extra.push(common::craft::card_text("AFTER", "1"));
+    let file = image_with_cards(&dir, "chain", &extra);
+    let total = 3 + 2 + extra.len();
+    let r = load(&file, dir.path(), "cam", false).unwrap();
+    assert_eq!(r.unread, total - shmim_fits::MAX_CARDS, "{:?}", r.skipped);
+    assert_eq!(
+        r.skipped
+            .iter()
+            .map(|s| (s.name.as_str(), &s.reason))
+            .collect::<Vec<_>>(),
+        [("CHAIN", &Skip::StringTooLong)]
+    );
+    let s = Stream::open_in(dir.path(), "cam").unwrap();
+    assert_eq!(s.keyword("AFTER").unwrap(), None);
+}
+
+#[test]
+fn a_primary_image_with_an_empty_axis_gives_way_to_the_extension() {
+    let dir = TempDir::new("empty-axis");
+    let mut primary = common::craft::image_cards(16, &[0]);
+    primary.push(common::craft::card_text("EXTEND", "T"));
+    let head = dir.path().join("head.fits");
+    common::craft::write_fits(&head, &primary, &[]);
+    let mut ext = vec![
+        common::craft::card_text("XTENSION", "'IMAGE   '"),
+        common::craft::card_text("BITPIX", "16"),
+        common::craft::card_text("NAXIS", "2"),
+        common::craft::card_text("NAXIS1", "4"),
+        common::craft::card_text("NAXIS2", "3"),
+        common::craft::card_text("PCOUNT", "0"),
+        common::craft::card_text("GCOUNT", "1"),
+    ];
+    ext.push(common::craft::card_text("EXPTIME", "0.5"));
+    let tail = dir.path().join("tail.fits");
+    let data: Vec<u8> = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
+    common::craft::write_fits(&tail, &ext, &data);
+    let file = dir.path().join("two.fits");
+    let bytes = [std::fs::read(&head).unwrap(), std::fs::read(&tail).unwrap()].concat();
+    std::fs::write(&file, bytes).unwrap();
+    let r = load(&file, dir.path(), "cam", false).unwrap();
+    assert_eq!(
+        (r.hdu, r.datatype, r.shape.as_slice()),
+        (1, Datatype::I16, &[4, 3][..])
+    );
+    assert_eq!(read::<i16>(dir.path(), "cam"), (0..12).collect::<Vec<_>>());
+}

@@ -396,3 +396,69 @@ fn a_stream_of_complex_pixels_is_refused_before_logging() {
     );
     assert!(s.registered_readers().is_empty());
 }
+
+/// Sets `GAIN` to the frame count after each of the first `changes` frames taken, then
+/// publishes the next frame.
+struct KeywordChanges {
+    writer: Stream,
+    changes: u64,
+    looks: u64,
+}
+
+impl LogObserver for KeywordChanges {
+    fn stop_requested(&mut self) -> bool {
+        self.looks += 1;
+        assert!(self.looks < 200, "ran away");
+        if self.looks == 1 {
+            publish(&mut self.writer, 1);
+        }
+        false
+    }
+    fn frame(&mut self, p: &LogProgress) {
+        if p.total_frames <= self.changes {
+            let gain = shmim_core::Value::Long(p.total_frames as i64);
+            self.writer.set_keyword("GAIN", gain, "set").unwrap();
+        }
+        publish(&mut self.writer, 1);
+    }
+}
+
+/// The value text of card `name` in the primary header of `path`.
+fn primary_card(path: &Path, name: &str) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let record = bytes
+        .chunks(80)
+        .take_while(|c| !c.starts_with(b"END "))
+        .find(|c| c.starts_with(format!("{name:<8}= ").as_bytes()))
+        .unwrap_or_else(|| panic!("no {name}"));
+    let text = String::from_utf8_lossy(&record[10..]).into_owned();
+    text.split('/').next().unwrap().trim().to_owned()
+}
+
+#[test]
+fn each_cube_carries_the_keywords_of_the_stream_when_it_opened() {
+    let dir = TempDir::new("kw-change");
+    let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
+        .keywords(4)
+        .dir(dir.path());
+    let s = Stream::create("cam", &spec).unwrap();
+    s.set_keyword("GAIN", shmim_core::Value::Long(0), "set")
+        .unwrap();
+    let mut changes = KeywordChanges {
+        writer: Stream::open_in(dir.path(), "cam").unwrap(),
+        changes: 2,
+        looks: 0,
+    };
+    let opts = LogOptions {
+        frames_per_cube: 1,
+        cubes: Some(4),
+    };
+    let r = log(&s, dir.path(), &opts, &mut changes).unwrap();
+    let gains: Vec<String> = r
+        .cubes
+        .iter()
+        .map(|c| primary_card(c.path.as_ref().unwrap(), "GAIN"))
+        .collect();
+    // Changed after frames 1 and 2, then left as it is.
+    assert_eq!(gains, ["0", "1", "2", "2"]);
+}

@@ -6,7 +6,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{TempDir, WriterChild, astropy, card, read_cube, wait_for_reader, writer_child_main};
+use common::{
+    TempDir, WriterChild, assert_fitsverify_clean, astropy, card, read_cube, wait_for_reader,
+    writer_child_main,
+};
 use shmim_core::{Datatype, Stream, StreamSpec};
 use shmim_fits::{Error, SaveOptions, save};
 
@@ -204,4 +207,59 @@ fn a_cube_with_no_writer_gives_up_and_leaves_no_file() {
         s.registered_readers().is_empty(),
         "the reader slot was released"
     );
+}
+
+#[test]
+fn descriptive_keywords_of_the_wrong_type_are_converted_or_left_out_and_fitsverify_finds_clean() {
+    use shmim_core::Value::{Double, Long, Str};
+    use shmim_fits::cards::Skip;
+    let dir = TempDir::new("kw-types");
+    let keywords = [
+        ("OBJECT", Long(3)),
+        ("TELESCOP", Double(1.5)),
+        ("BUNIT", Long(1)),
+        ("CTYPE1", Long(2)),
+        ("RADESYS", Str("ICRS".into())),
+        ("EQUINOX", Str("2000".into())),
+        ("CRPIX1", Str("1.5".into())),
+        ("CRVAL1", Long(0)),
+        ("DATAMAX", Str("high".into())),
+        ("MJD-OBS", Str("#TRUE#".into())),
+        ("DATE-OBS", Str("yesterday".into())),
+        ("DATE-END", Str("2026-12-05".into())),
+        ("CDELT1", Double(0.0)),
+    ];
+    let spec = StreamSpec::new(&[4, 4], Datatype::Float)
+        .keywords(keywords.len() as u16)
+        .dir(dir.path());
+    let mut s = Stream::create("cam", &spec).unwrap();
+    for (name, value) in &keywords {
+        s.set_keyword(name, value.clone(), "").unwrap();
+    }
+    s.write_frame(&[0f32; 16]).unwrap();
+    let file = dir.path().join("kw.fits");
+    let r = save(&s, &file, &opts(None, false), &mut || false).unwrap();
+    let skipped: Vec<(&str, bool)> = r
+        .keywords
+        .skipped
+        .iter()
+        .map(|k| (k.name.as_str(), matches!(k.reason, Skip::WrongType(_))))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            ("DATAMAX", true),
+            ("MJD-OBS", true),
+            ("DATE-OBS", true),
+            ("CDELT1", true)
+        ]
+    );
+    assert_fitsverify_clean(&file);
+    let report = astropy(&[file.as_path()]);
+    let hdu = &report[file.to_str().unwrap()][0];
+    assert_eq!(card(hdu, "OBJECT").unwrap().0, "3");
+    assert_eq!(card(hdu, "TELESCOP").unwrap().0, "1.5");
+    assert_eq!(card(hdu, "EQUINOX").unwrap().0, 2000.0);
+    assert_eq!(card(hdu, "CRPIX1").unwrap().0, 1.5);
+    assert_eq!(card(hdu, "DATE-END").unwrap().0, "2026-12-05");
 }

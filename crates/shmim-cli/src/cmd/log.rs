@@ -41,13 +41,19 @@ pub fn run(dir: &Path, a: &LogArgs) -> Result<ExitCode> {
     let mut screen = Screen::new(&a.name);
     let report = log(&stream, &a.log_dir, &opts, &mut screen)?;
     screen.clear();
-    let stop = match &report.stopped {
-        Some(Stop::Interrupted) => " (interrupted; the last cube holds the frames it had)",
-        Some(_) => " (stopped by an error; the last cube holds the frames written before it)",
-        None => "",
+    let stop = match (&report.stopped, report.frames) {
+        (None, _) => "",
+        (Some(Stop::Interrupted), 0) => " (interrupted)",
+        (Some(Stop::Interrupted), _) => " (interrupted; the last cube holds the frames it had)",
+        (Some(_), 0) => " (stopped by an error)",
+        (Some(_), _) => " (stopped by an error; the cubes hold the frames written before it)",
+    };
+    let unlogged = match report.unlogged {
+        0 => String::new(),
+        n => format!(", {n} taken but lost to the error"),
     };
     println!(
-        "logged {} frames of {} in {} cubes, {} missed{stop}",
+        "logged {} frames of {} in {} cubes, {} missed{unlogged}{stop}",
         report.frames,
         a.name,
         report.cubes.len(),

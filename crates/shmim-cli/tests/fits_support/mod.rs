@@ -258,3 +258,52 @@ pub fn small_image(extra: &[String]) -> (Vec<String>, Vec<u8>) {
     let data = (0..12i16).flat_map(|v| v.to_be_bytes()).collect();
     (cards, data)
 }
+
+/// A disk that fails or is slow at `fsync`: `fits_support/fsync_shim.c`, compiled with the
+/// system's C compiler and preloaded into a `shmim` child (real files; only fsync's answer or
+/// its speed is changed).
+pub struct FsyncShim(PathBuf);
+
+impl FsyncShim {
+    pub fn build(tag: &str) -> Self {
+        let source = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fits_support/fsync_shim.c"
+        );
+        let lib =
+            std::env::temp_dir().join(format!("shmim-fsync-shim-{}-{tag}.so", std::process::id()));
+        let out = Command::new("cc")
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&lib)
+            .arg(source)
+            .arg("-ldl")
+            .output()
+            .expect("a C compiler (cc)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(lib)
+    }
+
+    /// `command` with its `fsync` call number `n` (1-based) failing with EIO.
+    pub fn fail_at(&self, command: &mut Command, n: u32) {
+        command
+            .env("LD_PRELOAD", &self.0)
+            .env("SHMIM_TEST_FSYNC_FAIL_AT", n.to_string());
+    }
+
+    /// `command` with every `fsync` taking `ms` milliseconds more.
+    pub fn slow(&self, command: &mut Command, ms: u32) {
+        command
+            .env("LD_PRELOAD", &self.0)
+            .env("SHMIM_TEST_FSYNC_DELAY_MS", ms.to_string());
+    }
+}
+
+impl Drop for FsyncShim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -227,3 +227,72 @@ fn structural_commentary_and_provenance_cards_are_passed_over() {
         FromCard::Keyword { .. }
     ));
 }
+
+#[test]
+fn descriptive_cards_get_the_type_fits_gives_them_or_are_left_out() {
+    let out = keyword_cards(&[
+        kw("OBJECT", Value::Long(3)),
+        kw("INSTRUME", Value::Str("#TRUE#".into())),
+        kw("CUNIT2", Value::Double(0.5)),
+        kw("WCSAXES", Value::Str("2".into())),
+        kw("WCSAXESA", Value::Double(2.0)),
+        kw("WCSAXESB", Value::Double(2.5)),
+        kw("CD1_1", Value::Str("1e-3".into())),
+        kw("PC1_2", Value::Str("NaN".into())),
+        kw("CRDER1", Value::Double(-1.0)),
+        kw("LONPOLE", Value::Long(180)),
+        kw("DATE-BEG", Value::Str("2026-12-05".into())),
+        kw("DATEREF", Value::Long(2026)),
+        kw("EXPTIME", Value::Str("long".into())),
+    ]);
+    let cards: Vec<_> = out
+        .cards
+        .iter()
+        .map(|c| (c.name.as_str(), c.value.clone()))
+        .collect();
+    assert_eq!(
+        cards,
+        [
+            ("OBJECT", CardValue::Str("3".into())),
+            ("CUNIT2", CardValue::Str("0.5".into())),
+            ("WCSAXES", CardValue::Int(2)),
+            ("WCSAXESA", CardValue::Int(2)),
+            ("CD1_1", CardValue::Float(1e-3)),
+            ("LONPOLE", CardValue::Int(180)),
+            ("DATE-BEG", CardValue::Str("2026-12-05".into())),
+            // Not a card FITS gives a type: as it is.
+            ("EXPTIME", CardValue::Str("long".into())),
+        ]
+    );
+    let skipped: Vec<_> = out
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.to_string()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "INSTRUME",
+                "FITS gives a card of that name a string".to_owned()
+            ),
+            (
+                "WCSAXESB",
+                "FITS gives a card of that name an integer".to_owned()
+            ),
+            (
+                "PC1_2",
+                "FITS gives a card of that name a number".to_owned()
+            ),
+            (
+                "CRDER1",
+                "FITS gives a card of that name a number of at least 0".to_owned()
+            ),
+            (
+                "DATEREF",
+                "FITS gives a card of that name a FITS date (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss)"
+                    .to_owned()
+            ),
+        ]
+    );
+}

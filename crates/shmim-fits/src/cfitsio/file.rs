@@ -269,3 +269,33 @@ pub(crate) fn c_text(buf: &[c_char]) -> String {
         .unwrap_or(bytes);
     String::from_utf8_lossy(s).trim_end().to_owned()
 }
+
+/// Whether cfitsio reads `text` as a FITS date (`YYYY-MM-DD`, `YYYY-MM-DDThh:mm:ss[.s…]`, or the
+/// old `DD/MM/YY`, each field in its range): the check fitsverify makes of every `DATE…` card.
+pub(crate) fn is_fits_date(text: &str) -> bool {
+    let Ok(text) = CString::new(text) else {
+        return false;
+    };
+    // A copy of our own: the binding takes a mutable pointer (cfitsio only reads it).
+    let mut text = text.into_bytes_with_nul();
+    let (mut year, mut month, mut day, mut hour, mut minute) = (0, 0, 0, 0, 0);
+    let mut second = 0.0;
+    let mut status: c_int = 0;
+    let _cfitsio = cfitsio();
+    // SAFETY: a NUL-terminated string of our own and valid out cells, alive for the call; the
+    // message it leaves on cfitsio's stack is cleared while we hold the lock that guards it.
+    unsafe {
+        fitsio_sys::ffs2tm(
+            text.as_mut_ptr().cast(),
+            &mut year,
+            &mut month,
+            &mut day,
+            &mut hour,
+            &mut minute,
+            &mut second,
+            &mut status,
+        );
+        fitsio_sys::ffcmsg();
+    }
+    status == 0
+}

@@ -15,6 +15,19 @@ const FLEN_COMMENT: usize = 73;
 const FLEN_CARD: usize = 81;
 /// A string value longer than this needs the long-string (`CONTINUE`) convention.
 const MAX_SHORT_STRING: usize = 68;
+/// The most bytes of a continued string kept when reading (longer ones become no keyword:
+/// string keywords hold 15 bytes).
+pub(crate) const LONGEST_STRING: usize = 4096;
+
+/// The cards of a header, as read by [`FitsFile::cards`].
+pub(crate) struct HeaderCards {
+    /// The cards read (continued strings joined).
+    pub(crate) cards: Vec<RawCard>,
+    /// Header cards read, `CONTINUE` cards included.
+    pub(crate) read: usize,
+    /// Cards in the header.
+    pub(crate) total: usize,
+}
 
 impl FitsFile {
     /// Appends `card` to the current header.
@@ -114,42 +127,72 @@ impl FitsFile {
         })
     }
 
-    /// The first `max` cards of the current header, in order (`END` excluded; a string value
-    /// continued on `CONTINUE` cards whole, as one card), and how many cards the header has.
-    /// Bytes outside printable ASCII read as U+FFFD.
-    pub(crate) fn cards(&mut self, max: usize) -> Result<(Vec<RawCard>, usize)> {
+    /// The cards among the first `max` of the current header, in order (`END` excluded; a
+    /// string value continued on `CONTINUE` cards whole, as one card), the number of header
+    /// cards read (`CONTINUE` cards included: they count against `max` like any other) and how
+    /// many cards the header has. Bytes outside printable ASCII read as U+FFFD.
+    ///
+    /// Reading is linear in the cards read: a continued string is gathered into one buffer,
+    /// and kept only up to [`LONGEST_STRING`] bytes (the cards after that are read and counted,
+    /// their text not kept).
+    pub(crate) fn cards(&mut self, max: usize) -> Result<HeaderCards> {
         let (mut count, mut more): (c_int, c_int) = (0, 0);
         self.call("count header cards", |f, status| {
             // SAFETY: two valid out cells.
             unsafe { fitsio_sys::ffghsp(f, &mut count, &mut more, status) };
         })?;
         let total = usize::try_from(count).unwrap_or(0);
-        let mut out: Vec<RawCard> = Vec::with_capacity(total.min(max));
+        let last = total.min(max);
+        let mut cards: Vec<RawCard> = Vec::with_capacity(last);
+        // `i`: the next card to read (1-based); `i - 1` cards read.
         let mut i = 1;
-        while i <= total && out.len() < max {
+        while i <= last {
             let mut card = self.card(i)?;
             i += 1;
-            while let Some(head) = continued(&card.value) {
-                let Some(next) = (i <= total).then(|| self.card(i)).transpose()? else {
-                    break;
-                };
-                if next.name != "CONTINUE" {
-                    break;
+            if let Some(mut text) = continued(&card.value) {
+                let mut joined = false;
+                let mut ends_continued = true;
+                while ends_continued && i <= last {
+                    let next = self.card(i)?;
+                    // `CONTINUE  'more&' / comment`: cfitsio gives everything after the name as
+                    // the comment.
+                    let Some((tail, comment)) = (next.name == "CONTINUE")
+                        .then(|| split_string(next.comment.trim_start()))
+                        .flatten()
+                    else {
+                        break;
+                    };
+                    i += 1;
+                    joined = true;
+                    let tail = match tail.trim_end().strip_suffix('&') {
+                        Some(t) => t,
+                        None => {
+                            ends_continued = false;
+                            tail.as_str()
+                        }
+                    };
+                    if text.len() <= LONGEST_STRING {
+                        text.push_str(tail);
+                    }
+                    if !comment.is_empty() {
+                        card.comment = comment.to_owned();
+                    }
                 }
-                // `CONTINUE  'more&' / comment`: cfitsio gives everything after the name as
-                // the comment.
-                let Some((tail, comment)) = split_string(next.comment.trim_start()) else {
-                    break;
-                };
-                i += 1;
-                card.value = format!("'{}'", (head + &tail).replace('\'', "''"));
-                if !comment.is_empty() {
-                    card.comment = comment.to_owned();
+                if joined {
+                    // A chain whose last part still ends with `&` keeps it, as an unjoined card.
+                    if ends_continued {
+                        text.push('&');
+                    }
+                    card.value = format!("'{}'", text.replace('\'', "''"));
                 }
             }
-            out.push(card);
+            cards.push(card);
         }
-        Ok((out, total))
+        Ok(HeaderCards {
+            cards,
+            read: i - 1,
+            total,
+        })
     }
 
     /// Card `i` (1-based) of the current header.

@@ -13,7 +13,7 @@ mod header;
 mod image;
 mod table;
 
-pub(crate) use file::FitsFile;
+pub(crate) use file::{FitsFile, is_fits_date};
 pub(crate) use table::{Column, ColumnValues};
 
 /// cfitsio's HDU type code of an image (`IMAGE_HDU`).
