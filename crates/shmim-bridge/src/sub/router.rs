@@ -272,7 +272,7 @@ fn deliver(
         Err(e) => return log_malformed(key, mailbox.malformed(), &e.to_string()),
     };
     match verdict {
-        Verdict::Accept | Verdict::Stale => {}
+        Verdict::Accept | Verdict::Stale | Verdict::Held | Verdict::Switch => {}
         Verdict::WrongSize { expected } => log_malformed(
             key,
             mailbox.malformed_count(),
