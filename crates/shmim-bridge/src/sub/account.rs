@@ -248,7 +248,11 @@ mod tests {
         assert_eq!(gaps, 0);
         assert_eq!(orders[3], Order::Backwards { after: 1 << 62 });
         assert_eq!(orders[4], Order::InOrder);
-        assert_eq!(gaps_after(&[1, 2, 1 << 62, (1 << 62) + 1, 3, 4]).0, 0, "a run");
+        assert_eq!(
+            gaps_after(&[1, 2, 1 << 62, (1 << 62) + 1, 3, 4]).0,
+            0,
+            "a run"
+        );
         assert_eq!(gaps_after(&[1, 5, 1 << 62, 7]).0, 3 + 1, "real gaps stay");
     }
 
@@ -258,7 +262,11 @@ mod tests {
         assert_eq!(gaps, 8 + 9, "1→10 and 10→20 only");
         assert_eq!(orders[3], Order::Backwards { after: 20 });
         let (gaps, _) = gaps_after(&[1, 10, 20, 3, 4, 25]);
-        assert_eq!(gaps, 1 + 20, "3 and 4 go on: 20 was the odd one (1→3, 4→25)");
+        assert_eq!(
+            gaps,
+            1 + 20,
+            "3 and 4 go on: 20 was the odd one (1→3, 4→25)"
+        );
     }
 
     #[test]
@@ -266,7 +274,11 @@ mod tests {
         let mut frames: Vec<u64> = (0..100).map(|i| i * 2 + 1).collect();
         frames.push(1 << 40);
         frames.push(200);
-        assert_eq!(gaps_after(&frames).0, 99, "every second frame missed, up to 199");
+        assert_eq!(
+            gaps_after(&frames).0,
+            99,
+            "every second frame missed, up to 199"
+        );
         frames.push(2);
         assert_eq!(gaps_after(&frames).0, 0, "everything above 2 taken back");
     }

@@ -252,7 +252,11 @@ mod tests {
         f.on_frame(1, 16, t);
         assert_eq!(f.on_meta(2, &layout(8), Origin::Sample, t), Verdict::Held);
         assert_eq!(f.on_frame(1, 16, t), Verdict::Accept, "still generation 1");
-        assert_eq!(f.on_frame(2, 16, t), Verdict::Stale, "not the size described");
+        assert_eq!(
+            f.on_frame(2, 16, t),
+            Verdict::Stale,
+            "not the size described"
+        );
         assert_eq!(f.on_frame(2, 64, t), Verdict::Switch);
         assert_eq!(f.on_frame(2, 64, t), Verdict::Accept);
     }
@@ -272,7 +276,10 @@ mod tests {
         // description after the silence is followed at once.
         let later = now + PIN_SILENCE;
         assert!(f.held_and_silent(later));
-        assert_eq!(f.on_meta(2, &layout(8), Origin::Reply, later), Verdict::Accept);
+        assert_eq!(
+            f.on_meta(2, &layout(8), Origin::Reply, later),
+            Verdict::Accept
+        );
         assert_eq!(f.on_frame(2, 64, later), Verdict::Accept);
     }
 
