@@ -210,6 +210,20 @@ fn a_forged_description_of_a_new_generation_never_replaces_a_live_mirror() {
     assert_eq!(inode(w.dst.path(), "cam"), before);
 }
 
+/// `pub cam --prefix relay` of the mirrors in `dir`, listening on `port`.
+fn relay_publisher(dir: &TempDir, port: u16) -> support::Bridge {
+    support::Bridge::start(&[
+        "pub",
+        "cam",
+        "--prefix",
+        "relay",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        &support::endpoint(port),
+    ])
+}
+
 #[test]
 fn a_relay_describes_its_mirror_only_when_a_source_keyword_changes() {
     let (a, b) = (TempDir::new("own-l2-a"), TempDir::new("own-l2-b"));
@@ -218,16 +232,7 @@ fn a_relay_describes_its_mirror_only_when_a_source_keyword_changes() {
     let _pub_a = publisher(a.path(), "cam", pa);
     let _sub_b = subscriber("shmim/cam", b.path(), pa, &[]);
     let k = push_until_current(&mut src, b.path(), "cam", 0);
-    let _pub_b = support::Bridge::start(&[
-        "pub",
-        "cam",
-        "--prefix",
-        "relay",
-        "--dir",
-        b.path().to_str().unwrap(),
-        "--listen",
-        &support::endpoint(pb),
-    ]);
+    let _pub_b = relay_publisher(&b, pb);
     let watch = injector(pb);
     // Messages on the relay's key by kind (byte 5: 1 description, 2 frame).
     let kinds = std::sync::Arc::new(std::sync::Mutex::new([0u64; 3]));
@@ -273,16 +278,7 @@ fn a_relay_mirror_is_reused_when_its_subscriber_restarts() {
     src.set_keyword("GAIN", Value::Long(3), "").unwrap();
     let _pub_a = publisher(a.path(), "cam", pa);
     let _sub_b = subscriber("shmim/cam", b.path(), pa, &[]);
-    let _pub_b = support::Bridge::start(&[
-        "pub",
-        "cam",
-        "--prefix",
-        "relay",
-        "--dir",
-        b.path().to_str().unwrap(),
-        "--listen",
-        &support::endpoint(pb),
-    ]);
+    let _pub_b = relay_publisher(&b, pb);
     let sub_c = subscriber("relay/cam", c.path(), pb, &[]);
     let k = push_until_current(&mut src, c.path(), "cam", 0);
     let before = inode(c.path(), "cam");

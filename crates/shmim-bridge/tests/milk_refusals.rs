@@ -11,6 +11,13 @@ use shmim_core::Stream;
 use support::milk::{connect, milk_recv, send_header, send_record};
 use support::{TempDir, free_port, long_keyword, wait_until};
 
+/// A transmitter of an 8x8 u8 stream `name` connected to `port`, its header sent.
+fn transmitter(port: u16, name: &str) -> TcpStream {
+    let mut tx = connect(port);
+    send_header(&mut tx, name, &[8, 8], 1);
+    tx
+}
+
 /// Sends records `from..=to` of 8x8 u8 on `tx` and waits until stream `name` records the last.
 fn send_and_see(tx: &mut TcpStream, dir: &TempDir, name: &str, from: u64, to: u64) {
     for k in from..=to {
@@ -29,8 +36,7 @@ fn a_connection_whose_stream_would_be_refused_leaves_the_live_transmitter_alone(
     let dir = TempDir::new("mref-size");
     let port = free_port();
     let recv = milk_recv(port, &dir, &["--max-bytes", &(1u64 << 20).to_string()]);
-    let mut tx = connect(port);
-    send_header(&mut tx, "cam", &[8, 8], 1);
+    let mut tx = transmitter(port, "cam");
     send_and_see(&mut tx, &dir, "cam", 1, 20);
     // A 4096x4096 f32 stream: a 64 MiB file, over --max-bytes.
     let mut big = connect(port);
@@ -56,8 +62,7 @@ fn streams_written_by_name_stay_within_max_total_bytes() {
         let probe = TempDir::new("mref-total-probe");
         let p = free_port();
         let _r = milk_recv(p, &probe, &[]);
-        let mut tx = connect(p);
-        send_header(&mut tx, "cam", &[8, 8], 1);
+        let mut tx = transmitter(p, "cam");
         send_and_see(&mut tx, &probe, "cam", 1, 1);
         std::fs::metadata(probe.path().join("cam.im.shm"))
             .unwrap()
@@ -65,18 +70,15 @@ fn streams_written_by_name_stay_within_max_total_bytes() {
     };
     let total = (one + one / 2).to_string();
     let recv = milk_recv(port, &dir, &["--max-total-bytes", &total]);
-    let mut tx = connect(port);
-    send_header(&mut tx, "cam", &[8, 8], 1);
+    let mut tx = transmitter(port, "cam");
     send_and_see(&mut tx, &dir, "cam", 1, 10);
-    let mut other = connect(port);
-    send_header(&mut other, "cam2", &[8, 8], 1);
+    let mut other = transmitter(port, "cam2");
     recv.wait_log("cam2");
     send_and_see(&mut tx, &dir, "cam", 11, 20);
     assert!(recv.log().contains("--max-total-bytes"), "{}", recv.log());
     assert!(Stream::open_in(dir.path(), "cam2").is_err());
     // The same name again keeps its share: a restarted transmitter takes over.
-    let mut again = connect(port);
-    send_header(&mut again, "cam", &[8, 8], 1);
+    let mut again = transmitter(port, "cam");
     send_and_see(&mut again, &dir, "cam", 21, 30);
     recv.wait_log("replaced by a newer transmitter after");
 }
@@ -86,14 +88,12 @@ fn the_gap_count_goes_on_from_what_the_stream_records() {
     let dir = TempDir::new("mref-gaps");
     let port = free_port();
     let _recv = milk_recv(port, &dir, &[]);
-    let mut tx = connect(port);
-    send_header(&mut tx, "cam", &[8, 8], 1);
+    let mut tx = transmitter(port, "cam");
     send_and_see(&mut tx, &dir, "cam", 1, 10);
     send_record(&mut tx, &[0; 64], 13, 0).unwrap();
     send_and_see(&mut tx, &dir, "cam", 14, 14);
     drop(tx);
-    let mut next = connect(port);
-    send_header(&mut next, "cam", &[8, 8], 1);
+    let mut next = transmitter(port, "cam");
     // Frames 15..=19 were published while nobody transmitted.
     send_and_see(&mut next, &dir, "cam", 20, 25);
     let s = Stream::open_in(dir.path(), "cam").unwrap();
