@@ -72,7 +72,7 @@ fn streams_written_by_name_stay_within_max_total_bytes() {
     let recv = milk_recv(port, &dir, &["--max-total-bytes", &total]);
     let mut tx = transmitter(port, "cam");
     send_and_see(&mut tx, &dir, "cam", 1, 10);
-    let mut other = transmitter(port, "cam2");
+    let _other = transmitter(port, "cam2");
     recv.wait_log("cam2");
     send_and_see(&mut tx, &dir, "cam", 11, 20);
     assert!(recv.log().contains("--max-total-bytes"), "{}", recv.log());
