@@ -96,7 +96,9 @@ fn workers_of_departed_publishers_close_and_their_mirrors_are_taken_up_again() {
     let before = inode(dst.path(), "cam");
     publisher.kill();
     sub.wait_log("shmim/cam: no publisher and silent");
-    assert_eq!(threads_named(sub.pid(), "mirror"), 0);
+    wait_until("cam's worker closed", || {
+        threads_named(sub.pid(), "mirror") == 0
+    });
     let _again = connecting_publisher(src_dir.path(), "cam", port, &[]);
     push_until_current(&mut src, dst.path(), "cam", k);
     assert_eq!(
