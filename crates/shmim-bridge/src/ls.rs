@@ -11,6 +11,7 @@ use clap::Args;
 use zenoh::Wait;
 
 use crate::error::{BridgeError, Result};
+use crate::log::printable;
 use crate::session::NetArgs;
 use crate::wire::{self, Message};
 
@@ -162,20 +163,6 @@ fn to_json(rows: &[Row]) -> String {
     serde_json::Value::Array(items).to_string()
 }
 
-/// `s` with control characters escaped, for a terminal (a key from the network could otherwise
-/// move the cursor or change colours).
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,11 +181,5 @@ mod tests {
         assert_eq!(v[0]["key"], rows[0].key.as_str());
         assert_eq!(v[0]["name"], "e\u{301}");
         assert_eq!(v[0]["semaphores"], 10);
-    }
-
-    #[test]
-    fn control_characters_are_escaped_for_the_terminal() {
-        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
-        assert_eq!(printable("déjà vu"), "déjà vu");
     }
 }

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("shmim-bridge: {e}");
+            shmim_bridge::log::log(format_args!("{e}"));
             ExitCode::FAILURE
         }
     }

@@ -202,7 +202,7 @@ impl StreamPublisher {
 
     /// Publishes `stream` until it is replaced or removed (`Ok`) or fails.
     fn serve(&self, stream: &Stream) -> Result<()> {
-        let mut meta = self.describe(stream, stream.keywords()?)?;
+        let mut meta = self.describe(stream, described_keywords(stream)?)?;
         self.announce(&meta)?;
         let mut reader = stream.reader()?;
         let mut last_sent: Option<Instant> = None;
@@ -236,7 +236,7 @@ impl StreamPublisher {
 
     /// Puts a new description if a keyword changed since the last one.
     fn announce_keywords(&self, stream: &Stream, meta: &mut StreamMeta) -> Result<()> {
-        let keywords = stream.keywords()?;
+        let keywords = described_keywords(stream)?;
         if keywords_differ(&keywords, &meta.keywords) {
             meta.keywords = keywords;
             self.announce(meta)?;
@@ -278,6 +278,15 @@ impl StreamPublisher {
             .map_err(|e| BridgeError::zenoh(format!("put frame of {}", self.key), e))?;
         Ok(Some(md.cnt0))
     }
+}
+
+/// The stream's keywords without the bridge's own (`SHMIM_MIRROR`, `BR_*`): a subscriber never
+/// writes those from the network, and in a relay (a mirror published again) the statistics
+/// change with every frame, which would otherwise send a description before each one.
+fn described_keywords(stream: &Stream) -> Result<Vec<Keyword>> {
+    let mut keywords = stream.keywords()?;
+    keywords.retain(|k| !crate::mirror::mark::is_reserved(&k.name));
+    Ok(keywords)
 }
 
 /// Keyword lists equal up to their write counters.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use shmim_core::{Datatype, Stream};
 use support::{
     TempDir, count, frame_message, free_port, injector_to, live_generation, long_keyword,
-    publisher, push_until_current, source, subscriber, unaccounted, watched_cam, write_more,
+    publisher, push_until_current, source, subscriber, unaccounted, wait_until, watched_cam,
+    write_more,
 };
 use zenoh::Wait;
 
@@ -87,4 +88,32 @@ fn a_frame_of_the_wrong_size_leaves_the_gap_count_alone() {
     assert_eq!(long_keyword(&m, "BR_MALFORMED"), Some(1));
     assert_eq!(unaccounted(&start, &end), 0);
     assert!(end.gaps < 1000, "BR_GAPS {}", end.gaps);
+}
+
+#[test]
+fn a_frame_far_ahead_of_the_source_leaves_the_gap_count_alone() {
+    let mut w = watched_cam("acc-far");
+    let m = Stream::open_in(w.dst.path(), "cam").unwrap();
+    let start = count(&m);
+    let evil = injector_to(&w.ports);
+    let generation = live_generation(&evil, "shmim/cam");
+    // The live generation and the right size: well-formed, and numbered far ahead.
+    let far = 1u64 << 62;
+    evil.put("shmim/cam", frame_message(generation, far, &[0; 1024]))
+        .wait()
+        .unwrap();
+    wait_until("the injected frame mirrored", || {
+        long_keyword(&m, "BR_SRC_CNT0") == Some(far as i64)
+    });
+    let k = write_more(&mut w.src, w.k, 100, Duration::from_millis(3));
+    push_until_current(&mut w.src, w.dst.path(), "cam", k);
+    w.sub.wait_log(&format!("after frame {far}"));
+    let end = count(&m);
+    assert!(end.gaps < 1000, "BR_GAPS {}", end.gaps);
+    assert_eq!(long_keyword(&m, "BR_MALFORMED"), Some(1));
+    assert_eq!(
+        unaccounted(&start, &end),
+        -1,
+        "only the injected frame, mirrored, is counted beyond the source's"
+    );
 }

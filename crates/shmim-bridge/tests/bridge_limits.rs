@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use shmim_core::{Datatype, Stream};
 use support::{
-    TempDir, all_threads, connecting_publisher, frame_message, free_port, injector,
+    TempDir, all_threads, connecting_publisher, frame_message, free_port, injector, inode,
     listening_subscriber, meta_message, plain_layout, push_until_current, source, threads_named,
     wait_until,
 };
@@ -61,6 +61,50 @@ fn frames_on_made_up_keys_start_no_worker_and_a_real_stream_is_still_mirrored() 
         threads_named(sub.pid(), "mirror"),
         1,
         "only the real stream's"
+    );
+}
+
+#[test]
+fn workers_of_departed_publishers_close_and_their_mirrors_are_taken_up_again() {
+    let (src_dir, dst) = (TempDir::new("lim-dep-src"), TempDir::new("lim-dep-dst"));
+    let port = free_port();
+    let sub = listening_subscriber("shmim/**", dst.path(), port, &["--departed-after", "1"]);
+    // Descriptions on made-up keys, no publisher token: each gets a mirror, then silence.
+    {
+        let evil = injector(port);
+        for i in 0..20 {
+            let name = format!("junk{i}");
+            let m = meta_message(&name, plain_layout(&[1, 1], Datatype::U8));
+            evil.put(format!("shmim/{name}"), m).wait().unwrap();
+        }
+        wait_until("20 mirrors", || {
+            std::fs::read_dir(dst.path()).unwrap().count() >= 20
+        });
+    }
+    wait_until("the made-up keys' workers closed", || {
+        threads_named(sub.pid(), "mirror") == 0
+    });
+    assert_eq!(
+        std::fs::read_dir(dst.path()).unwrap().count(),
+        20,
+        "mirrors stay"
+    );
+    // A real publisher: mirrored; gone: its worker closes; back: the same mirror goes on.
+    let mut src = source(src_dir.path(), "cam", &[4, 4], Datatype::U8);
+    let publisher = connecting_publisher(src_dir.path(), "cam", port, &[]);
+    let k = push_until_current(&mut src, dst.path(), "cam", 0);
+    let before = inode(dst.path(), "cam");
+    publisher.kill();
+    sub.wait_log("shmim/cam: no publisher and silent");
+    wait_until("cam's worker closed", || {
+        threads_named(sub.pid(), "mirror") == 0
+    });
+    let _again = connecting_publisher(src_dir.path(), "cam", port, &[]);
+    push_until_current(&mut src, dst.path(), "cam", k);
+    assert_eq!(
+        inode(dst.path(), "cam"),
+        before,
+        "the mirror file was reused"
     );
 }
 

@@ -7,11 +7,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use shmim_bridge::sub::follow::PIN_SILENCE;
 use shmim_core::{Datatype, Stream, Value};
 use support::{
     TempDir, connecting_publisher, free_port, injector, injector_to, inode, listening_subscriber,
     live_generation, long_keyword, meta_message, plain_layout, publisher, push_until_current,
-    source, subscriber, wait_until, watched_cam, write_checksummed,
+    source, subscriber, wait_until, watched_cam, write_checksummed, write_more,
 };
 use zenoh::Wait;
 
@@ -180,6 +181,86 @@ fn a_forged_description_of_the_live_generation_does_not_stop_the_stream() {
 }
 
 #[test]
+fn a_forged_description_of_a_new_generation_never_replaces_a_live_mirror() {
+    let mut w = watched_cam("own-h1");
+    let before = inode(w.dst.path(), "cam");
+    let evil = injector_to(&w.ports);
+    // A description of another generation (42) with another layout, and no frames, put every
+    // second for longer than two silence periods while the real source writes at ~200 Hz.
+    let forged = meta_message("cam", plain_layout(&[4, 4], Datatype::U8));
+    let start = Instant::now();
+    let (mut k, mut put_at) = (w.k, None::<Instant>);
+    while start.elapsed() < PIN_SILENCE * 2 + Duration::from_secs(1) {
+        if put_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            evil.put("shmim/cam", forged.clone()).wait().unwrap();
+            put_at = Some(Instant::now());
+        }
+        k = write_more(&mut w.src, k, 1, Duration::from_millis(5));
+        assert_eq!(
+            inode(w.dst.path(), "cam"),
+            before,
+            "the live mirror was replaced after {:?}\n{}",
+            start.elapsed(),
+            w.sub.log()
+        );
+    }
+    push_until_current(&mut w.src, w.dst.path(), "cam", k);
+    let m = Stream::open_in(w.dst.path(), "cam").unwrap();
+    assert_eq!((m.shape(), m.datatype()), (&[16, 16][..], Datatype::Float));
+    assert_eq!(inode(w.dst.path(), "cam"), before);
+}
+
+/// `pub cam --prefix relay` of the mirrors in `dir`, listening on `port`.
+fn relay_publisher(dir: &TempDir, port: u16) -> support::Bridge {
+    support::Bridge::start(&[
+        "pub",
+        "cam",
+        "--prefix",
+        "relay",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        &support::endpoint(port),
+    ])
+}
+
+#[test]
+fn a_relay_describes_its_mirror_only_when_a_source_keyword_changes() {
+    let (a, b) = (TempDir::new("own-l2-a"), TempDir::new("own-l2-b"));
+    let (pa, pb) = (free_port(), free_port());
+    let mut src = source(a.path(), "cam", &[16, 16], Datatype::Float);
+    let _pub_a = publisher(a.path(), "cam", pa);
+    let _sub_b = subscriber("shmim/cam", b.path(), pa, &[]);
+    let k = push_until_current(&mut src, b.path(), "cam", 0);
+    let _pub_b = relay_publisher(&b, pb);
+    let watch = injector(pb);
+    // Messages on the relay's key by kind (byte 5: 1 description, 2 frame).
+    let kinds = std::sync::Arc::new(std::sync::Mutex::new([0u64; 3]));
+    let seen = std::sync::Arc::clone(&kinds);
+    let _watching = watch
+        .declare_subscriber("relay/cam")
+        .callback(move |sample| {
+            let kind = sample.payload().to_bytes().get(5).copied().unwrap_or(0);
+            seen.lock().unwrap()[usize::from(kind).min(2)] += 1;
+        })
+        .wait()
+        .unwrap();
+    let mut k = k;
+    wait_until("the relay's frames reach the watcher", || {
+        k = write_more(&mut src, k, 1, Duration::from_millis(5));
+        kinds.lock().unwrap()[2] > 0
+    });
+    *kinds.lock().unwrap() = [0; 3];
+    let k = write_more(&mut src, k, 200, Duration::from_millis(5));
+    wait_until("the relay sent frames", || kinds.lock().unwrap()[2] >= 50);
+    let [_, descriptions, frames] = *kinds.lock().unwrap();
+    assert_eq!(
+        descriptions, 0,
+        "{descriptions} descriptions for {frames} frames of the relay (source up to {k})"
+    );
+}
+
+#[test]
 fn a_relay_mirror_is_reused_when_its_subscriber_restarts() {
     let (a, b, c) = (
         TempDir::new("own-i-a"),
@@ -197,16 +278,7 @@ fn a_relay_mirror_is_reused_when_its_subscriber_restarts() {
     src.set_keyword("GAIN", Value::Long(3), "").unwrap();
     let _pub_a = publisher(a.path(), "cam", pa);
     let _sub_b = subscriber("shmim/cam", b.path(), pa, &[]);
-    let _pub_b = support::Bridge::start(&[
-        "pub",
-        "cam",
-        "--prefix",
-        "relay",
-        "--dir",
-        b.path().to_str().unwrap(),
-        "--listen",
-        &support::endpoint(pb),
-    ]);
+    let _pub_b = relay_publisher(&b, pb);
     let sub_c = subscriber("relay/cam", c.path(), pb, &[]);
     let k = push_until_current(&mut src, c.path(), "cam", 0);
     let before = inode(c.path(), "cam");

@@ -217,3 +217,19 @@ fn garbage_on_made_up_keys_costs_a_log_line_and_no_stream_worker() {
     }
     assert_eq!(std::fs::read_dir(dst_dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn keys_from_the_network_reach_the_log_with_control_characters_escaped() {
+    let dst = TempDir::new("ref-esc");
+    let port = free_port();
+    let sub = support::listening_subscriber("**", dst.path(), port, &[]);
+    let evil = injector(port);
+    let key = "\u{1b}[2J\u{1b}[31mHACKED/cam";
+    evil.put(key, support::frame_message(1, 1, &[0; 4]))
+        .wait()
+        .unwrap();
+    sub.wait_log("HACKED/cam");
+    let log = sub.log();
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    assert!(log.contains("\\u{1b}[2J\\u{1b}[31mHACKED/cam"), "{log}");
+}

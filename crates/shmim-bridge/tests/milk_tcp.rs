@@ -5,60 +5,12 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
 use shmim_core::{Datatype, Stream, StreamSpec, Value};
+use support::milk::{MAGIC, connect, header, long_kw, milk_recv};
 use support::{Bridge, TempDir, check_frame, checksum_frame, free_port, wait_until};
-
-const MAGIC: u64 = 0x12341234ff;
-
-/// The transmitter's first message: a default-build IMAGE_METADATA (384 bytes).
-fn header(name: &str, size: &[u32], datatype: u8, nbkw: u16, len: usize) -> Vec<u8> {
-    let mut h = vec![0u8; len];
-    h[..4].copy_from_slice(b"2.00");
-    h[32..32 + name.len()].copy_from_slice(name.as_bytes());
-    h[112] = size.len() as u8;
-    for (i, s) in size.iter().enumerate() {
-        h[116 + 4 * i..120 + 4 * i].copy_from_slice(&s.to_le_bytes());
-    }
-    h[136] = datatype;
-    h[224] = 1;
-    h[290..292].copy_from_slice(&nbkw.to_le_bytes());
-    h
-}
-
-/// A raw IMAGE_KEYWORD holding an integer.
-fn long_kw(name: &str, v: i64) -> [u8; 128] {
-    let mut k = [0u8; 128];
-    k[..name.len()].copy_from_slice(name.as_bytes());
-    k[16] = b'L';
-    k[24..32].copy_from_slice(&v.to_le_bytes());
-    k
-}
-
-/// `milk-recv --port PORT --dir DIR EXTRA…`.
-fn milk_recv(port: u16, dir: &TempDir, extra: &[&str]) -> Bridge {
-    let port = port.to_string();
-    let mut args = vec![
-        "milk-recv",
-        "--port",
-        &port,
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Bridge::start(&args)
-}
-
-fn connect(port: u16) -> TcpStream {
-    let mut c = None;
-    wait_until("the receiver listening", || {
-        c = TcpStream::connect(("127.0.0.1", port)).ok();
-        c.is_some()
-    });
-    c.unwrap()
-}
 
 #[test]
 fn milk_recv_accepts_a_transmitter_and_publishes_each_record() {

@@ -10,7 +10,8 @@ use super::record::{self, KEYWORD_LEN};
 use super::recv::Shared;
 use crate::error::{BridgeError, Result};
 use crate::log::log;
-use crate::mirror::{Foreign, Layout, Limits, Mirror, Place, Stats};
+use crate::mirror::{Foreign, Layout, Limits, Mirror, Place};
+use crate::sub::account::{Account, Order};
 
 /// A transmitter whose header was valid.
 pub struct Connection<'a> {
@@ -58,8 +59,10 @@ impl<'a> Connection<'a> {
         let trailer = self.shared.args.milk.trailer;
         let mut buf = vec![0u8; record::record_len(img, trailer)];
         let mut keywords: Vec<Keyword> = Vec::new();
-        let mut stats = Stats::default();
-        let mut last_cnt0: Option<u64> = None;
+        // The same accounting as `sub`'s, continued from what the stream records.
+        let mut account = Account::default();
+        account.resume(mirror.recorded_stats());
+        let mut malformed = 0;
         while read_record(&mut conn, &mut buf)? {
             let (cnt0, slice) = trailer.parse(&buf[slice_bytes..slice_bytes + trailer.bytes()])?;
             if slice >= img.slices() {
@@ -86,16 +89,24 @@ impl<'a> Connection<'a> {
                 }
                 keywords = now;
             }
-            if let Some(prev) = last_cnt0.filter(|&p| cnt0 > p) {
-                stats.gaps = stats.gaps.saturating_add(cnt0 - prev - 1);
+            if let Order::Backwards { after } = account.take(0, cnt0, 0) {
+                malformed += 1;
+                if malformed <= 10 || malformed % 1000 == 0 {
+                    log(format_args!(
+                        "milk-recv: {}: record of frame {cnt0} after frame {after} (#{malformed}; \
+                     counted as malformed, the gaps counted above it taken back)",
+                        self.peer
+                    ));
+                }
             }
-            last_cnt0 = Some(cnt0);
+            let mut stats = account.stats(malformed);
             stats.src_cnt0 = cnt0;
             let at = slice as usize * slice_bytes;
             let pixels = &buf[..slice_bytes];
             mirror.publish(slice, None, Some(&stats), |dst| {
                 dst[at..at + slice_bytes].copy_from_slice(pixels)
             })?;
+            account.mirrored(cnt0, 0, 0);
             self.frames += 1;
             self.shared.received();
             if self.shared.finished() {
@@ -106,38 +117,71 @@ impl<'a> Connection<'a> {
     }
 
     fn mirror(&self, img: &RemoteImage) -> Result<Mirror> {
-        let name = self
-            .shared
-            .args
-            .as_name
-            .clone()
-            .unwrap_or_else(|| img.name.clone());
-        let layout = Layout {
-            datatype: img.datatype,
-            shape: img.shape.clone(),
-            imagetype: ImageType::MATH_DATA,
-            semaphores: shmim_layout::IMAGE_NB_SEMAPHORE,
-            keyword_slots: img.nb_kw,
-            cb_size: 0,
-        };
-        let place = Place {
-            dir: &self.shared.dir,
-            name: &name,
-            origin: "milk-tcp",
-            source: &self.shared.source,
-            foreign: Foreign::WriteIfCompatible,
-        };
+        let d = Destination::of(self.shared, img);
         let limits = Limits {
             max_bytes: self.shared.args.max_bytes,
+            // Counted by name when the header came (`Shared::reserve`): the stream stays after
+            // the connection ends.
             budget: None,
         };
-        let m = Mirror::open_or_create(&place, &layout, &limits)?;
+        let m = Mirror::open_or_create(&d.place(self.shared), &d.layout, &limits)?;
         log(format_args!(
-            "milk-recv: receiving {} {:?} {} into {name}",
+            "milk-recv: receiving {} {:?} {} into {}",
             img.name,
             img.shape,
-            img.datatype.name()
+            img.datatype.name(),
+            d.name
         ));
         Ok(m)
+    }
+}
+
+/// The local stream a transmitter's header asks for.
+pub struct Destination {
+    /// Its name (`--as`, else the header's).
+    pub name: String,
+    /// Its layout.
+    pub layout: Layout,
+}
+
+impl Destination {
+    /// The stream for `img`'s records.
+    pub fn of(shared: &Shared, img: &RemoteImage) -> Self {
+        Self {
+            name: shared
+                .args
+                .as_name
+                .clone()
+                .unwrap_or_else(|| img.name.clone()),
+            layout: Layout {
+                datatype: img.datatype,
+                shape: img.shape.clone(),
+                imagetype: ImageType::MATH_DATA,
+                semaphores: shmim_layout::IMAGE_NB_SEMAPHORE,
+                keyword_slots: img.nb_kw,
+                cb_size: 0,
+            },
+        }
+    }
+
+    /// Where it goes.
+    pub fn place<'a>(&'a self, shared: &'a Shared) -> Place<'a> {
+        Place {
+            dir: &shared.dir,
+            name: &self.name,
+            origin: "milk-tcp",
+            source: &shared.source,
+            foreign: Foreign::WriteIfCompatible,
+        }
+    }
+
+    /// Refuses it as [`Mirror::open_or_create`] would (size, the stream at its path), touching
+    /// nothing; returns its file's bytes.
+    pub fn check(&self, shared: &Shared) -> Result<u64> {
+        let limits = Limits {
+            max_bytes: shared.args.max_bytes,
+            budget: None,
+        };
+        Mirror::check(&self.place(shared), &self.layout, &limits)
     }
 }

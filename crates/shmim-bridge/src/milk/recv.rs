@@ -8,13 +8,22 @@
 //!
 //! Each connection gets a thread, so that one that connects and sends nothing cannot keep the
 //! next out: a connection must send its header within [`HEADER_TIMEOUT`], and at most
-//! [`MAX_WAITING`] may be waiting to. The newest connection whose header is valid takes over:
-//! the previous one is shut down and the new one writes once the old one has let go of the
-//! stream (milk's receiver serves one transmitter; a restarted transmitter is the new one).
+//! [`MAX_WAITING`] may be waiting to. The newest connection whose header is valid and whose
+//! stream this receiver would write takes over: the previous one is shut down and the new one
+//! writes once the old one has let go of the stream (milk's receiver serves one transmitter; a
+//! restarted transmitter is the new one). A header naming a stream that would be refused (over
+//! `--max-bytes` or `--max-total-bytes`, someone else's stream in the way) is refused before the
+//! current connection is touched: milk's transmitter does not reconnect, so a connection ended
+//! for nothing would stop the stream for good.
+//!
+//! `--max-total-bytes` bounds the streams this receiver writes, by name, together: each
+//! transmitter can name a new stream, and the files stay after the connection ends. A name
+//! keeps its share (its file's size, the latest one written) for the life of the process.
 //! Accepted sockets have TCP keep-alive on, so a vanished peer is noticed eventually even while
 //! its stream is idle (a live transmitter of an idle stream sends nothing, so there is no read
 //! timeout on records).
 
+use std::collections::HashMap;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,10 +33,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::MilkArgs;
-use super::connection::{Connection, read_record};
+use super::connection::{Connection, Destination, read_record};
 use super::header;
 use crate::error::{BridgeError, Result};
 use crate::log::log;
+use crate::mirror::budget::{Budget, Reservation};
 
 /// How long a new connection has to send its header.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +63,10 @@ pub struct RecvArgs {
     /// bytes.
     #[arg(long, value_name = "N", default_value_t = 1 << 30)]
     pub max_bytes: u64,
+    /// Refuse a transmitter when the streams this receiver writes would take more than this
+    /// many bytes together.
+    #[arg(long, value_name = "N", default_value_t = 4 << 30)]
+    pub max_total_bytes: u64,
     /// Exit after this many frames (all connections together).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -71,6 +85,10 @@ pub struct Shared {
     state: Mutex<State>,
     /// Held by the connection that writes, for as long as it has the stream open.
     writing: Mutex<()>,
+    /// `--max-total-bytes`.
+    budget: Arc<Budget>,
+    /// The share of the budget of each stream written, by name.
+    shares: Mutex<HashMap<String, Reservation>>,
 }
 
 #[derive(Default)]
@@ -102,6 +120,27 @@ impl Shared {
         }
     }
 
+    /// Takes `bytes` of `--max-total-bytes` for stream `name` (in place of its earlier share),
+    /// or says why not (its earlier share is then kept).
+    fn reserve(&self, name: &str, bytes: u64) -> Result<()> {
+        let mut shares = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        // The earlier share is given back here (dropped), remembering its size.
+        let earlier = shares.remove(name).map(|r| r.bytes());
+        match self.budget.reserve(name, bytes) {
+            Ok(r) => {
+                shares.insert(name.to_owned(), r);
+                Ok(())
+            }
+            Err(e) => {
+                // Only this map reserves, under its lock: what was just given back fits again.
+                if let Some(r) = earlier.and_then(|b| self.budget.reserve(name, b).ok()) {
+                    shares.insert(name.to_owned(), r);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Whether `--count` frames were received.
     pub fn finished(&self) -> bool {
         let total = self.state().total;
@@ -129,6 +168,8 @@ pub fn run(a: &RecvArgs) -> Result<ExitCode> {
         done: Mutex::new(done_tx.clone()),
         state: Mutex::new(State::default()),
         writing: Mutex::new(()),
+        budget: Budget::new(a.max_total_bytes),
+        shares: Mutex::new(HashMap::new()),
     });
     let accepting = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -186,6 +227,16 @@ fn serve(shared: &Shared, mut conn: TcpStream, peer: String) {
         Ok(None) => return log(format_args!("milk-recv: {peer} closed before its header")),
         Err(e) => return log(format_args!("milk-recv: {peer}: {e}")),
     };
+    // Refused before the current connection is touched (it goes on).
+    let d = Destination::of(shared, &img);
+    if let Err(e) = d
+        .check(shared)
+        .and_then(|bytes| shared.reserve(&d.name, bytes))
+    {
+        return log(format_args!(
+            "milk-recv: {peer} refused: {e}; the current transmitter, if any, goes on"
+        ));
+    }
     // The newest valid connection takes over: the previous one is shut down (its blocked read
     // returns), and this one waits until it has let go of the stream.
     let number = {
@@ -198,18 +249,28 @@ fn serve(shared: &Shared, mut conn: TcpStream, peer: String) {
         s.headers
     };
     let _writing = shared.writing.lock().unwrap_or_else(|p| p.into_inner());
-    let newest = shared
-        .state()
-        .current
-        .as_ref()
-        .is_some_and(|(n, _)| *n == number);
-    if !newest {
+    let newest = || {
+        shared
+            .state()
+            .current
+            .as_ref()
+            .is_some_and(|(n, _)| *n == number)
+    };
+    if !newest() {
         return log(format_args!(
             "milk-recv: {peer} replaced by a newer transmitter before it started"
         ));
     }
     let mut c = Connection::new(shared, peer.clone());
-    match c.serve(conn, &img) {
+    let served = c.serve(conn, &img);
+    if !newest() {
+        // This receiver shut the connection down (whatever the read then said).
+        return log(format_args!(
+            "milk-recv: {peer} replaced by a newer transmitter after {} frames",
+            c.frames
+        ));
+    }
+    match served {
         Ok(()) => log(format_args!(
             "milk-recv: transmitter {peer} closed the connection after {} frames",
             c.frames

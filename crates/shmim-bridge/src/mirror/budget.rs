@@ -51,6 +51,13 @@ impl Budget {
     }
 }
 
+impl Reservation {
+    /// The bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         let mut used = self.budget.used.lock().unwrap_or_else(|p| p.into_inner());

@@ -110,6 +110,59 @@ fn fits(stream: &Stream, layout: &Layout, kw_needed: u16, exact: bool) -> bool {
                 && md.keywords == kw_needed))
 }
 
+/// The mirror file's keyword entries and bytes for `layout`, or why it may not be made.
+fn sized(place: &Place<'_>, layout: &Layout, limits: &Limits) -> Result<(u16, u64)> {
+    let slots = layout
+        .keyword_slots
+        .checked_add(EXTRA_KEYWORDS)
+        .ok_or_else(|| {
+            BridgeError::Usage(format!(
+                "{}: {} keyword entries leave no room for the bridge's {EXTRA_KEYWORDS}",
+                place.name, layout.keyword_slots
+            ))
+        })?;
+    let bytes = layout.file_bytes(slots).unwrap_or(u64::MAX);
+    if bytes > limits.max_bytes {
+        return Err(BridgeError::TooLarge {
+            name: place.name.to_owned(),
+            bytes,
+            max: limits.max_bytes,
+        });
+    }
+    Ok((slots, bytes))
+}
+
+/// A stream at a mirror's path that this bridge may use.
+enum AtPath {
+    /// Nothing there.
+    Nothing,
+    /// Our mirror (of whatever layout).
+    Ours(Stream),
+    /// A stream made by hand that takes frames of the layout (`Foreign::WriteIfCompatible`).
+    Compatible(Stream),
+}
+
+/// What is at the mirror's path, or why it is not ours to use.
+fn at_path(place: &Place<'_>, layout: &Layout) -> Result<AtPath> {
+    let path = path_of(place.dir, place.name);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(AtPath::Nothing);
+    }
+    let not_ours = || BridgeError::NotOurs { path: path.clone() };
+    let existing = Stream::open_in(place.dir, place.name).map_err(|_| not_ours())?;
+    match mark::owner(&existing, place.origin, place.source) {
+        Owner::Ours => Ok(AtPath::Ours(existing)),
+        Owner::Other(comment) => Err(BridgeError::OtherSource { path, comment }),
+        Owner::Unmarked
+            if place.foreign == Foreign::WriteIfCompatible
+                && fits(&existing, layout, layout.keyword_slots, false) =>
+        {
+            Ok(AtPath::Compatible(existing))
+        }
+        Owner::Unmarked => Err(not_ours()),
+    }
+}
+
 /// What is at a mirror's path.
 enum Found {
     /// Nothing: create the mirror.
@@ -126,23 +179,7 @@ impl Mirror {
     /// Refuses a stream that is not ours, one another bridge is writing, and a file larger than
     /// `limits` allow.
     pub fn open_or_create(place: &Place<'_>, layout: &Layout, limits: &Limits) -> Result<Self> {
-        let slots = layout
-            .keyword_slots
-            .checked_add(EXTRA_KEYWORDS)
-            .ok_or_else(|| {
-                BridgeError::Usage(format!(
-                    "{}: {} keyword entries leave no room for the bridge's {EXTRA_KEYWORDS}",
-                    place.name, layout.keyword_slots
-                ))
-            })?;
-        let bytes = layout.file_bytes(slots).unwrap_or(u64::MAX);
-        if bytes > limits.max_bytes {
-            return Err(BridgeError::TooLarge {
-                name: place.name.to_owned(),
-                bytes,
-                max: limits.max_bytes,
-            });
-        }
+        let (slots, bytes) = sized(place, layout, limits)?;
         // Twice at most: a stream that appears between the look and a create that may not
         // replace it is looked at again.
         let reserve = || match &limits.budget {
@@ -172,40 +209,39 @@ impl Mirror {
         })
     }
 
+    /// Refuses what [`Self::open_or_create`] would refuse for the file's size or the stream
+    /// at its path, touching nothing (no lock taken, nothing created); returns the file's bytes.
+    /// Another bridge writing the mirror is not looked at: the caller may be about to end the
+    /// connection that writes it (`milk-recv` checks a new transmitter's stream before it
+    /// shuts the current one down).
+    pub fn check(place: &Place<'_>, layout: &Layout, limits: &Limits) -> Result<u64> {
+        let (_, bytes) = sized(place, layout, limits)?;
+        at_path(place, layout)?;
+        Ok(bytes)
+    }
+
     /// Looks at what is at the mirror's path.
     fn look(place: &Place<'_>, layout: &Layout, slots: u16) -> Result<Found> {
-        let path = path_of(place.dir, place.name);
-        if std::fs::symlink_metadata(&path).is_err() {
-            return Ok(Found::Nothing);
-        }
-        let not_ours = || BridgeError::NotOurs { path: path.clone() };
-        let existing = Stream::open_in(place.dir, place.name).map_err(|_| not_ours())?;
-        match mark::owner(&existing, place.origin, place.source) {
-            Owner::Ours => {
+        Ok(match at_path(place, layout)? {
+            AtPath::Nothing => Found::Nothing,
+            AtPath::Ours(existing) => {
                 let lock = MirrorLock::take(&existing)?;
                 if fits(&existing, layout, slots, true) {
-                    Ok(Found::Usable(Box::new(Self::wrap(
+                    Found::Usable(Box::new(Self::wrap(
                         existing,
                         layout,
                         Some(layout.keyword_slots),
                         lock,
-                    ))))
+                    )))
                 } else {
-                    Ok(Found::Outdated(lock))
+                    Found::Outdated(lock)
                 }
             }
-            Owner::Other(comment) => Err(BridgeError::OtherSource { path, comment }),
-            Owner::Unmarked
-                if place.foreign == Foreign::WriteIfCompatible
-                    && fits(&existing, layout, layout.keyword_slots, false) =>
-            {
+            AtPath::Compatible(existing) => {
                 let lock = MirrorLock::take(&existing)?;
-                Ok(Found::Usable(Box::new(Self::wrap(
-                    existing, layout, None, lock,
-                ))))
+                Found::Usable(Box::new(Self::wrap(existing, layout, None, lock)))
             }
-            Owner::Unmarked => Err(not_ours()),
-        }
+        })
     }
 
     /// Creates the mirror (over our outdated one if `replace`, else only where nothing is),

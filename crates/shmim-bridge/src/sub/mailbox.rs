@@ -86,6 +86,8 @@ struct State {
     /// Frames among `items`.
     frames: usize,
     follow: Follow,
+    /// The description [`Follow`] holds (queued when a frame of its generation comes).
+    held: Option<StreamMeta>,
     want_meta: bool,
     received: u64,
     stale: u64,
@@ -140,6 +142,7 @@ impl Mailbox {
                 items: VecDeque::new(),
                 frames: 0,
                 follow: Follow::default(),
+                held: None,
                 want_meta: false,
                 received: 0,
                 stale: 0,
@@ -163,13 +166,15 @@ impl Mailbox {
     }
 
     /// A description arrived (a sample or a query reply): queued if it belongs to the source
-    /// followed (or starts following a new incarnation), counted otherwise.
+    /// followed (or starts following a new incarnation), held if it describes a new incarnation
+    /// while the followed one sends frames, counted otherwise.
     pub fn put_meta(&self, meta: StreamMeta, origin: Origin) -> Verdict {
         let mut s = self.lock();
         let now = Instant::now();
         s.last_activity = now;
         let verdict = s.follow.on_meta(meta.generation, &meta.layout, origin, now);
         match verdict {
+            Verdict::Held => s.held = Some(meta),
             Verdict::Accept => {
                 let pending = s.items.iter_mut().find_map(|i| match i {
                     Item::Meta(m) => Some(m),
@@ -203,7 +208,13 @@ impl Mailbox {
         let verdict = s.follow.on_frame(h.generation, frame.pixel_bytes(), now);
         match verdict {
             Verdict::Accept => {}
-            Verdict::Stale | Verdict::WrongSize { .. } | Verdict::Contradiction => {
+            Verdict::Switch => {
+                // The held description proved itself: it goes before its frame.
+                if let Some(m) = s.held.take() {
+                    s.items.push_back(Item::Meta(m));
+                }
+            }
+            Verdict::Stale | Verdict::WrongSize { .. } | Verdict::Contradiction | Verdict::Held => {
                 if verdict == Verdict::Stale {
                     s.stale += 1;
                 } else {
@@ -264,6 +275,12 @@ impl Mailbox {
     /// Signals the worker that work is pending.
     pub fn wake(&self) {
         self.work.notify_one();
+    }
+
+    /// Whether a new incarnation's description is held while the followed one sends no frames
+    /// (the worker then asks the publisher which is current).
+    pub fn held_and_silent(&self) -> bool {
+        self.lock().follow.held_and_silent(Instant::now())
     }
 
     /// Asks the worker to ask the publisher for the description.

@@ -28,7 +28,7 @@ use clap::Args;
 use zenoh::Wait;
 
 use crate::error::{BridgeError, Result};
-use crate::log::log;
+use crate::log::{log, printable};
 use crate::mirror::Limits;
 use crate::mirror::budget::Budget;
 use crate::session::NetArgs;
@@ -70,6 +70,10 @@ pub struct SubArgs {
     /// Seconds between status lines (0: none).
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     pub status_every: f64,
+    /// Seconds a mirrored key without a publisher must be silent before its worker closes
+    /// (tests shorten it; the default is router::DEPARTED_AFTER).
+    #[arg(long, value_name = "S", hide = true, default_value_t = router::DEPARTED_AFTER.as_secs_f64())]
+    pub departed_after: f64,
     /// Network options (--listen, --connect, --config).
     #[command(flatten)]
     pub net: NetArgs,
@@ -91,6 +95,12 @@ pub fn run(a: &SubArgs) -> Result<ExitCode> {
         }
         shmim_core::validate_name(name)?;
     }
+    let departed_after = Duration::try_from_secs_f64(a.departed_after).map_err(|_| {
+        BridgeError::Usage(format!(
+            "--departed-after {}: give a number of seconds",
+            a.departed_after
+        ))
+    })?;
     if !(a.status_every.is_finite() && a.status_every >= 0.0) {
         return Err(BridgeError::Usage(format!(
             "--status-every {}: give a number of seconds (0: no status lines)",
@@ -113,6 +123,7 @@ pub fn run(a: &SubArgs) -> Result<ExitCode> {
         a.mode,
         target,
         Arc::new(Queued::new(a.queue_bytes)),
+        departed_after,
     );
     let r = Arc::clone(&router);
     let _frames = session
@@ -160,18 +171,22 @@ fn status_loop(router: &Router, a: &SubArgs) -> Result<ExitCode> {
         if done || due {
             printed = now;
             for (key, p) in &snap {
+                // Keys and the status text come from the network: escaped like log lines.
                 println!(
-                    "{key}: received {} mirrored {} gaps {} drops {} stale {} malformed {} other-source {} latency {:.1} us src cnt0 {} [{}]",
-                    p.received,
-                    p.mirrored,
-                    p.stats.gaps,
-                    p.stats.drops,
-                    p.stale,
-                    p.stats.malformed,
-                    p.other,
-                    p.stats.latency_ns as f64 / 1e3,
-                    p.stats.src_cnt0,
-                    p.status
+                    "{}",
+                    printable(&format!(
+                        "{key}: received {} mirrored {} gaps {} drops {} stale {} malformed {} other-source {} latency {:.1} us src cnt0 {} [{}]",
+                        p.received,
+                        p.mirrored,
+                        p.stats.gaps,
+                        p.stats.drops,
+                        p.stale,
+                        p.stats.malformed,
+                        p.other,
+                        p.stats.latency_ns as f64 / 1e3,
+                        p.stats.src_cnt0,
+                        p.status
+                    ))
                 );
             }
         }

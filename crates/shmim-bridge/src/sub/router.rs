@@ -5,11 +5,17 @@
 //! stream is counted by [`Strays`]. A publisher's liveliness token, or a frame on a key without a
 //! stream, makes the router ask the key's queryable for its description (ever less often per
 //! key). A key whose worker has no mirror and that has been silent for
-//! [`strays::FORGET_AFTER`], or whose publisher left, is removed with its thread.
+//! [`strays::FORGET_AFTER`], or whose publisher left, is removed with its thread. So is a key
+//! whose worker has a mirror once no publisher's liveliness token is on it and no message has
+//! come for [`DEPARTED_AFTER`]: its thread, file descriptors, share of `--max-total-bytes`, slot
+//! and local name are given back; the mirror file stays, and is opened again (reused, inode and
+//! all) when a publisher of the key comes back. Without this, keys that come and go (a peer's
+//! made-up keys, or honest streams renamed over months) would use up the [`MAX_STREAMS`] slots
+//! for good.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use zenoh::bytes::ZBytes;
 use zenoh::sample::{Sample, SampleKind};
@@ -28,6 +34,10 @@ use crate::wire::{StreamMeta, WireError};
 
 /// Most streams one subscriber mirrors.
 pub const MAX_STREAMS: usize = 1024;
+
+/// How long a key with a mirror but no publisher's token must be silent before its worker is
+/// closed (long enough that a publisher restarting, or a link coming back, finds it open).
+pub const DEPARTED_AFTER: Duration = Duration::from_secs(60);
 
 /// Largest frame the subscription callback mirrors itself (when the worker is idle). Copying it
 /// takes a few microseconds, far less than the thread hand-off it saves. A larger frame always
@@ -50,17 +60,23 @@ pub struct Router {
     target: Arc<Target>,
     queued: Arc<Queued>,
     streams: Mutex<HashMap<String, Entry>>,
+    /// Keys on which a publisher's liveliness token is (as many as Zenoh itself holds).
+    tokens: Mutex<HashSet<String>>,
+    /// [`DEPARTED_AFTER`], shorter in tests.
+    departed_after: Duration,
     strays: Strays,
     me: Weak<Router>,
 }
 
 impl Router {
-    /// A router with no streams yet.
+    /// A router with no streams yet; a key with a mirror but no publisher is closed after
+    /// `departed_after` of silence.
     pub fn new(
         session: Session,
         mode: Mode,
         target: Arc<Target>,
         queued: Arc<Queued>,
+        departed_after: Duration,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             session,
@@ -68,6 +84,8 @@ impl Router {
             target,
             queued,
             streams: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashSet::new()),
+            departed_after,
             strays: Strays::default(),
             me: me.clone(),
         })
@@ -181,6 +199,13 @@ impl Router {
     /// A publisher's liveliness token on `key` appeared or went away.
     pub fn on_token(&self, key: &str, kind: SampleKind) {
         let entry = self.streams().get(key).cloned();
+        {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            match kind {
+                SampleKind::Put => tokens.insert(key.to_owned()),
+                SampleKind::Delete => tokens.remove(key),
+            };
+        }
         match kind {
             SampleKind::Put => {
                 log(format_args!("{key}: publisher present"));
@@ -225,18 +250,33 @@ impl Router {
     }
 
     /// Removes streams that have no mirror and were silent for [`strays::FORGET_AFTER`], and
-    /// forgets silent keys without a stream.
+    /// those with a mirror but no publisher that were silent for `departed_after`; forgets
+    /// silent keys without a stream.
     pub fn sweep(&self, now: Instant) {
-        let idle: Vec<String> = self
-            .snapshot()
+        let snapshot = self.snapshot();
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let (forgotten, departed): (Vec<_>, Vec<_>) = snapshot
             .into_iter()
-            .filter(|(_, p)| {
-                !p.has_mirror && now.duration_since(p.last_activity) >= strays::FORGET_AFTER
+            .filter(|(key, p)| {
+                let silent = now.duration_since(p.last_activity);
+                if p.has_mirror {
+                    silent >= self.departed_after && !tokens.contains(key)
+                } else {
+                    silent >= strays::FORGET_AFTER
+                }
             })
-            .map(|(k, _)| k)
-            .collect();
-        for key in idle {
+            .partition(|(_, p)| !p.has_mirror);
+        drop(tokens);
+        for (key, _) in forgotten {
             log(format_args!("{key}: no mirror and silent: forgotten"));
+            self.remove(&key);
+        }
+        for (key, _) in departed {
+            log(format_args!(
+                "{key}: no publisher and silent for {} s: worker closed (the mirror stays; it \
+                 is opened again when a publisher comes back)",
+                self.departed_after.as_secs_f64()
+            ));
             self.remove(&key);
         }
         self.strays.sweep(now);
@@ -272,7 +312,7 @@ fn deliver(
         Err(e) => return log_malformed(key, mailbox.malformed(), &e.to_string()),
     };
     match verdict {
-        Verdict::Accept | Verdict::Stale => {}
+        Verdict::Accept | Verdict::Stale | Verdict::Held | Verdict::Switch => {}
         Verdict::WrongSize { expected } => log_malformed(
             key,
             mailbox.malformed_count(),

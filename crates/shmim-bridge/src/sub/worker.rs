@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::account::Account;
+use super::account::{Account, Order};
 use super::backoff::Backoff;
 use super::claims::Claims;
 use super::mailbox::{Arrived, Mailbox, Work};
@@ -134,6 +134,9 @@ impl Worker {
 
     fn idle(&mut self) {
         let now = Instant::now();
+        if self.mailbox.held_and_silent() {
+            self.request();
+        }
         if self.mirror.is_some() {
             self.look(now);
         } else if self.meta.is_none() {
@@ -267,7 +270,17 @@ impl Worker {
             self.look(Instant::now());
         }
         let h = f.header;
-        self.account.take(h.generation, h.cnt0, f.replaced);
+        if let Order::Backwards { after } = self.account.take(h.generation, h.cnt0, f.replaced) {
+            log_malformed(
+                &self.key,
+                self.mailbox.malformed(),
+                &format!(
+                    "frame {} came after frame {after} of the same source generation (one of \
+                     them was not the source's); the gaps counted above it are taken back",
+                    h.cnt0
+                ),
+            );
+        }
         let skip = frame_header_len();
         let fits = match (&self.meta, &self.mirror) {
             (Some(meta), Some(mirror)) => {

@@ -2,6 +2,8 @@
 //! bridge binary as a child process (killed when the test ends), watchdogs, checksummed frames.
 #![allow(dead_code)]
 
+pub mod milk;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -188,3 +188,23 @@ fn closing_releases_a_waiting_producer_and_the_queued_bytes() {
     producer.join().unwrap();
     assert!(queued.try_take(bound, false), "every byte given back");
 }
+
+#[test]
+fn a_held_description_reaches_the_worker_just_before_the_frame_that_proves_it() {
+    let m = mailbox(Mode::Every);
+    m.put_frame(frame(1, 1, 4), true);
+    assert_eq!(m.put_meta(meta(2, 8), Origin::Sample), Verdict::Held);
+    m.put_frame(frame(1, 2, 4), true);
+    assert_eq!(m.put_frame(frame(2, 1, 8), true), Verdict::Switch);
+    assert_eq!(next(&m), Some((1, 0)));
+    assert_eq!(next(&m), Some((2, 0)));
+    match m.take_now() {
+        Some(Work::Meta(got)) => assert_eq!(got.generation, 2),
+        _ => panic!("the held description"),
+    }
+    match m.take_now() {
+        Some(Work::Frame(f)) => assert_eq!(f.header.generation, 2),
+        _ => panic!("its frame"),
+    }
+    assert!(m.take_now().is_none());
+}
