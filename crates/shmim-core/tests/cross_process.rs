@@ -196,6 +196,61 @@ fn a_killed_readers_slot_is_reclaimed() {
 }
 
 #[test]
+fn a_legacy_wait_slot_claim_never_shares_a_native_readers_slot() {
+    let dir = StreamDir::new("legacy-slot");
+    let mut w = Stream::create(
+        "ls",
+        &StreamSpec::new(&[4], Datatype::U8)
+            .semaphores(3)
+            .dir(dir.path()),
+    )
+    .unwrap();
+    let mut r = w.reader().unwrap();
+    assert_eq!(r.slot(), Some(0));
+    assert_eq!(
+        w.claimed_wait_slot(),
+        None,
+        "the reader's slot is not a legacy claim"
+    );
+    let legacy = w.claim_wait_slot(None);
+    assert_eq!(legacy, Some(1), "the legacy claim takes a slot of its own");
+    assert_eq!(w.claim_wait_slot(None), legacy, "and keeps it");
+    w.write_frame(&[1u8; 4]).unwrap();
+    assert!(
+        w.semaphore(1).unwrap().try_wait(),
+        "the legacy waiter's post"
+    );
+    assert_eq!(r.wait_timeout(Duration::from_secs(10)).unwrap(), 1);
+    drop(r);
+    assert_eq!(
+        w.claimed_wait_slot(),
+        legacy,
+        "the reader's release leaves the claim alone"
+    );
+}
+
+#[test]
+fn a_legacy_claim_of_a_killed_readers_slot_stays_this_processs() {
+    let dir = StreamDir::new("legacy-killed");
+    let w = Stream::create(
+        "lk",
+        &StreamSpec::new(&[1], Datatype::U8)
+            .semaphores(1)
+            .dir(dir.path()),
+    )
+    .unwrap();
+    let mut holder = spawn_child("child", "hold_slot", dir.path(), &[("STREAM", "lk".into())]);
+    eventually("the holder to register", 60, || {
+        w.registered_readers().len() == 1
+    });
+    kill(&mut holder);
+    // The killed reader's marks are still on the slot; the claim clears them.
+    assert_eq!(w.claim_wait_slot(None), Some(0));
+    assert_eq!(w.claimed_wait_slot(), Some(0));
+    assert_eq!(w.claim_wait_slot(None), Some(0));
+}
+
+#[test]
 fn a_writer_killed_mid_frame_is_reported_dead_and_can_be_taken_over() {
     let dir = StreamDir::new("xp-died");
     let mut w = Stream::create(
