@@ -166,25 +166,26 @@ fn a_frame_written_in_one_process_is_read_in_another_after_a_wake() {
     expect_success(reader);
 }
 
-#[test]
-fn a_killed_readers_slot_is_reclaimed() {
-    let dir = StreamDir::new("xp-slot");
+/// A one-semaphore stream `name` in `dir`, and a child process holding its slot as a reader.
+fn stream_with_a_slot_holder(dir: &StreamDir, name: &str) -> (Stream, std::process::Child) {
     let w = Stream::create(
-        "slot",
+        name,
         &StreamSpec::new(&[1], Datatype::U8)
             .semaphores(1)
             .dir(dir.path()),
     )
     .unwrap();
-    let mut holder = spawn_child(
-        "child",
-        "hold_slot",
-        dir.path(),
-        &[("STREAM", "slot".into())],
-    );
+    let holder = spawn_child("child", "hold_slot", dir.path(), &[("STREAM", name.into())]);
     eventually("the holder to register", 60, || {
         w.registered_readers().len() == 1
     });
+    (w, holder)
+}
+
+#[test]
+fn a_killed_readers_slot_is_reclaimed() {
+    let dir = StreamDir::new("xp-slot");
+    let (w, mut holder) = stream_with_a_slot_holder(&dir, "slot");
     assert!(
         matches!(w.reader(), Err(Error::NoFreeSlot { .. })),
         "a live holder keeps its slot"
@@ -232,17 +233,7 @@ fn a_legacy_wait_slot_claim_never_shares_a_native_readers_slot() {
 #[test]
 fn a_legacy_claim_of_a_killed_readers_slot_stays_this_processs() {
     let dir = StreamDir::new("legacy-killed");
-    let w = Stream::create(
-        "lk",
-        &StreamSpec::new(&[1], Datatype::U8)
-            .semaphores(1)
-            .dir(dir.path()),
-    )
-    .unwrap();
-    let mut holder = spawn_child("child", "hold_slot", dir.path(), &[("STREAM", "lk".into())]);
-    eventually("the holder to register", 60, || {
-        w.registered_readers().len() == 1
-    });
+    let (w, mut holder) = stream_with_a_slot_holder(&dir, "lk");
     kill(&mut holder);
     // The killed reader's marks are still on the slot; the claim clears them.
     assert_eq!(w.claim_wait_slot(None), Some(0));
