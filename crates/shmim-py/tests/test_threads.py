@@ -36,21 +36,27 @@ def run_threads(*targets) -> None:
         raise errors[0]
 
 
+def block_writer(s, blocks: int, seconds: float, done: threading.Event, published: list):
+    """A thread body: `blocks` `with s.write()` blocks (frame k: every pixel k, the block held
+    `seconds`), each one's frame number appended to `published`; sets `done` at the end."""
+    def write():
+        try:
+            for k in range(1, blocks + 1):
+                w = s.write()
+                with w as a:
+                    a[:] = k
+                    time.sleep(seconds)
+                published.append(w.frame)
+        finally:
+            done.set()
+    return write
+
+
 def test_a_thread_reading_metadata_never_makes_another_threads_write_block_lose_its_frame(stream_dir):
     s = shmim.Stream.create("md", (4,), np.int64, dir=stream_dir)
     done = threading.Event()
     blocks = []
-
-    def writer():
-        try:
-            for k in range(1, 51):
-                w = s.write()
-                with w as a:
-                    a[:] = k
-                    time.sleep(0.001)
-                blocks.append(w.frame)
-        finally:
-            done.set()
+    writer = block_writer(s, 50, 0.001, done, blocks)
 
     def looker():
         while not done.is_set():
@@ -153,16 +159,8 @@ def test_closing_the_stream_inside_its_write_block_abandons_the_frame(stream_dir
 def test_a_thread_reads_while_another_thread_writes_in_with_blocks(stream_dir):
     s = shmim.Stream.create("wb", (64,), np.uint32, dir=stream_dir)
     done = threading.Event()
-    reads = []
-
-    def writer():
-        try:
-            for k in range(1, 101):
-                with s.write() as a:
-                    a[:] = k
-                    time.sleep(0.0005)
-        finally:
-            done.set()
+    reads, blocks = [], []
+    writer = block_writer(s, 100, 0.0005, done, blocks)
 
     def reader():
         # Another thread's open block is a writer mid-frame: the read waits for it to end (as
@@ -175,7 +173,7 @@ def test_a_thread_reads_while_another_thread_writes_in_with_blocks(stream_dir):
 
     run_threads(writer, reader)
     assert reads and reads == sorted(reads)
-    assert s.cnt0 == 100 and s.read().tolist() == [100] * 64
+    assert blocks == list(range(1, 101)) and s.cnt0 == 100 and s.read().tolist() == [100] * 64
 
 
 def test_a_read_from_another_thread_waits_for_the_open_block_and_gets_its_frame(stream_dir):
