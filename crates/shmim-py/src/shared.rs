@@ -68,11 +68,15 @@ impl<T: Send> Shared<T> {
     pub fn locked_after<R>(
         &self,
         slice: Duration,
-        busy: impl FnMut(&mut T) -> bool,
+        mut busy: impl FnMut(&mut T) -> bool,
         f: impl FnOnce(&mut T, Duration) -> R,
     ) -> R {
+        let mut value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
+        if !busy(&mut value) {
+            // The usual case (every frame read): no clock read for a wait that does not happen.
+            return f(&mut value, slice);
+        }
         let start = std::time::Instant::now();
-        let value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
         let (mut value, _) = self
             .changed
             .wait_timeout_while(value, slice, busy)
