@@ -160,10 +160,12 @@ impl View {
         self.map.semlog().post();
     }
 
-    /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
-    /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
-    /// process that no longer exists). `None` when every slot belongs to a live process. Nothing
-    /// is flushed or flagged, and the slot is kept until the process ends (legacy semantics).
+    /// Legacy `getsemwaitindex`: the slot already registered to this process (never one a native
+    /// [`crate::Reader`] of it holds), else `preferred` if it is free, else the first free slot,
+    /// claimed for this process (free: a PID ≤ 0, or a process that no longer exists). `None`
+    /// when every slot belongs to a live process. Nothing is flushed or flagged (a killed
+    /// `Reader`'s marks are cleared), and the slot is kept until the process ends (legacy
+    /// semantics).
     pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
         claim_wait_slot(&self.map, preferred)
     }
@@ -247,10 +249,12 @@ impl crate::stream::Stream {
         crate::writer::post_all(&self.map, pid::current());
     }
 
-    /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
-    /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
-    /// process that no longer exists). `None` when every slot belongs to a live process. Nothing
-    /// is flushed or flagged, and the slot is kept until the process ends (legacy semantics).
+    /// Legacy `getsemwaitindex`: the slot already registered to this process (never one a native
+    /// [`crate::Reader`] of it holds), else `preferred` if it is free, else the first free slot,
+    /// claimed for this process (free: a PID ≤ 0, or a process that no longer exists). `None`
+    /// when every slot belongs to a live process. Nothing is flushed or flagged (a killed
+    /// `Reader`'s marks are cleared), and the slot is kept until the process ends (legacy
+    /// semantics).
     #[doc(hidden)]
     pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
         claim_wait_slot(&self.map, preferred)
