@@ -92,7 +92,8 @@ fn code_of(e: &shmim_core::Error) -> errno_t {
         | E::IndexOutOfRange { .. }
         | E::LengthMismatch { .. }
         | E::TypeMismatch { .. }
-        | E::KeywordTooLong { .. } => IMAGESTREAMIO_INVALIDARG,
+        | E::KeywordTooLong { .. }
+        | E::KeywordNul { .. } => IMAGESTREAMIO_INVALIDARG,
         E::Io { op, .. } => match *op {
             "mmap" => IMAGESTREAMIO_MMAP,
             "fallocate" => IMAGESTREAMIO_FILEWRITE,

@@ -192,6 +192,16 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A keyword name, comment or value holds a NUL byte, which C readers take for its end.
+    #[error("keyword {what} {value:?} holds a NUL byte at {at}: C reads the text as ending there")]
+    KeywordNul {
+        /// `name`, `comment` or `string value`.
+        what: &'static str,
+        /// The text given.
+        value: String,
+        /// Byte index of the NUL.
+        at: usize,
+    },
     /// A shared segment's file does not hold this segment type.
     #[error("{} is not the segment expected: {check}", path.display())]
     Segment {

@@ -35,8 +35,8 @@
 //! serialised within each process only.
 
 use shmim_layout::{
-    ImageKeyword, KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING, KeywordType, KeywordValue, read_cstr,
-    write_cstr,
+    CStrError, ImageKeyword, KEYWORD_MAX_COMMENT, KEYWORD_MAX_STRING, KeywordType, KeywordValue,
+    read_cstr, write_cstr,
 };
 
 use std::fs::File;
@@ -258,10 +258,17 @@ fn counter<'a>(p: *mut ImageKeyword) -> shmim_sync::Field<'a, u64> {
 }
 
 fn fit(what: &'static str, s: &str, field: &mut [u8], max: usize) -> Result<()> {
-    write_cstr(field, s.as_bytes()).map_err(|_| Error::KeywordTooLong {
-        what,
-        value: s.into(),
-        max: max - 1,
+    write_cstr(field, s.as_bytes()).map_err(|e| match e {
+        CStrError::InteriorNul { at } => Error::KeywordNul {
+            what,
+            value: s.into(),
+            at,
+        },
+        CStrError::TooLong { .. } => Error::KeywordTooLong {
+            what,
+            value: s.into(),
+            max: max - 1,
+        },
     })
 }
 

@@ -160,10 +160,12 @@ impl View {
         self.map.semlog().post();
     }
 
-    /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
-    /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
-    /// process that no longer exists). `None` when every slot belongs to a live process. Nothing
-    /// is flushed or flagged, and the slot is kept until the process ends (legacy semantics).
+    /// Legacy `getsemwaitindex`: the slot already registered to this process (never one a native
+    /// [`crate::Reader`] of it holds), else `preferred` if it is free, else the first free slot,
+    /// claimed for this process (free: a PID ≤ 0, or a process that no longer exists). `None`
+    /// when every slot belongs to a live process. Nothing is flushed or flagged (a killed
+    /// `Reader`'s marks are cleared), and the slot is kept until the process ends (legacy
+    /// semantics).
     pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
         claim_wait_slot(&self.map, preferred)
     }
@@ -187,12 +189,12 @@ fn post(map: &Mapping, i: u16) -> Result<Post> {
 /// same slot; unlike the Rust `Reader`, nothing is flushed or flagged (legacy C readers expect
 /// neither), and the slot is kept until the process ends.
 fn claim_wait_slot(map: &Mapping, preferred: Option<u16>) -> Option<u16> {
-    let me = pid::current();
-    let n = map.geometry().nb_sem;
-    let mine = (0..n).find(|&i| map.sem_read_pid(i).is_ok_and(|p| p.peek() == me));
+    let mine = claimed_wait_slot(map);
     if mine.is_some() {
         return mine;
     }
+    let me = pid::current();
+    let n = map.geometry().nb_sem;
     let order = preferred
         .filter(|&p| p < n)
         .into_iter()
@@ -200,11 +202,27 @@ fn claim_wait_slot(map: &Mapping, preferred: Option<u16>) -> Option<u16> {
     for i in order {
         if let Ok(slot_pid) = map.sem_read_pid(i) {
             if slot::claim(slot_pid.cell(), me, liveness::is_dead) {
+                // A native `Reader` killed in this slot left its marks: clear them, or the slot
+                // would not be found as this process's claim next time.
+                crate::reader::set_bits(map, i, false);
                 return Some(i);
             }
         }
     }
     None
+}
+
+/// The slot an earlier legacy claim gave this process: its `semReadPID` is this process and no
+/// native [`crate::Reader`] holds it. A `Reader` of this process registers with the same PID but
+/// must keep its slot to itself — a legacy waiter sharing it would take the posts of the frames
+/// the `Reader` waits for, and keep waiting there after the `Reader` released the slot to
+/// another process — so the lookup passes over slots a `Reader` marked as its own
+/// (`reader::held_by_reader`). The legacy claim marks nothing, as C readers expect.
+fn claimed_wait_slot(map: &Mapping) -> Option<u16> {
+    let me = pid::current();
+    (0..map.geometry().nb_sem).find(|&i| {
+        map.sem_read_pid(i).is_ok_and(|p| p.peek() == me) && !crate::reader::held_by_reader(map, i)
+    })
 }
 
 /// The legacy semaphore calls on an open stream, for bindings of the legacy API (pyMilk's
@@ -231,12 +249,21 @@ impl crate::stream::Stream {
         crate::writer::post_all(&self.map, pid::current());
     }
 
-    /// Legacy `getsemwaitindex`: the slot already registered to this process, else `preferred`
-    /// if it is free, else the first free slot, claimed for this process (free: a PID ≤ 0, or a
-    /// process that no longer exists). `None` when every slot belongs to a live process. Nothing
-    /// is flushed or flagged, and the slot is kept until the process ends (legacy semantics).
+    /// Legacy `getsemwaitindex`: the slot already registered to this process (never one a native
+    /// [`crate::Reader`] of it holds), else `preferred` if it is free, else the first free slot,
+    /// claimed for this process (free: a PID ≤ 0, or a process that no longer exists). `None`
+    /// when every slot belongs to a live process. Nothing is flushed or flagged (a killed
+    /// `Reader`'s marks are cleared), and the slot is kept until the process ends (legacy
+    /// semantics).
     #[doc(hidden)]
     pub fn claim_wait_slot(&self, preferred: Option<u16>) -> Option<u16> {
         claim_wait_slot(&self.map, preferred)
+    }
+
+    /// The slot [`Self::claim_wait_slot`] gave this process earlier, if any (never a native
+    /// [`crate::Reader`]'s slot): a binding flushes a slot only when it claims it anew.
+    #[doc(hidden)]
+    pub fn claimed_wait_slot(&self) -> Option<u16> {
+        claimed_wait_slot(&self.map)
     }
 }

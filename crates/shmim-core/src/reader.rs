@@ -154,8 +154,17 @@ impl Stream {
     }
 }
 
+/// Whether a native `Reader` holds slot `i`: it sets the slot's `CONNECTED` status bit while it
+/// is registered (`set_bits`); the legacy claim sets no bit. (A `Reader` claims the PID first and
+/// sets the bit just after: a legacy claim of the same process in that window of a few
+/// instructions still takes the slot for its own.)
+pub(crate) fn held_by_reader(map: &Mapping, i: u16) -> bool {
+    map.semstatus(i)
+        .is_ok_and(|s| s.peek() & SEMSTATUS_CONNECTED != 0)
+}
+
 /// Sets (or clears) this slot's `READY` control bit and `CONNECTED` status bit.
-fn set_bits(map: &Mapping, i: u16, on: bool) {
+pub(crate) fn set_bits(map: &Mapping, i: u16, on: bool) {
     for (field, bit) in [
         (map.semctrl(i), SEMCTRL_READY),
         (map.semstatus(i), SEMSTATUS_CONNECTED),

@@ -56,10 +56,7 @@ impl Stream {
     /// Creates the stream `name` (replacing an existing one atomically), in `spec`'s directory or
     /// the default one.
     pub fn create(name: &str, spec: &StreamSpec) -> Result<Self> {
-        let dir = spec
-            .dir
-            .clone()
-            .unwrap_or_else(|| crate::default_dir().to_path_buf());
+        let dir = absolute(spec.dir.as_deref().unwrap_or_else(|| crate::default_dir()));
         let map = crate::create::create(name, spec, &dir, false)?;
         Ok(Self::from_mapping(map, name, Some(dir)))
     }
@@ -68,10 +65,7 @@ impl Stream {
     /// unless `spec` sets one).
     #[doc(hidden)]
     pub fn create_legacy_mode(name: &str, spec: &StreamSpec) -> Result<Self> {
-        let dir = spec
-            .dir
-            .clone()
-            .unwrap_or_else(|| crate::default_dir().to_path_buf());
+        let dir = absolute(spec.dir.as_deref().unwrap_or_else(|| crate::default_dir()));
         let map = crate::create::create(name, spec, &dir, true)?;
         Ok(Self::from_mapping(map, name, Some(dir)))
     }
@@ -98,15 +92,15 @@ impl Stream {
     /// Opens `name` in `dir` with options.
     pub fn open_with(dir: impl AsRef<Path>, name: &str, opts: &OpenOptions) -> Result<Self> {
         let name = crate::name::validate_name(name)?;
-        let dir = dir.as_ref();
+        let dir = absolute(dir.as_ref());
         let path = dir.join(format!("{name}{FILE_SUFFIX}"));
-        let map = open_path(&path, Some(dir), opts)?;
-        Ok(Self::from_mapping(map, name, Some(dir.to_path_buf())))
+        let map = open_path(&path, Some(&dir), opts)?;
+        Ok(Self::from_mapping(map, name, Some(dir)))
     }
 
     /// Opens the stream file at `path` (symlinks must stay in its directory).
     pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
+        let path = &absolute(path.as_ref());
         let map = open_path(path, None, &OpenOptions::default())?;
         let file_name = path
             .file_name()
@@ -361,4 +355,12 @@ impl Stream {
         }
         Ok(())
     }
+}
+
+/// `path` made absolute against the working directory now. A stream keeps its path to tell when
+/// the file was replaced or removed (readers `stat` it while they wait): a relative one would lead
+/// elsewhere once the process changes directory, and a live stream would read as deleted. Kept as
+/// given if it cannot be made absolute (an empty path, a working directory that no longer exists).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

@@ -166,25 +166,26 @@ fn a_frame_written_in_one_process_is_read_in_another_after_a_wake() {
     expect_success(reader);
 }
 
-#[test]
-fn a_killed_readers_slot_is_reclaimed() {
-    let dir = StreamDir::new("xp-slot");
+/// A one-semaphore stream `name` in `dir`, and a child process holding its slot as a reader.
+fn stream_with_a_slot_holder(dir: &StreamDir, name: &str) -> (Stream, std::process::Child) {
     let w = Stream::create(
-        "slot",
+        name,
         &StreamSpec::new(&[1], Datatype::U8)
             .semaphores(1)
             .dir(dir.path()),
     )
     .unwrap();
-    let mut holder = spawn_child(
-        "child",
-        "hold_slot",
-        dir.path(),
-        &[("STREAM", "slot".into())],
-    );
+    let holder = spawn_child("child", "hold_slot", dir.path(), &[("STREAM", name.into())]);
     eventually("the holder to register", 60, || {
         w.registered_readers().len() == 1
     });
+    (w, holder)
+}
+
+#[test]
+fn a_killed_readers_slot_is_reclaimed() {
+    let dir = StreamDir::new("xp-slot");
+    let (w, mut holder) = stream_with_a_slot_holder(&dir, "slot");
     assert!(
         matches!(w.reader(), Err(Error::NoFreeSlot { .. })),
         "a live holder keeps its slot"
@@ -193,6 +194,51 @@ fn a_killed_readers_slot_is_reclaimed() {
     let r = w.reader().unwrap();
     assert_eq!(r.slot(), Some(0));
     assert_eq!(w.registered_readers(), vec![(0, std::process::id() as i32)]);
+}
+
+#[test]
+fn a_legacy_wait_slot_claim_never_shares_a_native_readers_slot() {
+    let dir = StreamDir::new("legacy-slot");
+    let mut w = Stream::create(
+        "ls",
+        &StreamSpec::new(&[4], Datatype::U8)
+            .semaphores(3)
+            .dir(dir.path()),
+    )
+    .unwrap();
+    let mut r = w.reader().unwrap();
+    assert_eq!(r.slot(), Some(0));
+    assert_eq!(
+        w.claimed_wait_slot(),
+        None,
+        "the reader's slot is not a legacy claim"
+    );
+    let legacy = w.claim_wait_slot(None);
+    assert_eq!(legacy, Some(1), "the legacy claim takes a slot of its own");
+    assert_eq!(w.claim_wait_slot(None), legacy, "and keeps it");
+    w.write_frame(&[1u8; 4]).unwrap();
+    assert!(
+        w.semaphore(1).unwrap().try_wait(),
+        "the legacy waiter's post"
+    );
+    assert_eq!(r.wait_timeout(Duration::from_secs(10)).unwrap(), 1);
+    drop(r);
+    assert_eq!(
+        w.claimed_wait_slot(),
+        legacy,
+        "the reader's release leaves the claim alone"
+    );
+}
+
+#[test]
+fn a_legacy_claim_of_a_killed_readers_slot_stays_this_processs() {
+    let dir = StreamDir::new("legacy-killed");
+    let (w, mut holder) = stream_with_a_slot_holder(&dir, "lk");
+    kill(&mut holder);
+    // The killed reader's marks are still on the slot; the claim clears them.
+    assert_eq!(w.claim_wait_slot(None), Some(0));
+    assert_eq!(w.claimed_wait_slot(), Some(0));
+    assert_eq!(w.claim_wait_slot(None), Some(0));
 }
 
 #[test]

@@ -257,3 +257,32 @@ fn geometry_errors_at_create_are_typed() {
         Err(Error::Geometry(LayoutError::Naxis(4)))
     ));
 }
+
+/// `target` named relative to the working directory (`../` up to `/`, then the rest).
+fn relative_to_cwd(target: &std::path::Path) -> std::path::PathBuf {
+    let cwd = std::env::current_dir().unwrap();
+    let up = cwd.components().count() - 1;
+    let mut rel: std::path::PathBuf = std::iter::repeat_n("..", up).collect();
+    rel.push(target.strip_prefix("/").unwrap());
+    rel
+}
+
+#[test]
+fn a_stream_opened_by_a_relative_path_keeps_an_absolute_one() {
+    // A relative path would lead elsewhere after a `chdir`, and the stream would read as
+    // deleted (tests cannot `chdir`: the test threads share the working directory).
+    let dir = StreamDir::new("relative");
+    let w = Stream::create("rel", &StreamSpec::new(&[4], Datatype::U8).dir(dir.path())).unwrap();
+    let by_path = Stream::open_path(relative_to_cwd(&dir.file("rel"))).unwrap();
+    let by_dir = Stream::open_in(relative_to_cwd(dir.path()), "rel").unwrap();
+    let made = Stream::create(
+        "rel2",
+        &StreamSpec::new(&[4], Datatype::U8).dir(relative_to_cwd(dir.path())),
+    )
+    .unwrap();
+    for s in [&w, &by_path, &by_dir, &made] {
+        let path = s.path().unwrap();
+        assert!(path.is_absolute(), "{} is relative", path.display());
+        assert!(!s.inode_changed().unwrap());
+    }
+}

@@ -418,6 +418,15 @@ fn keywords_round_trip_field_for_field() {
         s.set_keyword("WAY_TOO_LONG_NAME", Value::Long(1), ""),
         Err(Error::KeywordTooLong { what: "name", .. })
     ));
+    // A NUL is not a length problem: C would read the name as ending there.
+    assert!(matches!(
+        s.set_keyword("k\0", Value::Long(1), ""),
+        Err(Error::KeywordNul {
+            what: "name",
+            at: 1,
+            ..
+        })
+    ));
     assert!(matches!(
         s.set_keyword_at(0, "S", Value::Str("sixteen chars!!!".into()), ""),
         Err(Error::KeywordTooLong { .. })

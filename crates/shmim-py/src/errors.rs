@@ -90,7 +90,8 @@ pub fn to_py(e: Error) -> PyErr {
         | Error::Geometry(_)
         | Error::TypeMismatch { .. }
         | Error::LengthMismatch { .. }
-        | Error::KeywordTooLong { .. } => PyValueError::new_err(msg),
+        | Error::KeywordTooLong { .. }
+        | Error::KeywordNul { .. } => PyValueError::new_err(msg),
         Error::IndexOutOfRange { .. } => PyIndexError::new_err(msg),
         Error::Invalid { .. }
         | Error::NotRegularFile { .. }

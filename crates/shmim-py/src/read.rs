@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use numpy::PyUntypedArray;
 use pyo3::prelude::*;
-use shmim_core::Metadata;
+use shmim_core::{Error, Metadata};
 
 use crate::errors::{TornError, WriterDiedError, WriterStuckError};
 use crate::frame::FrameShape;
 use crate::reader::ReaderState;
 use crate::shared::Shared;
-use crate::stream::{PyStream, StreamState};
+use crate::stream::{BlockState, PyStream, StreamState, inside_block};
 use crate::wait::{Between, Step, sliced};
 
 /// What a consistent frame copy runs on: a stream's state or a reader's.
@@ -31,6 +31,11 @@ pub trait CopySource: Send {
         slice: Duration,
         buf: &mut [u8],
     ) -> PyResult<Step<u64>>;
+
+    /// Whether the copy must wait for another thread (its write block through the same handle).
+    fn behind_block(&mut self) -> bool {
+        false
+    }
 }
 
 impl CopySource for StreamState {
@@ -40,7 +45,9 @@ impl CopySource for StreamState {
         slice: Duration,
         buf: &mut [u8],
     ) -> PyResult<Step<u64>> {
-        self.not_writing("read")?;
+        if let Some(step) = facing_block(self, "read")? {
+            return Ok(step);
+        }
         if !Arc::ptr_eq(frame, &self.frame) {
             // Another thread reopened the handle on a new file since the read began.
             return Err(pyo3::exceptions::PyValueError::new_err(
@@ -50,6 +57,10 @@ impl CopySource for StreamState {
         let st = self.stream_mut()?;
         st.set_read_timeout(slice);
         Step::of_read(st.read_bytes_into(buf))
+    }
+
+    fn behind_block(&mut self) -> bool {
+        self.block() == BlockState::Other
     }
 }
 
@@ -63,6 +74,24 @@ impl CopySource for ReaderState {
         let r = self.reader_mut()?;
         r.set_read_timeout(slice);
         Step::of_read(r.read_bytes_into(buf))
+    }
+}
+
+/// A consistent read of a stream facing the handle's own write block, if one is open. Inside the
+/// block (this thread's) no read can succeed until the block ends: refused at once. Another
+/// thread's block is a writer mid-frame, as another handle's would be: the read waits for it to
+/// end, until its bound (`WriterStuckError`). It waits with the lock released (a core read facing
+/// the flag would hold it for its whole slice, and the writer could not leave its block): each
+/// slice waits in `Shared::locked_after` for the block's end (`Write` notifies) and comes here
+/// only once it ended or the slice ran out.
+fn facing_block<T>(state: &StreamState, what: &str) -> PyResult<Option<Step<T>>> {
+    match state.block() {
+        BlockState::None => Ok(None),
+        BlockState::Own => Err(inside_block(what)),
+        BlockState::Other => Ok(Some(Step::Again(Error::WriterStuck {
+            writer: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+            waited: Duration::ZERO,
+        }))),
     }
 }
 
@@ -84,7 +113,9 @@ pub fn frame<'py, T: CopySource>(
         watch: None,
     };
     let number = sliced(py, Some(bound), between, |slice| {
-        shared.locked(|source| source.copy(frame, slice, buf))
+        shared.locked_after(slice, T::behind_block, |source, rest| {
+            source.copy(frame, rest, buf)
+        })
     })?;
     Ok((dest.into_array(), number))
 }
@@ -92,10 +123,11 @@ pub fn frame<'py, T: CopySource>(
 /// `Stream.metadata`: a consistent copy, or (writer stuck or dead, or frames that kept changing
 /// for the whole bound) the header as it is.
 pub fn metadata(stream: &PyStream, py: Python<'_>) -> PyResult<Metadata> {
-    let own_block = stream.state.with(py, |s| s.held.is_some());
+    let own_block = stream.state.with(py, |s| s.block() == BlockState::Own);
     let snapshot = || stream.with_stream(py, |s| Ok(s.metadata_snapshot()));
     if own_block {
-        // This handle holds the flag itself: no consistent copy can succeed until its block ends.
+        // This thread holds the flag itself: no consistent copy can succeed until it leaves its
+        // block.
         return snapshot();
     }
     let between = Between {
@@ -104,11 +136,16 @@ pub fn metadata(stream: &PyStream, py: Python<'_>) -> PyResult<Metadata> {
     };
     let bound = crate::time::read_timeout(stream.read_timeout.get())?;
     let copied = sliced(py, Some(bound), between, |slice| {
-        stream.state.locked(|s| {
-            let st = s.stream_mut()?;
-            st.set_read_timeout(slice);
-            Step::of_read(st.metadata())
-        })
+        stream
+            .state
+            .locked_after(slice, StreamState::behind_block, |s, rest| {
+                if let Some(step) = facing_block(s, "read the metadata")? {
+                    return Ok(step);
+                }
+                let st = s.stream_mut()?;
+                st.set_read_timeout(rest);
+                Step::of_read(st.metadata())
+            })
     });
     match copied {
         Err(e)

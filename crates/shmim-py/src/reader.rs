@@ -47,6 +47,9 @@ pub struct PyReader {
     watch: Option<Watch>,
     /// Bound of consistent reads, seconds.
     read_timeout: Setting<f64>,
+    /// Frames whose number a `frames()` wait returned but that it did not yield, having copied a
+    /// newer one: seen by the core reader, never by the caller, so part of `missed`.
+    pub(crate) skipped: Setting<u64>,
 }
 
 impl PyReader {
@@ -66,6 +69,7 @@ impl PyReader {
             frame,
             watch,
             read_timeout: Setting::new(read_timeout),
+            skipped: Setting::new(0),
         }
     }
 
@@ -166,10 +170,14 @@ impl PyReader {
         self.with_reader(py, |r| Ok(r.last_frame()))
     }
 
-    /// Frames published that this reader never saw (gaps in `cnt0`).
+    /// Frames published that this reader never returned: gaps in `cnt0` between the frame
+    /// numbers its waits and reads returned, and the frames `frames()` waited for but skipped for
+    /// a newer one. With `frames()` alone, frames yielded + `missed` = frames published since
+    /// the reader was made.
     #[getter]
     fn missed(&self, py: Python<'_>) -> PyResult<u64> {
-        self.with_reader(py, |r| Ok(r.missed()))
+        let seen_missed = self.with_reader(py, |r| Ok(r.missed()))?;
+        Ok(seen_missed.saturating_add(self.skipped.get()))
     }
 
     /// Copies thrown away because a writer touched the frame during the copy.

@@ -26,12 +26,11 @@ pub type ProcTrace = (i32, i32, u64, f64, f64, i32, i32, u64);
 /// `getsemwaitindex`: this process's slot, else a newly claimed one, flushed (posts made before
 /// the claim were for no reader, and a reader that came after them must not take them for
 /// frames: the native `Reader` does the same).
+///
+/// Never a native `Reader`'s slot of this process (the core passes over those): a compat waiter
+/// sharing it would take the posts of the frames the `Reader` waits for.
 pub fn claim(stream: &Stream, preferred: Option<u16>) -> PyResult<Option<u16>> {
-    let me = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
-    let had = stream
-        .registered_readers()
-        .iter()
-        .any(|&(_, pid)| pid == me);
+    let had = stream.claimed_wait_slot().is_some();
     let slot = stream.claim_wait_slot(preferred);
     if let (Some(i), false) = (slot, had) {
         stream.semaphore(i).py()?.flush();

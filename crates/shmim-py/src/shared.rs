@@ -17,7 +17,8 @@
 //! (within one slice) and drops the value. A wait or read of another thread looks at the flag
 //! between its slices and ends with a `ValueError` saying the object was closed meanwhile.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -25,6 +26,8 @@ use pyo3::prelude::*;
 /// A value used by several Python threads, and whether it is being closed.
 pub struct Shared<T> {
     value: Mutex<T>,
+    /// Signalled when a thread ends something other threads' calls wait for (a write block).
+    changed: Condvar,
     /// Its own lock (held for one load or store), so looking at it never waits for a slice.
     closing: Mutex<bool>,
     /// Names the object in errors ("stream", "reader").
@@ -36,6 +39,7 @@ impl<T: Send> Shared<T> {
     pub fn new(value: T, what: &'static str) -> Self {
         Self {
             value: Mutex::new(value),
+            changed: Condvar::new(),
             closing: Mutex::new(false),
             what,
         }
@@ -54,6 +58,35 @@ impl<T: Send> Shared<T> {
         // one re-reads what it needs); keep serving rather than poisoning the object.
         let mut value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut value)
+    }
+
+    /// Like [`Self::locked`], once `busy(value)` no longer holds or `slice` ran out: until then
+    /// the lock is released (a condition variable), and the thread whose call ends the wait
+    /// calls [`Self::notify`]. `f` gets the rest of the slice. For a call that must wait for
+    /// another thread of the same object (its write block) without polling: it gets the lock as
+    /// soon as that thread is done, before that thread can take it back.
+    pub fn locked_after<R>(
+        &self,
+        slice: Duration,
+        mut busy: impl FnMut(&mut T) -> bool,
+        f: impl FnOnce(&mut T, Duration) -> R,
+    ) -> R {
+        let mut value = self.value.lock().unwrap_or_else(PoisonError::into_inner);
+        if !busy(&mut value) {
+            // The usual case (every frame read): no clock read for a wait that does not happen.
+            return f(&mut value, slice);
+        }
+        let start = std::time::Instant::now();
+        let (mut value, _) = self
+            .changed
+            .wait_timeout_while(value, slice, busy)
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&mut value, slice.saturating_sub(start.elapsed()))
+    }
+
+    /// Wakes the calls waiting in [`Self::locked_after`] (they look at the value again).
+    pub fn notify(&self) {
+        self.changed.notify_all();
     }
 
     /// Raises the closing flag: waits of other threads end after their current slice.
@@ -114,6 +147,11 @@ impl<T: Clone> Setting<T> {
     /// Replaces the value.
     pub fn set(&self, value: T) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = value;
+    }
+
+    /// Changes the value in place (one lock: no other thread's change is lost).
+    pub fn update(&self, f: impl FnOnce(&mut T)) {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
     }
 }
 

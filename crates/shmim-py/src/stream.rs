@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::thread::ThreadId;
 
 use numpy::PyUntypedArray;
 use pyo3::exceptions::{PyFileExistsError, PyValueError};
@@ -31,8 +32,29 @@ pub struct StreamState {
     stream: Option<Stream>,
     /// Its frames' shape (replaced by `reopen`; mirrored in `PyStream::frame`).
     pub(crate) frame: Arc<FrameShape>,
-    /// The flag of an open `with stream.write()` block: this handle's alone until the block ends.
-    pub(crate) held: Option<HeldWrite>,
+    /// The open `with stream.write()` block: its flag is this handle's alone until it ends.
+    pub(crate) held: Option<Block>,
+}
+
+/// An open `with stream.write()` block of a `Stream`.
+pub struct Block {
+    /// Its flag, set aside (`write.rs`).
+    pub(crate) write: HeldWrite,
+    /// The `Write` context that opened it: only that one may end it.
+    pub(crate) opener: usize,
+    /// The thread that entered it: only that thread is inside the block.
+    pub(crate) thread: ThreadId,
+}
+
+/// Where the calling thread stands with a handle's write block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockState {
+    /// No block is open.
+    None,
+    /// This thread is inside the block: nothing it waits for can happen until it leaves it.
+    Own,
+    /// Another thread's block is open: it ends when that thread leaves it.
+    Other,
 }
 
 impl StreamState {
@@ -46,15 +68,27 @@ impl StreamState {
         self.stream.as_mut().ok_or_else(|| closed("stream"))
     }
 
-    /// Refuses what cannot run while this handle's own write block is open.
-    pub(crate) fn not_writing(&self, what: &str) -> PyResult<()> {
-        if self.held.is_some() {
-            return Err(WriterBusyError::new_err(format!(
-                "cannot {what} inside this stream's own `with stream.write()` block: the frame is \
-                 not published yet"
-            )));
+    /// Where the calling thread stands with this handle's write block.
+    pub(crate) fn block(&self) -> BlockState {
+        match &self.held {
+            None => BlockState::None,
+            Some(b) if b.thread == std::thread::current().id() => BlockState::Own,
+            Some(_) => BlockState::Other,
         }
-        Ok(())
+    }
+
+    /// Refuses what cannot run while this handle's write block is open: inside the block, the
+    /// frame is not published yet; from another thread, the flag is the block's (as it would be
+    /// for another handle, which gets `WriterBusyError` too).
+    pub(crate) fn not_writing(&self, what: &str) -> PyResult<()> {
+        match self.block() {
+            BlockState::None => Ok(()),
+            BlockState::Own => Err(inside_block(what)),
+            BlockState::Other => Err(WriterBusyError::new_err(format!(
+                "cannot {what}: another thread has a `with stream.write()` block open on this \
+                 stream"
+            ))),
+        }
     }
 
     /// Closes: an open write block's frame is abandoned (the next write of this process resumes
@@ -63,6 +97,14 @@ impl StreamState {
         self.held = None;
         self.stream.take()
     }
+}
+
+/// The error of a call that cannot run inside the calling thread's own write block.
+pub(crate) fn inside_block(what: &str) -> PyErr {
+    WriterBusyError::new_err(format!(
+        "cannot {what} inside this stream's own `with stream.write()` block: the frame is not \
+         published yet"
+    ))
 }
 
 /// An open ImageStreamIO stream: a file `DIR/NAME.im.shm` shared with C, Rust and Python
@@ -75,7 +117,9 @@ impl StreamState {
 ///
 /// Threads may share a `Stream`: every call is safe from any thread, and a blocking one (a read
 /// facing a writer mid-frame) holds the handle for at most 50 ms at a time. `close()` from
-/// another thread ends such a call within that time.
+/// another thread ends such a call within that time. A `with stream.write()` block open in one
+/// thread is, to the others, a writer mid-frame as through another handle: their reads wait for
+/// it to end and get its frame, their writes get `WriterBusyError`.
 #[pyclass(frozen, name = "Stream", module = "shmim")]
 pub struct PyStream {
     pub(crate) state: Shared<StreamState>,
@@ -124,7 +168,8 @@ impl PyStream {
 
 #[pymethods]
 impl PyStream {
-    /// Creates the stream `name` with `shape` (C order) and `dtype`, and opens it.
+    /// Creates the stream `name` with `shape` (C order) and `dtype`, and opens it (in `dir`, by
+    /// default the directory `open` says).
     ///
     /// An existing stream of that name is replaced (atomically: readers see the old file or the
     /// new one) only with `replace=True`; otherwise `FileExistsError`, decided atomically: of
@@ -172,7 +217,12 @@ impl PyStream {
     }
 
     /// Opens the stream `name` (in `dir`, default: `$MILK_SHM_DIR`, else `/milk/shm`, else
-    /// `/tmp`). A name with a `/` is a path to the `.im.shm` file.
+    /// `/tmp`). A name with a `/` is a path to the `.im.shm` file; a relative path or `dir` is
+    /// taken from the working directory now (a later `chdir` does not move the stream).
+    ///
+    /// The default directory is resolved once per process, at its first use, as the C library
+    /// does: set `MILK_SHM_DIR` before that, or pass `dir`. (`shmim.compat.SHM` reads
+    /// `MILK_SHM_DIR` at each construction, as pyMilk does.)
     #[classmethod]
     #[pyo3(signature = (name, *, dir=None))]
     fn open(
@@ -311,7 +361,8 @@ impl PyStream {
     /// Entering takes the write flag and gives a writable array of the live pixels; leaving the
     /// block normally publishes the frame (pixels, then times, `cnt0`, the flag, then the
     /// semaphores). Until then the flag is this `Stream`'s alone: other handles, even in this
-    /// process, get `WriterBusyError`. An exception abandons the frame: the flag stays set
+    /// process, get `WriterBusyError`; so do writes of other threads through this one, and their
+    /// reads wait for the block to end (only the thread inside the block cannot read). An exception abandons the frame: the flag stays set
     /// (readers see a stuck writer, never the half frame) until the next write of this process
     /// to the stream publishes a whole one. Writes through the array after the block are not
     /// synchronised with readers. `atime` (seconds, `datetime` or `(s, ns)`) is the acquisition
@@ -425,6 +476,7 @@ impl PyStream {
     fn close(&self, py: Python<'_>) {
         self.state.start_closing();
         let stream = self.state.with(py, StreamState::close);
+        self.state.notify();
         // Unmapped here, with the GIL held: nothing else waits for it.
         drop(stream);
     }
@@ -432,10 +484,12 @@ impl PyStream {
     /// Removes the stream's file (if it is still this stream's) and closes the handle.
     fn destroy(&self, py: Python<'_>) -> PyResult<()> {
         self.state.start_closing();
-        self.state.with(py, |s| match s.close() {
+        let destroyed = self.state.with(py, |s| match s.close() {
             Some(stream) => stream.destroy().py(),
             None => Err(closed("stream")),
-        })
+        });
+        self.state.notify();
+        destroyed
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -5,7 +5,11 @@
 //! several calls, so the guard cannot live across it. Entering the block takes the flag and sets
 //! the guard aside with `WriteGuard::hold`: the flag stays set and claimed exactly as under the
 //! live guard, and the returned `HeldWrite` — kept in the `Stream`'s state — is the only way back
-//! to it, so no other handle, even of this process, can write meanwhile (`WriterBusyError`).
+//! to it, so no other handle, even of this process, can write meanwhile (`WriterBusyError`). The
+//! block (`stream::Block`) records the thread that entered it: that thread is inside it and cannot
+//! read; other threads sharing the handle see a writer mid-frame (reads wait, `read.rs`; writes
+//! are refused). A block is ended only by its own `Write` (its `id`), which notifies the waiting
+//! reads. A `Write` collected while open abandons its block (`Drop`).
 //! Leaving the block normally resumes that `HeldWrite` on the same handle and commits. An
 //! exception (or closing the stream inside the block) drops it instead: an abandon, as a dropped
 //! guard in Rust — readers see a stuck writer, and the next write of this process resumes the
@@ -21,7 +25,7 @@ use pyo3::prelude::*;
 use shmim_core::{Error, Stream, Timespec, WriteGuard};
 
 use crate::errors::{IntoPyResult, StreamError, WriterBusyError, to_py};
-use crate::stream::PyStream;
+use crate::stream::{Block, BlockState, PyStream};
 
 /// Commits `guard` with the optional acquisition time and `cnt1`; returns the frame number.
 fn finish(
@@ -135,6 +139,18 @@ pub struct PyWrite {
     state: Mutex<State>,
     /// The writer whose flag `recover()` took over (its claim PID), once entered.
     took_over: Mutex<Option<i32>>,
+    /// Tells this context's block from another's in the stream's state (`Block::opener`).
+    id: usize,
+}
+
+/// The next `PyWrite::id` (a mutex, not an atomic: only `shmim-sync` names memory orderings).
+static NEXT_ID: Mutex<usize> = Mutex::new(0);
+
+/// A new `PyWrite::id`.
+fn next_id() -> usize {
+    let mut next = NEXT_ID.lock().unwrap_or_else(PoisonError::into_inner);
+    *next = next.wrapping_add(1);
+    *next
 }
 
 impl PyWrite {
@@ -153,6 +169,7 @@ impl PyWrite {
             cnt1,
             state: Mutex::new(State::Ready),
             took_over: Mutex::new(None),
+            id: next_id(),
         })
     }
 
@@ -186,6 +203,31 @@ impl PyWrite {
     }
 }
 
+impl PyWrite {
+    /// Abandons this context's open block (its frame is never published; module docs).
+    fn abandon(&self, py: Python<'_>) {
+        let id = self.id;
+        let state = &self.stream.get().state;
+        state.with(py, |s| {
+            s.held.take_if(|b| b.opener == id);
+        });
+        state.notify();
+        *self.state() = State::Abandoned;
+    }
+}
+
+/// A context entered by hand (`w.__enter__()`, as pyMilk's `IMAGE.write` does) and collected
+/// without `__exit__` abandons its block, as an exception in it would: otherwise the handle kept
+/// it open for ever, and every later write, read or reopen of that handle was refused.
+impl Drop for PyWrite {
+    fn drop(&mut self) {
+        if *self.state() == State::Open {
+            // Not attached at interpreter shutdown: the stream goes with the process then.
+            Python::try_attach(|py| self.abandon(py));
+        }
+    }
+}
+
 #[pymethods]
 impl PyWrite {
     /// Takes the write flag; returns a writable array of the live pixels.
@@ -197,16 +239,28 @@ impl PyWrite {
         }
         let stream = self.stream.get();
         let (live, frame, name, holder) = stream.state.with(py, |s| {
-            if s.held.is_some() {
-                return Err(WriterBusyError::new_err(
-                    "this stream already has a `with stream.write()` block open",
-                ));
+            match s.block() {
+                BlockState::None => {}
+                BlockState::Own => {
+                    return Err(WriterBusyError::new_err(
+                        "this stream already has a `with stream.write()` block open",
+                    ));
+                }
+                BlockState::Other => {
+                    return Err(WriterBusyError::new_err(
+                        "another thread has a `with stream.write()` block open on this stream",
+                    ));
+                }
             }
             let st = s.stream_mut()?;
             let live = st.live_pixels().py()?;
             let name = st.name().to_owned();
-            let (held, holder) = self.take_flag(st)?;
-            s.held = Some(held);
+            let (write, holder) = self.take_flag(st)?;
+            s.held = Some(Block {
+                write,
+                opener: self.id,
+                thread: std::thread::current().id(),
+            });
             Ok((live, Arc::clone(&s.frame), name, holder))
         })?;
         *self.state() = State::Open;
@@ -219,8 +273,7 @@ impl PyWrite {
             .and_then(|d| crate::pixels::array_over(&d, &frame.shape, live, &name, true));
         if array.is_err() {
             // No block to leave: abandon the frame now rather than keep the flag for ever.
-            stream.state.with(py, |s| s.held = None);
-            *self.state() = State::Abandoned;
+            self.abandon(py);
         }
         array
     }
@@ -239,21 +292,27 @@ impl PyWrite {
         }
         let failed = exc_type.is_some_and(|t| !t.is_none());
         let (atime, cnt1) = (self.atime, self.cnt1);
+        let id = self.id;
         let published = self.stream.get().state.with(py, |s| {
-            let Some(held) = s.held.take() else {
+            let block = s.held.take_if(|b| b.opener == id);
+            if failed {
+                // The abandon (module docs). A stream closed inside the block abandoned the frame
+                // already; the block's own exception is the one to see, not that.
+                drop(block);
+                return Ok(None);
+            }
+            let Some(block) = block else {
                 return Err(StreamError::new_err(
                     "the stream was closed inside its `with stream.write()` block: the frame \
                      was abandoned (the next write of this process to the stream publishes a \
                      whole one)",
                 ));
             };
-            if failed {
-                drop(held); // the abandon: module docs
-                return Ok(None);
-            }
-            let guard = s.stream_mut()?.resume(held).py()?;
+            let guard = s.stream_mut()?.resume(block.write).py()?;
             finish(guard, atime, cnt1).py().map(Some)
         });
+        // The block ended (or was already gone): reads of other threads wait for that.
+        self.stream.get().state.notify();
         *self.state() = match published {
             Ok(Some(frame)) => State::Published(frame),
             _ => State::Abandoned,

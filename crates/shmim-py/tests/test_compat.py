@@ -13,7 +13,7 @@ import pytest
 
 import shmim
 from shmim.compat import SHM, AutoRelinkSizeError, AutoRelinkTypeError, check_SHM_name
-from conftest import expect_line, finish, python_child
+from conftest import CHILD_DEADLINE, expect_line, finish, python_child
 
 SHAPES = [(3,), (2, 3), (2, 3, 4), (3, 4, 5), (5, 6, 7)]
 
@@ -189,6 +189,20 @@ def test_semaphore_checks(stream_dir):
     assert r.IMAGE.semwait(99) == 1
     threading.Timer(0.1, w.repost).start()
     assert r.non_block_wait_semaphore(sleep_time=0.01) == 0
+
+
+def test_a_compat_shm_never_shares_a_native_readers_slot(stream_dir):
+    w = shmim.Stream.create("mix", (4,), np.int64, semaphores=3, dir=stream_dir)
+    r = w.reader()
+    shm = SHM(os.path.join(stream_dir, "mix.im.shm"))
+    assert (r.slot, shm.semID) == (0, 1)
+    w.write_frame(np.full(4, 1))
+    assert shm.check_sem_trywait(), "the SHM takes its own post"
+    assert r.wait(CHILD_DEADLINE) == 1, "and leaves the reader's"
+    r.close()
+    # The SHM keeps its slot; one the reader released is another process's to take.
+    assert shm.IMAGE.getsemwaitindex(0) == 1
+    assert w.registered_readers() == [(1, os.getpid())]
 
 
 def test_a_stream_re_created_under_an_open_shm_is_followed(stream_dir):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import shmim
-from conftest import expect_line, finish, python_child
+from conftest import CHILD_DEADLINE, expect_line, finish, python_child
 
 ALL_DTYPES = [
     np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
@@ -194,6 +194,19 @@ def test_an_exception_in_the_block_abandons_the_frame_until_the_next_write(strea
     assert r.wait(5.0) == 2 and r.read().tolist() == [1, 2, 3, 4]
 
 
+def test_a_write_entered_by_hand_and_collected_abandons_its_frame(stream_dir):
+    s = shmim.Stream.create("hand", (4,), np.uint8, dir=stream_dir)
+    w = s.write()
+    w.__enter__()[:] = 1
+    del w
+    gc.collect()
+    # Abandoned as by an exception: the half frame is never published, and the handle is free.
+    other = shmim.Stream.open("hand", dir=stream_dir)
+    assert other.is_writing and other.cnt0 == 0
+    assert s.write_frame(np.full(4, 2, np.uint8)) == 1
+    assert s.read().tolist() == [2] * 4 and not s.is_writing
+
+
 def test_reading_inside_the_own_write_block_is_refused(stream_dir):
     s = shmim.Stream.create("w", (4,), np.uint8, dir=stream_dir)
     with s.write():
@@ -275,6 +288,48 @@ def test_open_by_path(stream_dir):
     s = shmim.Stream.open(os.path.join(stream_dir, "byname.im.shm"))
     assert s.name == "byname"
     assert isinstance(s.path, pathlib.Path) and s.path == pathlib.Path(stream_dir, "byname.im.shm")
+
+
+def test_a_stream_opened_by_a_relative_path_stays_itself_after_a_chdir(stream_dir, monkeypatch):
+    w = shmim.Stream.create("rel", (4,), np.uint8, dir=stream_dir)
+    monkeypatch.chdir(os.path.dirname(stream_dir))
+    by_path = shmim.Stream.open(os.path.join(os.path.basename(stream_dir), "rel.im.shm"))
+    by_dir = shmim.Stream.open("rel", dir=os.path.basename(stream_dir))
+    readers = [by_path.reader(), by_dir.reader()]
+    monkeypatch.chdir("/")
+    assert by_path.path == by_dir.path == pathlib.Path(stream_dir, "rel.im.shm")
+    assert not by_path.inode_changed() and not by_dir.inode_changed()
+    w.write_frame(np.ones(4, np.uint8))
+    assert [r.wait(CHILD_DEADLINE) for r in readers] == [1, 1]
+
+
+def test_the_default_directory_is_fixed_at_first_use_unlike_the_compat_layers(tmp_path):
+    # Documented: the native default directory is resolved once per process (as by the C
+    # library); the compat layer reads MILK_SHM_DIR at each construction, as pyMilk does.
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    child = python_child(
+        """
+        import os, sys, numpy as np, shmim
+        from shmim.compat import SHM
+        os.environ["MILK_SHM_DIR"] = sys.argv[1]
+        print("dir", shmim.Stream.create("a", (2,), np.uint8).path.parent)
+        os.environ["MILK_SHM_DIR"] = sys.argv[2]
+        print("dir", shmim.Stream.create("b", (2,), np.uint8).path.parent)
+        print("dir", os.path.dirname(SHM("c", np.zeros(2, np.uint8)).FILEPATH))
+        """, str(first), str(second))
+    out, err = child.communicate(timeout=CHILD_DEADLINE)
+    assert child.returncode == 0, err
+    dirs = [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("dir ")]
+    assert dirs == [str(first), str(first), str(second)]
+
+
+def test_a_nul_in_a_keyword_name_is_reported_as_such(stream_dir):
+    s = shmim.Stream.create("nul", (2,), np.uint8, keywords=2, dir=stream_dir)
+    with pytest.raises(ValueError, match="NUL byte") as e:
+        s.keywords["k\0"] = 1
+    assert "too long" not in str(e.value)
 
 
 @pytest.mark.parametrize(

@@ -36,21 +36,27 @@ def run_threads(*targets) -> None:
         raise errors[0]
 
 
+def block_writer(s, blocks: int, seconds: float, done: threading.Event, published: list):
+    """A thread body: `blocks` `with s.write()` blocks (frame k: every pixel k, the block held
+    `seconds`), each one's frame number appended to `published`; sets `done` at the end."""
+    def write():
+        try:
+            for k in range(1, blocks + 1):
+                w = s.write()
+                with w as a:
+                    a[:] = k
+                    time.sleep(seconds)
+                published.append(w.frame)
+        finally:
+            done.set()
+    return write
+
+
 def test_a_thread_reading_metadata_never_makes_another_threads_write_block_lose_its_frame(stream_dir):
     s = shmim.Stream.create("md", (4,), np.int64, dir=stream_dir)
     done = threading.Event()
     blocks = []
-
-    def writer():
-        try:
-            for k in range(1, 51):
-                w = s.write()
-                with w as a:
-                    a[:] = k
-                    time.sleep(0.001)
-                blocks.append(w.frame)
-        finally:
-            done.set()
+    writer = block_writer(s, 50, 0.001, done, blocks)
 
     def looker():
         while not done.is_set():
@@ -148,3 +154,63 @@ def test_closing_the_stream_inside_its_write_block_abandons_the_frame(stream_dir
     # The abandoned flag is this process's: its next write publishes a whole frame.
     assert other.write_frame(np.full(4, 3, np.uint8)) == 1
     assert other.read().tolist() == [3, 3, 3, 3]
+
+
+def test_a_thread_reads_while_another_thread_writes_in_with_blocks(stream_dir):
+    s = shmim.Stream.create("wb", (64,), np.uint32, dir=stream_dir)
+    done = threading.Event()
+    reads, blocks = [], []
+    writer = block_writer(s, 100, 0.0005, done, blocks)
+
+    def reader():
+        # Another thread's open block is a writer mid-frame: the read waits for it to end (as
+        # through another handle), it does not fail at once.
+        while not done.is_set():
+            frame = s.read(timeout=CHILD_DEADLINE)
+            assert np.all(frame == frame[0]), "never torn"
+            reads.append(int(frame[0]))
+            s.metadata
+
+    run_threads(writer, reader)
+    assert reads and reads == sorted(reads)
+    assert blocks == list(range(1, 101)) and s.cnt0 == 100 and s.read().tolist() == [100] * 64
+
+
+def test_a_read_from_another_thread_waits_for_the_open_block_and_gets_its_frame(stream_dir):
+    s = shmim.Stream.create("wr", (4,), np.uint8, dir=stream_dir)
+    got = []
+    w = s.write()
+    a = w.__enter__()
+    t = threading.Thread(target=lambda: got.append(s.read(timeout=CHILD_DEADLINE).tolist()))
+    t.start()
+    time.sleep(0.2)  # the read is waiting
+    a[:] = 7
+    w.__exit__(None, None, None)
+    t.join(CHILD_DEADLINE)
+    assert not t.is_alive() and got == [[7, 7, 7, 7]] and w.frame == 1
+
+
+def test_another_thread_cannot_write_through_the_handle_during_a_write_block(stream_dir):
+    s = shmim.Stream.create("ww", (4,), np.uint8, dir=stream_dir)
+    refused = []
+
+    def other():
+        for call in (lambda: s.write_frame(np.ones(4, np.uint8)), s.repost, s.reopen, s.write().__enter__):
+            try:
+                call()
+            except shmim.WriterBusyError as e:
+                refused.append(str(e))
+
+    with s.write() as a:
+        a[:] = 5
+        run_threads(other)
+    assert len(refused) == 4 and all("another thread" in e for e in refused), refused
+    assert s.cnt0 == 1 and s.read().tolist() == [5] * 4
+
+
+def test_closing_the_stream_inside_a_failing_write_block_keeps_the_blocks_exception(stream_dir):
+    s = shmim.Stream.create("cf", (4,), np.uint8, dir=stream_dir)
+    with pytest.raises(KeyError, match="the real error"):
+        with s.write():
+            s.close()
+            raise KeyError("the real error")

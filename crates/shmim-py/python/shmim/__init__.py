@@ -1,7 +1,7 @@
 """shmim: ImageStreamIO shared-memory image streams as numpy arrays.
 
-A stream is a file ``DIR/NAME.im.shm`` (DIR: ``$MILK_SHM_DIR``, else ``/milk/shm``, else ``/tmp``)
-shared byte for byte with the C programs of milk, CACAO and MagAO-X. ``shmim`` reads and writes
+A stream is a file ``DIR/NAME.im.shm`` (DIR: ``$MILK_SHM_DIR``, else ``/milk/shm``, else ``/tmp``,
+resolved once per process at first use; or ``dir=``) shared byte for byte with the C programs of milk, CACAO and MagAO-X. ``shmim`` reads and writes
 it with the synchronisation done right: reads are consistent copies (never torn), writes publish
 in the protocol's order (pixels, times, frame counter, write flag, then the semaphores that wake
 readers).
