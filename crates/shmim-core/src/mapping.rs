@@ -75,7 +75,10 @@ pub(crate) struct Mapping {
     geo: Geometry,
     backing: Backing,
     /// Kept out of line: inline, these fields made every publish 3 ns slower (`shmim bench`).
-    seldom: Box<Seldom>,
+    /// Made with the mapping, except for a borrowed one, where it is made on first use: the C
+    /// library wraps its memory in a borrowed view on every call, and an allocation there made
+    /// `UpdateIm` and `sempost` a third slower (`cargo xtask bench capi`).
+    seldom: OnceLock<Box<Seldom>>,
 }
 
 /// What a mapping needs only now and then (a keyword write, a reader's first copy).
@@ -302,11 +305,12 @@ impl Mapping {
                 path,
                 ino,
             },
-            seldom: Seldom::new(),
+            seldom: OnceLock::from(Seldom::new()),
         }
     }
 
-    /// Wraps memory owned elsewhere.
+    /// Wraps memory owned elsewhere (its seldom-used part made on first use: see
+    /// [`Self::settled`]).
     ///
     /// # Safety
     /// `base` must be 8-aligned and valid for reads and writes of `geo.regions.file_size` bytes
@@ -317,7 +321,7 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Borrowed,
-            seldom: Seldom::new(),
+            seldom: OnceLock::new(),
         }
     }
 
@@ -331,19 +335,34 @@ impl Mapping {
             len: geo.regions.file_size as usize,
             geo,
             backing: Backing::Heap(block),
-            seldom: Seldom::new(),
+            seldom: OnceLock::from(Seldom::new()),
         }
+    }
+
+    /// What the mapping needs now and then, made now for a borrowed mapping used this way for
+    /// the first time. Only a borrowed mapping reaches `get_or_init` with the cell empty, and
+    /// only the C library's per-call views stay borrowed that way ([`Self::settled`] is for any
+    /// other holder): no other thread sees them, so no `fork` can catch the cell half made.
+    fn seldom(&self) -> &Seldom {
+        self.seldom.get_or_init(Seldom::new)
+    }
+
+    /// This mapping with its seldom-used part made now, as every owned mapping has it: for a
+    /// borrowed mapping that a handle shared between threads will hold.
+    pub(crate) fn settled(self) -> Self {
+        self.seldom();
+        self
     }
 
     /// The in-process half of the keyword writers' lock (see `keywords.rs`).
     pub(crate) fn keyword_writers(&self) -> &LocalLock<()> {
-        &self.seldom.keyword_writers
+        &self.seldom().keyword_writers
     }
 
     /// Whether this process made the mapping, and so owns its open file description alone (a
     /// forked child shares it with its parent).
     pub(crate) fn made_here(&self) -> bool {
-        self.seldom.made_by == shmim_sync::pid::current()
+        self.seldom().made_by == shmim_sync::pid::current()
     }
 
     pub(crate) fn geometry(&self) -> &Geometry {
@@ -393,12 +412,12 @@ impl Mapping {
         if region.len == 0 {
             return Ok(None);
         }
-        if let Some(twin) = self.seldom.reader_twin.get() {
+        if let Some(twin) = self.seldom().reader_twin.get() {
             return Ok(Some(twin));
         }
         let made = PixelTwin::map(file, path, region, lock_memory)?;
         // Another reader of this handle may have made one meanwhile: keep one.
-        Ok(Some(self.seldom.reader_twin.get_or_init(|| made)))
+        Ok(Some(self.seldom().reader_twin.get_or_init(|| made)))
     }
 
     /// Whether the memory is a shared file mapping (not a process-local or borrowed block).

@@ -310,7 +310,7 @@ impl Stream {
                 check,
             })?;
         // SAFETY: forwarded to the caller; `len` equals the validated file size.
-        let map = unsafe { Mapping::borrowed(base, geo) };
+        let map = unsafe { Mapping::borrowed(base, geo) }.settled();
         Ok(Self::from_mapping(map, name, None))
     }
 
