@@ -32,11 +32,24 @@ pub(crate) enum Slot {
     /// Nothing the buffer can give: no buffer, no new frame, or a slot that does not hold its
     /// frame.
     NotHeld,
+    /// The frame wanted was the oldest one held and the writer overwrote it during the copy
+    /// (it went round the buffer meanwhile): the frames after it are still there.
+    Overtaken,
 }
 
 /// The frame after `last` (or, when the writer went round the buffer since, the oldest one the
-/// buffer still holds), copied into `buf`.
-pub(crate) fn next_after(stream: &Stream, last: u64, buf: &mut FrameBuf) -> Result<Slot> {
+/// buffer still holds, `skip` frames further in), copied into `buf`.
+///
+/// `skip` is for a taker the writer just [`Slot::Overtaken`]: the oldest slot is the one the
+/// next commit overwrites, so a taker that keeps asking for it while the writer goes round as
+/// fast as it copies would lose every frame in turn; starting a few slots in gives the copy the
+/// time of those commits.
+pub(crate) fn next_after(
+    stream: &Stream,
+    last: u64,
+    skip: u64,
+    buf: &mut FrameBuf,
+) -> Result<Slot> {
     let md = match stream.metadata() {
         Ok(md) => md,
         Err(e) if busy(&e) => return Ok(Slot::Busy),
@@ -48,7 +61,9 @@ pub(crate) fn next_after(stream: &Stream, last: u64, buf: &mut FrameBuf) -> Resu
     }
     // The buffer holds frames cnt0 - size + 1 ..= cnt0.
     let oldest = md.cnt0.saturating_sub(size - 1).max(1);
-    let want = last.saturating_add(1).max(oldest);
+    let want = last
+        .saturating_add(1)
+        .max(oldest.saturating_add(skip).min(md.cnt0));
     let back = md.cnt0 - want;
     let slot = ((u64::from(md.cb_index) + size - back) % size) as u32;
     let entry = match copy_slot(stream, slot, buf) {
@@ -56,12 +71,15 @@ pub(crate) fn next_after(stream: &Stream, last: u64, buf: &mut FrameBuf) -> Resu
         Err(Error::Stream(e)) if busy(&e) => return Ok(Slot::Busy),
         Err(e) => return Err(e),
     };
-    Ok(if holds(entry.cnt0, want, stream.cnt0(), size) {
+    let now = stream.cnt0();
+    Ok(if holds(entry.cnt0, want, now, size) {
         Slot::Frame(Stamp {
             cnt0: entry.cnt0,
             atime: entry.atime,
             writetime: entry.writetime,
         })
+    } else if now.saturating_sub(want) >= size {
+        Slot::Overtaken
     } else {
         Slot::NotHeld
     })

@@ -106,13 +106,15 @@ pub fn log(
         frame_shape: stream.shape(),
         frames: Some(per_cube),
     };
-    let mut taker = Taker::new(stream)?;
     let frame_bytes = stream.geometry().frame_bytes();
     let where_ = stream.path().unwrap_or(dir);
     let (free_tx, free_rx) = mpsc::channel();
     for _ in 0..disk::DEPTH + 2 {
         let _ = free_tx.send(FrameBuf::new(frame_bytes, where_)?);
     }
+    // Registered once the frame buffers are made (and their pages touched): the frames counted
+    // from here on do not wait for the logger's own setup.
+    let mut taker = Taker::new(stream)?;
     let (job_tx, job_rx) = mpsc::sync_channel(disk::DEPTH);
     let (done_tx, done_rx) = mpsc::channel();
     let mut run = Run {

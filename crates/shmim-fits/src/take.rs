@@ -17,7 +17,11 @@
 //! arrive together is taken whole, the last one included, without waiting for a later frame.
 //! Frames the writer overwrote before the taker came to them are counted missed; a slot that does
 //! not hold its frame (a writer that does not record slot metadata) sends the taker to the newest
-//! frame, as without a buffer.
+//! frame, as without a buffer. A taker that falls a whole buffer behind asks for the oldest slot,
+//! the very one the next commit overwrites: when the writer overwrites it during the copy, the
+//! taker starts again a quarter of the buffer further in, losing those frames rather than going
+//! to the newest and losing the whole buffer (measured: runs of exactly `cb_size + 1` frames
+//! missed at once, from a logger only briefly slower than its writer).
 //!
 //! The reader's own idea of the last frame (what its waits compare `cnt0` with) and the taker's
 //! can differ here: a wait notes the newest frame, slots are taken after it. That only costs a
@@ -38,6 +42,8 @@ pub(crate) struct Taker<'s> {
     reader: Reader,
     last: u64,
     circular: bool,
+    /// How far into the buffer to start after the writer overtook us: a quarter of it.
+    skip: u64,
 }
 
 /// A frame taken, and how many were published since the previous one without being taken.
@@ -56,6 +62,7 @@ impl<'s> Taker<'s> {
             reader,
             last,
             circular: stream.geometry().cb_size > 0,
+            skip: u64::from(stream.geometry().cb_size / 4).max(1),
         })
     }
 
@@ -70,9 +77,14 @@ impl<'s> Taker<'s> {
         if !self.circular {
             return self.take_newest(buf);
         }
-        match backlog::next_after(self.stream, self.last, buf)? {
+        let mut slot = backlog::next_after(self.stream, self.last, 0, buf)?;
+        if let Slot::Overtaken = slot {
+            // Lose a few frames now rather than the whole buffer (module docs).
+            slot = backlog::next_after(self.stream, self.last, self.skip, buf)?;
+        }
+        match slot {
             Slot::Frame(stamp) => Ok(Some(self.took(stamp))),
-            Slot::NotHeld => self.take_newest(buf),
+            Slot::NotHeld | Slot::Overtaken => self.take_newest(buf),
             Slot::Busy => {
                 // A writer that died holding its flag fails every copy at once: wait before the
                 // next try rather than spin.
