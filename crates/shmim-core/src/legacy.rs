@@ -37,8 +37,7 @@ pub fn validate_local_header(header: &[u8; IMAGE_METADATA_SIZE]) -> Result<Geome
 /// A validated view of stream memory owned by a C `IMAGE`.
 ///
 /// Made for one call and dropped at its end, by the thread that made it: it costs no allocation
-/// until a keyword is written through it (then its in-process keyword lock is made, on first
-/// use). Do not share one between threads across a `fork`.
+/// (its mapping's seldom-used part, which only a [`crate::Stream`] uses, is never made).
 pub struct View {
     map: Mapping,
 }

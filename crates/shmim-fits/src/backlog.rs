@@ -78,7 +78,9 @@ pub(crate) fn next_after(
             atime: entry.atime,
             writetime: entry.writetime,
         })
-    } else if now.saturating_sub(want) >= size {
+    } else if entry.cnt0 > want && now.saturating_sub(want) >= size {
+        // The slot names a later frame: a writer that records slot metadata refilled it. (Zero
+        // or stale metadata, below `want`, is a writer that records none: `NotHeld`, no retry.)
         Slot::Overtaken
     } else {
         Slot::NotHeld
