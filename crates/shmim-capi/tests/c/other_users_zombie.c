@@ -25,21 +25,6 @@ struct shared {
 
 static struct shared *sh;
 
-/* The state letter of /proc/PID/stat (after the last ')'), or 0. */
-static char proc_state(pid_t pid)
-{
-    char path[32], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : 0;
-}
-
 /* Runs the rest of the calling child as `uid` (group too), or exits failing. */
 static void become(uid_t uid)
 {
