@@ -91,7 +91,7 @@ fn steps() -> Vec<Step> {
         },
         Step {
             name: "loom-sync",
-            what: "loom models of the write flag, its recovery, seqlock, abandon and reader slots",
+            what: "loom models of the write flag, its recovery, seqlock, circular-buffer slot copies, abandon and reader slots",
             run: loom_sync,
         },
         Step {
@@ -183,6 +183,8 @@ const TSAN_TESTS: &[(&str, &str, &[&str])] = &[
     // The segment lock between threads of one process (its record, the fork-proof local lock).
     ("shmim-sync", "lock_threads", &[]),
     ("shmim-core", "same_process", &["--features", "strict"]),
+    // A reader copying circular-buffer slots while a writer thread fills the others.
+    ("shmim-core", "circular_frames", &["--features", "strict"]),
 ];
 
 /// The one platform shmim supports; `-Zbuild-std` needs it spelled out.

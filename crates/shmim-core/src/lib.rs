@@ -97,6 +97,7 @@
 #![deny(missing_docs)]
 
 mod abandoned;
+mod circular;
 mod consistent;
 mod create;
 mod cube;
@@ -125,6 +126,7 @@ mod watch;
 mod writer;
 mod writer_pixels;
 
+pub use circular::{CbAnchor, CbCopy};
 pub use cube::CbFrame;
 pub use dir::default_dir;
 pub use error::{Error, Result, SegmentMismatch};

@@ -45,6 +45,33 @@ pub fn read_validate<C: AtomicCell<u64>, W: AtomicCell<u8>>(cnt0: &C, write: &W,
     w == 0 && c2 == c
 }
 
+/// Ends the copy of one circular-buffer slot: the newest frame whose write may have overlapped
+/// the copy. A slot copy needs no quiet stream, only that its own slot was not rewritten, and a
+/// writer rewrites the slot of frame `m` only when it writes frame `m + cb_size`.
+///
+/// ```text
+/// copy slot of frame m   (frame m published: m ≤ cnt0 read with Acquire before the copy)
+/// fence(Acquire)         (pairs with begin's release fence if the copy saw any store of a write)
+/// c' = cnt0
+/// newest touched = c' + 1
+/// ```
+///
+/// A writer begins frame `k` (sets the flag, release fence) only after publishing `cnt0 = k - 1`,
+/// itself or through the flag's hand-over from the writer before. If the copy observed any store
+/// of that write, the fence pair makes everything before the writer's fence visible here, so
+/// `c' ≥ k - 1`: every write the copy can have seen is of a frame `≤ c' + 1`. The copy of frame
+/// `m` is therefore whole iff `c' + 1 < m + cb_size`. Nothing waits for the flag: a reader copies
+/// an older slot while the writer fills the next one.
+#[inline]
+pub fn newest_frame_touched<C: AtomicCell<u64>, W: AtomicCell<u8>>(cnt0: &C, write: &W) -> u64 {
+    // The flag's value does not matter (a write may be in progress or not: `+ 1` covers both);
+    // its load is how the TSan build reads the latest value in place of the fence.
+    let _ = acquire_fence_then_load(write);
+    // Relaxed: ordered after the fence, and read-read coherence keeps it at or past what the
+    // fence made visible.
+    cnt0.load(Relaxed).saturating_add(1)
+}
+
 /// The acquire fence and acquire load of the flag in [`read_validate`].
 #[inline]
 fn acquire_fence_then_load<W: AtomicCell<u8>>(write: &W) -> u8 {

@@ -1,0 +1,170 @@
+//! Frames copied one by one from the circular buffer while the writer goes on
+//! (`Stream::cb_anchor`, `Stream::read_cb_frame`): a slot is kept unless the writer rewrote it,
+//! the oldest frame held only while no write is in progress, and a reader behind a writer
+//! thread never keeps a torn frame. CI also runs this file under ThreadSanitizer with the
+//! `strict` copy (`cargo xtask ci --only tsan`).
+
+mod common;
+
+use common::StreamDir;
+use shmim_core::{CbAnchor, CbCopy, Datatype, Error, Stream, StreamSpec};
+
+const PIXELS: usize = 4;
+
+fn stream(dir: &StreamDir, name: &str, cb: u32) -> Stream {
+    let spec = StreamSpec::new(&[2, 2], Datatype::U64).circular_buffer(cb);
+    Stream::create(name, &spec.dir(dir.path())).unwrap()
+}
+
+fn write_frames(s: &mut Stream, n: u64) {
+    for _ in 0..n {
+        let f = s.cnt0() + 1;
+        s.write_frame(&[f; PIXELS]).unwrap();
+    }
+}
+
+/// Copies `frame` with a new anchor, checking the pixels and slot metadata of a copy.
+fn copy(s: &Stream, frame: u64) -> CbCopy {
+    let anchor = s.cb_anchor().unwrap().expect("a circular buffer");
+    copy_from(s, &anchor, frame)
+}
+
+fn copy_from(s: &Stream, anchor: &CbAnchor, frame: u64) -> CbCopy {
+    let mut buf = [0u64; PIXELS];
+    let got = s.read_cb_frame(anchor, frame, &mut buf).unwrap();
+    if let CbCopy::Copied(md) = got {
+        assert_eq!((md.cnt0, buf), (frame, [frame; PIXELS]), "frame {frame}");
+    }
+    got
+}
+
+#[test]
+fn the_frames_the_buffer_holds_are_copied_and_the_others_are_said() {
+    let dir = StreamDir::new("held");
+    let mut s = stream(&dir, "s", 3);
+    write_frames(&mut s, 7);
+    // Three slots hold 5, 6, 7; with no write in progress the oldest is copied too.
+    for f in [7, 6, 5] {
+        assert!(matches!(copy(&s, f), CbCopy::Copied(_)), "frame {f}");
+    }
+    assert_eq!(copy(&s, 4), CbCopy::Overwritten);
+    assert_eq!(copy(&s, 1), CbCopy::Overwritten);
+    assert_eq!(copy(&s, 8), CbCopy::NotPublished);
+    assert_eq!(copy(&s, 0), CbCopy::NotPublished, "frame 0 is no frame");
+}
+
+#[test]
+fn an_anchor_read_earlier_finds_the_frames_written_after_it() {
+    let dir = StreamDir::new("anchor");
+    let mut s = stream(&dir, "s", 4);
+    write_frames(&mut s, 2);
+    let anchor = s.cb_anchor().unwrap().unwrap();
+    assert_eq!((anchor.cnt0(), anchor.size()), (2, 4));
+    write_frames(&mut s, 5);
+    let mut buf = [0u64; PIXELS];
+    for f in 4..=7 {
+        let CbCopy::Copied(md) = s.read_cb_frame(&anchor, f, &mut buf).unwrap() else {
+            panic!("frame {f} is held");
+        };
+        assert_eq!((md.cnt0, buf), (f, [f; PIXELS]));
+    }
+}
+
+#[test]
+fn the_oldest_frame_is_refused_while_a_write_is_in_progress_and_the_others_are_not() {
+    let dir = StreamDir::new("edge");
+    let mut w = stream(&dir, "s", 3);
+    write_frames(&mut w, 7);
+    let r = Stream::open_in(dir.path(), "s").unwrap();
+    // Read before: an anchor is a consistent read, which waits for a write in progress.
+    let anchor = r.cb_anchor().unwrap().unwrap();
+    let guard = w.write().unwrap();
+    // Frame 8 may be going into frame 5's slot right now.
+    assert_eq!(copy_from(&r, &anchor, 5), CbCopy::Overwritten);
+    for f in [6, 7] {
+        assert!(
+            matches!(copy_from(&r, &anchor, f), CbCopy::Copied(_)),
+            "frame {f}"
+        );
+    }
+    guard.commit().unwrap();
+    assert_eq!(copy(&r, 5), CbCopy::Overwritten, "rewritten by frame 8");
+    assert!(matches!(copy(&r, 6), CbCopy::Copied(_)), "now the oldest");
+}
+
+#[test]
+fn wrong_buffers_and_streams_without_a_buffer_are_refused() {
+    let dir = StreamDir::new("refused");
+    let mut s = stream(&dir, "s", 3);
+    write_frames(&mut s, 1);
+    let anchor = s.cb_anchor().unwrap().unwrap();
+    assert!(matches!(
+        s.read_cb_frame(&anchor, 1, &mut [0u32; PIXELS]),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        s.read_cb_frame(&anchor, 1, &mut [0u64; PIXELS + 1]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    let other = stream(&dir, "other", 5);
+    assert!(matches!(
+        other.read_cb_frame(&anchor, 1, &mut [0u64; PIXELS]),
+        Err(Error::IndexOutOfRange { .. })
+    ));
+    let plain = Stream::create(
+        "plain",
+        &StreamSpec::new(&[2, 2], Datatype::U64).dir(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(plain.cb_anchor().unwrap(), None);
+}
+
+#[test]
+fn a_reader_behind_a_writer_thread_never_keeps_a_torn_frame() {
+    // 256 KiB frames; the reader copies into fresh memory each time (page faults: its copy takes
+    // longer than a commit), from the oldest slot it may copy while a write is in progress, so
+    // the writer often gets round to that slot during the copy.
+    const SIDE: u32 = 128;
+    const N: usize = (SIDE * SIDE) as usize * 2;
+    const SLOTS: u32 = 4;
+    // Fewer under ThreadSanitizer, whose `strict` copies are atomic words.
+    let frames: u64 = if cfg!(shmim_tsan) { 200 } else { 2_000 };
+    let dir = StreamDir::new("race");
+    let spec = StreamSpec::new(&[SIDE, SIDE * 2], Datatype::U64).circular_buffer(SLOTS);
+    let mut w = Stream::create("s", &spec.dir(dir.path())).unwrap();
+    let r = Stream::open_in(dir.path(), "s").unwrap();
+    let (kept, refused) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let (mut last, mut kept, mut refused) = (0u64, 0u64, 0u64);
+            let mut anchor = None;
+            while last < frames {
+                let now = r.cnt0();
+                if now <= last {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                let a = *anchor.get_or_insert_with(|| r.cb_anchor().unwrap().unwrap());
+                let want = (last + 1).max((now + 2).saturating_sub(SLOTS.into()));
+                let mut buf = vec![0u64; N];
+                match r.read_cb_frame(&a, want, &mut buf).unwrap() {
+                    CbCopy::Copied(md) => {
+                        assert_eq!(md.cnt0, want, "the writer fills one slot per frame");
+                        assert!(buf.iter().all(|&p| p == want), "frame {want} kept torn");
+                        kept += 1;
+                        last = want;
+                    }
+                    CbCopy::Overwritten => refused += 1,
+                    CbCopy::NotPublished => panic!("frame {want} was published"),
+                }
+            }
+            (kept, refused)
+        });
+        let mut frame = vec![0u64; N];
+        for f in 1..=frames {
+            frame.fill(f);
+            w.write_frame(&frame).unwrap();
+        }
+        reader.join().unwrap()
+    });
+    assert!(kept > 0, "{refused} copies refused, none kept");
+}
