@@ -11,17 +11,14 @@
 //!
 //! **With a circular buffer** every frame is still in its slot until the writer goes round the
 //! buffer, so the taker takes them one by one, in order: whenever `cnt0` is past the last frame
-//! it took, it takes the next one from its slot ([`crate::backlog`]), and it blocks on the
-//! semaphore only when it has taken everything published. The writer fills a slot before it
-//! publishes the frame, so a frame counted in `cnt0` is in its slot; a burst of frames whose posts
-//! arrive together is taken whole, the last one included, without waiting for a later frame.
-//! Frames the writer overwrote before the taker came to them are counted missed; a slot that does
-//! not hold its frame (a writer that does not record slot metadata) sends the taker to the newest
-//! frame, as without a buffer. A taker that falls a whole buffer behind asks for the oldest slot,
-//! the very one the next commit overwrites: when the writer overwrites it during the copy, the
-//! taker starts again a quarter of the buffer further in, losing those frames rather than going
-//! to the newest and losing the whole buffer (measured: runs of exactly `cb_size + 1` frames
-//! missed at once, from a logger only briefly slower than its writer).
+//! it took, it takes the next one from its slot ([`crate::backlog`], which copies a slot while
+//! the writer fills another), and it blocks on the semaphore only when it has taken everything
+//! published. The writer fills a slot before it publishes the frame, so a frame counted in
+//! `cnt0` is in its slot; a burst of frames whose posts arrive together is taken whole, the last
+//! one included, without waiting for a later frame. Frames the writer overwrote before the taker
+//! came to them are counted missed (the taker then starts a few frames into what the buffer
+//! still holds); a slot that does not hold its frame (a writer that does not record slot
+//! metadata) sends the taker to the newest frame, as without a buffer.
 //!
 //! The reader's own idea of the last frame (what its waits compare `cnt0` with) and the taker's
 //! can differ here: a wait notes the newest frame, slots are taken after it. That only costs a
@@ -32,7 +29,7 @@ use std::time::Duration;
 
 use shmim_core::{Reader, Stream};
 
-use crate::backlog::{self, Slot};
+use crate::backlog::{self, Backlog, Slot};
 use crate::error::{Error, Result};
 use crate::frame::{FrameBuf, Stamp, read_through};
 
@@ -41,9 +38,8 @@ pub(crate) struct Taker<'s> {
     stream: &'s Stream,
     reader: Reader,
     last: u64,
-    circular: bool,
-    /// How far into the buffer to start after the writer overtook us: a quarter of it.
-    skip: u64,
+    /// The circular buffer, when the stream has one.
+    backlog: Option<Backlog>,
 }
 
 /// A frame taken, and how many were published since the previous one without being taken.
@@ -61,8 +57,7 @@ impl<'s> Taker<'s> {
             stream,
             reader,
             last,
-            circular: stream.geometry().cb_size > 0,
-            skip: u64::from(stream.geometry().cb_size / 4).max(1),
+            backlog: (stream.geometry().cb_size > 0).then(|| Backlog::new(stream)),
         })
     }
 
@@ -70,23 +65,19 @@ impl<'s> Taker<'s> {
     /// frame published is taken; `None` when none came, the post was for a frame already taken,
     /// or the writer kept the frame busy.
     pub(crate) fn next(&mut self, poll: Duration, buf: &mut FrameBuf) -> Result<Option<Taken>> {
-        let behind = self.circular && self.stream.cnt0() > self.last;
+        let behind = self.backlog.is_some() && self.stream.cnt0() > self.last;
         if !behind && !self.wait(poll)? {
             return Ok(None);
         }
-        if !self.circular {
+        let Some(backlog) = self.backlog.as_mut() else {
             return self.take_newest(buf);
-        }
-        let mut slot = backlog::next_after(self.stream, self.last, 0, buf)?;
-        if let Slot::Overtaken = slot {
-            // Lose a few frames now rather than the whole buffer (module docs).
-            slot = backlog::next_after(self.stream, self.last, self.skip, buf)?;
-        }
-        match slot {
+        };
+        match backlog.next_after(self.stream, self.last, buf)? {
             Slot::Frame(stamp) => Ok(Some(self.took(stamp))),
             Slot::NotHeld | Slot::Overtaken => self.take_newest(buf),
+            Slot::Nothing => Ok(None),
             Slot::Busy => {
-                // A writer that died holding its flag fails every copy at once: wait before the
+                // A writer that died holding its flag fails every anchor at once: wait before the
                 // next try rather than spin.
                 if behind {
                     self.wait(poll)?;
@@ -95,7 +86,6 @@ impl<'s> Taker<'s> {
             }
         }
     }
-
     /// Waits up to `poll` for a post bringing a frame after the last one taken.
     fn wait(&mut self, poll: Duration) -> Result<bool> {
         match self.reader.wait_timeout(poll) {

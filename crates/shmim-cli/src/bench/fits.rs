@@ -310,8 +310,10 @@ impl LogObserver for Clock<'_> {
 }
 
 /// `shmim __bench-peer --mode fits-writer`: publishes `rounds` 512² f32 frames to the stream
-/// `fitslog` of `--path`, one every `--period-us`, on an absolute schedule (a late frame does
-/// not make the next ones burst). Its mapping is prefaulted, as a camera writer's is long before
+/// `fitslog` of `--path`, one every `--period-us`, on an absolute schedule, as a camera does:
+/// frames that fell due while the writer was not running are published as soon as it runs
+/// again, back to back, as a camera's driver hands over the frames its grabber queued meanwhile
+/// (a burst the logger must absorb; the writer never drops one to keep its pace). Its mapping is prefaulted, as a camera writer's is long before
 /// it streams: otherwise its first round of the circular buffer (33 MiB of page faults) takes
 /// CPU from the logger, which then falls a whole buffer behind once at the start.
 pub fn writer_peer(a: &BenchPeerArgs) -> Result<ExitCode> {
@@ -331,10 +333,8 @@ pub fn writer_peer(a: &BenchPeerArgs) -> Result<ExitCode> {
         if now >= deadline {
             return Err(Failure::new("bench FITS writer: past its deadline"));
         }
-        match next.checked_duration_since(now) {
-            Some(wait) => std::thread::sleep(wait),
-            None if now.duration_since(next) > period => next = now,
-            None => {}
+        if let Some(wait) = next.checked_duration_since(now) {
+            std::thread::sleep(wait);
         }
         stream.write_frame(&frame)?;
     }
