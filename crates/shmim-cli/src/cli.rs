@@ -268,6 +268,13 @@ pub struct LogArgs {
     /// Stop after this many cubes (default: until Ctrl-C).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub cubes: Option<u64>,
+    /// Run the thread that takes the frames on this CPU only (e.g. the writer's CPU).
+    #[arg(long, value_name = "CPU")]
+    pub taker_cpu: Option<usize>,
+    /// Run the thread that writes the cubes on this CPU only: with few CPUs, give it one of its
+    /// own to keep up with a fast writer.
+    #[arg(long, value_name = "CPU")]
+    pub disk_cpu: Option<usize>,
 }
 
 #[derive(Debug, Args)]

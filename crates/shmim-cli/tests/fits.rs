@@ -212,8 +212,42 @@ fn log_stops_by_itself_after_the_cubes_asked_for() {
     );
     let stdout = succeeded(&out);
     assert!(stdout.contains("in 2 cubes"), "{stdout}");
+    // The same on CPUs of its own (CPU 0 for both threads exists on every machine… unless a
+    // cpuset excludes it, which the refusal below then says).
+    let placed = run(
+        &place,
+        &[
+            "log",
+            "cam",
+            logs.to_str().unwrap(),
+            "--frames-per-cube",
+            "5",
+            "--cubes",
+            "1",
+            "--taker-cpu",
+            "0",
+            "--disk-cpu",
+            "0",
+        ],
+    );
+    if placed.status.success() {
+        assert!(succeeded(&placed).contains("in 1 cubes"));
+    } else {
+        failed_with(&placed, "cannot run the logger's taking thread on CPU 0");
+    }
+    failed_with(
+        &run(
+            &place,
+            &["log", "cam", logs.to_str().unwrap(), "--disk-cpu", "99999"],
+        ),
+        "cannot run the logger's disk thread on CPU 99999",
+    );
     let files = place.log_files();
-    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(
+        files.len(),
+        2 + usize::from(placed.status.success()),
+        "{files:?}"
+    );
     for f in files {
         let path = logs.join(f);
         assert_fitsverify_clean(&path);

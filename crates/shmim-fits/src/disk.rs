@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use crate::cards::KeywordCards;
+use crate::cpu::{LoggerThread, OnCpu};
 use crate::cube::{Committed, Completed, CubeSpec, CubeWriter};
 use crate::error::Result;
 use crate::frame::{FrameBuf, Stamp};
@@ -39,7 +40,7 @@ pub(crate) enum Job {
     Close,
 }
 
-/// The disk thread's body: runs `jobs` until the taking side hangs up, returning every buffer on
+/// The disk thread's body (on `cpu` only, when given): runs `jobs` until the taking side hangs up, returning every buffer on
 /// `free` and every finished cube on `done`. A cube still open then is finished too: its frames
 /// are never thrown away.
 ///
@@ -62,6 +63,7 @@ pub(crate) enum Job {
 /// the cube it has open then is finished and committed (or kept) like the others.
 pub(crate) fn run(
     spec: &CubeSpec<'_>,
+    cpu: Option<usize>,
     jobs: Receiver<Job>,
     free: Sender<FrameBuf>,
     done: Sender<Committed>,
@@ -74,7 +76,10 @@ pub(crate) fn run(
                 let _ = done.send(c.commit());
             }
         });
-        let written = write(spec, jobs, free, &to_commit);
+        let written = match cpu.map(|c| OnCpu::pin(c, LoggerThread::Disk)).transpose() {
+            Ok(_on_cpu) => write(spec, jobs, free, &to_commit),
+            Err(e) => Err(e),
+        };
         drop(to_commit);
         committer
             .join()

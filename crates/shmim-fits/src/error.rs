@@ -141,6 +141,16 @@ pub enum Error {
         /// The file's shape.
         file_shape: Vec<u32>,
     },
+    /// A logger's thread cannot run on the CPU asked for.
+    #[error("cannot run the logger's {thread} on CPU {cpu}: {reason}")]
+    Cpu {
+        /// Which thread.
+        thread: crate::cpu::LoggerThread,
+        /// The CPU asked for.
+        cpu: usize,
+        /// Why not.
+        reason: String,
+    },
     /// No frame came in time.
     #[error(
         "no new frame of {name} within {waited:?} ({frames} frames taken so far; is a writer running?)"

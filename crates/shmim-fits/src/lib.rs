@@ -32,6 +32,7 @@
 mod backlog;
 pub mod cards;
 mod cfitsio;
+mod cpu;
 pub mod cube;
 mod disk;
 mod encode;
@@ -45,6 +46,7 @@ mod take;
 pub mod time;
 pub mod types;
 
+pub use cpu::LoggerThread;
 pub use cube::{CubeReport, TABLE_NAME};
 pub use error::{Error, Result};
 pub use frame::Stamp;

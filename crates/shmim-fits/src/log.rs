@@ -24,6 +24,7 @@ use std::sync::Arc;
 use shmim_core::{Keyword, Stream, Timespec};
 
 use crate::cards::{KeywordCards, keyword_cards};
+use crate::cpu::{self, LoggerThread, OnCpu};
 use crate::cube::{Committed, CubeReport, CubeSpec};
 use crate::disk::{self, Job};
 use crate::encode::to_stored;
@@ -41,6 +42,33 @@ pub struct LogOptions {
     pub frames_per_cube: u64,
     /// Stop after this many cubes (`None`: until stopped).
     pub cubes: Option<u64>,
+    /// Run the taking thread (the caller's, which gets its CPUs back when `log` returns) on
+    /// this CPU only (`None`: wherever the scheduler puts it). See [`crate::LoggerThread`].
+    pub taker_cpu: Option<usize>,
+    /// Run the disk thread on this CPU only. With few CPUs, give it one of its own (not the
+    /// taking thread's, nor the writer's): it needs about as much CPU per frame as the
+    /// directory's sequential write, and shared for long it falls behind (PERFORMANCE.md).
+    pub disk_cpu: Option<usize>,
+}
+
+impl LogOptions {
+    /// What [`log`] would refuse in these options before it starts: CPUs the calling thread
+    /// may not run on (so a command can say so before it announces anything).
+    pub fn check(&self) -> Result<()> {
+        cpu::check(self.taker_cpu, self.disk_cpu)
+    }
+}
+
+impl Default for LogOptions {
+    /// Cubes of 1000 frames until stopped, threads where the scheduler puts them.
+    fn default() -> Self {
+        Self {
+            frames_per_cube: 1000,
+            cubes: None,
+            taker_cpu: None,
+            disk_cpu: None,
+        }
+    }
 }
 
 /// Where a logger is, after each frame.
@@ -99,6 +127,11 @@ pub fn log(
     observer: &mut dyn LogObserver,
 ) -> Result<LogReport> {
     fits_type(stream.datatype(), stream.name())?;
+    opts.check()?;
+    let _on_cpu = opts
+        .taker_cpu
+        .map(|cpu| OnCpu::pin(cpu, LoggerThread::Taking))
+        .transpose()?;
     let per_cube = opts.frames_per_cube.max(1);
     let spec = CubeSpec {
         stream: stream.name(),
@@ -133,7 +166,8 @@ pub fn log(
     };
     std::thread::scope(|scope| {
         let spec = &spec;
-        let writer = scope.spawn(move || disk::run(spec, job_rx, free_tx, done_tx));
+        let disk_cpu = opts.disk_cpu;
+        let writer = scope.spawn(move || disk::run(spec, disk_cpu, job_rx, free_tx, done_tx));
         let outcome = run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer);
         // Whatever ended logging, the open cube is finished: its frames are never thrown away.
         if run.progress.frames > 0 {

@@ -133,6 +133,7 @@ fn a_bursting_writer_process_loses_no_frame_of_a_circular_buffer() {
             let opts = LogOptions {
                 frames_per_cube: 7,
                 cubes: None,
+                ..LogOptions::default()
             };
             let r = log(&s, &logs, &opts, &mut watched);
             (r, watched.cubes)
@@ -190,6 +191,7 @@ fn every_frame_of_a_writer_process_is_logged_or_counted_missed() {
             let opts = LogOptions {
                 frames_per_cube: 40,
                 cubes: None,
+                ..LogOptions::default()
             };
             let r = log(&s, &logs, &opts, &mut watch).unwrap();
             assert_eq!(watch.cubes, r.cubes, "every cube was announced");
@@ -278,6 +280,7 @@ fn frames_published_while_the_logger_was_busy_are_counted_missed() {
     let opts = LogOptions {
         frames_per_cube: 10,
         cubes: None,
+        ..LogOptions::default()
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
     assert_eq!((r.frames, r.missed, r.cubes.len()), (2, 2, 1));
@@ -302,6 +305,7 @@ fn log_with_circular_buffer(
     let opts = LogOptions {
         frames_per_cube: 10,
         cubes: None,
+        ..LogOptions::default()
     };
     log(&s, dir, &opts, &mut script).unwrap()
 }
@@ -342,6 +346,7 @@ fn a_stop_finishes_the_open_cube_with_the_frames_it_has() {
     let opts = LogOptions {
         frames_per_cube: 100,
         cubes: None,
+        ..LogOptions::default()
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
     assert!(matches!(r.stopped, Some(Stop::Interrupted)));
@@ -366,6 +371,7 @@ fn logging_stops_after_the_cubes_asked_for() {
     let opts = LogOptions {
         frames_per_cube: 1,
         cubes: Some(2),
+        ..LogOptions::default()
     };
     let r = log(&s, dir.path(), &opts, &mut script).unwrap();
     assert!(r.stopped.is_none());
@@ -382,6 +388,7 @@ fn a_stream_of_complex_pixels_is_refused_before_logging() {
     let opts = LogOptions {
         frames_per_cube: 1,
         cubes: Some(1),
+        ..LogOptions::default()
     };
     let e = log(&s, dir.path(), &opts, &mut script).unwrap_err();
     assert!(
@@ -452,6 +459,7 @@ fn each_cube_carries_the_keywords_of_the_stream_when_it_opened() {
     let opts = LogOptions {
         frames_per_cube: 1,
         cubes: Some(4),
+        ..LogOptions::default()
     };
     let r = log(&s, dir.path(), &opts, &mut changes).unwrap();
     let gains: Vec<String> = r
@@ -461,4 +469,77 @@ fn each_cube_carries_the_keywords_of_the_stream_when_it_opened() {
         .collect();
     // Changed after frames 1 and 2, then left as it is.
     assert_eq!(gains, ["0", "1", "2", "2"]);
+}
+
+/// The CPUs this thread may run on now.
+fn my_cpus() -> Vec<usize> {
+    let set = rustix::thread::sched_getaffinity(None).unwrap();
+    (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| set.is_set(c))
+        .collect()
+}
+
+#[test]
+fn a_logger_on_cpus_of_its_own_logs_and_gives_the_caller_its_cpus_back() {
+    let dir = TempDir::new("cpus");
+    let s = stream(dir.path(), "cam");
+    let before = my_cpus();
+    // The last CPU this thread may use for both threads: valid on any machine.
+    let cpu = *before.last().unwrap();
+    let mut script = script(dir.path(), "cam", &[1, 1], 3);
+    let opts = LogOptions {
+        frames_per_cube: 10,
+        cubes: None,
+        taker_cpu: Some(cpu),
+        disk_cpu: Some(cpu),
+    };
+    let r = log(&s, dir.path(), &opts, &mut script).unwrap();
+    assert_eq!((r.frames, r.missed), (3, 0));
+    assert_eq!(
+        read_cube(SIDE, r.cubes[0].path.as_ref().unwrap()).cnt0,
+        [1, 2, 3]
+    );
+    assert_eq!(
+        my_cpus(),
+        before,
+        "the calling thread runs where it ran before"
+    );
+}
+
+#[test]
+fn a_cpu_the_process_may_not_use_is_refused_before_logging_starts() {
+    let dir = TempDir::new("badcpu");
+    let s = stream(dir.path(), "cam");
+    let mut script = script(dir.path(), "cam", &[], 1);
+    let not_mine = (0..rustix::thread::CpuSet::MAX_CPU)
+        .find(|c| !my_cpus().contains(c))
+        .unwrap();
+    for (taker_cpu, disk_cpu, thread) in [
+        (Some(not_mine), None, "taking thread"),
+        (None, Some(not_mine), "disk thread"),
+        (None, Some(usize::MAX), "disk thread"),
+    ] {
+        let opts = LogOptions {
+            taker_cpu,
+            disk_cpu,
+            ..LogOptions::default()
+        };
+        let e = log(&s, dir.path(), &opts, &mut script).unwrap_err();
+        assert!(matches!(e, Error::Cpu { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("cannot run the logger's {thread} on CPU")),
+            "{text}"
+        );
+    }
+    assert!(
+        s.registered_readers().is_empty(),
+        "no reader left registered"
+    );
+    assert_eq!(script.looks, 0, "logging never started");
+    let cubes: Vec<String> = common::files_in(dir.path())
+        .into_iter()
+        .filter(|f| f.ends_with(".fits") || f.ends_with(".tmp"))
+        .collect();
+    assert!(cubes.is_empty(), "{cubes:?}");
 }

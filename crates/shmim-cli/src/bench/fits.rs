@@ -9,7 +9,9 @@
 //! (1 MiB) at a fixed rate, a share of the baseline's frame rate; the bench logs them with
 //! `shmim_fits::log` into one cube, paced by the writer, and counts the frames logged and
 //! missed. The shares form a ladder (50 % to 125 %), climbed in order, on a stream without and
-//! with a circular buffer. **Criterion** (issue 19, as the review put it): the highest rate at
+//! with a circular buffer, and once more with the buffer and the threads placed (when the bench
+//! may use two CPUs): the logger's disk thread on one CPU, its taking thread and the writer on
+//! another (`LogOptions::disk_cpu`, `taker_cpu`), as a deployment would place them. **Criterion** (issue 19, as the review put it): the highest rate at
 //! which every frame is logged, none missed — and at every lower rate of the ladder, so that a
 //! lucky run above a miss does not count; the target is met when that rate is at least 80 % of
 //! the baseline's, i.e. its time per frame at most 1.25× the baseline's. A rate is the one the
@@ -83,19 +85,27 @@ pub fn measure(dir: &Path, effort: &Effort, report: &mut Report) -> Result<()> {
     );
     let base_rate = 1e9 / base.wall_ns;
     let (mut logged, mut cpu, mut taking) = (0, 0.0, 0.0);
-    for cb in [0, CB_FRAMES] {
-        let with = if cb > 0 {
+    let placed = super::wake::pinning();
+    let ladders = [(0, None), (CB_FRAMES, None)]
+        .into_iter()
+        .chain(placed.map(|cpus| (CB_FRAMES, Some(cpus))));
+    for (cb, cpus) in ladders {
+        let mut with = if cb > 0 {
             format!(", {cb}-frame circular buffer")
         } else {
             String::new()
         };
+        if let Some((taker, disk)) = cpus {
+            with +=
+                &format!(", disk thread on CPU {disk}, taking thread and writer on CPU {taker}");
+        }
         // Climbing the ladder: the highest rate the writer kept before the first run that missed
         // a frame (a lucky run above a miss does not count).
         let mut best: Option<f64> = None;
         let mut climbing = true;
         for &share in effort.fits_shares {
             let rate = base_rate * share;
-            let run = log_at(dir, &logs, rate, frames, cb)?;
+            let run = log_at(dir, &logs, rate, frames, cb, cpus)?;
             report.rows.push(Row::new(
                 "fits",
                 format!(
@@ -204,8 +214,16 @@ fn sequential_write(dir: &Path, frame_bytes: usize, frames: u64) -> Result<PerFr
 }
 
 /// Logs `frames` frames published at `rate` Hz by a writer process into one cube, from a stream
-/// with `cb` circular-buffer frames.
-fn log_at(dir: &Path, logs: &Path, rate: f64, frames: u64, cb: u32) -> Result<Run> {
+/// with `cb` circular-buffer frames; with `cpus = (taker, disk)`, the logger's taking thread and
+/// the writer run on CPU `taker` and the logger's disk thread on CPU `disk`.
+fn log_at(
+    dir: &Path,
+    logs: &Path,
+    rate: f64,
+    frames: u64,
+    cb: u32,
+    cpus: Option<(usize, usize)>,
+) -> Result<Run> {
     let spec = StreamSpec::new(&[SIDE, SIDE], Datatype::Float)
         .circular_buffer(cb)
         .dir(dir)
@@ -225,12 +243,14 @@ fn log_at(dir: &Path, logs: &Path, rate: f64, frames: u64, cb: u32) -> Result<Ru
             let opts = LogOptions {
                 frames_per_cube: frames,
                 cubes: Some(1),
+                taker_cpu: cpus.map(|(taker, _)| taker),
+                disk_cpu: cpus.map(|(_, disk)| disk),
             };
             let taking = cpu_ns(libc::RUSAGE_THREAD);
             let report = log(&stream, logs, &opts, &mut clock);
             (report, cpu_ns(libc::RUSAGE_THREAD) - taking)
         });
-        let writer = start_writer(dir, &stream, rate, frames);
+        let writer = start_writer(dir, &stream, rate, frames, cpus.map(|(taker, _)| taker));
         let written = writer.and_then(|w| w.finish_within::<Written>(WAIT));
         *writer_done.lock().unwrap_or_else(|p| p.into_inner()) = true;
         let (report, taking) = logger
@@ -265,8 +285,14 @@ fn remove_cube(cube: &CubeReport) {
     }
 }
 
-/// Starts the writer peer once the logger has registered.
-fn start_writer(dir: &Path, stream: &Stream, rate: f64, frames: u64) -> Result<Peer> {
+/// Starts the writer peer (on `cpu` only, when given) once the logger has registered.
+fn start_writer(
+    dir: &Path,
+    stream: &Stream,
+    rate: f64,
+    frames: u64,
+    cpu: Option<usize>,
+) -> Result<Peer> {
     let ready_by = Instant::now() + WAIT;
     while stream.registered_readers().is_empty() {
         if Instant::now() >= ready_by {
@@ -274,7 +300,7 @@ fn start_writer(dir: &Path, stream: &Stream, rate: f64, frames: u64) -> Result<P
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let args = [
+    let mut args = vec![
         "__bench-peer".to_owned(),
         "--mode".into(),
         "fits-writer".into(),
@@ -287,6 +313,9 @@ fn start_writer(dir: &Path, stream: &Stream, rate: f64, frames: u64) -> Result<P
         "--period-us".into(),
         ((1e6 / rate).round() as u64).to_string(),
     ];
+    if let Some(cpu) = cpu {
+        args.extend(["--cpu".to_owned(), cpu.to_string()]);
+    }
     Peer::spawn(dir, "bench FITS writer", &args)
 }
 
@@ -317,6 +346,9 @@ impl LogObserver for Clock<'_> {
 /// it streams: otherwise its first round of the circular buffer (33 MiB of page faults) takes
 /// CPU from the logger, which then falls a whole buffer behind once at the start.
 pub fn writer_peer(a: &BenchPeerArgs) -> Result<ExitCode> {
+    if let Some(cpu) = a.cpu {
+        super::wake::pin(cpu);
+    }
     let opts = OpenOptions {
         prefault: true,
         ..OpenOptions::default()

@@ -1,4 +1,4 @@
-//! `shmim log NAME DIR [--frames-per-cube N] [--cubes M]`: a stream to FITS cubes, paced by its
+//! `shmim log NAME DIR [--frames-per-cube N] [--cubes M] [--taker-cpu C] [--disk-cpu C]`: a stream to FITS cubes, paced by its
 //! writer, with a progress line; Ctrl-C finishes the open cube (`shmim_fits::log`).
 
 use std::io::{IsTerminal, Write};
@@ -24,11 +24,14 @@ pub fn run(dir: &Path, a: &LogArgs) -> Result<ExitCode> {
             a.log_dir.display()
         )));
     }
-    print_notes(&keyword_notes(&keyword_cards(&stream.keywords()?)));
     let opts = LogOptions {
         frames_per_cube: a.frames_per_cube,
         cubes: a.cubes,
+        taker_cpu: a.taker_cpu,
+        disk_cpu: a.disk_cpu,
     };
+    opts.check()?;
+    print_notes(&keyword_notes(&keyword_cards(&stream.keywords()?)));
     let until = a
         .cubes
         .map_or("until Ctrl-C".to_owned(), |m| format!("{m} cubes"));
