@@ -109,10 +109,12 @@ pub fn run(explicit_dir: Option<&Path>, a: &BenchArgs) -> Result<ExitCode> {
         huge_dir: a.huge_dir.clone(),
         mount_huge: !a.quick,
         fits_frames: if a.quick { 24 } else { 400 },
+        // 82 %, not 80 %: a writer keeps the rate asked within a fraction of a percent, and a
+        // rung at the target itself fails it or not by that fraction.
         fits_shares: if a.quick {
             &[0.1]
         } else {
-            &[0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.25]
+            &[0.5, 0.65, 0.82, 0.9, 1.0, 1.1, 1.25]
         },
     };
     let dir = BenchDir::new(explicit_dir)?;
