@@ -198,48 +198,30 @@ fn log_stops_by_itself_after_the_cubes_asked_for() {
             .unwrap(),
     );
     let logs = place.logs();
-    let out = run(
-        &place,
-        &[
+    let log = |more: &[&str]| {
+        let mut args = vec![
             "log",
             "cam",
             logs.to_str().unwrap(),
             "--frames-per-cube",
             "5",
-            "--cubes",
-            "2",
-        ],
-    );
+        ];
+        args.extend(more);
+        run(&place, &args)
+    };
+    let out = log(&["--cubes", "2"]);
     let stdout = succeeded(&out);
     assert!(stdout.contains("in 2 cubes"), "{stdout}");
     // The same on CPUs of its own (CPU 0 for both threads exists on every machine… unless a
     // cpuset excludes it, which the refusal below then says).
-    let placed = run(
-        &place,
-        &[
-            "log",
-            "cam",
-            logs.to_str().unwrap(),
-            "--frames-per-cube",
-            "5",
-            "--cubes",
-            "1",
-            "--taker-cpu",
-            "0",
-            "--disk-cpu",
-            "0",
-        ],
-    );
+    let placed = log(&["--cubes", "1", "--taker-cpu", "0", "--disk-cpu", "0"]);
     if placed.status.success() {
         assert!(succeeded(&placed).contains("in 1 cubes"));
     } else {
         failed_with(&placed, "cannot run the logger's taking thread on CPU 0");
     }
     failed_with(
-        &run(
-            &place,
-            &["log", "cam", logs.to_str().unwrap(), "--disk-cpu", "99999"],
-        ),
+        &log(&["--disk-cpu", "99999"]),
         "cannot run the logger's disk thread on CPU 99999",
     );
     let files = place.log_files();
