@@ -19,9 +19,11 @@
 //!
 //! Which slot holds frame `m` comes from a [`CbAnchor`]: `cnt0` and `CBindex` read together
 //! once (a consistent read, which does wait for a commit in progress), then reused for every
-//! frame after, as long as the writer fills one slot per frame. A writer that does not (legacy
-//! code bumping `cnt0` by hand) shows in the slot's own metadata: its `cnt0` names another frame,
-//! and the caller takes a new anchor.
+//! frame after, as long as the writer fills one slot per frame. shmim's writer does, also when
+//! it recovers a commit killed after it took its slot (`writer.rs`); a writer that does not
+//! (legacy code bumping `cnt0` by hand) shows in the slot's own metadata: its `cnt0` names
+//! another frame, and the caller takes a new anchor. docs/protocol.md has the limits with
+//! writers that never set the write flag.
 
 use shmim_layout::CbFrameMd;
 
@@ -73,7 +75,9 @@ impl CbAnchor {
 pub enum CbCopy {
     /// The slot's pixels, whole, and the metadata the slot holds. Its `cnt0` names the frame
     /// when the writer records slot metadata and filled the slot the anchor says; anything else
-    /// (zero, another frame) means the slot does not hold it.
+    /// (zero, another frame) means the slot does not hold it. "Whole" assumes a writer that sets
+    /// the write flag around its writes (shmim's, and C code following the legacy idiom); one
+    /// that never does can tear the oldest frame held, as it can tear any consistent read.
     Copied(CbFrame),
     /// The frame is not published yet (`cnt0` is below it), or is frame 0 (no frame).
     NotPublished,

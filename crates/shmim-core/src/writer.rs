@@ -290,16 +290,27 @@ pub(crate) fn commit(map: &Mapping, atime: Option<Timespec>, me: i32) -> u64 {
 
 /// Advances `CBindex` (wrapping, counting `CBcycle`), copies the frame into that slot and records
 /// its metadata there. Runs under the write flag, before `cnt0` is published.
+///
+/// One slot per frame number, even across a writer's death: a commit killed after it advanced
+/// `CBindex` (its slot's metadata already names the frame `cnt0 + 1` it never published) took the
+/// slot of that frame, and the next commit of the same frame, a recoverer's, fills that slot
+/// again instead of advancing a second time. Advancing twice would put every later frame one
+/// slot off from where a reader's anchor expects it, and rewrite the slot of frame
+/// `cnt0 + 2 - CBsize` while readers count on it being safe until frame `cnt0 + 2`
+/// (`circular.rs`).
 fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) {
     let g = map.geometry();
     let (index, cycle) = (md!(map, cb_index), md!(map, cb_cycle));
+    let frame = md!(map, cnt0).peek().wrapping_add(1);
     // Our own values (we hold the flag); a hostile out-of-range index restarts at slot 0.
-    let mut next = index.peek().wrapping_add(1);
-    let mut wraps = cycle.peek();
-    if next >= g.cb_size {
-        next = 0;
-        wraps = wraps.wrapping_add(1);
-    }
+    let current = index.peek();
+    let (next, wraps) = if slot_frame(map, current) == Some(frame) {
+        (current, cycle.peek())
+    } else if current.wrapping_add(1) >= g.cb_size {
+        (0, cycle.peek().wrapping_add(1))
+    } else {
+        (current + 1, cycle.peek())
+    };
     let (Ok(slot), Ok(slot_md)) = (map.cb_frame_ptr(next), map.cb_md_ptr(next)) else {
         return;
     };
@@ -308,7 +319,7 @@ fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) 
     // region precedes the circular buffer); this is the writer side of the seqlock race.
     unsafe { shmim_sync::seqlock::copy_shared(slot, map.data_ptr(), len) };
     let entry = CbFrameMd {
-        cnt0: md!(map, cnt0).peek().wrapping_add(1),
+        cnt0: frame,
         cnt1: md!(map, cnt1).peek(),
         atime,
         writetime,
@@ -316,6 +327,15 @@ fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) 
     map.copy_in(map.offset_of(slot_md.cast()), bytemuck::bytes_of(&entry));
     index.set(next);
     cycle.set(wraps);
+}
+
+/// The frame number slot `i`'s metadata names (`None` for a slot outside the buffer).
+fn slot_frame(map: &Mapping, i: u32) -> Option<u64> {
+    let entry = map.cb_md_ptr(i).ok()?;
+    let mut md = [0u8; core::mem::size_of::<CbFrameMd>()];
+    // Written only under the write flag, which we hold.
+    map.copy_out(map.offset_of(entry.cast()), &mut md);
+    Some(bytemuck::pod_read_unaligned::<CbFrameMd>(&md).cnt0)
 }
 
 /// Posts every semaphore below `SEMAPHORE_MAXVAL` and the log semaphore, recording the writer in
