@@ -6,8 +6,11 @@
 
 mod common;
 
-use common::StreamDir;
+use std::os::unix::fs::FileExt;
+
+use common::{StreamDir, dead_pid};
 use shmim_core::{CbAnchor, CbCopy, Datatype, Error, Stream, StreamSpec};
+use shmim_layout::{CLAIM_PID_OFFSET, CLAIM_TICKET_OFFSET, CbFrameMd, ImageMetadata};
 
 const PIXELS: usize = 4;
 
@@ -121,15 +124,28 @@ fn wrong_buffers_and_streams_without_a_buffer_are_refused() {
 
 #[test]
 fn a_reader_behind_a_writer_thread_never_keeps_a_torn_frame() {
-    // 256 KiB frames; the reader copies into fresh memory each time (page faults: its copy takes
-    // longer than a commit), from the oldest slot it may copy while a write is in progress, so
-    // the writer often gets round to that slot during the copy.
+    // The oldest frame it may copy without the stream's seqlock: the writer may be filling the
+    // slot after it.
+    reader_behind_a_writer_thread("race", 2);
+}
+
+#[test]
+fn a_reader_at_the_oldest_slot_never_keeps_a_torn_frame() {
+    // The oldest frame held, whose slot the next write fills: copied under the seqlock only.
+    reader_behind_a_writer_thread("race-oldest", 1);
+}
+
+/// A reader thread copying, as it can, the frame `SLOTS - ahead` frames behind the newest, while
+/// a writer thread publishes 256 KiB frames into 4 slots; the reader copies into fresh memory
+/// each time (page faults: its copy takes longer than a commit), so the writer often gets round
+/// to the slot during the copy. Every frame it keeps must be whole.
+fn reader_behind_a_writer_thread(tag: &str, ahead: u64) {
     const SIDE: u32 = 128;
     const N: usize = (SIDE * SIDE) as usize * 2;
     const SLOTS: u32 = 4;
     // Fewer under ThreadSanitizer, whose `strict` copies are atomic words.
     let frames: u64 = if cfg!(shmim_tsan) { 200 } else { 2_000 };
-    let dir = StreamDir::new("race");
+    let dir = StreamDir::new(tag);
     let spec = StreamSpec::new(&[SIDE, SIDE * 2], Datatype::U64).circular_buffer(SLOTS);
     let mut w = Stream::create("s", &spec.dir(dir.path())).unwrap();
     let r = Stream::open_in(dir.path(), "s").unwrap();
@@ -144,7 +160,7 @@ fn a_reader_behind_a_writer_thread_never_keeps_a_torn_frame() {
                     continue;
                 }
                 let a = *anchor.get_or_insert_with(|| r.cb_anchor().unwrap().unwrap());
-                let want = (last + 1).max((now + 2).saturating_sub(SLOTS.into()));
+                let want = (last + 1).max((now + ahead).saturating_sub(SLOTS.into()));
                 let mut buf = vec![0u64; N];
                 match r.read_cb_frame(&a, want, &mut buf).unwrap() {
                     CbCopy::Copied(md) => {
@@ -167,4 +183,69 @@ fn a_reader_behind_a_writer_thread_never_keeps_a_torn_frame() {
         reader.join().unwrap()
     });
     assert!(kept > 0, "{refused} copies refused, none kept");
+}
+
+/// Leaves `s` as a writer of frame `cnt0 + 1` killed inside its commit leaves it, after it moved
+/// `CBindex` on: the flag set and claimed by a dead process, the next slot filled with the frame
+/// and its metadata, `CBindex` on that slot, `cnt0` not published.
+fn die_after_taking_the_next_slot(s: &Stream) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(s.path().unwrap())
+        .unwrap();
+    let g = s.geometry();
+    let md = g.regions.metadata.offset;
+    let frame = s.cnt0() + 1;
+    let next = (s.cb_position().0 + 1) % g.cb_size;
+    let at = |field: usize| md + field as u64;
+    let put = |offset: u64, bytes: &[u8]| file.write_at(bytes, offset).unwrap();
+    put(at(core::mem::offset_of!(ImageMetadata, write)), &[1]);
+    put(at(CLAIM_PID_OFFSET), &dead_pid().to_ne_bytes());
+    put(at(CLAIM_TICKET_OFFSET), &(s.cnt0() as u32).to_ne_bytes());
+    let pixels: Vec<u8> = [frame; PIXELS]
+        .iter()
+        .flat_map(|p| p.to_ne_bytes())
+        .collect();
+    put(
+        g.regions.cb_data.offset + u64::from(next) * g.frame_bytes() as u64,
+        &pixels,
+    );
+    let entry = CbFrameMd {
+        cnt0: frame,
+        ..Default::default()
+    };
+    let entry_at = g.regions.cb_md.offset + u64::from(next) * size_of::<CbFrameMd>() as u64;
+    put(entry_at, bytemuck::bytes_of(&entry));
+    put(
+        at(core::mem::offset_of!(ImageMetadata, cb_index)),
+        &next.to_ne_bytes(),
+    );
+}
+
+#[test]
+fn a_commit_killed_after_taking_its_slot_leaves_every_frame_where_anchors_put_it() {
+    let dir = StreamDir::new("killed");
+    let mut w = stream(&dir, "s", 4);
+    write_frames(&mut w, 6);
+    let anchor = w.cb_anchor().unwrap().unwrap();
+    let (slot, cycle) = w.cb_position();
+    die_after_taking_the_next_slot(&w);
+    // The recoverer publishes frame 7 into the slot the dead commit took, not the one after:
+    // that one holds frame 4, which a reader may copy until frame 8 begins.
+    let mut guard = w.recover_writer(false).expect("the claimant is dead");
+    guard.copy_from(&[7u64; PIXELS]).unwrap();
+    assert_eq!(guard.commit().unwrap(), 7);
+    assert_eq!(
+        w.cb_position(),
+        ((slot + 1) % 4, cycle + u64::from(slot == 3))
+    );
+    for f in [4, 5, 6, 7] {
+        assert!(
+            matches!(copy_from(&w, &anchor, f), CbCopy::Copied(_)),
+            "frame {f} where the anchor says"
+        );
+    }
+    // And the frames after go on one slot each.
+    write_frames(&mut w, 1);
+    assert!(matches!(copy_from(&w, &anchor, 8), CbCopy::Copied(_)));
 }
