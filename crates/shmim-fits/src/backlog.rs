@@ -97,25 +97,39 @@ impl Backlog {
                         writetime: entry.writetime,
                     }));
                 }
-                // Another frame's metadata: slots skipped since the anchor (read a new one).
-                CbCopy::Copied(entry) if !fresh_anchor && entry.cnt0 != 0 => self.anchor = None,
-                // Zero (a writer that records no slot metadata, as the legacy library), or
-                // another frame from an anchor just read.
-                CbCopy::Copied(_) => return Ok(Slot::NotHeld),
+                // The slot does not hold the frame: a new anchor, then (if this one was new
+                // already) the newest frame. The next call starts from a new anchor too, so a
+                // writer whose slots never hold their frames (zero or stale metadata: it records
+                // none, as the legacy library's `UpdateIm`) costs one slot copy a frame, not two.
+                CbCopy::Copied(_) => {
+                    self.anchor = None;
+                    if fresh_anchor {
+                        return Ok(Slot::NotHeld);
+                    }
+                }
                 CbCopy::NotPublished => return Ok(Slot::Nothing),
                 CbCopy::Overwritten if overtaken < OVERTAKEN_TRIES => {
                     overtaken += 1;
-                    // The oldest frame held first; if the writer overwrites that one during the
-                    // copy too, a few frames further in.
-                    let now = stream.cnt0();
-                    let held = now.saturating_add(1).saturating_sub(anchor.size().into());
                     let skip = if overtaken == 1 { 0 } else { self.skip };
-                    want = want.max(held.saturating_add(skip)).min(now);
+                    let now = stream.cnt0();
+                    match after_overwrite(want, last, now, anchor.size(), skip) {
+                        Some(next) => want = next,
+                        None => return Ok(Slot::Nothing),
+                    }
                 }
                 CbCopy::Overwritten => return Ok(Slot::Overtaken),
             }
         }
     }
+}
+
+/// The frame to ask for once `want` was overwritten, `cnt0` being `now`: the oldest frame held
+/// (`now + 1 - size`), `skip` frames further in when that one was overwritten too; `None` when
+/// no frame after `last` is published (`cnt0` went back below it: a hostile or rewritten header).
+fn after_overwrite(want: u64, last: u64, now: u64, size: u32, skip: u64) -> Option<u64> {
+    let held = now.saturating_add(1).saturating_sub(size.into());
+    let next = want.max(held.saturating_add(skip)).min(now);
+    (next > last).then_some(next)
 }
 
 /// Whether a consistent read failed because of the writer (it is worth trying again later).
@@ -159,5 +173,26 @@ fn copy_frame(
         Datatype::ComplexFloat => typed::<ComplexF32>(stream, anchor, frame, buf),
         Datatype::ComplexDouble => typed::<ComplexF64>(stream, anchor, frame, buf),
         Datatype::Half => typed::<Half>(stream, anchor, frame, buf),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_overwrite;
+
+    #[test]
+    fn after_an_overwrite_the_taker_goes_to_the_oldest_frame_held_then_further_in() {
+        // 32 slots at cnt0 = 100 hold 69..=100 (69 only until the next write begins).
+        assert_eq!(after_overwrite(10, 9, 100, 32, 0), Some(69));
+        assert_eq!(after_overwrite(69, 68, 100, 32, 8), Some(77));
+        // Never past the newest frame.
+        assert_eq!(after_overwrite(10, 9, 100, 32, 64), Some(100));
+    }
+
+    #[test]
+    fn a_frame_count_that_went_back_leaves_nothing_to_take() {
+        // The last frame taken was 50; a header now says cnt0 = 3.
+        assert_eq!(after_overwrite(51, 50, 3, 4, 0), None);
+        assert_eq!(after_overwrite(51, 50, 50, 4, 1), None);
     }
 }

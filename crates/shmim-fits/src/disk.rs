@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use crate::cards::KeywordCards;
 use crate::cpu::{LoggerThread, OnCpu};
 use crate::cube::{Committed, Completed, CubeSpec, CubeWriter};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::frame::{FrameBuf, Stamp};
 
 /// Frames that may wait for the disk thread (each one frame of memory).
@@ -70,12 +70,16 @@ pub(crate) fn run(
 ) -> Result<()> {
     std::thread::scope(|scope| {
         let (to_commit, completed) = mpsc::sync_channel::<Completed>(0);
-        let committer = scope.spawn(move || {
+        let committer = named(COMMIT_THREAD).spawn_scoped(scope, move || {
             for c in completed {
                 // The taking side may have gone already; the report is then in the file only.
                 let _ = done.send(c.commit());
             }
         });
+        let committer = match committer {
+            Ok(c) => c,
+            Err(e) => return Err(thread_error(COMMIT_THREAD, e)),
+        };
         let written = match cpu.map(|c| OnCpu::pin(c, LoggerThread::Disk)).transpose() {
             Ok(_on_cpu) => write(spec, jobs, free, &to_commit),
             Err(e) => Err(e),
@@ -86,6 +90,21 @@ pub(crate) fn run(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         written
     })
+}
+
+/// The name of the disk thread (`top -H`, `/proc/PID/task/*/comm`).
+pub(crate) const DISK_THREAD: &str = "fits-disk";
+/// The name of the thread that flushes and renames finished cubes.
+pub(crate) const COMMIT_THREAD: &str = "fits-commit";
+
+/// A builder for a logger thread named `name`.
+pub(crate) fn named(name: &str) -> std::thread::Builder {
+    std::thread::Builder::new().name(name.to_owned())
+}
+
+/// A logger thread that could not be started (the process is out of threads or memory).
+pub(crate) fn thread_error(name: &str, e: std::io::Error) -> Error {
+    Error::io("start the logger thread", std::path::Path::new(name), e)
 }
 
 /// Runs `jobs`, handing each finished cube to `commit`.

@@ -128,10 +128,6 @@ pub fn log(
 ) -> Result<LogReport> {
     fits_type(stream.datatype(), stream.name())?;
     opts.check()?;
-    let _on_cpu = opts
-        .taker_cpu
-        .map(|cpu| OnCpu::pin(cpu, LoggerThread::Taking))
-        .transpose()?;
     let per_cube = opts.frames_per_cube.max(1);
     let spec = CubeSpec {
         stream: stream.name(),
@@ -167,8 +163,21 @@ pub fn log(
     std::thread::scope(|scope| {
         let spec = &spec;
         let disk_cpu = opts.disk_cpu;
-        let writer = scope.spawn(move || disk::run(spec, disk_cpu, job_rx, free_tx, done_tx));
-        let outcome = run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer);
+        let writer = disk::named(disk::DISK_THREAD)
+            .spawn_scoped(scope, move || {
+                disk::run(spec, disk_cpu, job_rx, free_tx, done_tx)
+            })
+            .map_err(|e| disk::thread_error(disk::DISK_THREAD, e))?;
+        // Placed once the disk thread is spawned, which would inherit the place otherwise (and
+        // the thread that commits cubes, after it); back where it was when logging ends.
+        let outcome = match opts
+            .taker_cpu
+            .map(|cpu| OnCpu::pin(cpu, LoggerThread::Taking))
+        {
+            Some(Err(e)) => Err(e),
+            Some(Ok(_on_cpu)) => run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer),
+            None => run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer),
+        };
         // Whatever ended logging, the open cube is finished: its frames are never thrown away.
         if run.progress.frames > 0 {
             let _ = job_tx.send(Job::Close);

@@ -40,6 +40,13 @@ pub(crate) struct Taker<'s> {
     last: u64,
     /// The circular buffer, when the stream has one.
     backlog: Option<Backlog>,
+    /// `cnt0` when a copy last gave up on a writer that kept the stream busy (stuck, or dead
+    /// holding its flag): while the flag stays set and `cnt0` there, another copy would spin
+    /// through another read timeout for nothing, so the taker waits on its semaphore instead.
+    stalled_at: Option<u64>,
+    /// Copies that gave up on a busy writer (for the tests).
+    #[cfg(test)]
+    gave_up: u32,
 }
 
 /// A frame taken, and how many were published since the previous one without being taken.
@@ -58,6 +65,9 @@ impl<'s> Taker<'s> {
             reader,
             last,
             backlog: (stream.geometry().cb_size > 0).then(|| Backlog::new(stream)),
+            stalled_at: None,
+            #[cfg(test)]
+            gave_up: 0,
         })
     }
 
@@ -65,6 +75,10 @@ impl<'s> Taker<'s> {
     /// frame published is taken; `None` when none came, the post was for a frame already taken,
     /// or the writer kept the frame busy.
     pub(crate) fn next(&mut self, poll: Duration, buf: &mut FrameBuf) -> Result<Option<Taken>> {
+        if self.stalled() {
+            self.wait(poll)?;
+            return Ok(None);
+        }
         let behind = self.backlog.is_some() && self.stream.cnt0() > self.last;
         if !behind && !self.wait(poll)? {
             return Ok(None);
@@ -73,19 +87,37 @@ impl<'s> Taker<'s> {
             return self.take_newest(buf);
         };
         match backlog.next_after(self.stream, self.last, buf)? {
-            Slot::Frame(stamp) => Ok(Some(self.took(stamp))),
+            Slot::Frame(stamp) if stamp.cnt0 > self.last => Ok(Some(self.took(stamp))),
+            Slot::Frame(_) | Slot::Nothing => Ok(None),
             Slot::NotHeld | Slot::Overtaken => self.take_newest(buf),
-            Slot::Nothing => Ok(None),
             Slot::Busy => {
-                // A writer that died holding its flag fails every anchor at once: wait before the
-                // next try rather than spin.
-                if behind {
-                    self.wait(poll)?;
-                }
+                self.give_up();
                 Ok(None)
             }
         }
     }
+
+    /// Whether the writer still holds the stream as it did when a copy last gave up on it.
+    fn stalled(&mut self) -> bool {
+        let Some(at) = self.stalled_at else {
+            return false;
+        };
+        let still = self.stream.is_writing() && self.stream.cnt0() == at;
+        if !still {
+            self.stalled_at = None;
+        }
+        still
+    }
+
+    /// A copy gave up on a busy writer: remember where the stream was.
+    fn give_up(&mut self) {
+        self.stalled_at = Some(self.stream.cnt0());
+        #[cfg(test)]
+        {
+            self.gave_up += 1;
+        }
+    }
+
     /// Waits up to `poll` for a post bringing a frame after the last one taken.
     fn wait(&mut self, poll: Duration) -> Result<bool> {
         match self.reader.wait_timeout(poll) {
@@ -99,7 +131,10 @@ impl<'s> Taker<'s> {
     fn take_newest(&mut self, buf: &mut FrameBuf) -> Result<Option<Taken>> {
         let stamp = match read_through(self.stream, &mut self.reader, buf) {
             Ok(stamp) => stamp,
-            Err(Error::Stream(e)) if backlog::busy(&e) => return Ok(None),
+            Err(Error::Stream(e)) if backlog::busy(&e) => {
+                self.give_up();
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         if stamp.cnt0 <= self.last {
@@ -108,9 +143,57 @@ impl<'s> Taker<'s> {
         Ok(Some(self.took(stamp)))
     }
 
+    /// Records `stamp` as taken; its frame is after the last one taken (callers check).
     fn took(&mut self, stamp: Stamp) -> Taken {
         let missed = stamp.cnt0 - self.last - 1;
         self.last = stamp.cnt0;
         Taken { stamp, missed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use shmim_core::{Datatype, Stream, StreamSpec};
+
+    use super::Taker;
+    use crate::frame::FrameBuf;
+
+    #[test]
+    fn a_stuck_writer_costs_one_read_timeout_then_the_taker_waits_on_its_semaphore() {
+        let dir = std::env::temp_dir().join(format!("shmim-fits-stuck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = StreamSpec::new(&[4], Datatype::U16)
+            .circular_buffer(4)
+            .dir(&dir);
+        let mut w = Stream::create("s", &spec).unwrap();
+        let mut r = Stream::open_in(&dir, "s").unwrap();
+        r.set_read_timeout(Duration::from_millis(20));
+        let mut taker = Taker::new(&r).unwrap();
+        let mut buf = FrameBuf::new(8, &dir).unwrap();
+        for f in 1..=3u16 {
+            w.write_frame(&[f; 4]).unwrap();
+        }
+        // A writer that holds its flag and publishes nothing (stuck, or dead holding it) while
+        // the taker is behind: each call used to spin through a whole read timeout finding
+        // where the buffer's frames are.
+        let guard = w.write().unwrap();
+        for _ in 0..5 {
+            assert!(
+                taker
+                    .next(Duration::from_millis(5), &mut buf)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert_eq!(taker.gave_up, 1, "one read gave up; the next calls waited");
+        guard.commit().unwrap();
+        let taken = taker
+            .next(Duration::from_millis(5), &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!((taken.stamp.cnt0, taken.missed), (1, 0));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -543,3 +543,108 @@ fn a_cpu_the_process_may_not_use_is_refused_before_logging_starts() {
         .collect();
     assert!(cubes.is_empty(), "{cubes:?}");
 }
+
+/// `Cpus_allowed_list` of the threads of this process named `name` (`/proc/self/task`).
+fn cpus_of_threads(name: &str) -> Vec<String> {
+    let mut lists = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            lists.push(cpus_allowed(&dir.join("status")));
+        }
+    }
+    lists
+}
+
+fn cpus_allowed(status: &Path) -> String {
+    let status = std::fs::read_to_string(status).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list:"))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+/// A [`Script`] that notes, at the first frame, where the logger's threads may run.
+struct Placement {
+    script: Script,
+    seen: Option<[Vec<String>; 3]>,
+}
+
+impl LogObserver for Placement {
+    fn stop_requested(&mut self) -> bool {
+        self.script.stop_requested()
+    }
+    fn frame(&mut self, p: &LogProgress) {
+        self.seen.get_or_insert_with(|| {
+            // A new thread names itself once it runs: until then it has its parent's name.
+            let named_by = Instant::now() + Duration::from_secs(10);
+            while cpus_of_threads("fits-commit").is_empty() && Instant::now() < named_by {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            [
+                vec![cpus_allowed(Path::new("/proc/thread-self/status"))],
+                cpus_of_threads("fits-disk"),
+                cpus_of_threads("fits-commit"),
+            ]
+        });
+        self.script.frame(p);
+    }
+}
+
+/// Set in the child process [`only_the_threads_asked_for_are_placed`] runs itself in.
+const PLACEMENT_CHILD: &str = "SHMIM_FITS_PLACEMENT_CHILD";
+
+#[test]
+fn only_the_threads_asked_for_are_placed() {
+    // The threads are told apart by name, so no other test's logger may run beside them: the
+    // check runs in this test binary re-executed for this test alone.
+    if std::env::var_os(PLACEMENT_CHILD).is_none() {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "only_the_threads_asked_for_are_placed",
+                "--test-threads=1",
+            ])
+            .env(PLACEMENT_CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "placement check: {status}");
+        return;
+    }
+    let cpus = my_cpus();
+    if cpus.len() < 2 {
+        eprintln!("one CPU only: nothing to tell apart");
+        return;
+    }
+    let everywhere = cpus_allowed(Path::new("/proc/thread-self/status"));
+    let dir = TempDir::new("placed");
+    let s = stream(dir.path(), "cam");
+    let (a, b) = (cpus[0].to_string(), cpus[1].to_string());
+    for (taker_cpu, disk_cpu, expected) in [
+        // The taking thread alone: the disk thread and the committer stay where they were.
+        (Some(cpus[0]), None, [&a, &everywhere, &everywhere]),
+        (Some(cpus[0]), Some(cpus[1]), [&a, &b, &everywhere]),
+        (None, Some(cpus[1]), [&everywhere, &b, &everywhere]),
+    ] {
+        let mut placement = Placement {
+            script: script(dir.path(), "cam", &[1], 2),
+            seen: None,
+        };
+        let opts = LogOptions {
+            taker_cpu,
+            disk_cpu,
+            ..LogOptions::default()
+        };
+        log(&s, dir.path(), &opts, &mut placement).unwrap();
+        let seen = placement.seen.unwrap();
+        let expected = expected.map(|e| vec![e.clone()]);
+        assert_eq!(seen, expected, "taker {taker_cpu:?}, disk {disk_cpu:?}");
+    }
+    assert_eq!(
+        cpus_allowed(Path::new("/proc/thread-self/status")),
+        everywhere
+    );
+}
