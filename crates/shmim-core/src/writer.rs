@@ -306,10 +306,11 @@ fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) 
     let current = index.peek();
     let (next, wraps) = if slot_frame(map, current) == Some(frame) {
         (current, cycle.peek())
-    } else if current.wrapping_add(1) >= g.cb_size {
-        (0, cycle.peek().wrapping_add(1))
     } else {
-        (current + 1, cycle.peek())
+        match current.wrapping_add(1) {
+            after if after < g.cb_size => (after, cycle.peek()),
+            _ => (0, cycle.peek().wrapping_add(1)),
+        }
     };
     let (Ok(slot), Ok(slot_md)) = (map.cb_frame_ptr(next), map.cb_md_ptr(next)) else {
         return;

@@ -148,7 +148,10 @@ fn reader_behind_a_writer_thread(tag: &str, ahead: u64) {
     let dir = StreamDir::new(tag);
     let spec = StreamSpec::new(&[SIDE, SIDE * 2], Datatype::U64).circular_buffer(SLOTS);
     let mut w = Stream::create("s", &spec.dir(dir.path())).unwrap();
-    let r = Stream::open_in(dir.path(), "s").unwrap();
+    let mut r = Stream::open_in(dir.path(), "s").unwrap();
+    // The anchor is a consistent read, which waits for a gap between commits: a watchdog, not
+    // a performance bound (under ThreadSanitizer the writer holds its flag nearly all the time).
+    r.set_read_timeout(std::time::Duration::from_secs(600));
     let (kept, refused) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let (mut last, mut kept, mut refused) = (0u64, 0u64, 0u64);
@@ -220,26 +223,44 @@ fn die_after_taking_the_next_slot(s: &Stream) {
         at(core::mem::offset_of!(ImageMetadata, cb_index)),
         &next.to_ne_bytes(),
     );
+    if next == 0 {
+        // Killed after its `CBcycle` store too (one killed between the two stores leaves
+        // `CBcycle` one short for good: docs/protocol.md).
+        let cycle = s.cb_position().1 + 1;
+        put(
+            at(core::mem::offset_of!(ImageMetadata, cb_cycle)),
+            &cycle.to_ne_bytes(),
+        );
+    }
 }
 
 #[test]
 fn a_commit_killed_after_taking_its_slot_leaves_every_frame_where_anchors_put_it() {
+    // In the middle of the buffer, and at a wrap (the dead commit took slot 0).
+    for before in [6, 8] {
+        commit_killed_after_taking_its_slot(before);
+    }
+}
+
+fn commit_killed_after_taking_its_slot(before: u64) {
     let dir = StreamDir::new("killed");
     let mut w = stream(&dir, "s", 4);
-    write_frames(&mut w, 6);
+    write_frames(&mut w, before);
     let anchor = w.cb_anchor().unwrap().unwrap();
     let (slot, cycle) = w.cb_position();
     die_after_taking_the_next_slot(&w);
-    // The recoverer publishes frame 7 into the slot the dead commit took, not the one after:
-    // that one holds frame 4, which a reader may copy until frame 8 begins.
+    // The recoverer publishes the frame into the slot the dead commit took, not the one after:
+    // that one holds the oldest frame but one, which a reader may copy until the frame after.
+    let frame = before + 1;
     let mut guard = w.recover_writer(false).expect("the claimant is dead");
-    guard.copy_from(&[7u64; PIXELS]).unwrap();
-    assert_eq!(guard.commit().unwrap(), 7);
+    guard.copy_from(&[frame; PIXELS]).unwrap();
+    assert_eq!(guard.commit().unwrap(), frame);
     assert_eq!(
         w.cb_position(),
-        ((slot + 1) % 4, cycle + u64::from(slot == 3))
+        ((slot + 1) % 4, cycle + u64::from(slot == 3)),
+        "after {before} frames"
     );
-    for f in [4, 5, 6, 7] {
+    for f in frame - 3..=frame {
         assert!(
             matches!(copy_from(&w, &anchor, f), CbCopy::Copied(_)),
             "frame {f} where the anchor says"
@@ -247,5 +268,31 @@ fn a_commit_killed_after_taking_its_slot_leaves_every_frame_where_anchors_put_it
     }
     // And the frames after go on one slot each.
     write_frames(&mut w, 1);
-    assert!(matches!(copy_from(&w, &anchor, 8), CbCopy::Copied(_)));
+    assert!(matches!(
+        copy_from(&w, &anchor, frame + 1),
+        CbCopy::Copied(_)
+    ));
+}
+
+#[test]
+fn a_commit_over_a_hostile_slot_index_restarts_at_slot_zero() {
+    let dir = StreamDir::new("hostile-index");
+    let mut w = stream(&dir, "s", 4);
+    write_frames(&mut w, 1);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(w.path().unwrap())
+        .unwrap();
+    let at = w.geometry().regions.metadata.offset
+        + core::mem::offset_of!(ImageMetadata, cb_index) as u64;
+    for hostile in [u32::MAX, 4] {
+        file.write_at(&hostile.to_ne_bytes(), at).unwrap();
+        write_frames(&mut w, 1);
+        assert_eq!(w.cb_position().0, 0, "CBindex {hostile}");
+        let frame = w.cnt0();
+        assert!(
+            matches!(copy(&w, frame), CbCopy::Copied(_)),
+            "frame {frame}"
+        );
+    }
 }
