@@ -64,9 +64,10 @@ impl Backlog {
     ///
     /// The oldest frame held is the one the next commit overwrites: a taker that keeps asking
     /// for it while the writer goes round as fast as it copies would lose every frame in turn.
-    /// After an overwrite it starts a quarter of the buffer further in, losing those frames
-    /// rather than the whole buffer (measured: runs of exactly `cb_size + 1` frames missed at
-    /// once, from a logger only briefly slower than its writer).
+    /// After an overwrite it asks for the oldest frame held, then the one after it, then a
+    /// quarter of the buffer further in, losing those frames rather than the whole buffer
+    /// (measured: runs of exactly `cb_size + 1` frames missed at once, from a logger only
+    /// briefly slower than its writer, when it went to the newest frame instead).
     pub(crate) fn next_after(
         &mut self,
         stream: &Stream,
@@ -110,7 +111,14 @@ impl Backlog {
                 CbCopy::NotPublished => return Ok(Slot::Nothing),
                 CbCopy::Overwritten if overtaken < OVERTAKEN_TRIES => {
                     overtaken += 1;
-                    let skip = if overtaken == 1 { 0 } else { self.skip };
+                    // The oldest frame held; then the one after it (the oldest is refused while
+                    // any write is in progress, and a writer stuck mid-write never finishes);
+                    // then a quarter of the buffer in, ahead of a writer going round fast.
+                    let skip = match overtaken {
+                        1 => 0,
+                        2 => 1,
+                        _ => self.skip,
+                    };
                     let now = stream.cnt0();
                     match after_overwrite(want, last, now, anchor.size(), skip) {
                         Some(next) => want = next,

@@ -75,12 +75,18 @@ impl<'s> Taker<'s> {
     /// frame published is taken; `None` when none came, the post was for a frame already taken,
     /// or the writer kept the frame busy.
     pub(crate) fn next(&mut self, poll: Duration, buf: &mut FrameBuf) -> Result<Option<Taken>> {
-        if self.stalled() {
-            self.wait(poll)?;
-            return Ok(None);
-        }
+        // While a writer holds the stream as it did when a copy gave up on it, wait for its
+        // post; a frame that ends the stall is taken at once (its post is spent).
+        let came = if self.stalled() {
+            if !self.wait(poll)? || self.stalled() {
+                return Ok(None);
+            }
+            true
+        } else {
+            false
+        };
         let behind = self.backlog.is_some() && self.stream.cnt0() > self.last;
-        if !behind && !self.wait(poll)? {
+        if !behind && !came && !self.wait(poll)? {
             return Ok(None);
         }
         let Some(backlog) = self.backlog.as_mut() else {
@@ -194,6 +200,69 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((taken.stamp.cnt0, taken.missed), (1, 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A stream in a directory of its own, and a handle on it with a short read timeout.
+    fn stream(tag: &str, cb: u32) -> (std::path::PathBuf, Stream, Stream) {
+        let dir = std::env::temp_dir().join(format!("shmim-fits-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = StreamSpec::new(&[4], Datatype::U16)
+            .circular_buffer(cb)
+            .dir(&dir);
+        let w = Stream::create("s", &spec).unwrap();
+        let mut r = Stream::open_in(&dir, "s").unwrap();
+        r.set_read_timeout(Duration::from_millis(20));
+        (dir, w, r)
+    }
+
+    #[test]
+    fn the_frame_that_ends_a_stall_is_taken_at_once() {
+        // No circular buffer: only the newest frame is there, and its post is the only news.
+        let (dir, mut w, r) = stream("stall-end", 0);
+        let mut taker = Taker::new(&r).unwrap();
+        let mut buf = FrameBuf::new(8, &dir).unwrap();
+        w.write_frame(&[1u16; 4]).unwrap();
+        let guard = w.write().unwrap();
+        assert!(
+            taker
+                .next(Duration::from_millis(5), &mut buf)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(taker.gave_up, 1);
+        // The writer publishes frame 2 and goes quiet: the call that sees its post takes it.
+        guard.commit().unwrap();
+        let taken = taker
+            .next(Duration::from_millis(500), &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!((taken.stamp.cnt0, taken.missed), (2, 1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_writer_stuck_mid_write_costs_the_oldest_frame_only() {
+        // 8 slots; frame 1 taken (the anchor read), then 2..=9 published: the slots hold them
+        // all, 2 the oldest, whose slot the stuck write is filling.
+        let (dir, mut w, r) = stream("stuck-edge", 8);
+        let mut taker = Taker::new(&r).unwrap();
+        let mut buf = FrameBuf::new(8, &dir).unwrap();
+        w.write_frame(&[1u16; 4]).unwrap();
+        let first = taker
+            .next(Duration::from_millis(5), &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.stamp.cnt0, 1);
+        for f in 2..=9u16 {
+            w.write_frame(&[f; 4]).unwrap();
+        }
+        let _stuck = w.write().unwrap();
+        let taken = taker
+            .next(Duration::from_millis(5), &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!((taken.stamp.cnt0, taken.missed), (3, 1));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
