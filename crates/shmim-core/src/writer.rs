@@ -297,7 +297,8 @@ pub(crate) fn commit(map: &Mapping, atime: Option<Timespec>, me: i32) -> u64 {
 /// again instead of advancing a second time. Advancing twice would put every later frame one
 /// slot off from where a reader's anchor expects it, and rewrite the slot of frame
 /// `cnt0 + 2 - CBsize` while readers count on it being safe until frame `cnt0 + 2`
-/// (`circular.rs`).
+/// (`circular.rs`). A commit killed at a wrap between its `CBindex` and `CBcycle` stores leaves
+/// `CBcycle` one short: nothing in the file tells whether it counted the wrap.
 fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) {
     let g = map.geometry();
     let (index, cycle) = (md!(map, cb_index), md!(map, cb_cycle));

@@ -231,12 +231,16 @@ mod tests {
                 .is_none()
         );
         assert_eq!(taker.gave_up, 1);
-        // The writer publishes frame 2 and goes quiet: the call that sees its post takes it.
-        guard.commit().unwrap();
-        let taken = taker
-            .next(Duration::from_millis(500), &mut buf)
-            .unwrap()
-            .unwrap();
+        // Stalled, the taker waits for the writer's post; the writer publishes frame 2 during
+        // that wait and goes quiet: the call whose wait it ends takes it.
+        let taken = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                guard.commit().unwrap();
+            });
+            taker.next(Duration::from_secs(10), &mut buf).unwrap()
+        });
+        let taken = taken.expect("the frame that ended the stall");
         assert_eq!((taken.stamp.cnt0, taken.missed), (2, 1));
         let _ = std::fs::remove_dir_all(&dir);
     }
