@@ -168,14 +168,7 @@ mod tests {
 
     #[test]
     fn a_stuck_writer_costs_one_read_timeout_then_the_taker_waits_on_its_semaphore() {
-        let dir = std::env::temp_dir().join(format!("shmim-fits-stuck-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let spec = StreamSpec::new(&[4], Datatype::U16)
-            .circular_buffer(4)
-            .dir(&dir);
-        let mut w = Stream::create("s", &spec).unwrap();
-        let mut r = Stream::open_in(&dir, "s").unwrap();
-        r.set_read_timeout(Duration::from_millis(20));
+        let (dir, mut w, r) = stream("stuck", 4);
         let mut taker = Taker::new(&r).unwrap();
         let mut buf = FrameBuf::new(8, &dir).unwrap();
         for f in 1..=3u16 {
