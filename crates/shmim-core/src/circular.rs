@@ -25,8 +25,6 @@
 //! another frame, and the caller takes a new anchor. docs/protocol.md has the limits with
 //! writers that never set the write flag.
 
-use shmim_layout::CbFrameMd;
-
 use crate::consistent::consistent_copy;
 use crate::cube::CbFrame;
 use crate::error::{Error, Result};
@@ -112,15 +110,9 @@ impl Stream {
         frame: u64,
         buf: &mut [T],
     ) -> Result<CbCopy> {
-        self.check_type::<T>()?;
+        self.check_frame_buffer::<T>(buf.len())?;
         let g = self.geometry();
         let buf: &mut [u8] = bytemuck::cast_slice_mut(buf);
-        if buf.len() != g.frame_bytes() {
-            return Err(Error::LengthMismatch {
-                expected: g.nelement(),
-                found: buf.len() / T::DATATYPE.size(),
-            });
-        }
         let size = u64::from(g.cb_size);
         if size == 0 || anchor.size != g.cb_size {
             return Err(Error::IndexOutOfRange {
@@ -153,9 +145,8 @@ impl Stream {
         };
         let slot = anchor.slot_of(frame);
         let (pixels, entry) = (self.map.cb_frame_ptr(slot)?, self.map.cb_md_ptr(slot)?);
-        let mut md = [0u8; core::mem::size_of::<CbFrameMd>()];
         self.map.copy_out(self.map.offset_of(pixels), buf);
-        self.map.copy_out(self.map.offset_of(entry.cast()), &mut md);
+        let md = self.map.copy_cb_md(entry);
         let whole = match begun {
             Some(c) => shmim_sync::seqlock::read_validate(cnt0.cell(), write.cell(), c),
             None => {
@@ -166,7 +157,7 @@ impl Stream {
         if !whole {
             return Ok(CbCopy::Overwritten);
         }
-        Ok(CbCopy::Copied(bytemuck::pod_read_unaligned(&md)))
+        Ok(CbCopy::Copied(md))
     }
 }
 

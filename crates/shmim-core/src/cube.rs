@@ -115,24 +115,17 @@ impl Reader {
 impl Stream {
     /// Copies circular-buffer frame `index` and its metadata consistently.
     pub fn read_cb_frame_into<T: Pixel>(&self, index: u32, buf: &mut [T]) -> Result<CbFrame> {
-        self.check_type::<T>()?;
-        let g = self.geometry();
+        self.check_frame_buffer::<T>(buf.len())?;
         let frame = self.map.cb_frame_ptr(index)?;
         let entry = self.map.cb_md_ptr(index)?;
         let buf: &mut [u8] = bytemuck::cast_slice_mut(buf);
-        if buf.len() != g.frame_bytes() {
-            return Err(Error::LengthMismatch {
-                expected: g.nelement(),
-                found: buf.len() / T::DATATYPE.size(),
-            });
-        }
-        let mut md = [0u8; core::mem::size_of::<CbFrameMd>()];
-        let (frame_at, md_at) = (self.map.offset_of(frame), self.map.offset_of(entry.cast()));
+        let mut md = CbFrameMd::default();
+        let frame_at = self.map.offset_of(frame);
         consistent_copy(&self.map, self.read_timeout, || {
             self.map.copy_out(frame_at, buf);
-            self.map.copy_out(md_at, &mut md);
+            md = self.map.copy_cb_md(entry);
         })?;
-        Ok(bytemuck::pod_read_unaligned(&md))
+        Ok(md)
     }
 
     /// `(CBindex, CBcycle)` now: the slot of the newest circular-buffer frame and the wraps.

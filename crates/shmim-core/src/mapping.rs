@@ -543,6 +543,14 @@ impl Mapping {
         )
     }
 
+    /// A racy copy of a circular-buffer metadata entry (from [`Self::cb_md_ptr`]), decoded;
+    /// validated by the caller's protocol, or ours under the write flag.
+    pub(crate) fn copy_cb_md(&self, entry: *mut CbFrameMd) -> CbFrameMd {
+        let mut md = [0u8; core::mem::size_of::<CbFrameMd>()];
+        self.copy_out(self.offset_of(entry.cast()), &mut md);
+        bytemuck::pod_read_unaligned(&md)
+    }
+
     /// A racy copy of `dst.len()` bytes at `offset` (validated by the caller's protocol, or
     /// best-effort for monitoring).
     pub(crate) fn copy_out(&self, offset: usize, dst: &mut [u8]) {

@@ -345,7 +345,7 @@ impl Stream {
         Ok(())
     }
 
-    fn check_frame_buffer<T: Pixel>(&self, len: usize) -> Result<()> {
+    pub(crate) fn check_frame_buffer<T: Pixel>(&self, len: usize) -> Result<()> {
         self.check_type::<T>()?;
         if len as u64 != self.nelement() {
             return Err(Error::LengthMismatch {

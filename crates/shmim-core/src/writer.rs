@@ -331,13 +331,10 @@ fn copy_to_circular_buffer(map: &Mapping, writetime: Timespec, atime: Timespec) 
     cycle.set(wraps);
 }
 
-/// The frame number slot `i`'s metadata names (`None` for a slot outside the buffer).
+/// The frame number slot `i`'s metadata names (`None` for a slot outside the buffer). Written
+/// only under the write flag, which we hold.
 fn slot_frame(map: &Mapping, i: u32) -> Option<u64> {
-    let entry = map.cb_md_ptr(i).ok()?;
-    let mut md = [0u8; core::mem::size_of::<CbFrameMd>()];
-    // Written only under the write flag, which we hold.
-    map.copy_out(map.offset_of(entry.cast()), &mut md);
-    Some(bytemuck::pod_read_unaligned::<CbFrameMd>(&md).cnt0)
+    Some(map.copy_cb_md(map.cb_md_ptr(i).ok()?).cnt0)
 }
 
 /// Posts every semaphore below `SEMAPHORE_MAXVAL` and the log semaphore, recording the writer in
