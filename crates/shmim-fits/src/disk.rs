@@ -40,9 +40,9 @@ pub(crate) enum Job {
     Close,
 }
 
-/// The disk thread's body (on `cpu` only, when given): runs `jobs` until the taking side hangs up, returning every buffer on
-/// `free` and every finished cube on `done`. A cube still open then is finished too: its frames
-/// are never thrown away.
+/// The disk thread's body (on `cpu` only, when given): runs `jobs` until the taking side hangs
+/// up, returning every buffer on `free` and every finished cube on `done`. A cube still open
+/// then is finished too: its frames are never thrown away.
 ///
 /// A finished cube is flushed to disk (`fsync`) and renamed into place by a thread of its own,
 /// in order, while this one fills the next cube: on a disk, the flush of a large cube takes
@@ -80,10 +80,10 @@ pub(crate) fn run(
             Ok(c) => c,
             Err(e) => return Err(thread_error(COMMIT_THREAD, e)),
         };
-        let written = match cpu.map(|c| OnCpu::pin(c, LoggerThread::Disk)).transpose() {
-            Ok(_on_cpu) => write(spec, jobs, free, &to_commit),
-            Err(e) => Err(e),
-        };
+        let written = cpu
+            .map(|c| OnCpu::pin(c, LoggerThread::Disk))
+            .transpose()
+            .and_then(|_on_cpu| write(spec, jobs, free, &to_commit));
         drop(to_commit);
         committer
             .join()

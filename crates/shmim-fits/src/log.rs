@@ -170,14 +170,11 @@ pub fn log(
             .map_err(|e| disk::thread_error(disk::DISK_THREAD, e))?;
         // Placed once the disk thread is spawned, which would inherit the place otherwise (and
         // the thread that commits cubes, after it); back where it was when logging ends.
-        let outcome = match opts
+        let outcome = opts
             .taker_cpu
             .map(|cpu| OnCpu::pin(cpu, LoggerThread::Taking))
-        {
-            Some(Err(e)) => Err(e),
-            Some(Ok(_on_cpu)) => run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer),
-            None => run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer),
-        };
+            .transpose()
+            .and_then(|_on_cpu| run.frames(&job_tx, stream, dir, opts.cubes, &mut taker, observer));
         // Whatever ended logging, the open cube is finished: its frames are never thrown away.
         if run.progress.frames > 0 {
             let _ = job_tx.send(Job::Close);

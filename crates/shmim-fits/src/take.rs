@@ -93,8 +93,8 @@ impl<'s> Taker<'s> {
             return self.take_newest(buf);
         };
         match backlog.next_after(self.stream, self.last, buf)? {
-            Slot::Frame(stamp) if stamp.cnt0 > self.last => Ok(Some(self.took(stamp))),
-            Slot::Frame(_) | Slot::Nothing => Ok(None),
+            Slot::Frame(stamp) => Ok(self.took(stamp)),
+            Slot::Nothing => Ok(None),
             Slot::NotHeld | Slot::Overtaken => self.take_newest(buf),
             Slot::Busy => {
                 self.give_up();
@@ -143,17 +143,16 @@ impl<'s> Taker<'s> {
             }
             Err(e) => return Err(e),
         };
-        if stamp.cnt0 <= self.last {
-            return Ok(None);
-        }
-        Ok(Some(self.took(stamp)))
+        Ok(self.took(stamp))
     }
 
-    /// Records `stamp` as taken; its frame is after the last one taken (callers check).
-    fn took(&mut self, stamp: Stamp) -> Taken {
-        let missed = stamp.cnt0 - self.last - 1;
+    /// Records `stamp` as taken, with the frames missed since the last one; `None` for a frame
+    /// not after the last one taken (a post for a frame already taken, or a header whose `cnt0`
+    /// went back).
+    fn took(&mut self, stamp: Stamp) -> Option<Taken> {
+        let missed = stamp.cnt0.checked_sub(self.last)?.checked_sub(1)?;
         self.last = stamp.cnt0;
-        Taken { stamp, missed }
+        Some(Taken { stamp, missed })
     }
 }
 
