@@ -111,8 +111,20 @@ impl Stream {
         buf: &mut [T],
     ) -> Result<CbCopy> {
         self.check_frame_buffer::<T>(buf.len())?;
+        self.read_cb_frame_bytes(anchor, frame, bytemuck::cast_slice_mut(buf))
+    }
+
+    /// [`Self::read_cb_frame`] into the frame's bytes (`buf` exactly one frame long), for a
+    /// caller that handles every pixel type alike, as [`Self::read_bytes_into`] is to
+    /// [`Self::read_into`].
+    pub fn read_cb_frame_bytes(
+        &self,
+        anchor: &CbAnchor,
+        frame: u64,
+        buf: &mut [u8],
+    ) -> Result<CbCopy> {
         let g = self.geometry();
-        let buf: &mut [u8] = bytemuck::cast_slice_mut(buf);
+        g.check_frame_bytes(buf.len())?;
         let size = u64::from(g.cb_size);
         if size == 0 || anchor.size != g.cb_size {
             return Err(Error::IndexOutOfRange {

@@ -427,12 +427,7 @@ impl Reader {
                 location: g.location,
             });
         }
-        if buf.len() != g.frame_bytes() {
-            return Err(Error::LengthMismatch {
-                expected: g.regions.imdatamemsize,
-                found: buf.len(),
-            });
-        }
+        g.check_frame_bytes(buf.len())?;
         let offset = g.regions.data.offset as usize;
         let map = &self.map;
         // Pixels through the readers' own mapping: never the memory a WriteGuard of this

@@ -237,14 +237,8 @@ impl Stream {
     /// Copies the current frame's bytes into `buf` (exactly one frame long) consistently.
     pub fn read_bytes_into(&self, buf: &mut [u8]) -> Result<u64> {
         self.check_cpu()?;
-        let g = self.geometry();
-        if buf.len() != g.frame_bytes() {
-            return Err(Error::LengthMismatch {
-                expected: g.regions.imdatamemsize,
-                found: buf.len(),
-            });
-        }
-        let offset = g.regions.data.offset as usize;
+        self.geometry().check_frame_bytes(buf.len())?;
+        let offset = self.geometry().regions.data.offset as usize;
         consistent_copy(&self.map, self.read_timeout, || {
             self.map.copy_out(offset, buf)
         })

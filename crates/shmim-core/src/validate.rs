@@ -136,6 +136,17 @@ impl Geometry {
         // The region arithmetic bounded it by the file size, which was mapped, so it fits usize.
         self.regions.imdatamemsize as usize
     }
+
+    /// Refuses a buffer of bytes, read into or written from, that is not exactly one frame.
+    pub(crate) fn check_frame_bytes(&self, len: usize) -> crate::Result<()> {
+        if len != self.frame_bytes() {
+            return Err(crate::Error::LengthMismatch {
+                expected: self.regions.imdatamemsize,
+                found: len,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Validates a stream header (`header` = at least the first [`IMAGE_METADATA_SIZE`] bytes of the

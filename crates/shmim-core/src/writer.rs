@@ -203,12 +203,7 @@ impl WriteGuard<'_> {
     /// Copies a whole frame of bytes in.
     pub fn copy_from_bytes(&mut self, src: &[u8]) -> Result<()> {
         let g = self.stream.geometry();
-        if src.len() != g.frame_bytes() {
-            return Err(Error::LengthMismatch {
-                expected: g.regions.imdatamemsize,
-                found: src.len(),
-            });
-        }
+        g.check_frame_bytes(src.len())?;
         let offset = g.regions.data.offset as usize;
         self.settle();
         self.map().copy_in(offset, src);

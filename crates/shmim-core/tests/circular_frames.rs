@@ -32,11 +32,19 @@ fn copy(s: &Stream, frame: u64) -> CbCopy {
     copy_from(s, &anchor, frame)
 }
 
+/// Copies `frame` from `anchor`, as [`copy`] does, and checks that the copy into bytes says the
+/// same.
 fn copy_from(s: &Stream, anchor: &CbAnchor, frame: u64) -> CbCopy {
     let mut buf = [0u64; PIXELS];
     let got = s.read_cb_frame(anchor, frame, &mut buf).unwrap();
     if let CbCopy::Copied(md) = got {
         assert_eq!((md.cnt0, buf), (frame, [frame; PIXELS]), "frame {frame}");
+    }
+    let mut bytes = [0u8; 8 * PIXELS];
+    let as_bytes = s.read_cb_frame_bytes(anchor, frame, &mut bytes).unwrap();
+    assert_eq!(as_bytes, got, "frame {frame} as bytes");
+    if let CbCopy::Copied(_) = got {
+        assert_eq!(bytes, *bytemuck::cast_ref::<_, [u8; 8 * PIXELS]>(&buf));
     }
     got
 }
@@ -106,6 +114,10 @@ fn wrong_buffers_and_streams_without_a_buffer_are_refused() {
     ));
     assert!(matches!(
         s.read_cb_frame(&anchor, 1, &mut [0u64; PIXELS + 1]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        s.read_cb_frame_bytes(&anchor, 1, &mut [0u8; 8 * PIXELS - 1]),
         Err(Error::LengthMismatch { .. })
     ));
     let other = stream(&dir, "other", 5);

@@ -5,9 +5,9 @@
 //! (`CBFRAMEMD`), then publishes `CBindex` and `cnt0` together. So the frames after the last one
 //! a reader took are all there while the writer has not gone round the buffer.
 //!
-//! Each frame is copied from its slot with [`Stream::read_cb_frame`], which checks that *its*
-//! slot was not rewritten during the copy and never waits for the writer: a taker a few frames
-//! behind copies them while the writer fills the next slots. (A consistent read of the whole
+//! Each frame is copied from its slot with [`Stream::read_cb_frame_bytes`], which checks that
+//! *its* slot was not rewritten during the copy and never waits for the writer: a taker a few
+//! frames behind copies them while the writer fills the next slots. (A consistent read of the whole
 //! stream threw the copy away whenever any frame was committed meanwhile, and spun while the
 //! writer held its flag: measured, a taker behind a 2.4 kHz writer spent 600 µs to 1 ms on a
 //! 1 MiB copy of 100 µs, fell a whole buffer behind and lost frames.) Where the frames are comes
@@ -19,7 +19,7 @@
 //! that records none, as the legacy library's `UpdateIm`), or a second miss, sends it to the
 //! newest frame ([`Slot::NotHeld`]), as without a buffer.
 
-use shmim_core::{CbAnchor, CbCopy, ComplexF32, ComplexF64, Datatype, Half, Pixel, Stream};
+use shmim_core::{CbAnchor, CbCopy, Stream};
 
 use crate::error::Result;
 use crate::frame::{FrameBuf, Stamp};
@@ -90,7 +90,7 @@ impl Backlog {
                     Err(e) => return Err(e.into()),
                 },
             };
-            match copy_frame(stream, &anchor, want, buf)? {
+            match stream.read_cb_frame_bytes(&anchor, want, buf.bytes_mut())? {
                 CbCopy::Copied(entry) if entry.cnt0 == want => {
                     return Ok(Slot::Frame(Stamp {
                         cnt0: want,
@@ -148,40 +148,6 @@ pub(crate) fn busy(e: &shmim_core::Error) -> bool {
             | shmim_core::Error::WriterStuck { .. }
             | shmim_core::Error::WriterDied { .. }
     )
-}
-
-/// Copies frame `frame` from the circular buffer into `buf` as the stream's pixel type.
-fn copy_frame(
-    stream: &Stream,
-    anchor: &CbAnchor,
-    frame: u64,
-    buf: &mut FrameBuf,
-) -> Result<CbCopy> {
-    fn typed<T: Pixel>(
-        stream: &Stream,
-        anchor: &CbAnchor,
-        frame: u64,
-        buf: &mut FrameBuf,
-    ) -> Result<CbCopy> {
-        // FrameBuf is 8-aligned and one frame long: a whole number of any pixel type.
-        let pixels: &mut [T] = bytemuck::cast_slice_mut(buf.bytes_mut());
-        Ok(stream.read_cb_frame(anchor, frame, pixels)?)
-    }
-    match stream.datatype() {
-        Datatype::U8 => typed::<u8>(stream, anchor, frame, buf),
-        Datatype::I8 => typed::<i8>(stream, anchor, frame, buf),
-        Datatype::U16 => typed::<u16>(stream, anchor, frame, buf),
-        Datatype::I16 => typed::<i16>(stream, anchor, frame, buf),
-        Datatype::U32 => typed::<u32>(stream, anchor, frame, buf),
-        Datatype::I32 => typed::<i32>(stream, anchor, frame, buf),
-        Datatype::U64 => typed::<u64>(stream, anchor, frame, buf),
-        Datatype::I64 => typed::<i64>(stream, anchor, frame, buf),
-        Datatype::Float => typed::<f32>(stream, anchor, frame, buf),
-        Datatype::Double => typed::<f64>(stream, anchor, frame, buf),
-        Datatype::ComplexFloat => typed::<ComplexF32>(stream, anchor, frame, buf),
-        Datatype::ComplexDouble => typed::<ComplexF64>(stream, anchor, frame, buf),
-        Datatype::Half => typed::<Half>(stream, anchor, frame, buf),
-    }
 }
 
 #[cfg(test)]
