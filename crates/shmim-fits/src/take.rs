@@ -162,8 +162,13 @@ mod tests {
 
     use shmim_core::{Datatype, Stream, StreamSpec};
 
-    use super::Taker;
+    use super::{Taken, Taker};
     use crate::frame::FrameBuf;
+
+    /// One call of the logger's loop with a short poll.
+    fn poll(taker: &mut Taker<'_>, buf: &mut FrameBuf) -> Option<Taken> {
+        taker.next(Duration::from_millis(5), buf).unwrap()
+    }
 
     #[test]
     fn a_stuck_writer_costs_one_read_timeout_then_the_taker_waits_on_its_semaphore() {
@@ -178,19 +183,11 @@ mod tests {
         // where the buffer's frames are.
         let guard = w.write().unwrap();
         for _ in 0..5 {
-            assert!(
-                taker
-                    .next(Duration::from_millis(5), &mut buf)
-                    .unwrap()
-                    .is_none()
-            );
+            assert!(poll(&mut taker, &mut buf).is_none());
         }
         assert_eq!(taker.gave_up, 1, "one read gave up; the next calls waited");
         guard.commit().unwrap();
-        let taken = taker
-            .next(Duration::from_millis(5), &mut buf)
-            .unwrap()
-            .unwrap();
+        let taken = poll(&mut taker, &mut buf).unwrap();
         assert_eq!((taken.stamp.cnt0, taken.missed), (1, 0));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -216,12 +213,7 @@ mod tests {
         let mut buf = FrameBuf::new(8, &dir).unwrap();
         w.write_frame(&[1u16; 4]).unwrap();
         let guard = w.write().unwrap();
-        assert!(
-            taker
-                .next(Duration::from_millis(5), &mut buf)
-                .unwrap()
-                .is_none()
-        );
+        assert!(poll(&mut taker, &mut buf).is_none());
         assert_eq!(taker.gave_up, 1);
         // Stalled, the taker waits for the writer's post; the writer publishes frame 2 during
         // that wait and goes quiet: the call whose wait it ends takes it.
@@ -245,19 +237,13 @@ mod tests {
         let mut taker = Taker::new(&r).unwrap();
         let mut buf = FrameBuf::new(8, &dir).unwrap();
         w.write_frame(&[1u16; 4]).unwrap();
-        let first = taker
-            .next(Duration::from_millis(5), &mut buf)
-            .unwrap()
-            .unwrap();
+        let first = poll(&mut taker, &mut buf).unwrap();
         assert_eq!(first.stamp.cnt0, 1);
         for f in 2..=9u16 {
             w.write_frame(&[f; 4]).unwrap();
         }
         let _stuck = w.write().unwrap();
-        let taken = taker
-            .next(Duration::from_millis(5), &mut buf)
-            .unwrap()
-            .unwrap();
+        let taken = poll(&mut taker, &mut buf).unwrap();
         assert_eq!((taken.stamp.cnt0, taken.missed), (3, 1));
         let _ = std::fs::remove_dir_all(&dir);
     }

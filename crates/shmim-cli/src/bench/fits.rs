@@ -12,18 +12,17 @@
 //! with a circular buffer, and once more with the buffer and the threads placed (when the bench
 //! may use two CPUs): the logger's disk thread on one CPU, its taking thread and the writer on
 //! another (`LogOptions::disk_cpu`, `taker_cpu`), as a deployment would place them.
-//! **Criterion** (issue 19, as the review put it): the highest rate at
-//! which every frame is logged, none missed — and at every lower rate of the ladder, so that a
-//! lucky run above a miss does not count; the target is met when that rate is at least 80 % of
-//! the baseline's, i.e. its time per frame at most 1.25× the baseline's. A rate is the one the
-//! writer kept (frame intervals over the time from its first frame to its last, as a frame rate
-//! is measured), which on a machine short of CPU is below the rate asked: what was logged is what
-//! it published. (Frames over the whole run, which counts the last write and the start, put the
-//! writer of the 80 % rung at 79.9 %, below the target it had kept.) The writer's mapping is prefaulted, as a
-//! camera writer's is before it streams. (The time from the
-//! first frame to the cube renamed cannot judge a logger: it counts the cube's finish and 399
-//! writer periods for 400 frames, so a perfect logger at 80 % would not pass a 1.25× bound on
-//! it.)
+//! **Criterion** (issue 19, as the review put it): the highest rate at which every frame is
+//! logged, none missed — and at every lower rate of the ladder, so that a lucky run above a miss
+//! does not count; the target is met when that rate is at least 80 % of the baseline's, i.e. its
+//! time per frame at most 1.25× the baseline's. A rate is the one the writer kept (frame
+//! intervals over the time from its first frame to its last, as a frame rate is measured),
+//! which on a machine short of CPU is below the rate asked: what was logged is what it
+//! published. (Frames over the whole run, which counts the last write and the start, put the
+//! writer of the 80 % rung at 79.9 %, below the target it had kept.) The writer's mapping is
+//! prefaulted, as a camera writer's is before it streams. (The time from the first frame to the
+//! cube renamed cannot judge a logger: it counts the cube's finish and 399 writer periods for
+//! 400 frames, so a perfect logger at 80 % would not pass a 1.25× bound on it.)
 //!
 //! Rates depend on the logger being scheduled when frames come, so on a busy machine they show
 //! the machine as much as the logger (the load average is in the notes). The CPU rows do not:
@@ -237,6 +236,7 @@ fn log_at(
         .prefault(true);
     let stream = Stream::create(NAME, &spec)?;
     let writer_done = Mutex::new(false);
+    let (taker_cpu, disk_cpu) = cpus.unzip();
     // The process's CPU time covers the logger's threads; this thread mostly sleeps.
     let cpu_before = cpu_ns(libc::RUSAGE_SELF);
     let outcome = std::thread::scope(|scope| {
@@ -250,14 +250,14 @@ fn log_at(
             let opts = LogOptions {
                 frames_per_cube: frames,
                 cubes: Some(1),
-                taker_cpu: cpus.map(|(taker, _)| taker),
-                disk_cpu: cpus.map(|(_, disk)| disk),
+                taker_cpu,
+                disk_cpu,
             };
             let taking = cpu_ns(libc::RUSAGE_THREAD);
             let report = log(&stream, logs, &opts, &mut clock);
             (report, cpu_ns(libc::RUSAGE_THREAD) - taking)
         });
-        let writer = start_writer(dir, &stream, rate, frames, cpus.map(|(taker, _)| taker));
+        let writer = start_writer(dir, &stream, rate, frames, taker_cpu);
         let written = writer.and_then(|w| w.finish_within::<Written>(WAIT));
         *writer_done.lock().unwrap_or_else(|p| p.into_inner()) = true;
         let (report, taking) = logger
@@ -350,9 +350,10 @@ impl LogObserver for Clock<'_> {
 /// `fitslog` of `--path`, one every `--period-us`, on an absolute schedule, as a camera does:
 /// frames that fell due while the writer was not running are published as soon as it runs
 /// again, back to back, as a camera's driver hands over the frames its grabber queued meanwhile
-/// (a burst the logger must absorb; the writer never drops one to keep its pace). Its mapping is prefaulted, as a camera writer's is long before
-/// it streams: otherwise its first round of the circular buffer (33 MiB of page faults) takes
-/// CPU from the logger, which then falls a whole buffer behind once at the start.
+/// (a burst the logger must absorb; the writer never drops one to keep its pace). Its mapping
+/// is prefaulted, as a camera writer's is long before it streams: otherwise its first round of
+/// the circular buffer (65 MiB of page faults with `CB_FRAMES` slots) takes CPU from the
+/// logger, which then falls a whole buffer behind once at the start.
 pub fn writer_peer(a: &BenchPeerArgs) -> Result<ExitCode> {
     if let Some(cpu) = a.cpu {
         super::wake::pin(cpu);

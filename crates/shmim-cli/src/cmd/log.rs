@@ -1,5 +1,6 @@
-//! `shmim log NAME DIR [--frames-per-cube N] [--cubes M] [--taker-cpu C] [--disk-cpu C]`: a stream to FITS cubes, paced by its
-//! writer, with a progress line; Ctrl-C finishes the open cube (`shmim_fits::log`).
+//! `shmim log NAME DIR [--frames-per-cube N] [--cubes M] [--taker-cpu C] [--disk-cpu C]`: a
+//! stream to FITS cubes, paced by its writer, with a progress line; Ctrl-C finishes the open cube
+//! (`shmim_fits::log`).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
